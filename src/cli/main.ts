@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+/** The `stalkd` command: nodes, the proxy, a local cluster and client commands. */
+import { Command } from 'commander';
+import { STALKD_VERSION } from '../version';
+import { registerNodeCommand } from './node';
+
+export function buildProgram(): Command {
+  const program = new Command('stalkd')
+    .description('a beanstalkd-compatible work queue that scales out')
+    .version(STALKD_VERSION, '-v, --version', 'print the version')
+    .showHelpAfterError();
+  registerNodeCommand(program);
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      process.stderr.write(`stalkd: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    });
+}

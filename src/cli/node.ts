@@ -1,0 +1,93 @@
+/** `stalkd node`: one storage node, flags as beanstalkd's (-l -p -z -V …) plus long forms. */
+import { type Command, Option } from 'commander';
+import { MAX_JOB_BYTES_LIMIT, type NodeServerOptions, startNodeServer } from '../server/node-server';
+import { increase, parseInteger, parsePort } from './options';
+
+export interface NodeCommandOptions {
+  listen: string;
+  port: number;
+  maxJobSize: number;
+  verbose: number;
+  maxConnections?: number;
+  idStride: number;
+  idOffset: number;
+}
+
+export function registerNodeCommand(program: Command): Command {
+  return program
+    .command('node')
+    .description('run one storage node (a drop-in beanstalkd 1.13)')
+    .addOption(
+      new Option('-l, --listen <addr>', 'listen on this address').default('0.0.0.0').env('STALKD_LISTEN'),
+    )
+    .addOption(
+      new Option('-p, --port <port>', 'listen on this port')
+        .argParser(parsePort)
+        .default(11300)
+        .env('STALKD_PORT'),
+    )
+    .addOption(
+      new Option('-z, --max-job-size <bytes>', `maximum job body size (at most ${MAX_JOB_BYTES_LIMIT})`)
+        .argParser(parseInteger(0, Number.MAX_SAFE_INTEGER))
+        .default(65535),
+    )
+    .addOption(new Option('-V, --verbose', 'more output (repeatable)').argParser(increase).default(0))
+    .addOption(
+      new Option('--max-connections <n>', 'refuse connections beyond this many')
+        .argParser(parseInteger(1, 10_000_000))
+        .env('STALKD_MAX_CONNECTIONS'),
+    )
+    .addOption(
+      new Option('--id-stride <k>', 'job ids advance by k (cluster nodes)')
+        .argParser(parseInteger(1, 1 << 20))
+        .default(1),
+    )
+    .addOption(
+      new Option('--id-offset <r>', 'first job id, 1..stride (cluster nodes: index + 1)')
+        .argParser(parseInteger(1, 1 << 20))
+        .default(1),
+    )
+    .action(async (opts: NodeCommandOptions) => {
+      await runNode(opts);
+    });
+}
+
+export async function runNode(opts: NodeCommandOptions): Promise<void> {
+  if (opts.maxJobSize > MAX_JOB_BYTES_LIMIT) {
+    process.stderr.write(
+      `stalkd: maximum job size was set to ${opts.maxJobSize}; using ${MAX_JOB_BYTES_LIMIT}\n`,
+    );
+  }
+  if (opts.idOffset > opts.idStride) throw new Error('--id-offset must be between 1 and --id-stride');
+  const serverOptions: NodeServerOptions = {
+    host: opts.listen,
+    port: opts.port,
+    maxJobBytes: Math.min(opts.maxJobSize, MAX_JOB_BYTES_LIMIT),
+    idStride: opts.idStride,
+    idOffset: opts.idOffset,
+  };
+  if (opts.maxConnections !== undefined) serverOptions.maxConnections = opts.maxConnections;
+  const server = await startNodeServer(serverOptions);
+  if (opts.verbose > 0) {
+    process.stderr.write(`pid ${process.pid}\nbind ${server.host}:${server.port}\n`);
+  }
+  process.on('SIGUSR1', () => {
+    server.drain();
+    process.stderr.write('stalkd: draining: new puts are refused\n');
+  });
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    server.drain();
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`stalkd: error while stopping: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

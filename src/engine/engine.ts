@@ -1,0 +1,665 @@
+/**
+ * The queue engine: jobs, tubes, reservations and time. Pure and synchronous — no I/O, no timers.
+ * The server calls one method per command and `tick()` whenever the deadline it returned arrives
+ * (beanstalkd's prottick). Outcomes are protocol words returned as values.
+ *
+ * Cost per command: heap operations are O(log n) in the jobs of one tube; reserve scans only the
+ * session's own watch list; nothing walks all tubes or all jobs. Global figures are kept current
+ * incrementally (see EngineCounts).
+ */
+import assert from 'node:assert';
+import type { Clock } from './clock';
+import { MIN_TTR_MS } from './constants';
+import { IndexedHeap } from './heap';
+import { deadlineLess, getHeapIndex, Job, setHeapIndex } from './job';
+import { type JobRecord, JobState, type Journal, nullJournal } from './journal';
+import { Session, type WaitOutcome } from './session';
+import {
+  type CommandCounts,
+  type EngineCounts,
+  type JobStats,
+  newCommandCounts,
+  type TubeStats,
+} from './stats';
+import { Tube, URGENT_THRESHOLD } from './tube';
+import { WaitSet } from './wait-set';
+
+export interface EngineOptions {
+  clock: Clock;
+  journal?: Journal;
+  /** Ids are idOffset, idOffset+idStride, … (standalone: 1, 2, 3, …). */
+  idStride?: number;
+  idOffset?: number;
+}
+
+export type PutResult =
+  | { word: 'INSERTED'; id: number }
+  | { word: 'EXPECTED_CRLF' | 'DRAINING' | 'OUT_OF_MEMORY' };
+
+export class Engine {
+  readonly clock: Clock;
+  journal: Journal;
+  readonly jobs = new Map<number, Job>();
+  readonly tubes = new Map<string, Tube>();
+  /** list-tubes order: creation order, removal swaps the last tube in (as beanstalkd). */
+  readonly tubeList: Tube[] = [];
+  readonly cmd: CommandCounts = newCommandCounts();
+  readonly counts: EngineCounts = {
+    urgent: 0,
+    ready: 0,
+    reserved: 0,
+    delayed: 0,
+    buried: 0,
+    jobTimeouts: 0,
+    totalJobs: 0,
+    tubes: 0,
+    sessions: 0,
+    producers: 0,
+    workers: 0,
+    waiting: 0,
+  };
+  draining = false;
+  /** Sequence number of the last journal record written; the server gates replies on it. */
+  lastJournalSeq = 0;
+  readonly defaultTube: Tube;
+
+  private nextId: number;
+  private readonly idStride: number;
+  private nextSessionId = 1;
+  /** Reserved jobs by TTR deadline (Job.heapIndex: a reserved job is in no tube heap). */
+  private readonly ttrHeap = new IndexedHeap<Job>(deadlineLess, setHeapIndex, getHeapIndex);
+  /** Tubes with delayed jobs, by their soonest delayed deadline. */
+  private readonly delayTubes = new IndexedHeap<Tube>(
+    (a, b) => deadlineLess(a.delayed.peek() as Job, b.delayed.peek() as Job),
+    (t, i) => {
+      t.delayHeapIndex = i;
+    },
+    (t) => t.delayHeapIndex,
+  );
+  /** Paused tubes by unpause time. */
+  private readonly pauseHeap = new IndexedHeap<Tube>(
+    (a, b) => a.unpauseAtMs < b.unpauseAtMs,
+    (t, i) => {
+      t.pauseHeapIndex = i;
+    },
+    (t) => t.pauseHeapIndex,
+  );
+  private readonly waits = new WaitSet(this);
+
+  constructor(options: EngineOptions) {
+    this.clock = options.clock;
+    this.journal = options.journal ?? nullJournal;
+    this.idStride = options.idStride ?? 1;
+    this.nextId = options.idOffset ?? 1;
+    assert(this.idStride >= 1 && this.nextId >= 1 && this.nextId <= this.idStride);
+    this.defaultTube = this.findOrMakeTube('default');
+    this.defaultTube.permanent = true;
+  }
+
+  // ---- sessions -------------------------------------------------------------------------------
+
+  openSession(onWake: (outcome: WaitOutcome) => void = () => {}): Session {
+    const s = new Session(this.nextSessionId++, this.defaultTube, onWake);
+    this.defaultTube.usingCount++;
+    this.watchTube(s, this.defaultTube);
+    this.counts.sessions++;
+    return s;
+  }
+
+  /** The connection is gone: its reservations go back to ready at once (no timeout counted). */
+  closeSession(s: Session): void {
+    if (s.closed) return;
+    s.closed = true;
+    this.waits.cancel(s);
+    const dirty = new Set<Tube>();
+    for (let job = s.reserved.peek(); job; job = s.reserved.peek()) {
+      this.unlinkReserved(job);
+      this.makeReady(job);
+      dirty.add(job.tube);
+    }
+    const used = s.used;
+    used.usingCount--;
+    this.dropTubeIfUnused(used);
+    for (const tube of s.watched.slice()) {
+      tube.watchingCount--;
+      this.dropTubeIfUnused(tube);
+    }
+    s.watched.length = 0;
+    this.counts.sessions--;
+    if (s.isProducer) this.counts.producers--;
+    if (s.isWorker) this.counts.workers--;
+    this.waits.wakeTubes(dirty);
+  }
+
+  markProducer(s: Session): void {
+    if (!s.isProducer) {
+      s.isProducer = true;
+      this.counts.producers++;
+    }
+  }
+
+  markWorker(s: Session): void {
+    if (!s.isWorker) {
+      s.isWorker = true;
+      this.counts.workers++;
+    }
+  }
+
+  // ---- tubes ----------------------------------------------------------------------------------
+
+  findTube(name: string): Tube | undefined {
+    return this.tubes.get(name);
+  }
+
+  findOrMakeTube(name: string): Tube {
+    let tube = this.tubes.get(name);
+    if (!tube) {
+      tube = new Tube(name);
+      this.tubes.set(name, tube);
+      tube.listIndex = this.tubeList.length;
+      this.tubeList.push(tube);
+      this.counts.tubes++;
+    }
+    return tube;
+  }
+
+  /** use T → USING T. The new tube is made before the old one may disappear (list order as beanstalkd). */
+  use(s: Session, name: string): void {
+    const tube = this.findOrMakeTube(name);
+    const old = s.used;
+    tube.usingCount++;
+    s.used = tube;
+    old.usingCount--;
+    this.dropTubeIfUnused(old);
+  }
+
+  /** watch T → WATCHING <count>. */
+  watch(s: Session, name: string): number {
+    const tube = this.findOrMakeTube(name);
+    if (!s.watches(tube)) this.watchTube(s, tube);
+    return s.watched.length;
+  }
+
+  /** ignore T → WATCHING <count> | NOT_IGNORED (T is the last watched tube). */
+  ignore(s: Session, name: string): number | 'NOT_IGNORED' {
+    const i = s.watched.findIndex((t) => t.name === name);
+    if (i < 0) return s.watched.length;
+    if (s.watched.length < 2) return 'NOT_IGNORED';
+    const tube = s.watched[i] as Tube;
+    const last = s.watched.pop() as Tube;
+    if (i < s.watched.length) s.watched[i] = last;
+    tube.watchingCount--;
+    tube.waiting.delete(s);
+    this.dropTubeIfUnused(tube);
+    return s.watched.length;
+  }
+
+  /**
+   * pause-tube T <delay> → PAUSED | NOT_FOUND. A delay of 0 unpauses at once and wakes waiters
+   * (beanstalkd pauses for 1 ns, which its next tick ends).
+   */
+  pauseTube(name: string, delayMs: number): 'PAUSED' | 'NOT_FOUND' {
+    const tube = this.tubes.get(name);
+    if (!tube) return 'NOT_FOUND';
+    tube.cmdPauseTube++;
+    this.pauseHeap.remove(tube);
+    if (delayMs === 0) {
+      tube.paused = false;
+      tube.pauseMs = 0;
+      this.waits.wakeTubes([tube]);
+      return 'PAUSED';
+    }
+    tube.paused = true;
+    tube.pauseMs = delayMs;
+    tube.unpauseAtMs = this.clock.nowMs() + delayMs;
+    this.pauseHeap.push(tube);
+    return 'PAUSED';
+  }
+
+  // ---- jobs -----------------------------------------------------------------------------------
+
+  /**
+   * put → INSERTED <id> | EXPECTED_CRLF | DRAINING | OUT_OF_MEMORY. Failed puts past the size
+   * check burn an id, as in beanstalkd. Journal: one full record (space for its delete reserved).
+   */
+  put(
+    s: Session,
+    pri: number,
+    delayMs: number,
+    ttrMs: number,
+    bodyWithCrlf: Buffer,
+    bodyOk: boolean,
+  ): PutResult {
+    const id = this.allocateId();
+    if (!bodyOk) return { word: 'EXPECTED_CRLF' };
+    if (this.draining) return { word: 'DRAINING' };
+    const now = this.clock.nowMs();
+    const tube = s.used;
+    const job = new Job(id, tube, pri, delayMs, Math.max(ttrMs, MIN_TTR_MS), now, bodyWithCrlf);
+    if (delayMs > 0) {
+      job.state = JobState.Delayed;
+      job.deadlineAtMs = now + delayMs;
+    }
+    const seq = this.journal.logPut(job.toRecord(), bodyWithCrlf.subarray(0, bodyWithCrlf.length - 2));
+    if (seq === null) return { word: 'OUT_OF_MEMORY' };
+    this.lastJournalSeq = seq;
+    this.jobs.set(id, job);
+    tube.totalJobs++;
+    this.counts.totalJobs++;
+    if (delayMs > 0) this.addDelayed(job);
+    else {
+      this.makeReady(job);
+      this.waits.wakeTubes([tube]);
+    }
+    return { word: 'INSERTED', id };
+  }
+
+  /** delete <id> → DELETED | NOT_FOUND: own reserved job, or any ready, delayed or buried job. */
+  delete(s: Session, id: number): 'DELETED' | 'NOT_FOUND' {
+    const job = this.jobs.get(id);
+    if (!job || (job.state === JobState.Reserved && job.reservedBy !== s)) return 'NOT_FOUND';
+    this.detach(job);
+    this.jobs.delete(id);
+    job.tube.cmdDelete++;
+    this.lastJournalSeq = this.journal.logDelete(id);
+    this.dropTubeIfUnused(job.tube);
+    return 'DELETED';
+  }
+
+  /**
+   * release <id> <pri> <delay> → RELEASED | NOT_FOUND | OUT_OF_MEMORY. Only the reserver may
+   * release. Journal: a state record (so a new priority survives a restart); with a delay, a
+   * failure to log it refuses the release.
+   */
+  release(s: Session, id: number, pri: number, delayMs: number): 'RELEASED' | 'NOT_FOUND' | 'OUT_OF_MEMORY' {
+    const job = this.jobs.get(id);
+    if (!job || job.reservedBy !== s) return 'NOT_FOUND';
+    const record = job.toRecord();
+    record.pri = pri;
+    record.delayMs = delayMs;
+    record.releases++;
+    const now = this.clock.nowMs();
+    if (delayMs > 0) {
+      record.state = JobState.Delayed;
+      record.deadlineAtMs = now + delayMs;
+    } else record.state = JobState.Ready;
+    const seq = this.journal.logUpdate(record);
+    if (seq === null && delayMs > 0) return 'OUT_OF_MEMORY';
+    if (seq !== null) this.lastJournalSeq = seq;
+    this.unlinkReserved(job);
+    job.pri = pri;
+    job.delayMs = delayMs;
+    job.releases++;
+    if (delayMs > 0) {
+      job.deadlineAtMs = now + delayMs;
+      this.addDelayed(job);
+    } else {
+      this.makeReady(job);
+      this.waits.wakeTubes([job.tube]);
+    }
+    return 'RELEASED';
+  }
+
+  /**
+   * x-unreserve <id> (internal, proxy): the reservation is undone without trace — back to ready,
+   * `reserves` decremented, nothing logged (reserves are not logged).
+   */
+  unreserve(s: Session, id: number): 'UNRESERVED' | 'NOT_FOUND' {
+    const job = this.jobs.get(id);
+    if (!job || job.reservedBy !== s) return 'NOT_FOUND';
+    this.unlinkReserved(job);
+    job.reserves--;
+    this.makeReady(job);
+    this.waits.wakeTubes([job.tube]);
+    return 'UNRESERVED';
+  }
+
+  /** bury <id> <pri> → BURIED | NOT_FOUND | INTERNAL_ERROR (cannot log). */
+  bury(s: Session, id: number, pri: number): 'BURIED' | 'NOT_FOUND' | 'INTERNAL_ERROR' {
+    const job = this.jobs.get(id);
+    if (!job || job.reservedBy !== s) return 'NOT_FOUND';
+    const record = job.toRecord();
+    record.pri = pri;
+    record.state = JobState.Buried;
+    record.buries++;
+    const seq = this.journal.logUpdate(record);
+    if (seq === null) return 'INTERNAL_ERROR';
+    this.lastJournalSeq = seq;
+    this.unlinkReserved(job);
+    job.pri = pri;
+    job.buries++;
+    this.addBuried(job);
+    return 'BURIED';
+  }
+
+  /** touch <id> → TOUCHED | NOT_FOUND: the reserver gets a full TTR again. Not logged. */
+  touch(s: Session, id: number): 'TOUCHED' | 'NOT_FOUND' {
+    const job = this.jobs.get(id);
+    if (!job || job.reservedBy !== s) return 'NOT_FOUND';
+    job.deadlineAtMs = this.clock.nowMs() + job.ttrMs;
+    this.ttrHeap.update(job);
+    s.reserved.update(job);
+    return 'TOUCHED';
+  }
+
+  /** reserve-job <id> → the job | NOT_FOUND. Takes a ready, delayed or buried job; ignores watch and pause. */
+  reserveJob(s: Session, id: number): Job | 'NOT_FOUND' {
+    const job = this.jobs.get(id);
+    if (!job || job.state === JobState.Reserved) return 'NOT_FOUND';
+    this.markWorker(s);
+    this.detach(job);
+    this.reserveFor(s, job);
+    return job;
+  }
+
+  /**
+   * reserve / reserve-with-timeout → an outcome now, or null when the session now waits (the
+   * outcome then arrives through Session.onWake). timeoutMs null = wait forever.
+   */
+  reserve(s: Session, timeoutMs: number | null, flags = 0): WaitOutcome | null {
+    return this.waits.reserve(s, timeoutMs, flags);
+  }
+
+  /** x-cancel: ends a wait in progress with TIMED_OUT (delivered through onWake). */
+  cancelWait(s: Session): boolean {
+    if (!s.waiting) return false;
+    this.waits.cancel(s);
+    s.onWake({ type: 'TIMED_OUT' });
+    return true;
+  }
+
+  /** kick <bound> → how many jobs moved: buried ones if the used tube has any, else delayed ones. */
+  kick(s: Session, bound: number): number {
+    const tube = s.used;
+    let kicked = 0;
+    const fromBuried = tube.buriedCount > 0;
+    while (kicked < bound) {
+      const job = fromBuried ? tube.buriedHead : tube.delayed.peek();
+      if (!job || !this.kickOne(job)) break;
+      kicked++;
+    }
+    return kicked;
+  }
+
+  /** kick-job <id> → KICKED | NOT_FOUND (only buried or delayed jobs). */
+  kickJob(id: number): 'KICKED' | 'NOT_FOUND' {
+    const job = this.jobs.get(id);
+    if (!job || (job.state !== JobState.Buried && job.state !== JobState.Delayed)) return 'NOT_FOUND';
+    return this.kickOne(job) ? 'KICKED' : 'NOT_FOUND';
+  }
+
+  peek(id: number): Job | undefined {
+    return this.jobs.get(id);
+  }
+
+  peekReady(s: Session): Job | undefined {
+    return s.used.ready.peek();
+  }
+
+  peekDelayed(s: Session): Job | undefined {
+    return s.used.delayed.peek();
+  }
+
+  peekBuried(s: Session): Job | undefined {
+    return s.used.buriedHead ?? undefined;
+  }
+
+  drain(): void {
+    this.draining = true;
+  }
+
+  // ---- time -----------------------------------------------------------------------------------
+
+  /**
+   * Runs everything due at clock.nowMs(): delayed jobs become ready, pauses end, TTRs expire,
+   * waiters time out. Returns the next deadline (ms since epoch) or Infinity. A deadline equal
+   * to now is due (beanstalkd's off-by-one at the exact microsecond leaves jobs reserved).
+   */
+  tick(): number {
+    const now = this.clock.nowMs();
+    const dirty = new Set<Tube>();
+    for (let tube = this.delayTubes.peek(); tube; tube = this.delayTubes.peek()) {
+      const job = tube.delayed.peek() as Job;
+      if (job.deadlineAtMs > now) break;
+      this.removeDelayed(job);
+      this.makeReady(job);
+      dirty.add(tube);
+    }
+    for (let tube = this.pauseHeap.peek(); tube && tube.unpauseAtMs <= now; tube = this.pauseHeap.peek()) {
+      this.pauseHeap.pop();
+      tube.paused = false;
+      tube.pauseMs = 0;
+      dirty.add(tube);
+    }
+    for (let job = this.ttrHeap.peek(); job && job.deadlineAtMs <= now; job = this.ttrHeap.peek()) {
+      const owner = job.reservedBy as Session;
+      this.unlinkReserved(job);
+      job.timeouts++;
+      this.counts.jobTimeouts++;
+      this.makeReady(job);
+      dirty.add(job.tube);
+      this.waits.refresh(owner);
+    }
+    this.waits.wakeTubes(dirty);
+    this.waits.expire(now);
+    return this.nextDeadline();
+  }
+
+  nextDeadline(): number {
+    let next = this.waits.nextWakeAtMs();
+    const delayed = this.delayTubes.peek()?.delayed.peek();
+    if (delayed && delayed.deadlineAtMs < next) next = delayed.deadlineAtMs;
+    const paused = this.pauseHeap.peek();
+    if (paused && paused.unpauseAtMs < next) next = paused.unpauseAtMs;
+    const ttr = this.ttrHeap.peek();
+    if (ttr && ttr.deadlineAtMs < next) next = ttr.deadlineAtMs;
+    return next;
+  }
+
+  // ---- stats ----------------------------------------------------------------------------------
+
+  statsJob(id: number, fileOf: (id: number) => number = () => 0): JobStats | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    const now = this.clock.nowMs();
+    const timed = job.state === JobState.Reserved || job.state === JobState.Delayed;
+    return {
+      id: job.id,
+      tube: job.tube.name,
+      state: job.state,
+      pri: job.pri,
+      ageSecs: Math.max(0, Math.floor((now - job.createdAtMs) / 1000)),
+      delaySecs: Math.floor(job.delayMs / 1000),
+      ttrSecs: Math.floor(job.ttrMs / 1000),
+      timeLeftSecs: timed ? Math.max(0, Math.floor((job.deadlineAtMs - now) / 1000)) : 0,
+      file: fileOf(job.id),
+      reserves: job.reserves,
+      timeouts: job.timeouts,
+      releases: job.releases,
+      buries: job.buries,
+      kicks: job.kicks,
+    };
+  }
+
+  statsTube(name: string): TubeStats | undefined {
+    const t = this.tubes.get(name);
+    if (!t) return undefined;
+    const now = this.clock.nowMs();
+    return {
+      name: t.name,
+      urgent: t.urgentCount,
+      ready: t.ready.size,
+      reserved: t.reservedCount,
+      delayed: t.delayed.size,
+      buried: t.buriedCount,
+      totalJobs: t.totalJobs,
+      using: t.usingCount,
+      watching: t.watchingCount,
+      waiting: t.waiting.size,
+      cmdDelete: t.cmdDelete,
+      cmdPauseTube: t.cmdPauseTube,
+      pauseSecs: t.paused ? Math.floor(t.pauseMs / 1000) : 0,
+      pauseTimeLeftSecs: t.paused ? Math.max(0, Math.floor((t.unpauseAtMs - now) / 1000)) : 0,
+    };
+  }
+
+  // ---- recovery -------------------------------------------------------------------------------
+
+  /** Rebuilds one job from the binlog: reserved → ready, delayed keeps its absolute deadline. */
+  restoreJob(record: JobRecord, body: Buffer): void {
+    const tube = this.findOrMakeTube(record.tube);
+    const bodyWithCrlf = Buffer.allocUnsafe(body.length + 2);
+    body.copy(bodyWithCrlf);
+    bodyWithCrlf[body.length] = 13;
+    bodyWithCrlf[body.length + 1] = 10;
+    const job = new Job(
+      record.id,
+      tube,
+      record.pri,
+      record.delayMs,
+      record.ttrMs,
+      record.createdAtMs,
+      bodyWithCrlf,
+    );
+    job.reserves = record.reserves;
+    job.timeouts = record.timeouts;
+    job.releases = record.releases;
+    job.buries = record.buries;
+    job.kicks = record.kicks;
+    this.jobs.set(job.id, job);
+    if (record.state === JobState.Buried) this.addBuried(job);
+    else if (record.state === JobState.Delayed && record.deadlineAtMs > this.clock.nowMs()) {
+      job.deadlineAtMs = record.deadlineAtMs;
+      this.addDelayed(job);
+    } else this.makeReady(job);
+    this.setNextId(record.id + 1);
+  }
+
+  /** The next id handed out is at least n (and in this node's residue class). */
+  setNextId(n: number): void {
+    while (this.nextId < n)
+      this.nextId += this.idStride * Math.max(1, Math.floor((n - this.nextId) / this.idStride));
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private allocateId(): number {
+    const id = this.nextId;
+    assert(id < Number.MAX_SAFE_INTEGER, 'job id space exhausted');
+    this.nextId += this.idStride;
+    return id;
+  }
+
+  private watchTube(s: Session, tube: Tube): void {
+    s.watched.push(tube);
+    tube.watchingCount++;
+  }
+
+  private dropTubeIfUnused(tube: Tube): void {
+    if (tube.inUse || tube.listIndex < 0) return;
+    this.tubes.delete(tube.name);
+    const last = this.tubeList.pop() as Tube;
+    if (last !== tube) {
+      this.tubeList[tube.listIndex] = last;
+      last.listIndex = tube.listIndex;
+    }
+    tube.listIndex = -1;
+    this.pauseHeap.remove(tube);
+    this.counts.tubes--;
+  }
+
+  /** Reserve `job` (already detached from its tube structures) for `s`. */
+  reserveFor(s: Session, job: Job): void {
+    job.state = JobState.Reserved;
+    job.reservedBy = s;
+    job.reserves++;
+    job.deadlineAtMs = this.clock.nowMs() + job.ttrMs;
+    job.tube.reservedCount++;
+    this.counts.reserved++;
+    this.ttrHeap.push(job);
+    s.reserved.push(job);
+  }
+
+  private unlinkReserved(job: Job): void {
+    const owner = job.reservedBy as Session;
+    this.ttrHeap.remove(job);
+    owner.reserved.remove(job);
+    job.reservedBy = null;
+    job.deadlineAtMs = 0;
+    job.tube.reservedCount--;
+    this.counts.reserved--;
+  }
+
+  /** Takes `job` out of whatever structure holds it (ready, delayed, buried or reserved). */
+  private detach(job: Job): void {
+    switch (job.state) {
+      case JobState.Ready:
+        this.removeReady(job);
+        break;
+      case JobState.Delayed:
+        this.removeDelayed(job);
+        break;
+      case JobState.Buried:
+        job.tube.removeBuried(job);
+        this.counts.buried--;
+        break;
+      case JobState.Reserved:
+        this.unlinkReserved(job);
+        break;
+    }
+  }
+
+  makeReady(job: Job): void {
+    job.state = JobState.Ready;
+    job.deadlineAtMs = 0;
+    job.tube.pushReady(job);
+    this.counts.ready++;
+    if (job.pri < URGENT_THRESHOLD) this.counts.urgent++;
+  }
+
+  removeReady(job: Job): void {
+    job.tube.removeReady(job);
+    this.counts.ready--;
+    if (job.pri < URGENT_THRESHOLD) this.counts.urgent--;
+  }
+
+  private addDelayed(job: Job): void {
+    const tube = job.tube;
+    job.state = JobState.Delayed;
+    tube.delayed.push(job);
+    this.counts.delayed++;
+    if (this.delayTubes.has(tube)) this.delayTubes.update(tube);
+    else this.delayTubes.push(tube);
+  }
+
+  private removeDelayed(job: Job): void {
+    const tube = job.tube;
+    tube.delayed.remove(job);
+    this.counts.delayed--;
+    if (tube.delayed.size === 0) this.delayTubes.remove(tube);
+    else this.delayTubes.update(tube);
+  }
+
+  private addBuried(job: Job): void {
+    job.state = JobState.Buried;
+    job.deadlineAtMs = 0;
+    job.tube.appendBuried(job);
+    this.counts.buried++;
+  }
+
+  /** One buried or delayed job → ready. Journal: a state record; if it cannot be logged the job stays. */
+  private kickOne(job: Job): boolean {
+    const record = job.toRecord();
+    record.state = JobState.Ready;
+    record.deadlineAtMs = 0;
+    record.kicks++;
+    const seq = this.journal.logUpdate(record);
+    if (seq === null) return false;
+    this.lastJournalSeq = seq;
+    this.detach(job);
+    job.kicks++;
+    this.makeReady(job);
+    this.waits.wakeTubes([job.tube]);
+    return true;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The contract between the pure engine and a write-ahead log (src/binlog implements it).
+ *
+ * The engine calls these synchronously while it executes a command. A journal appends the record to
+ * an in-memory batch and returns at once; durability is tracked by sequence numbers: every call
+ * returns the sequence number of the record it wrote, and the server holds back any reply that
+ * confirms the change until `durableSeq() >= seq` (group commit: many records, one fsync).
+ *
+ * Space: `logPut` must reserve room for the job's full record AND for one later state record (the
+ * delete), so that a delete can never fail for lack of space. It returns `null` when the space cannot
+ * be had (disk full): the engine then answers OUT_OF_MEMORY and keeps nothing.
+ */
+export const JobState = {
+  Ready: 'ready',
+  Reserved: 'reserved',
+  Delayed: 'delayed',
+  Buried: 'buried',
+} as const;
+export type JobState = (typeof JobState)[keyof typeof JobState];
+
+/** Everything needed to rebuild one job after a restart. */
+export interface JobRecord {
+  id: number;
+  tube: string;
+  pri: number;
+  /** The last delay given (put or release), ms. */
+  delayMs: number;
+  ttrMs: number;
+  /** Wall-clock creation time, ms since epoch: `age` survives restarts. */
+  createdAtMs: number;
+  /** For delayed jobs: absolute wall-clock time the job becomes ready. 0 otherwise. */
+  deadlineAtMs: number;
+  state: JobState;
+  reserves: number;
+  timeouts: number;
+  releases: number;
+  buries: number;
+  kicks: number;
+}
+
+export interface Journal {
+  /** A new job (full record: metadata + tube + body). Returns the record's seq, or null when no space. */
+  logPut(job: JobRecord, body: Buffer): number | null;
+  /**
+   * A state change of a live job (bury, kick, release — with or without delay, so a new priority
+   * survives). Returns the seq, or null when no space could be reserved for it.
+   */
+  logUpdate(job: JobRecord): number | null;
+  /** The job is gone. Its space was reserved by logPut, so this cannot fail for space. */
+  logDelete(jobId: number): number;
+}
+
+/** A journal that keeps nothing: the node without -b. */
+export const nullJournal: Journal = {
+  logPut: () => 0,
+  logUpdate: () => 0,
+  logDelete: () => 0,
+};

@@ -1,0 +1,144 @@
+/**
+ * Blocked reserves: who waits, for which tubes, until when. Jobs that become ready in a tube go to
+ * the tube's longest-waiting session; a waiting session is woken at min(its timeout, its soonest
+ * reserved deadline − DEADLINE_SOON margin), found through a heap of sessions by that time.
+ */
+import type { Clock } from './clock';
+import { DEADLINE_SOON_MARGIN_MS } from './constants';
+import { IndexedHeap } from './heap';
+import { type Job, readyLess } from './job';
+import { type Session, WaitFlags, type WaitOutcome } from './session';
+import type { EngineCounts } from './stats';
+import type { Tube } from './tube';
+
+/** What the wait set needs from the engine (kept narrow to avoid an import cycle). */
+export interface WaitHost {
+  readonly clock: Clock;
+  readonly counts: EngineCounts;
+  markWorker(s: Session): void;
+  removeReady(job: Job): void;
+  reserveFor(s: Session, job: Job): void;
+}
+
+export class WaitSet {
+  private readonly heap = new IndexedHeap<Session>(
+    (a, b) => a.wakeAtMs < b.wakeAtMs || (a.wakeAtMs === b.wakeAtMs && a.id < b.id),
+    (s, i) => {
+      s.wakeHeapIndex = i;
+    },
+    (s) => s.wakeHeapIndex,
+  );
+
+  constructor(private readonly engine: WaitHost) {}
+
+  /**
+   * reserve / reserve-with-timeout / x-reserve-wait. DEADLINE_SOON when a held job is within the
+   * margin of its TTR and no watched tube has a ready job (pause ignored for that check, as
+   * beanstalkd); else the best (pri, id) ready job of the unpaused watched tubes; else TIMED_OUT
+   * for a zero timeout; else the session waits (null).
+   */
+  reserve(s: Session, timeoutMs: number | null, flags: number): WaitOutcome | null {
+    const engine = this.engine;
+    engine.markWorker(s);
+    const now = engine.clock.nowMs();
+    const deadlineOnly = (flags & WaitFlags.DeadlineOnly) !== 0;
+    if (this.deadlineSoon(s, now) && (deadlineOnly || !hasReadyJob(s))) return { type: 'DEADLINE_SOON' };
+    if (!deadlineOnly) {
+      const job = bestReadyJob(s);
+      if (job) {
+        this.take(s, job);
+        return { type: 'reserved', job };
+      }
+    }
+    if (timeoutMs === 0) return { type: 'TIMED_OUT' };
+    s.waiting = true;
+    s.waitFlags = flags;
+    s.waitTimeoutAtMs = timeoutMs === null ? Number.POSITIVE_INFINITY : now + timeoutMs;
+    engine.counts.waiting++;
+    if (!deadlineOnly) for (const tube of s.watched) tube.waiting.add(s);
+    this.refresh(s);
+    return null;
+  }
+
+  /** Stops a wait without answering it. */
+  cancel(s: Session): void {
+    if (!s.waiting) return;
+    s.waiting = false;
+    this.engine.counts.waiting--;
+    for (const tube of s.watched) tube.waiting.delete(s);
+    this.heap.remove(s);
+    s.wakeAtMs = Number.POSITIVE_INFINITY;
+  }
+
+  /** Recomputes when a waiting session must be looked at (after its reservations changed). */
+  refresh(s: Session): void {
+    if (!s.waiting) return;
+    const soonest = s.reserved.peek();
+    const marginAt = soonest ? soonest.deadlineAtMs - DEADLINE_SOON_MARGIN_MS : Number.POSITIVE_INFINITY;
+    s.wakeAtMs = Math.min(s.waitTimeoutAtMs, marginAt);
+    if (s.wakeAtMs === Number.POSITIVE_INFINITY) this.heap.remove(s);
+    else if (this.heap.has(s)) this.heap.update(s);
+    else this.heap.push(s);
+  }
+
+  /** Hands ready jobs of these tubes to their waiting sessions, best tube top first. */
+  wakeTubes(tubes: Iterable<Tube>): void {
+    const candidates: Tube[] = [];
+    for (const tube of tubes)
+      if (tube.waiting.size > 0 && tube.ready.size > 0 && !tube.paused) candidates.push(tube);
+    if (candidates.length > 1)
+      candidates.sort((a, b) => (readyLess(a.ready.peek() as Job, b.ready.peek() as Job) ? -1 : 1));
+    for (const tube of candidates) {
+      while (!tube.paused && tube.ready.size > 0 && tube.waiting.size > 0) {
+        const s = tube.waiting.values().next().value as Session;
+        const job = tube.ready.peek() as Job;
+        this.cancel(s);
+        this.take(s, job);
+        s.onWake({ type: 'reserved', job });
+      }
+    }
+  }
+
+  /** Answers every wait due at `now`: DEADLINE_SOON first, else TIMED_OUT. */
+  expire(now: number): void {
+    for (let s = this.heap.peek(); s && s.wakeAtMs <= now; s = this.heap.peek()) {
+      if (this.deadlineSoon(s, now)) {
+        this.cancel(s);
+        s.onWake({ type: 'DEADLINE_SOON' });
+      } else if (now >= s.waitTimeoutAtMs) {
+        this.cancel(s);
+        s.onWake({ type: 'TIMED_OUT' });
+      } else this.refresh(s);
+    }
+  }
+
+  nextWakeAtMs(): number {
+    return this.heap.peek()?.wakeAtMs ?? Number.POSITIVE_INFINITY;
+  }
+
+  private deadlineSoon(s: Session, now: number): boolean {
+    const soonest = s.reserved.peek();
+    return soonest !== undefined && now + DEADLINE_SOON_MARGIN_MS >= soonest.deadlineAtMs;
+  }
+
+  private take(s: Session, job: Job): void {
+    this.engine.removeReady(job);
+    this.engine.reserveFor(s, job);
+  }
+}
+
+function hasReadyJob(s: Session): boolean {
+  for (const tube of s.watched) if (tube.ready.size > 0) return true;
+  return false;
+}
+
+/** The best (pri, id) ready job among the session's unpaused watched tubes. */
+function bestReadyJob(s: Session): Job | undefined {
+  let best: Job | undefined;
+  for (const tube of s.watched) {
+    if (tube.paused) continue;
+    const top = tube.ready.peek();
+    if (top && (!best || readyLess(top, best))) best = top;
+  }
+  return best;
+}

@@ -1,0 +1,173 @@
+/**
+ * Resumable request framing over Buffers (beanstalkd's connection states WantCommand, WantData,
+ * Discard). Feed chunks with `push`, pull complete requests with `next` — the server stops pulling
+ * while a reserve blocks, exactly as beanstalkd stops reading.
+ *
+ * Limits come from the grammar: a line is at most 224 bytes including CRLF (11 + 201 + 12: room for
+ * `pause-tube <200-byte name> 4294967295\r\n`). 224 bytes without a CRLF → the line is discarded up
+ * to the next CRLF and answered BAD_FORMAT. A put whose size exceeds the maximum discards exactly
+ * bytes + 2 and then answers JOB_TOO_BIG. Results never depend on how input is split into chunks.
+ */
+import { decodeLine, type PutHeader, type Request } from './commands';
+
+export const LINE_MAX_BYTES = 224;
+
+const CR = 13;
+const LF = 10;
+
+const State = { WantCommand: 0, WantData: 1, Discard: 2, DiscardLine: 3 } as const;
+type State = (typeof State)[keyof typeof State];
+
+const JOB_TOO_BIG: Request = { op: 'error', word: 'JOB_TOO_BIG', count: 'put' };
+const BAD_LINE: Request = { op: 'error', word: 'BAD_FORMAT', count: null };
+const EMPTY = Buffer.alloc(0);
+
+export class RequestParser {
+  private buf: Buffer = EMPTY;
+  private pos = 0;
+  private state: State = State.WantCommand;
+  /** WantData: the body being filled (bytes + 2) and how much of it has arrived. */
+  private body: Buffer = EMPTY;
+  private bodyFilled = 0;
+  private put: PutHeader | null = null;
+  /** Discard: bytes still to throw away. */
+  private discardLeft = 0;
+  /** DiscardLine: the previous discarded byte was CR (a CRLF may straddle chunks). */
+  private discardSawCr = false;
+
+  constructor(public maxJobBytes: number) {}
+
+  /** Bytes received but not yet consumed by `next` (for backpressure while a reserve blocks). */
+  get bufferedBytes(): number {
+    return this.buf.length - this.pos;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.pos >= this.buf.length) {
+      this.buf = chunk;
+      this.pos = 0;
+    } else {
+      this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk]);
+      this.pos = 0;
+    }
+  }
+
+  /** The next complete request, or undefined until more input arrives. */
+  next(): Request | undefined {
+    for (;;) {
+      switch (this.state) {
+        case State.WantCommand: {
+          const result = this.readLine();
+          if (result !== null) return result;
+          if (this.state === State.WantCommand) return undefined;
+          break;
+        }
+        case State.WantData:
+          return this.readBody();
+        case State.Discard:
+          if (!this.discard()) return undefined;
+          return JOB_TOO_BIG;
+        case State.DiscardLine:
+          if (!this.discardLine()) return undefined;
+          return BAD_LINE;
+      }
+    }
+  }
+
+  /** A request from the next line; null when the line is incomplete or the state changed. */
+  private readLine(): Request | undefined | null {
+    const buf = this.buf;
+    const start = this.pos;
+    const available = buf.length - start;
+    // The CR must be within the first 223 bytes so that CRLF fits in 224.
+    const searchEnd = Math.min(buf.length, start + LINE_MAX_BYTES);
+    let cr = buf.indexOf(CR, start);
+    while (cr >= 0 && cr + 1 < searchEnd && buf[cr + 1] !== LF) cr = buf.indexOf(CR, cr + 1);
+    if (cr >= 0 && cr + 1 < searchEnd) {
+      this.pos = cr + 2;
+      const result = decodeLine(buf, start, cr);
+      if (result.op !== 'put-header') return result;
+      return this.startBody(result.header);
+    }
+    if (available >= LINE_MAX_BYTES) {
+      this.pos = start + LINE_MAX_BYTES;
+      this.state = State.DiscardLine;
+      this.discardSawCr = false;
+    }
+    return null;
+  }
+
+  private startBody(header: PutHeader): Request | null {
+    if (header.bodyBytes > this.maxJobBytes) {
+      this.state = State.Discard;
+      this.discardLeft = header.bodyBytes + 2;
+      return null;
+    }
+    if (header.trailingGarbage) return { op: 'error', word: 'BAD_FORMAT', count: 'put' };
+    this.put = header;
+    this.body = Buffer.allocUnsafe(header.bodyBytes + 2);
+    this.bodyFilled = 0;
+    this.state = State.WantData;
+    return null;
+  }
+
+  private readBody(): Request | undefined {
+    const need = this.body.length - this.bodyFilled;
+    const take = Math.min(need, this.buf.length - this.pos);
+    if (take > 0) {
+      this.buf.copy(this.body, this.bodyFilled, this.pos, this.pos + take);
+      this.bodyFilled += take;
+      this.pos += take;
+    }
+    if (this.bodyFilled < this.body.length) return undefined;
+    const body = this.body;
+    const header = this.put as PutHeader;
+    this.body = EMPTY;
+    this.put = null;
+    this.state = State.WantCommand;
+    const n = body.length;
+    return {
+      op: 'put',
+      pri: header.pri,
+      delayMs: header.delayMs,
+      ttrMs: header.ttrMs,
+      body,
+      bodyOk: body[n - 2] === CR && body[n - 1] === LF,
+    };
+  }
+
+  /** Throws away discardLeft bytes; true when done. */
+  private discard(): boolean {
+    const take = Math.min(this.discardLeft, this.buf.length - this.pos);
+    this.pos += take;
+    this.discardLeft -= take;
+    if (this.discardLeft > 0) return false;
+    this.state = State.WantCommand;
+    return true;
+  }
+
+  /** Throws away input up to and including the next CRLF; true when it was found. */
+  private discardLine(): boolean {
+    const buf = this.buf;
+    let i = this.pos;
+    if (this.discardSawCr && i < buf.length && buf[i] === LF) {
+      this.pos = i + 1;
+      this.state = State.WantCommand;
+      return true;
+    }
+    for (;;) {
+      const cr = buf.indexOf(CR, i);
+      if (cr < 0 || cr + 1 >= buf.length) {
+        this.discardSawCr = cr >= 0 && cr === buf.length - 1;
+        this.pos = buf.length;
+        return false;
+      }
+      if (buf[cr + 1] === LF) {
+        this.pos = cr + 2;
+        this.state = State.WantCommand;
+        return true;
+      }
+      i = cr + 1;
+    }
+  }
+}

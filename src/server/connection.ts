@@ -1,0 +1,198 @@
+/**
+ * One client connection: framing, dispatch, ordered and durability-gated replies, backpressure.
+ *
+ * States as beanstalkd: WantCommand (pull requests from the parser), Wait (a reserve blocks: later
+ * requests stay unread in the parser — except x-cancel during x-reserve-wait), and closing.
+ * Replies go out in request order; a reply that confirms a logged change waits until the journal
+ * says its record is durable. Everything a connection can hold is bounded: unprocessed input
+ * (reading pauses past maxInputBytes), unsent output (processing pauses past maxOutputBytes until
+ * the socket drains).
+ */
+import type { Socket } from 'node:net';
+import type { Session, WaitOutcome } from '../engine/session';
+import type { Request } from '../protocol/commands';
+import { RequestParser } from '../protocol/parser';
+import { dispatch, type HandlerContext, outcomeReply, type Reply } from './handlers';
+import type { NodeServer } from './node-server';
+
+interface QueuedReply {
+  reply: Reply;
+  seq: number;
+}
+
+export class Connection implements HandlerContext {
+  readonly parser: RequestParser;
+  readonly session: Session;
+  private held: Request | undefined;
+  private extendedWait = false;
+  private processing = false;
+  private scheduled = false;
+  private closed = false;
+  private quitting = false;
+  private inputEnded = false;
+  private pausedForOutput = false;
+  /** Replies held back until the journal makes their records durable, in order. */
+  private readonly gated: QueuedReply[] = [];
+
+  constructor(
+    private readonly server: NodeServer,
+    readonly socket: Socket,
+  ) {
+    this.parser = new RequestParser(server.maxJobBytes);
+    this.session = server.engine.openSession((outcome) => this.onWake(outcome));
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      this.parser.push(chunk);
+      this.process();
+    });
+    socket.on('end', () => this.onInputEnd());
+    socket.on('drain', () => {
+      if (!this.pausedForOutput) return;
+      this.pausedForOutput = false;
+      this.process();
+    });
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.close());
+  }
+
+  get engine() {
+    return this.server.engine;
+  }
+
+  get stalkdVersion(): string {
+    return this.server.stalkdVersion;
+  }
+
+  renderServerStats(): string {
+    return this.server.renderStats();
+  }
+
+  jobFile(id: number): number {
+    return this.server.jobFile(id);
+  }
+
+  beginWait(extended: boolean): void {
+    this.extendedWait = extended;
+  }
+
+  quit(): void {
+    this.quitting = true;
+  }
+
+  /** Runs every request that can run now. */
+  process(): void {
+    if (this.processing || this.closed) return;
+    this.processing = true;
+    const socket = this.socket;
+    socket.cork();
+    try {
+      while (!this.closed && !this.quitting) {
+        if (socket.writableLength > this.server.maxOutputBytes) {
+          this.pausedForOutput = true;
+          break;
+        }
+        if (this.session.waiting) {
+          if (!this.extendedWait) break;
+          this.held ??= this.parser.next();
+          if (this.held?.op !== 'x-cancel') break;
+        }
+        const req = this.held ?? this.parser.next();
+        this.held = undefined;
+        if (!req) break;
+        const seqBefore = this.engine.lastJournalSeq;
+        const reply = dispatch(this, req);
+        if (reply)
+          this.send(reply, this.engine.lastJournalSeq !== seqBefore ? this.engine.lastJournalSeq : 0);
+      }
+    } finally {
+      socket.uncork();
+      this.processing = false;
+    }
+    this.afterProcess();
+  }
+
+  /** A blocked reserve ended (job, TIMED_OUT or DEADLINE_SOON): answer it and go on. */
+  private onWake(outcome: WaitOutcome): void {
+    if (this.closed) return;
+    this.send(outcomeReply(outcome, this.extendedWait), 0);
+    this.extendedWait = false;
+    if (!this.processing) this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    process.nextTick(() => {
+      this.scheduled = false;
+      this.process();
+    });
+  }
+
+  private afterProcess(): void {
+    if (this.closed) return;
+    if (this.quitting) {
+      this.finish();
+      return;
+    }
+    // Input still unread must stay bounded: stop reading while it is over the limit.
+    const backlog = this.parser.bufferedBytes > this.server.maxInputBytes;
+    if (backlog || this.pausedForOutput) this.socket.pause();
+    else if (!this.inputEnded) this.socket.resume();
+    // Input ended and nothing more can run: incomplete trailing input can never complete.
+    if (this.inputEnded && !this.session.waiting && !this.pausedForOutput) this.finish();
+    this.server.armTimer();
+  }
+
+  private send(reply: Reply, seq: number): void {
+    if (this.gated.length === 0 && seq <= this.server.durableSeq()) {
+      this.write(reply);
+      return;
+    }
+    if (this.gated.length === 0) this.server.awaitDurable(this);
+    this.gated.push({ reply, seq });
+  }
+
+  /** The journal's durable point advanced: release what it covers. Returns true while more waits. */
+  releaseDurable(durableSeq: number): boolean {
+    if (this.closed) return false;
+    this.socket.cork();
+    while (this.gated.length > 0 && (this.gated[0] as QueuedReply).seq <= durableSeq) {
+      this.write((this.gated.shift() as QueuedReply).reply);
+    }
+    this.socket.uncork();
+    if (this.gated.length === 0 && this.quitting) this.finish();
+    return this.gated.length > 0;
+  }
+
+  private write(reply: Reply): void {
+    if (Buffer.isBuffer(reply)) this.socket.write(reply);
+    else for (const part of reply) this.socket.write(part);
+  }
+
+  /** The client half-closed: a waiting reserve answers TIMED_OUT (as beanstalkd), the rest is served. */
+  private onInputEnd(): void {
+    this.inputEnded = true;
+    if (this.session.waiting) {
+      this.engine.cancelWait(this.session);
+    }
+    this.process();
+  }
+
+  /** Ends the connection once gated replies are out. */
+  private finish(): void {
+    if (this.closed) return;
+    this.server.engine.closeSession(this.session);
+    if (this.gated.length > 0) return; // releaseDurable calls finish again
+    this.socket.end();
+    this.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.server.engine.closeSession(this.session);
+    this.server.forget(this);
+    if (!this.socket.destroyed && this.socket.writableLength === 0) this.socket.destroy();
+    else this.socket.end();
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * `stalkd node`: the TCP listener around one engine. Thin: it owns sockets, the single engine
+ * timer (armed at the engine's next deadline), the durability gate and process-level statistics.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
+import os from 'node:os';
+import { type Clock, systemClock } from '../engine/clock';
+import { Engine } from '../engine/engine';
+import type { Journal } from '../engine/journal';
+import { renderStats } from '../protocol/replies';
+import { STALKD_VERSION } from '../version';
+import { Connection } from './connection';
+
+/** beanstalkd's default and ceiling for -z. */
+export const DEFAULT_MAX_JOB_BYTES = 65535;
+export const MAX_JOB_BYTES_LIMIT = 1073741824;
+
+/** What the server needs from a write-ahead log beyond the engine's Journal. */
+export interface DurableLog extends Journal {
+  durableSeq(): number;
+  onDurable(listener: () => void): void;
+  stats(): {
+    oldestIndex: number;
+    currentIndex: number;
+    recordsMigrated: number;
+    recordsWritten: number;
+    maxBytes: number;
+  };
+  fileOf?(jobId: number): number;
+  close(): Promise<void>;
+}
+
+export interface NodeServerOptions {
+  host?: string;
+  port?: number;
+  /** Injected clock; with one, timers are manual (call tick()) unless manualTimers is false. */
+  clock?: Clock;
+  manualTimers?: boolean;
+  maxJobBytes?: number;
+  maxConnections?: number;
+  /** Unsent reply bytes per connection before it stops processing requests (default 4 MiB). */
+  maxOutputBytes?: number;
+  /** Unprocessed input bytes per connection before it stops reading (default 1 MiB). */
+  maxInputBytes?: number;
+  idStride?: number;
+  idOffset?: number;
+  log?: DurableLog;
+  /** Prepares the engine before the listener opens (binlog replay). */
+  beforeListen?: (engine: Engine) => void;
+  /** The `version` beanstalkd clients see. */
+  protocolVersion?: string;
+}
+
+export class NodeServer {
+  readonly engine: Engine;
+  readonly maxJobBytes: number;
+  readonly maxOutputBytes: number;
+  readonly maxInputBytes: number;
+  readonly stalkdVersion = STALKD_VERSION;
+  readonly connections = new Set<Connection>();
+  totalConnections = 0;
+  private readonly listener: net.Server;
+  private readonly manualTimers: boolean;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAtMs = Number.POSITIVE_INFINITY;
+  private readonly startedAtMs = Date.now();
+  private readonly instanceId = randomBytes(8).toString('hex');
+  private readonly awaitingDurable = new Set<Connection>();
+  private readonly protocolVersion: string;
+
+  constructor(
+    private readonly options: NodeServerOptions,
+    readonly log: DurableLog | undefined = options.log,
+  ) {
+    const clock = options.clock ?? systemClock;
+    this.manualTimers = options.manualTimers ?? options.clock !== undefined;
+    this.maxJobBytes = Math.min(options.maxJobBytes ?? DEFAULT_MAX_JOB_BYTES, MAX_JOB_BYTES_LIMIT);
+    this.maxOutputBytes = options.maxOutputBytes ?? 4 * 1024 * 1024;
+    this.maxInputBytes = options.maxInputBytes ?? 1024 * 1024;
+    this.protocolVersion = options.protocolVersion ?? '1.13';
+    const engineOptions: ConstructorParameters<typeof Engine>[0] = { clock };
+    if (options.idStride !== undefined) engineOptions.idStride = options.idStride;
+    if (options.idOffset !== undefined) engineOptions.idOffset = options.idOffset;
+    if (this.log) engineOptions.journal = this.log;
+    this.engine = new Engine(engineOptions);
+    this.log?.onDurable(() => this.onDurable());
+    this.listener = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    if (options.maxConnections !== undefined) this.listener.maxConnections = options.maxConnections;
+  }
+
+  get port(): number {
+    const address = this.listener.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  }
+
+  get host(): string {
+    const address = this.listener.address();
+    return typeof address === 'object' && address ? address.address : '';
+  }
+
+  async listen(): Promise<void> {
+    this.options.beforeListen?.(this.engine);
+    this.listener.listen(this.options.port ?? 11300, this.options.host ?? '0.0.0.0');
+    await once(this.listener, 'listening');
+    this.armTimer();
+  }
+
+  private accept(socket: net.Socket): void {
+    this.totalConnections++;
+    socket.setKeepAlive(true);
+    this.connections.add(new Connection(this, socket));
+  }
+
+  forget(c: Connection): void {
+    this.connections.delete(c);
+    this.awaitingDurable.delete(c);
+  }
+
+  /** Runs due deadlines now (tests with a fake clock call this after advancing it). */
+  tick(): void {
+    const next = this.engine.tick();
+    this.rearm(next);
+  }
+
+  /** Arms the single timer at the engine's next deadline if that is sooner than the armed one. */
+  armTimer(): void {
+    if (this.manualTimers) return;
+    const next = this.engine.nextDeadline();
+    if (next < this.timerAtMs) this.rearm(next);
+  }
+
+  private rearm(nextMs: number): void {
+    if (this.manualTimers) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAtMs = nextMs;
+    if (nextMs === Number.POSITIVE_INFINITY) return;
+    const delayMs = Math.max(1, Math.min(nextMs - this.engine.clock.nowMs(), 2 ** 31 - 1));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAtMs = Number.POSITIVE_INFINITY;
+      this.tick();
+    }, delayMs);
+  }
+
+  /** SIGUSR1: from now on every put answers DRAINING. */
+  drain(): void {
+    this.engine.drain();
+  }
+
+  durableSeq(): number {
+    return this.log ? this.log.durableSeq() : Number.POSITIVE_INFINITY;
+  }
+
+  awaitDurable(c: Connection): void {
+    this.awaitingDurable.add(c);
+  }
+
+  private onDurable(): void {
+    const seq = this.durableSeq();
+    for (const c of this.awaitingDurable) if (!c.releaseDurable(seq)) this.awaitingDurable.delete(c);
+  }
+
+  jobFile(id: number): number {
+    return this.log?.fileOf?.(id) ?? 0;
+  }
+
+  renderStats(): string {
+    const usage = process.resourceUsage();
+    const binlog = this.log?.stats();
+    return renderStats(this.engine.counts, this.engine.cmd, this.engine.draining, {
+      maxJobBytes: this.maxJobBytes,
+      totalConnections: this.totalConnections,
+      pid: process.pid,
+      version: this.protocolVersion,
+      rusageUserUs: usage.userCPUTime,
+      rusageSystemUs: usage.systemCPUTime,
+      uptimeSecs: Math.floor((Date.now() - this.startedAtMs) / 1000),
+      binlogOldestIndex: binlog?.oldestIndex ?? 0,
+      binlogCurrentIndex: binlog?.currentIndex ?? 0,
+      binlogRecordsMigrated: binlog?.recordsMigrated ?? 0,
+      binlogRecordsWritten: binlog?.recordsWritten ?? 0,
+      binlogMaxBytes: binlog?.maxBytes ?? 10485760,
+      instanceId: this.instanceId,
+      hostname: os.hostname(),
+      os: os.version(),
+      platform: os.machine(),
+    });
+  }
+
+  /** Stops listening, closes every connection (their reservations return to ready), closes the log. */
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.manualTimersStop();
+    const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    for (const c of [...this.connections]) c.close();
+    await closed;
+    await this.log?.close();
+  }
+
+  private manualTimersStop(): void {
+    this.timerAtMs = Number.NEGATIVE_INFINITY; // nothing re-arms after close
+  }
+}
+
+export async function startNodeServer(options: NodeServerOptions = {}): Promise<NodeServer> {
+  const server = new NodeServer(options);
+  await server.listen();
+  return server;
+}

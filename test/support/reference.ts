@@ -1,0 +1,63 @@
+/**
+ * Debian's beanstalkd as a reference server for tests: started on an ephemeral loopback port, its
+ * port read from its own `-V` output ("bind 3 127.0.0.1:PORT"), so no sleeping and no port races.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+export const BEANSTALKD_PATH = [
+  '/usr/bin/beanstalkd',
+  '/usr/sbin/beanstalkd',
+  '/usr/local/bin/beanstalkd',
+].find((p) => existsSync(p));
+
+/** Version string as `beanstalkd -v` prints it (e.g. "1.12"), or undefined when not installed. */
+export function referenceVersion(): string | undefined {
+  if (!BEANSTALKD_PATH) return undefined;
+  const out = spawnSync(BEANSTALKD_PATH, ['-v'], { encoding: 'utf8' });
+  return /beanstalkd (\S+)/.exec(out.stdout)?.[1];
+}
+
+export interface ReferenceServer {
+  host: string;
+  port: number;
+  pid: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts beanstalkd on 127.0.0.1 with an OS-chosen port. Extra args (e.g. ['-z', '10']) are passed on. */
+export function startReference(args: string[] = []): Promise<ReferenceServer> {
+  const bin = BEANSTALKD_PATH;
+  if (!bin) return Promise.reject(new Error('beanstalkd is not installed (apt-get install -y beanstalkd)'));
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['-V', '-l', '127.0.0.1', '-p', '0', ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    const onData = (chunk: Buffer): void => {
+      stderr += chunk.toString('latin1');
+      const m = /bind \d+ 127\.0\.0\.1:(\d+)/.exec(stderr);
+      if (!m) return;
+      child.stderr?.off('data', onData);
+      child.stderr?.resume();
+      resolve({
+        host: '127.0.0.1',
+        port: Number(m[1]),
+        pid: child.pid ?? 0,
+        process: child,
+        stop: () =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) return done();
+            child.once('exit', () => done());
+            child.kill('SIGKILL');
+          }),
+      });
+    };
+    child.stderr?.on('data', onData);
+    child.once('error', reject);
+    child.once('exit', (code, signal) =>
+      reject(new Error(`beanstalkd exited early (${code ?? signal}): ${stderr}`)),
+    );
+  });
+}
