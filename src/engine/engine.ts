@@ -122,6 +122,7 @@ export class Engine {
     this.dropTubeIfUnused(used);
     for (const tube of s.watched.slice()) {
       tube.watchingCount--;
+      s.trackIgnore(tube);
       this.dropTubeIfUnused(tube);
     }
     s.watched.length = 0;
@@ -190,6 +191,7 @@ export class Engine {
     if (i < s.watched.length) s.watched[i] = last;
     tube.watchingCount--;
     tube.waiting.delete(s);
+    s.trackIgnore(tube);
     this.dropTubeIfUnused(tube);
     return s.watched.length;
   }
@@ -204,12 +206,11 @@ export class Engine {
     tube.cmdPauseTube++;
     this.pauseHeap.remove(tube);
     if (delayMs === 0) {
-      tube.paused = false;
-      tube.pauseMs = 0;
+      this.setPaused(tube, false);
       this.waits.wakeTubes([tube]);
       return 'PAUSED';
     }
-    tube.paused = true;
+    this.setPaused(tube, true);
     tube.pauseMs = delayMs;
     tube.unpauseAtMs = this.clock.nowMs() + delayMs;
     this.pauseHeap.push(tube);
@@ -427,8 +428,7 @@ export class Engine {
     }
     for (let tube = this.pauseHeap.peek(); tube && tube.unpauseAtMs <= now; tube = this.pauseHeap.peek()) {
       this.pauseHeap.pop();
-      tube.paused = false;
-      tube.pauseMs = 0;
+      this.setPaused(tube, false);
       dirty.add(tube);
     }
     for (let job = this.ttrHeap.peek(); job && job.deadlineAtMs <= now; job = this.ttrHeap.peek()) {
@@ -553,6 +553,14 @@ export class Engine {
   private watchTube(s: Session, tube: Tube): void {
     s.watched.push(tube);
     tube.watchingCount++;
+    s.trackWatch(tube);
+  }
+
+  private setPaused(tube: Tube, paused: boolean): void {
+    if (!paused) tube.pauseMs = 0;
+    if (tube.paused === paused) return;
+    tube.paused = paused;
+    tube.topChanged();
   }
 
   private dropTubeIfUnused(tube: Tube): void {

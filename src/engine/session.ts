@@ -1,6 +1,35 @@
 import { IndexedHeap } from './heap';
-import { deadlineLess, getSessionHeapIndex, type Job, setSessionHeapIndex } from './job';
+import { deadlineLess, getSessionHeapIndex, type Job, readyLess, setSessionHeapIndex } from './job';
 import type { Tube } from './tube';
+
+/**
+ * Sessions watching more tubes than this keep a heap of their watched tubes ordered by each tube's
+ * best ready job, so reserve is O(log watched) instead of a scan. Tubes tell such sessions when
+ * their best job changes. Small watch lists (the common case) just scan: cheaper than upkeep.
+ */
+export const WATCH_HEAP_THRESHOLD = 8;
+
+/** One (session, watched tube) pair inside a session's tube heap. */
+export class WatchEntry {
+  heapIndex = -1;
+  constructor(
+    readonly session: Session,
+    readonly tube: Tube,
+  ) {}
+}
+
+/** The tube's best job while the tube can give one (ready and not paused). */
+function topOf(entry: WatchEntry): Job | undefined {
+  return entry.tube.paused ? undefined : entry.tube.ready.peek();
+}
+
+function entryLess(a: WatchEntry, b: WatchEntry): boolean {
+  const ja = topOf(a);
+  const jb = topOf(b);
+  if (!ja) return false;
+  if (!jb) return true;
+  return readyLess(ja, jb);
+}
 
 /** What a blocked reserve ends with, delivered through Session.onWake. */
 export type WaitOutcome = { type: 'reserved'; job: Job } | { type: 'DEADLINE_SOON' } | { type: 'TIMED_OUT' };
@@ -35,6 +64,9 @@ export class Session {
   /** Position in the engine's heap of waiting sessions. */
   wakeHeapIndex = -1;
   closed = false;
+  /** Only for long watch lists (see WATCH_HEAP_THRESHOLD): watched tubes by best ready job. */
+  tubeHeap: IndexedHeap<WatchEntry> | null = null;
+  readonly entries = new Map<Tube, WatchEntry>();
 
   constructor(
     readonly id: number,
@@ -45,6 +77,52 @@ export class Session {
   }
 
   watches(tube: Tube): boolean {
-    return this.watched.includes(tube);
+    return this.tubeHeap ? this.entries.has(tube) : this.watched.includes(tube);
+  }
+
+  /** The best (pri, id) ready job among the unpaused watched tubes. */
+  bestReadyJob(): Job | undefined {
+    if (this.tubeHeap) {
+      const top = this.tubeHeap.peek();
+      return top ? topOf(top) : undefined;
+    }
+    let best: Job | undefined;
+    for (const tube of this.watched) {
+      if (tube.paused) continue;
+      const top = tube.ready.peek();
+      if (top && (!best || readyLess(top, best))) best = top;
+    }
+    return best;
+  }
+
+  /** Keeps the tube heap in step after watching `tube` (watched already includes it). */
+  trackWatch(tube: Tube): void {
+    if (this.tubeHeap) this.addEntry(tube);
+    else if (this.watched.length > WATCH_HEAP_THRESHOLD) {
+      this.tubeHeap = new IndexedHeap<WatchEntry>(
+        entryLess,
+        (e, i) => {
+          e.heapIndex = i;
+        },
+        (e) => e.heapIndex,
+      );
+      for (const t of this.watched) this.addEntry(t);
+    }
+  }
+
+  /** Keeps the tube heap in step after ignoring `tube` (or closing). */
+  trackIgnore(tube: Tube): void {
+    const entry = this.entries.get(tube);
+    if (!entry) return;
+    this.entries.delete(tube);
+    tube.bigWatchers.delete(entry);
+    this.tubeHeap?.remove(entry);
+  }
+
+  private addEntry(tube: Tube): void {
+    const entry = new WatchEntry(this, tube);
+    this.entries.set(tube, entry);
+    tube.bigWatchers.add(entry);
+    this.tubeHeap?.push(entry);
   }
 }

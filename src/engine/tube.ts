@@ -1,6 +1,6 @@
 import { IndexedHeap } from './heap';
 import { deadlineLess, getHeapIndex, type Job, readyLess, setHeapIndex } from './job';
-import type { Session } from './session';
+import type { Session, WatchEntry } from './session';
 
 /** Ready jobs with a priority below this count as "urgent" (beanstalkd's URGENT_THRESHOLD). */
 export const URGENT_THRESHOLD = 1024;
@@ -16,6 +16,8 @@ export class Tube {
   urgentCount = 0;
   /** Sessions blocked in reserve that watch this tube, in arrival order. */
   readonly waiting = new Set<Session>();
+  /** Entries of sessions with long watch lists, told when this tube's best job changes. */
+  readonly bigWatchers = new Set<WatchEntry>();
   usingCount = 0;
   watchingCount = 0;
   /** Position in the engine's tube list (list-tubes order), -1 when gone. */
@@ -50,12 +52,20 @@ export class Tube {
   pushReady(job: Job): void {
     this.ready.push(job);
     if (job.pri < URGENT_THRESHOLD) this.urgentCount++;
+    if (this.ready.peek() === job) this.topChanged();
   }
 
   removeReady(job: Job): boolean {
+    const wasTop = this.ready.peek() === job;
     if (!this.ready.remove(job)) return false;
     if (job.pri < URGENT_THRESHOLD) this.urgentCount--;
+    if (wasTop) this.topChanged();
     return true;
+  }
+
+  /** The best ready job or the paused flag changed: re-order the tube in long-watch-list heaps. */
+  topChanged(): void {
+    for (const entry of this.bigWatchers) entry.session.tubeHeap?.update(entry);
   }
 
   appendBuried(job: Job): void {

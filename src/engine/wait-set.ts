@@ -44,7 +44,7 @@ export class WaitSet {
     const deadlineOnly = (flags & WaitFlags.DeadlineOnly) !== 0;
     if (this.deadlineSoon(s, now) && (deadlineOnly || !hasReadyJob(s))) return { type: 'DEADLINE_SOON' };
     if (!deadlineOnly) {
-      const job = bestReadyJob(s);
+      const job = s.bestReadyJob();
       if (job) {
         this.take(s, job);
         return { type: 'reserved', job };
@@ -130,15 +130,4 @@ export class WaitSet {
 function hasReadyJob(s: Session): boolean {
   for (const tube of s.watched) if (tube.ready.size > 0) return true;
   return false;
-}
-
-/** The best (pri, id) ready job among the session's unpaused watched tubes. */
-function bestReadyJob(s: Session): Job | undefined {
-  let best: Job | undefined;
-  for (const tube of s.watched) {
-    if (tube.paused) continue;
-    const top = tube.ready.peek();
-    if (top && (!best || readyLess(top, best))) best = top;
-  }
-  return best;
 }
