@@ -81,21 +81,26 @@ export class WaitSet {
     else this.heap.push(s);
   }
 
-  /** Hands ready jobs of these tubes to their waiting sessions, best tube top first. */
+  /**
+   * Hands ready jobs of these tubes to their waiting sessions, one job at a time, always the best
+   * (pri, id) top among the tubes that still have both (beanstalkd's process_queue). Picking again
+   * after every hand-out matters: draining one tube first would give a second waiter that tube's
+   * next job while another tube it watches holds a better one.
+   */
   wakeTubes(tubes: Iterable<Tube>): void {
     const candidates: Tube[] = [];
-    for (const tube of tubes)
-      if (tube.waiting.size > 0 && tube.ready.size > 0 && !tube.paused) candidates.push(tube);
-    if (candidates.length > 1)
-      candidates.sort((a, b) => (readyLess(a.ready.peek() as Job, b.ready.peek() as Job) ? -1 : 1));
-    for (const tube of candidates) {
-      while (!tube.paused && tube.ready.size > 0 && tube.waiting.size > 0) {
-        const s = tube.waiting.values().next().value as Session;
-        const job = tube.ready.peek() as Job;
-        this.cancel(s);
-        this.take(s, job);
-        s.onWake({ type: 'reserved', job });
+    for (const tube of tubes) if (tube.waiting.size > 0 && tube.ready.size > 0) candidates.push(tube);
+    for (;;) {
+      let best: Job | undefined;
+      for (const tube of candidates) {
+        const top = tube.paused || tube.waiting.size === 0 ? undefined : tube.ready.peek();
+        if (top && (!best || readyLess(top, best))) best = top;
       }
+      if (!best) return;
+      const s = best.tube.waiting.values().next().value as Session;
+      this.cancel(s);
+      this.take(s, best);
+      s.onWake({ type: 'reserved', job: best });
     }
   }
 
