@@ -32,14 +32,18 @@ export function startReference(args: string[] = []): Promise<ReferenceServer> {
   if (!bin) return Promise.reject(new Error('beanstalkd is not installed (apt-get install -y beanstalkd)'));
   return new Promise((resolve, reject) => {
     const child = spawn(bin, ['-V', '-l', '127.0.0.1', '-p', '0', ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      // -V logs (including "bind FD ADDR:PORT") go to stdout; errors to stderr. Both are read
+      // and, once the port is known, drained so a full pipe never blocks the server.
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
     const onData = (chunk: Buffer): void => {
       stderr += chunk.toString('latin1');
       const m = /bind \d+ 127\.0\.0\.1:(\d+)/.exec(stderr);
       if (!m) return;
+      child.stdout?.off('data', onData);
       child.stderr?.off('data', onData);
+      child.stdout?.resume();
       child.stderr?.resume();
       resolve({
         host: '127.0.0.1',
@@ -54,6 +58,7 @@ export function startReference(args: string[] = []): Promise<ReferenceServer> {
           }),
       });
     };
+    child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
     child.once('error', reject);
     child.once('exit', (code, signal) =>
