@@ -136,8 +136,12 @@ export class Connection implements HandlerContext {
     }
     // Input still unread must stay bounded: stop reading while it is over the limit.
     const backlog = this.parser.bufferedBytes > this.server.maxInputBytes;
-    if (backlog || this.pausedForOutput) this.socket.pause();
-    else if (!this.inputEnded) this.socket.resume();
+    if (backlog || this.pausedForOutput) {
+      if (!this.socket.isPaused()) {
+        this.socket.pause();
+        this.server.reportBackpressure(this.socket.writableLength, this.parser.bufferedBytes);
+      }
+    } else if (!this.inputEnded) this.socket.resume();
     // Input ended and nothing more can run: incomplete trailing input can never complete.
     if (this.inputEnded && !this.session.waiting && !this.pausedForOutput) this.finish();
     this.server.armTimer();

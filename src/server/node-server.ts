@@ -51,6 +51,8 @@ export interface NodeServerOptions {
   beforeListen?: (engine: Engine) => void;
   /** The `version` beanstalkd clients see. */
   protocolVersion?: string;
+  /** Called when a connection stops reading because its input or output bound was reached. */
+  onBackpressure?: (info: { unsentBytes: number; unreadBytes: number }) => void;
 }
 
 export class NodeServer {
@@ -111,6 +113,10 @@ export class NodeServer {
     this.totalConnections++;
     socket.setKeepAlive(true);
     this.connections.add(new Connection(this, socket));
+  }
+
+  reportBackpressure(unsentBytes: number, unreadBytes: number): void {
+    this.options.onBackpressure?.({ unsentBytes, unreadBytes });
   }
 
   forget(c: Connection): void {
