@@ -1,0 +1,188 @@
+/**
+ * One TCP connection from the proxy to one node: a client session's own connection (so the
+ * node's use/watch state and reservation ownership belong to that client) or a node's shared
+ * control channel.
+ *
+ * Requests are written at once when connected (`inflight`: sent, awaiting reply, FIFO) or queued
+ * while connecting (`pending`, bounded). Only the head of `inflight` can be answered next, so only
+ * its deadline is watched: it starts when the request reaches the head, which keeps a blocking
+ * reserve from charging its wait to the requests pipelined behind it. A request with no deadline
+ * (a plain blocking `reserve`) relies on the node's health probe instead.
+ *
+ * Failure of any kind (connect error, close, reply timeout, garbage) fails every queued request
+ * with `null` — callers turn that into INTERNAL_ERROR — and reports to `onFailure` once.
+ */
+import { connect, type Socket } from 'node:net';
+import { type NodeReply, ReplyReader } from './reply-reader';
+
+export type BackendResult = NodeReply | null;
+
+export interface BackendOptions {
+  host: string;
+  port: number;
+  /** Connect timeout and default reply deadline. */
+  timeoutMs: number;
+  /** Max requests queued while connecting. */
+  maxPending: number;
+  /** Called once when the connection fails or closes (not after close()). */
+  onFailure: (backend: Backend, reason: string, timedOut: boolean) => void;
+}
+
+interface Request {
+  head: string;
+  body: Buffer | undefined;
+  /** null: no reply deadline (blocking reserve). */
+  timeoutMs: number | null;
+  resolve: (result: BackendResult) => void;
+}
+
+export const BackendState = { Connecting: 'connecting', Open: 'open', Closed: 'closed' } as const;
+export type BackendState = (typeof BackendState)[keyof typeof BackendState];
+
+/** Every live backend, for the deadline sweep (one timer for the whole process). */
+const watched = new Set<Backend>();
+let sweepTimer: NodeJS.Timeout | null = null;
+const SWEEP_INTERVAL_MS = 50;
+
+function sweepDeadlines(): void {
+  const now = Date.now();
+  for (const backend of watched) backend.checkDeadline(now);
+}
+
+function track(backend: Backend, on: boolean): void {
+  if (on) {
+    watched.add(backend);
+    if (!sweepTimer) {
+      sweepTimer = setInterval(sweepDeadlines, SWEEP_INTERVAL_MS);
+      sweepTimer.unref();
+    }
+  } else {
+    watched.delete(backend);
+    if (watched.size === 0 && sweepTimer) {
+      clearInterval(sweepTimer);
+      sweepTimer = null;
+    }
+  }
+}
+
+export class Backend {
+  state: BackendState = BackendState.Connecting;
+  private readonly socket: Socket;
+  private readonly inflight: Request[] = [];
+  private inflightHead = 0;
+  private readonly pending: Request[] = [];
+  /** Deadline of the head request (or of connecting), ms since epoch; Infinity when none. */
+  private headDeadlineAtMs: number;
+  private readonly reader: ReplyReader;
+
+  constructor(private readonly options: BackendOptions) {
+    this.headDeadlineAtMs = Date.now() + options.timeoutMs;
+    this.reader = new ReplyReader(
+      (reply) => this.onReply(reply),
+      (reason) => this.fail(reason, false),
+    );
+    this.socket = connect({ host: options.host, port: options.port });
+    this.socket.setNoDelay(true);
+    this.socket.on('connect', () => this.onConnect());
+    this.socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    this.socket.on('error', (err) => this.fail(err.message, false));
+    this.socket.on('close', () => this.fail('connection closed by node', false));
+    track(this, true);
+  }
+
+  get queuedCount(): number {
+    return this.inflight.length - this.inflightHead + this.pending.length;
+  }
+
+  /** Sends `head` (a command line without CRLF) and optional `body` (with its CRLF). */
+  request(
+    head: string,
+    body?: Buffer,
+    timeoutMs: number | null = this.options.timeoutMs,
+  ): Promise<BackendResult> {
+    return new Promise((resolve) => {
+      if (this.state === BackendState.Closed) return resolve(null);
+      const req: Request = { head, body, timeoutMs, resolve };
+      if (this.state === BackendState.Connecting) {
+        if (this.pending.length >= this.options.maxPending) return resolve(null);
+        this.pending.push(req);
+        return;
+      }
+      this.write(req);
+    });
+  }
+
+  /** Closes the connection; the node releases this connection's reservations. */
+  close(): void {
+    if (this.state === BackendState.Closed) return;
+    this.state = BackendState.Closed;
+    track(this, false);
+    this.socket.destroy();
+    this.failAll();
+  }
+
+  checkDeadline(nowMs: number): void {
+    if (nowMs >= this.headDeadlineAtMs) this.fail('node did not answer in time', true);
+  }
+
+  private write(req: Request): void {
+    if (this.inflight.length === this.inflightHead) this.armHead(req);
+    this.inflight.push(req);
+    if (req.body) {
+      this.socket.cork();
+      this.socket.write(`${req.head}\r\n`, 'latin1');
+      this.socket.write(req.body);
+      this.socket.uncork();
+    } else {
+      this.socket.write(`${req.head}\r\n`, 'latin1');
+    }
+  }
+
+  private armHead(req: Request | undefined): void {
+    this.headDeadlineAtMs =
+      req && req.timeoutMs !== null ? Date.now() + req.timeoutMs : Number.POSITIVE_INFINITY;
+  }
+
+  private onConnect(): void {
+    if (this.state !== BackendState.Connecting) return;
+    this.state = BackendState.Open;
+    this.armHead(undefined);
+    this.socket.cork();
+    for (const req of this.pending) this.write(req);
+    this.pending.length = 0;
+    this.socket.uncork();
+  }
+
+  private onReply(reply: NodeReply): void {
+    const req = this.inflight[this.inflightHead];
+    if (!req) {
+      this.fail(`unexpected reply "${reply.line}"`, false);
+      return;
+    }
+    this.inflight[this.inflightHead] = undefined as unknown as Request;
+    this.inflightHead++;
+    if (this.inflightHead === this.inflight.length) {
+      this.inflight.length = 0;
+      this.inflightHead = 0;
+    } else if (this.inflightHead > 1024) {
+      this.inflight.splice(0, this.inflightHead);
+      this.inflightHead = 0;
+    }
+    this.armHead(this.inflight[this.inflightHead]);
+    req.resolve(reply);
+  }
+
+  private failAll(): void {
+    const reqs = [...this.inflight.slice(this.inflightHead), ...this.pending];
+    this.inflight.length = 0;
+    this.inflightHead = 0;
+    this.pending.length = 0;
+    for (const req of reqs) req.resolve(null);
+  }
+
+  private fail(reason: string, timedOut: boolean): void {
+    if (this.state === BackendState.Closed) return;
+    this.close();
+    this.options.onFailure(this, reason, timedOut);
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * One handler per command, in a table (no per-command closures). Each returns the reply parts or
+ * a promise of them. `dispatchTarget` tells the session's ordering rule where a command goes:
+ * a node index (pipelined per node), 'local' (answered by the proxy from session state) or
+ * 'barrier' (reserves, fan-outs, quit).
+ *
+ * Routing: put, peek-ready/-delayed/-buried and kick → owner of the used tube; stats-tube and
+ * pause-tube → owner of the named tube; id commands → the node encoded in the id, over the
+ * client's own connection so reservation ownership holds; use, watch, ignore, list-tube-used and
+ * list-tubes-watched → answered locally (watch/ignore also update the node connection).
+ */
+import type { Command, Verb } from './commands';
+import { ensureUse, ownerIndex, syncWatches } from './conn-sync';
+import { handleListTubes, handleStats } from './fanout';
+import { decodeJobId, parseIdToken } from './job-id';
+import {
+  lineReply,
+  Reply,
+  type ReplyParts,
+  statsJobWithClientId,
+  withClientId,
+  yamlList,
+  yamlReply,
+} from './replies';
+import { handleReserve } from './reserve';
+import type { ClientSession } from './session';
+
+export type Target = number | 'local' | 'barrier';
+type Handler = (session: ClientSession, command: Command) => ReplyParts | Promise<ReplyParts>;
+
+/** Stats key beanstalkd bumps for each id command (reserve-job and kick-job have none). */
+const ID_STATS_KEY: Partial<Record<Verb, string>> = {
+  peek: 'cmd-peek',
+  delete: 'cmd-delete',
+  release: 'cmd-release',
+  bury: 'cmd-bury',
+  touch: 'cmd-touch',
+  'stats-job': 'cmd-stats-job',
+};
+
+const ID_VERBS = new Set<Verb>([
+  'peek',
+  'reserve-job',
+  'delete',
+  'release',
+  'bury',
+  'kick-job',
+  'touch',
+  'stats-job',
+]);
+const USED_TUBE_VERBS = new Set<Verb>(['put', 'peek-ready', 'peek-delayed', 'peek-buried', 'kick']);
+const BARRIER_VERBS = new Set<Verb>(['stats', 'list-tubes', 'reserve', 'reserve-with-timeout', 'quit']);
+
+/** The node an id command goes to, or -1 when no node of this cluster issued the id. */
+function idTarget(session: ClientSession, command: Command): { index: number; nodeId: number } | null {
+  const decoded = decodeJobId(parseIdToken(command.idDigits));
+  if (!decoded || !session.ctx.pool.get(decoded.nodeIndex)) return null;
+  return { index: decoded.nodeIndex, nodeId: decoded.nodeId };
+}
+
+export function dispatchTarget(session: ClientSession, command: Command): Target {
+  const verb = command.verb;
+  if (USED_TUBE_VERBS.has(verb)) return ownerIndex(session, session.used);
+  if (ID_VERBS.has(verb)) return idTarget(session, command)?.index ?? 'local';
+  if (verb === 'stats-tube' || verb === 'pause-tube') return ownerIndex(session, command.tube);
+  if (BARRIER_VERBS.has(verb)) return 'barrier';
+  return 'local';
+}
+
+async function forwardTo(
+  session: ClientSession,
+  index: number,
+  head: string,
+  command: Command,
+): Promise<ReplyParts> {
+  const conn = session.connTo(index);
+  if (!conn) return Reply.INTERNAL_ERROR;
+  if (USED_TUBE_VERBS.has(command.verb)) ensureUse(conn, session.used);
+  const reply = await conn.backend.request(head, command.body);
+  if (!reply) return Reply.INTERNAL_ERROR;
+  return withClientId(reply, index) ?? Reply.INTERNAL_ERROR;
+}
+
+function handlePut(session: ClientSession, command: Command): Promise<ReplyParts> {
+  session.markProducer();
+  const [pri, delay, ttr, bytes] = command.nums;
+  const index = ownerIndex(session, session.used);
+  return forwardTo(session, index, `put ${pri} ${delay} ${ttr} ${bytes}`, command);
+}
+
+function handleUsedTubeCommand(session: ClientSession, command: Command): Promise<ReplyParts> {
+  const head = command.verb === 'kick' ? `kick ${command.arg}` : command.verb;
+  return forwardTo(session, ownerIndex(session, session.used), head, command);
+}
+
+function handleTubeCommand(session: ClientSession, command: Command): Promise<ReplyParts> {
+  const head =
+    command.verb === 'pause-tube'
+      ? `pause-tube ${command.tube} ${command.nums[0]}`
+      : `stats-tube ${command.tube}`;
+  return forwardTo(session, ownerIndex(session, command.tube), head, command);
+}
+
+function idHead(command: Command, nodeId: number): string {
+  const args = command.nums.length ? ` ${command.nums.join(' ')}` : '';
+  return `${command.verb} ${nodeId}${args}`;
+}
+
+/** Keeps NodeConn.reserved in step with what the reply says about the job. */
+function trackReservation(reserved: Set<number>, verb: Verb, nodeId: number, line: string): void {
+  if (verb === 'reserve-job' && line.startsWith('RESERVED ')) reserved.add(nodeId);
+  else if (verb === 'delete' || verb === 'release' || verb === 'bury') {
+    if (line !== 'NOT_FOUND') reserved.delete(nodeId);
+  } else if (verb === 'touch' && line === 'NOT_FOUND') reserved.delete(nodeId);
+}
+
+async function handleIdCommand(session: ClientSession, command: Command): Promise<ReplyParts> {
+  if (command.verb === 'reserve-job') session.markWorker();
+  const target = idTarget(session, command);
+  if (!target) {
+    const key = ID_STATS_KEY[command.verb];
+    if (key) session.ctx.counters.countLocal(key);
+    return Reply.NOT_FOUND;
+  }
+  const conn = session.connTo(target.index);
+  if (!conn) return Reply.INTERNAL_ERROR;
+  const reply = await conn.backend.request(idHead(command, target.nodeId));
+  if (!reply) return Reply.INTERNAL_ERROR;
+  trackReservation(conn.reserved, command.verb, target.nodeId, reply.line);
+  const parts =
+    command.verb === 'stats-job'
+      ? statsJobWithClientId(reply, target.index)
+      : withClientId(reply, target.index);
+  return parts ?? Reply.INTERNAL_ERROR;
+}
+
+function handleUse(session: ClientSession, command: Command): ReplyParts {
+  session.ctx.counters.countLocal('cmd-use');
+  session.used = command.tube;
+  return lineReply(`USING ${command.tube}`);
+}
+
+/** Re-syncs the watch list of the owner's connection (opening it, so current-watching is right). */
+function syncOwnerWatches(session: ClientSession, tube: string): void {
+  const index = ownerIndex(session, tube);
+  const conn = session.connTo(index);
+  if (conn) syncWatches(session, conn, index);
+}
+
+function handleWatch(session: ClientSession, command: Command): ReplyParts {
+  session.ctx.counters.countLocal('cmd-watch');
+  if (!session.watched.includes(command.tube)) {
+    session.watched.push(command.tube);
+    syncOwnerWatches(session, command.tube);
+  }
+  return lineReply(`WATCHING ${session.watched.length}`);
+}
+
+function handleIgnore(session: ClientSession, command: Command): ReplyParts {
+  session.ctx.counters.countLocal('cmd-ignore');
+  const at = session.watched.indexOf(command.tube);
+  if (at >= 0) {
+    if (session.watched.length === 1) return Reply.NOT_IGNORED;
+    // beanstalkd removes by moving the last entry into the hole.
+    const last = session.watched.pop() as string;
+    if (at < session.watched.length) session.watched[at] = last;
+    const conn = session.openConnTo(ownerIndex(session, command.tube));
+    if (conn) syncWatches(session, conn, ownerIndex(session, command.tube));
+  }
+  return lineReply(`WATCHING ${session.watched.length}`);
+}
+
+function handleListTubeUsed(session: ClientSession): ReplyParts {
+  session.ctx.counters.countLocal('cmd-list-tube-used');
+  return lineReply(`USING ${session.used}`);
+}
+
+function handleListTubesWatched(session: ClientSession): ReplyParts {
+  session.ctx.counters.countLocal('cmd-list-tubes-watched');
+  return yamlReply(yamlList(session.watched));
+}
+
+const HANDLERS: Record<Verb, Handler> = {
+  put: handlePut,
+  peek: handleIdCommand,
+  'peek-ready': handleUsedTubeCommand,
+  'peek-delayed': handleUsedTubeCommand,
+  'peek-buried': handleUsedTubeCommand,
+  'reserve-with-timeout': handleReserve,
+  'reserve-job': handleIdCommand,
+  reserve: handleReserve,
+  delete: handleIdCommand,
+  release: handleIdCommand,
+  bury: handleIdCommand,
+  kick: handleUsedTubeCommand,
+  'kick-job': handleIdCommand,
+  touch: handleIdCommand,
+  'stats-job': handleIdCommand,
+  'stats-tube': handleTubeCommand,
+  stats: handleStats,
+  use: handleUse,
+  watch: handleWatch,
+  ignore: handleIgnore,
+  'list-tubes-watched': handleListTubesWatched,
+  'list-tube-used': handleListTubeUsed,
+  'list-tubes': handleListTubes,
+  quit: () => [],
+  'pause-tube': handleTubeCommand,
+};
+
+export function runCommand(session: ClientSession, command: Command): ReplyParts | Promise<ReplyParts> {
+  return HANDLERS[command.verb](session, command);
+}

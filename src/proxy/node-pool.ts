@@ -1,0 +1,188 @@
+/**
+ * Per-node state shared by all client sessions: health (up/down), the node's kind (stalkd with
+ * protocol extensions, or stock beanstalkd), a shared control channel for stateless commands
+ * (stats, list-tubes, stats-job, peek <id> …), every session backend open to it, and the proxy's
+ * own command overhead on it (for the stats merge).
+ *
+ * Health follows twemproxy's server_failure / mcrouter's TKO: a node is marked down on the first
+ * failed or timed-out request; while down every request for it fails at once (INTERNAL_ERROR to the
+ * client) and every connection to it is closed; a probe reconnects with exponential backoff
+ * (100 ms doubling to 5 s) and sends `x-hello`, which a stock beanstalkd answers UNKNOWN_COMMAND
+ * (not counted in its stats) and a stalkd node `OK stalkd <version>`. While up, the control channel
+ * is probed the same way every `probeIntervalMs`, so a node that accepts but never answers is
+ * caught even when no client is using it.
+ */
+import { Backend, type BackendResult, BackendState } from './backend';
+
+export interface NodeAddress {
+  index: number;
+  name: string;
+  host: string;
+  port: number;
+}
+
+export const NodeKind = { Unknown: 'unknown', Stock: 'stock', Stalkd: 'stalkd' } as const;
+export type NodeKind = (typeof NodeKind)[keyof typeof NodeKind];
+
+export interface PoolOptions {
+  /** Reply deadline for ordinary requests and connects. */
+  nodeTimeoutMs: number;
+  probeIntervalMs: number;
+  backoffMinMs: number;
+  backoffMaxMs: number;
+  maxPending: number;
+}
+
+export const defaultPoolOptions: PoolOptions = {
+  nodeTimeoutMs: 3000,
+  probeIntervalMs: 1000,
+  backoffMinMs: 100,
+  backoffMaxMs: 5000,
+  maxPending: 4096,
+};
+
+export class NodeLink {
+  up = true;
+  kind: NodeKind = NodeKind.Unknown;
+  /** Times marked down (for metrics and tests). */
+  failures = 0;
+  lastFailure = '';
+  /** Commands the proxy sent on its own behalf, by stats key (see stats-merge.ts). */
+  overhead = new Map<string, number>();
+  private control: Backend | null = null;
+  private readonly backends = new Set<Backend>();
+  private probeTimer: NodeJS.Timeout | null = null;
+  private backoffMs: number;
+  private closed = false;
+
+  constructor(
+    readonly node: NodeAddress,
+    private readonly options: PoolOptions,
+  ) {
+    this.backoffMs = options.backoffMinMs;
+    this.scheduleProbe(0);
+  }
+
+  /** Opens a connection for a client session; null while the node is down. */
+  openBackend(): Backend | null {
+    if (!this.up || this.closed) return null;
+    const backend = new Backend({
+      host: this.node.host,
+      port: this.node.port,
+      timeoutMs: this.options.nodeTimeoutMs,
+      maxPending: this.options.maxPending,
+      onFailure: (b, reason) => {
+        this.backends.delete(b);
+        this.markDown(reason);
+      },
+    });
+    this.backends.add(backend);
+    return backend;
+  }
+
+  /** A session is done with a backend. */
+  releaseBackend(backend: Backend): void {
+    this.backends.delete(backend);
+    backend.close();
+  }
+
+  /** A stateless request on the shared control channel; null when down or failed. */
+  controlRequest(head: string, overheadKey?: string): Promise<BackendResult> {
+    if (!this.up || this.closed) return Promise.resolve(null);
+    if (overheadKey) this.countOverhead(overheadKey);
+    return this.controlChannel().request(head);
+  }
+
+  countOverhead(key: string, n = 1): void {
+    this.overhead.set(key, (this.overhead.get(key) ?? 0) + n);
+  }
+
+  markDown(reason: string): void {
+    if (this.closed) return;
+    this.lastFailure = reason;
+    if (!this.up) return;
+    this.up = false;
+    this.failures++;
+    for (const b of this.backends) b.close();
+    this.backends.clear();
+    this.control?.close();
+    this.control = null;
+    this.backoffMs = this.options.backoffMinMs;
+    this.scheduleProbe(this.backoffMs);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    for (const b of this.backends) b.close();
+    this.backends.clear();
+    this.control?.close();
+    this.control = null;
+  }
+
+  private controlChannel(): Backend {
+    if (!this.control || this.control.state === BackendState.Closed) {
+      this.control = new Backend({
+        host: this.node.host,
+        port: this.node.port,
+        timeoutMs: this.options.nodeTimeoutMs,
+        maxPending: this.options.maxPending,
+        onFailure: (_b, reason) => this.markDown(reason),
+      });
+    }
+    return this.control;
+  }
+
+  private scheduleProbe(delayMs: number): void {
+    if (this.closed) return;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => void this.probe(), delayMs);
+    this.probeTimer.unref();
+  }
+
+  private async probe(): Promise<void> {
+    this.probeTimer = null;
+    if (this.closed) return;
+    const reply = await this.controlChannel().request('x-hello');
+    if (this.closed) return;
+    if (reply) {
+      this.kind = /^(OK|HELLO) stalkd\b/.test(reply.line) ? NodeKind.Stalkd : NodeKind.Stock;
+      if (!this.up) {
+        this.up = true;
+        this.overhead.clear(); // it may have restarted: its counters began again at 0
+      }
+      this.backoffMs = this.options.backoffMinMs;
+      this.scheduleProbe(this.options.probeIntervalMs);
+      return;
+    }
+    this.markDown(this.lastFailure || 'probe failed');
+    this.control?.close();
+    this.control = null;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.options.backoffMaxMs);
+    this.scheduleProbe(this.backoffMs);
+  }
+}
+
+export class NodePool {
+  readonly links = new Map<number, NodeLink>();
+
+  constructor(
+    nodes: NodeAddress[],
+    readonly options: PoolOptions = defaultPoolOptions,
+  ) {
+    for (const node of nodes) this.links.set(node.index, new NodeLink(node, options));
+  }
+
+  get(index: number): NodeLink | undefined {
+    return this.links.get(index);
+  }
+
+  /** Links in index order. */
+  all(): NodeLink[] {
+    return [...this.links.values()].sort((a, b) => a.node.index - b.node.index);
+  }
+
+  close(): void {
+    for (const link of this.links.values()) link.close();
+  }
+}

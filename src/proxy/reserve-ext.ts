@@ -1,0 +1,107 @@
+/**
+ * Reserve across several stalkd nodes with the internal extensions (README "Node protocol
+ * extensions"; clients can never send x-* commands through the proxy):
+ *
+ *   x-reserve-wait <secs> <flags>  → RESERVED <id> <bytes> <pri> | TIMED_OUT | DEADLINE_SOON
+ *   x-cancel                       → CANCELLED (the wait then answers TIMED_OUT first) | NOT_WAITING
+ *   x-unreserve <id>               → UNRESERVED | NOT_FOUND (back to ready as if never reserved)
+ *
+ * Flags: 1 = count as cmd-reserve, 2 = count as cmd-reserve-with-timeout (set on exactly one node
+ * so merged stats show one command), 4 = deadline-only (take no job; only DEADLINE_SOON/TIMED_OUT).
+ *
+ * Algorithm: a wait on every candidate; on the first RESERVED or DEADLINE_SOON, x-cancel the
+ * others; every wait settles (one with a ready job answers RESERVED before it sees the cancel);
+ * the lowest pri among the RESERVED wins (ties: lower node index), the rest are x-unreserved,
+ * leaving no trace. A job is never delivered twice or lost: each wait is answered exactly once, and
+ * every RESERVED is either handed over or unreserved.
+ */
+import { syncWatches } from './conn-sync';
+import { Reply, type ReplyParts } from './replies';
+import type { NodeReply } from './reply-reader';
+import { abortable, deliverJob, type ReservePlan } from './reserve';
+import type { ClientSession, NodeConn } from './session';
+
+/** `x-reserve-wait` seconds meaning "no timeout" (u32 max, ~136 years). */
+const FOREVER_SEC = 4294967295;
+const FLAG_COUNT_RESERVE = 1;
+const FLAG_COUNT_RWT = 2;
+const FLAG_DEADLINE_ONLY = 4;
+
+interface Wait {
+  index: number;
+  conn: NodeConn;
+  take: boolean;
+  settled: boolean;
+  done: Promise<NodeReply | null>;
+}
+
+function startWaits(session: ClientSession, plan: ReservePlan): Wait[] {
+  const waits: Wait[] = [];
+  const seconds = plan.timeoutSec ?? FOREVER_SEC;
+  const timeoutMs =
+    plan.timeoutSec === null ? null : plan.timeoutSec * 1000 + session.ctx.pool.options.nodeTimeoutMs;
+  let countFlag = plan.statsKey === 'cmd-reserve' ? FLAG_COUNT_RESERVE : FLAG_COUNT_RWT;
+  for (const index of [...plan.takeNodes, ...plan.deadlineNodes]) {
+    const conn = session.connTo(index);
+    if (!conn) continue;
+    const take = plan.takeNodes.includes(index);
+    if (take) syncWatches(session, conn, index);
+    const flags = (take ? 0 : FLAG_DEADLINE_ONLY) | countFlag;
+    countFlag = 0;
+    const wait: Wait = { index, conn, take, settled: false, done: Promise.resolve(null) };
+    wait.done = conn.backend
+      .request(`x-reserve-wait ${seconds} ${flags}`, undefined, timeoutMs)
+      .then((reply) => {
+        wait.settled = true;
+        return reply;
+      });
+    waits.push(wait);
+  }
+  return waits;
+}
+
+/** Resolves on the first RESERVED or DEADLINE_SOON, or when no take node is still waiting. */
+function firstDecisive(waits: Wait[]): Promise<void> {
+  return new Promise((resolve) => {
+    for (const w of waits) {
+      void w.done.then((reply) => {
+        const decisive = reply?.line.startsWith('RESERVED ') || reply?.line === 'DEADLINE_SOON';
+        if (decisive || !waits.some((o) => o.take && !o.settled)) resolve();
+      });
+    }
+  });
+}
+
+function cancelOthers(waits: Wait[]): void {
+  for (const w of waits) if (!w.settled) void w.conn.backend.request('x-cancel');
+}
+
+function pri(reply: NodeReply): number {
+  return Number(reply.line.split(' ')[3] ?? 0);
+}
+
+export async function reserveExt(session: ClientSession, plan: ReservePlan): Promise<ReplyParts> {
+  if (!plan.takeNodes.some((i) => session.ctx.pool.get(i)?.up)) return Reply.INTERNAL_ERROR;
+  const waits = startWaits(session, plan);
+  if (!waits.some((w) => w.take)) return Reply.INTERNAL_ERROR;
+  const aborted = await abortable(
+    session,
+    firstDecisive(waits).then(() => false),
+    true,
+  );
+  cancelOthers(waits);
+  const replies = await Promise.all(waits.map((w) => w.done));
+  const jobs = waits
+    .map((w, i) => ({ w, reply: replies[i] }))
+    .filter((j): j is { w: Wait; reply: NodeReply } => !!j.reply?.line.startsWith('RESERVED '));
+  jobs.sort((a, b) => pri(a.reply) - pri(b.reply) || a.w.index - b.w.index);
+  const best = aborted ? undefined : jobs.find((j) => j.w.take);
+  for (const j of jobs) {
+    if (j !== best) void j.w.conn.backend.request(`x-unreserve ${j.reply.line.split(' ')[1]}`);
+  }
+  if (best) return deliverJob(best.w.conn, best.w.index, best.reply.line, best.reply.data);
+  if (aborted) return Reply.TIMED_OUT;
+  if (replies.some((r) => r?.line === 'DEADLINE_SOON')) return Reply.DEADLINE_SOON;
+  if (!waits.some((w, i) => w.take && replies[i])) return Reply.INTERNAL_ERROR;
+  return Reply.TIMED_OUT;
+}

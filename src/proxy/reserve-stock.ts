@@ -1,0 +1,191 @@
+/**
+ * Reserve across several nodes with the plain beanstalkd protocol (stock beanstalkd 1.12/1.13 as
+ * nodes; also used when any involved node is stock). The plain protocol cannot cancel a waiting
+ * reserve, so:
+ *
+ * 1. Sweep: `reserve-with-timeout 0` on every candidate node at once. Each answers at once with
+ *    its best ready job or TIMED_OUT. With several jobs, `stats-job` gives their priorities; the
+ *    lowest pri wins (ties: the older job, then the lower node index) and the others go back with
+ *    `release <id> <their pri> 0`, which puts them exactly where they were in the ready order.
+ * 2. Wait: `reserve-with-timeout S` on every candidate, S = min(slice, time left), re-armed as each
+ *    ends. The first RESERVED is handed to the client at once. Waits still running become
+ *    "strays": a later reserve of the same client adopts them; otherwise a job they catch goes
+ *    back with `release` as above. A stray delays the client's next command to that node by at
+ *    most S seconds (default 1).
+ *
+ * Visible side effects, documented in the README: a job taken in the sweep or by a stray and
+ * handed back shows `reserves` and `releases` one higher in stats-job; while it is held it is not
+ * ready for others (milliseconds). Merged `stats` hides the proxy's own commands (overhead), the
+ * node's own `stats` does not. Priority order across nodes holds for jobs ready when the reserve
+ * starts; during the wait the first node to get a job wins.
+ */
+import { isParkedEmpty, syncWatches } from './conn-sync';
+import { EventQueue } from './event-queue';
+import { parseYamlMap, Reply, type ReplyParts } from './replies';
+import type { NodeReply } from './reply-reader';
+import { deliverJob, type ReservePlan } from './reserve';
+import type { ClientSession, NodeConn } from './session';
+
+interface Candidate {
+  index: number;
+  conn: NodeConn;
+  take: boolean;
+}
+
+interface WaitEvent {
+  index: number;
+  conn: NodeConn;
+  reply: NodeReply | null;
+}
+
+interface StockState {
+  /** Nodes with a reserve-with-timeout in flight for this client. */
+  armed: Set<number>;
+  /** The running reserve, if any; otherwise finished waits are strays. */
+  listener: ((event: WaitEvent) => void) | null;
+}
+
+const states = new WeakMap<ClientSession, StockState>();
+
+function stateOf(session: ClientSession): StockState {
+  let st = states.get(session);
+  if (!st) {
+    st = { armed: new Set(), listener: null };
+    states.set(session, st);
+  }
+  return st;
+}
+
+function candidatesOf(session: ClientSession, plan: ReservePlan): Candidate[] {
+  const out: Candidate[] = [];
+  for (const index of [...plan.takeNodes, ...plan.deadlineNodes]) {
+    const conn = session.connTo(index);
+    if (!conn) continue;
+    syncWatches(session, conn, index);
+    const take = plan.takeNodes.includes(index);
+    // A deadline node is safe to wait on only when parked on its (always empty) default tube.
+    if (take || isParkedEmpty(session, conn, index)) out.push({ index, conn, take });
+  }
+  return out;
+}
+
+/** Puts a job the client will not get back to ready, where it was (same pri, no delay). */
+async function releaseBack(conn: NodeConn, nodeId: number): Promise<void> {
+  conn.link.countOverhead('cmd-stats-job');
+  const stats = await conn.backend.request(`stats-job ${nodeId}`);
+  if (!stats?.data) return;
+  const pri = parseYamlMap(stats.data).get('pri') ?? '0';
+  conn.link.countOverhead('cmd-release');
+  await conn.backend.request(`release ${nodeId} ${pri} 0`);
+}
+
+function surplus(event: WaitEvent): void {
+  if (event.reply?.line.startsWith('RESERVED '))
+    void releaseBack(event.conn, Number(event.reply.line.split(' ')[1]));
+}
+
+function arm(session: ClientSession, st: StockState, c: Candidate, seconds: number): void {
+  st.armed.add(c.index);
+  c.conn.link.countOverhead('cmd-reserve-with-timeout');
+  const timeoutMs = seconds * 1000 + session.ctx.pool.options.nodeTimeoutMs;
+  void c.conn.backend.request(`reserve-with-timeout ${seconds}`, undefined, timeoutMs).then((reply) => {
+    st.armed.delete(c.index);
+    const event = { index: c.index, conn: c.conn, reply };
+    if (st.listener && !session.closed) st.listener(event);
+    else surplus(event);
+  });
+}
+
+interface SweptJob {
+  c: Candidate;
+  reply: NodeReply;
+  pri: number;
+  age: number;
+}
+
+async function withPriority(job: Omit<SweptJob, 'pri' | 'age'>): Promise<SweptJob> {
+  const nodeId = job.reply.line.split(' ')[1];
+  job.c.conn.link.countOverhead('cmd-stats-job');
+  const stats = await job.c.conn.backend.request(`stats-job ${nodeId}`);
+  const map = stats?.data ? parseYamlMap(stats.data) : new Map<string, string>();
+  return { ...job, pri: Number(map.get('pri') ?? 0), age: Number(map.get('age') ?? 0) };
+}
+
+/** Phase 1. Returns the job to deliver, DEADLINE_SOON, or null when nothing was ready. */
+async function sweep(st: StockState, cands: Candidate[]): Promise<ReplyParts | null> {
+  const fresh = cands.filter((c) => !st.armed.has(c.index));
+  const replies = await Promise.all(
+    fresh.map((c) => {
+      c.conn.link.countOverhead('cmd-reserve-with-timeout');
+      return c.conn.backend.request('reserve-with-timeout 0');
+    }),
+  );
+  const jobs: Omit<SweptJob, 'pri' | 'age'>[] = [];
+  let deadlineSoon = false;
+  replies.forEach((reply, i) => {
+    const c = fresh[i] as Candidate;
+    if (reply?.line.startsWith('RESERVED ')) {
+      if (c.take) jobs.push({ c, reply });
+      else surplus({ index: c.index, conn: c.conn, reply });
+    } else if (reply?.line === 'DEADLINE_SOON') deadlineSoon = true;
+  });
+  if (jobs.length === 0) return deadlineSoon ? Reply.DEADLINE_SOON : null;
+  let ranked: Omit<SweptJob, 'pri' | 'age'>[] = jobs;
+  if (jobs.length > 1) {
+    const priced = await Promise.all(jobs.map(withPriority));
+    priced.sort((a, b) => a.pri - b.pri || b.age - a.age || a.c.index - b.c.index);
+    ranked = priced;
+  }
+  const [best, ...rest] = ranked as [Omit<SweptJob, 'pri' | 'age'>, ...Omit<SweptJob, 'pri' | 'age'>[]];
+  for (const job of rest) surplus({ index: job.c.index, conn: job.c.conn, reply: job.reply });
+  return deliverJob(best.c.conn, best.c.index, best.reply.line, best.reply.data);
+}
+
+type LoopEvent = WaitEvent | 'deadline' | 'abort';
+
+/** Phase 2: sliced waits until a job, DEADLINE_SOON, the deadline, or no live node remains. */
+async function waitLoop(session: ClientSession, st: StockState, plan: ReservePlan, deadlineAtMs: number) {
+  const queue = new EventQueue<LoopEvent>();
+  st.listener = (event) => queue.push(event);
+  session.abortWait = () => queue.push('abort');
+  const remaining = deadlineAtMs - Date.now();
+  // setTimeout holds at most 2^31 − 1 ms; longer waits rely on the slices' own re-checks.
+  const timer = remaining < 2 ** 31 - 1 ? setTimeout(() => queue.push('deadline'), remaining) : null;
+  try {
+    for (;;) {
+      const leftMs = deadlineAtMs - Date.now();
+      if (leftMs <= 0) return Reply.TIMED_OUT;
+      const cands = candidatesOf(session, plan);
+      if (!cands.some((c) => c.take)) return Reply.INTERNAL_ERROR;
+      const seconds = Math.min(session.ctx.reserveSliceSec, Math.max(1, Math.ceil(leftMs / 1000)));
+      for (const c of cands) if (!st.armed.has(c.index)) arm(session, st, c, seconds);
+      const event = await queue.next();
+      if (event === 'deadline' || event === 'abort') return Reply.TIMED_OUT;
+      const line = event.reply?.line;
+      if (line?.startsWith('RESERVED ')) {
+        if (plan.takeNodes.includes(event.index))
+          return deliverJob(event.conn, event.index, line, event.reply?.data ?? null);
+        surplus(event);
+      } else if (line === 'DEADLINE_SOON') {
+        return Reply.DEADLINE_SOON;
+      }
+    }
+  } finally {
+    st.listener = null;
+    if (timer) clearTimeout(timer);
+    for (const event of queue.drain()) if (typeof event !== 'string') surplus(event);
+  }
+}
+
+export async function reserveStock(session: ClientSession, plan: ReservePlan): Promise<ReplyParts> {
+  const st = stateOf(session);
+  session.ctx.counters.countLocal(plan.statsKey);
+  const deadlineAtMs =
+    plan.timeoutSec === null ? Number.POSITIVE_INFINITY : Date.now() + plan.timeoutSec * 1000;
+  const cands = candidatesOf(session, plan);
+  if (!cands.some((c) => c.take)) return Reply.INTERNAL_ERROR;
+  const swept = await sweep(st, cands);
+  if (swept) return swept;
+  if (plan.timeoutSec === 0) return Reply.TIMED_OUT;
+  return waitLoop(session, st, plan, deadlineAtMs);
+}

@@ -1,0 +1,107 @@
+/**
+ * reserve / reserve-with-timeout through the proxy.
+ *
+ * The watch list decides the nodes: those owning a watched tube ("take" nodes), plus nodes where
+ * this client holds reservations but watches nothing ("deadline" nodes: only they can produce its
+ * DEADLINE_SOON). Then:
+ * - one take node, no deadline node: the command is forwarded as is (the common case, and the
+ *   reason to pin tubes that are consumed together onto one node);
+ * - several, all stalkd nodes: cancellable waits (reserve-ext.ts, protocol extensions);
+ * - several, any stock beanstalkd among them: sweep + sliced waits (reserve-stock.ts).
+ *
+ * Either way the client's reserve counts once in merged stats, one deadline governs
+ * reserve-with-timeout, and the job handed over is recorded in that node connection's
+ * `reserved` set (for later deadline nodes).
+ */
+import type { Command } from './commands';
+import { syncWatches, watchedNodes } from './conn-sync';
+import { NodeKind } from './node-pool';
+import { Reply, type ReplyParts, withClientId } from './replies';
+import type { NodeReply } from './reply-reader';
+import { reserveExt } from './reserve-ext';
+import { reserveStock } from './reserve-stock';
+import type { ClientSession, NodeConn } from './session';
+
+export interface ReservePlan {
+  /** null: no timeout (plain reserve). */
+  timeoutSec: number | null;
+  statsKey: 'cmd-reserve' | 'cmd-reserve-with-timeout';
+  takeNodes: number[];
+  deadlineNodes: number[];
+}
+
+/** Hands a node's RESERVED reply to the client: records the reservation, rewrites the id. */
+export function deliverJob(conn: NodeConn, index: number, line: string, data: Buffer | null): ReplyParts {
+  const nodeId = Number(line.split(' ')[1]);
+  conn.reserved.add(nodeId);
+  return withClientId({ line, data }, index) ?? Reply.INTERNAL_ERROR;
+}
+
+/** Resolves with `fallback` if the client half-closes while the reserve waits. */
+export function abortable<T>(session: ClientSession, work: Promise<T>, fallback: T): Promise<T> {
+  return new Promise<T>((resolve) => {
+    let done = false;
+    session.abortWait = () => {
+      if (!done) resolve(fallback);
+      done = true;
+    };
+    work.then((value) => {
+      if (!done) resolve(value);
+      done = true;
+    });
+  });
+}
+
+/** Forwards a reserve to the one node that owns every watched tube. */
+async function reserveSingle(session: ClientSession, index: number, plan: ReservePlan): Promise<ReplyParts> {
+  const conn = session.connTo(index);
+  if (!conn) return Reply.INTERNAL_ERROR;
+  syncWatches(session, conn, index);
+  const timeoutMs =
+    plan.timeoutSec === null ? null : plan.timeoutSec * 1000 + session.ctx.pool.options.nodeTimeoutMs;
+  const head = plan.timeoutSec === null ? 'reserve' : `reserve-with-timeout ${plan.timeoutSec}`;
+  const reply = await abortable<NodeReply | null | 'aborted'>(
+    session,
+    conn.backend.request(head, undefined, timeoutMs),
+    'aborted',
+  );
+  if (reply === 'aborted') return Reply.TIMED_OUT;
+  if (!reply) return Reply.INTERNAL_ERROR;
+  if (reply.line.startsWith('RESERVED ')) return deliverJob(conn, index, reply.line, reply.data);
+  return [Buffer.from(`${reply.line}\r\n`, 'latin1')];
+}
+
+function planFor(session: ClientSession, command: Command): ReservePlan {
+  const rwt = command.verb === 'reserve-with-timeout';
+  const takeNodes = watchedNodes(session);
+  const deadlineNodes = session
+    .allConns()
+    .filter((c) => c.reserved.size > 0 && !takeNodes.includes(c.link.node.index))
+    .map((c) => c.link.node.index);
+  return {
+    timeoutSec: rwt ? (command.nums[0] ?? 0) : null,
+    statsKey: rwt ? 'cmd-reserve-with-timeout' : 'cmd-reserve',
+    takeNodes,
+    deadlineNodes,
+  };
+}
+
+export async function handleReserve(session: ClientSession, command: Command): Promise<ReplyParts> {
+  session.markWorker();
+  const plan = planFor(session, command);
+  const pool = session.ctx.pool;
+  const first = plan.takeNodes[0];
+  if (first === undefined) return Reply.INTERNAL_ERROR;
+  session.setWaiting(true);
+  try {
+    if (plan.takeNodes.length === 1 && plan.deadlineNodes.length === 0) {
+      return await reserveSingle(session, first, plan);
+    }
+    const involved = [...plan.takeNodes, ...plan.deadlineNodes].map((i) => pool.get(i));
+    const allStalkd = involved.every((l) => l?.kind === NodeKind.Stalkd);
+    return await (allStalkd ? reserveExt(session, plan) : reserveStock(session, plan));
+  } finally {
+    session.abortWait = null;
+    session.setWaiting(false);
+  }
+}

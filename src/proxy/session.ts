@@ -1,0 +1,249 @@
+/**
+ * One client connection to the proxy.
+ *
+ * State mirrors one beanstalkd connection: the used tube, the watch list (beanstalkd's order,
+ * swap-remove on ignore), producer/worker flags. Backend connections are opened per node on first
+ * need (`NodeConn`), and their node-side state is brought in line with the client's lazily:
+ * `use` before put, peek-ready/-delayed/-buried and kick, `watch`/`ignore` eagerly when the client changes its watch list
+ * (so stats-tube's current-watching is right) and again before any reserve.
+ *
+ * Ordering: every parsed command gets a slot; replies leave strictly in slot order. Commands are
+ * dispatched in order under one rule that keeps beanstalkd's causality: requests may be pipelined
+ * to one node at a time; a command for another node waits until the earlier ones are answered.
+ * Reserves, fan-outs (stats, list-tubes) and quit are barriers: they start when nothing is
+ * outstanding and nothing starts until they finish — as beanstalkd stops reading a connection
+ * that waits in reserve.
+ */
+import type { Socket } from 'node:net';
+import type { Backend } from './backend';
+import { CommandReader, type ReaderEvent } from './command-reader';
+import type { Command } from './commands';
+import { dispatchTarget, runCommand, type Target } from './handlers';
+import type { NodeLink, NodePool } from './node-pool';
+import { Reply, type ReplyParts } from './replies';
+import type { Placement } from './ring';
+import type { ProxyCounters } from './stats-merge';
+
+export interface ProxyContext {
+  placement: Placement;
+  pool: NodePool;
+  counters: ProxyCounters;
+  maxJobBytes: number;
+  /** Stock-node reserve: length of one blocking wait slice, seconds. */
+  reserveSliceSec: number;
+  version: string;
+}
+
+/** This client's connection to one node. */
+export interface NodeConn {
+  link: NodeLink;
+  backend: Backend;
+  /** The node-side used tube of this connection. */
+  used: string;
+  /** The node-side watch list of this connection. */
+  watched: string[];
+  /** Node-local ids reserved over this connection (TTR expiry is not seen, so a superset). */
+  reserved: Set<number>;
+}
+
+interface Slot {
+  event: ReaderEvent;
+  reply: ReplyParts | null;
+}
+
+/** Stop reading the client while this many commands wait for dispatch or replies. */
+const MAX_QUEUED_SLOTS = 1024;
+
+export class ClientSession {
+  used = 'default';
+  watched: string[] = ['default'];
+  producer = false;
+  worker = false;
+  waiting = false;
+  closed = false;
+  /** Set while a reserve waits: ends it with TIMED_OUT when the client half-closes. */
+  abortWait: (() => void) | null = null;
+  private readonly conns = new Map<number, NodeConn>();
+  private readonly slots: Slot[] = [];
+  /** Slots [0, dispatched) have been started. */
+  private dispatched = 0;
+  private outstanding = 0;
+  private activeNode = -1;
+  private barrier = false;
+  private inputEnded = false;
+  private readPaused = false;
+  private readonly reader: CommandReader;
+
+  constructor(
+    readonly ctx: ProxyContext,
+    private readonly socket: Socket,
+  ) {
+    this.reader = new CommandReader(ctx.maxJobBytes, (event) => this.onEvent(event));
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    socket.on('end', () => this.onInputEnd());
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.close());
+    socket.on('drain', () => this.updateReading());
+    ctx.counters.currentConnections++;
+    ctx.counters.totalConnections++;
+  }
+
+  /** The client's connection to node `index`, opened (state-free) if needed; null when down. */
+  connTo(index: number): NodeConn | null {
+    const existing = this.conns.get(index);
+    if (existing && existing.backend.state !== 'closed' && existing.link.up) return existing;
+    const link = this.ctx.pool.get(index);
+    const backend = link?.openBackend();
+    if (!link || !backend) return null;
+    const conn: NodeConn = { link, backend, used: 'default', watched: ['default'], reserved: new Set() };
+    this.conns.set(index, conn);
+    return conn;
+  }
+
+  /** The open connection to node `index`, without opening one. */
+  openConnTo(index: number): NodeConn | null {
+    const conn = this.conns.get(index);
+    return conn && conn.backend.state !== 'closed' ? conn : null;
+  }
+
+  allConns(): NodeConn[] {
+    return [...this.conns.values()].filter((c) => c.backend.state !== 'closed');
+  }
+
+  /** Ends the session; `graceful` lets replies already written reach the client first. */
+  close(graceful = false): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.abortWait = null;
+    const c = this.ctx.counters;
+    c.currentConnections--;
+    if (this.producer) c.currentProducers--;
+    if (this.worker) c.currentWorkers--;
+    if (this.waiting) c.currentWaiting--;
+    for (const conn of this.conns.values()) conn.link.releaseBackend(conn.backend);
+    this.conns.clear();
+    if (graceful) this.socket.end();
+    else this.socket.destroy();
+  }
+
+  markProducer(): void {
+    if (!this.producer) this.ctx.counters.currentProducers++;
+    this.producer = true;
+  }
+
+  markWorker(): void {
+    if (!this.worker) this.ctx.counters.currentWorkers++;
+    this.worker = true;
+  }
+
+  setWaiting(on: boolean): void {
+    if (on === this.waiting) return;
+    this.waiting = on;
+    this.ctx.counters.currentWaiting += on ? 1 : -1;
+  }
+
+  private onEvent(event: ReaderEvent): void {
+    if (this.closed) return;
+    this.slots.push({ event, reply: null });
+    this.pump();
+    this.updateReading();
+  }
+
+  private onInputEnd(): void {
+    this.inputEnded = true;
+    // beanstalkd answers a half-closed waiting client TIMED_OUT, then closes it.
+    if (this.abortWait) {
+      this.slots.length = this.dispatched;
+      this.abortWait();
+    }
+    this.maybeFinish();
+  }
+
+  private targetOf(event: ReaderEvent): Target {
+    return event.kind === 'error' ? 'local' : dispatchTarget(this, event.command);
+  }
+
+  /** Starts every command the ordering rule allows. */
+  private pump(): void {
+    while (!this.closed && !this.barrier && this.dispatched < this.slots.length) {
+      const slot = this.slots[this.dispatched] as Slot;
+      const target = this.targetOf(slot.event);
+      if (target === 'barrier') {
+        if (this.outstanding > 0) return;
+        this.barrier = true;
+      } else if (typeof target === 'number') {
+        if (this.outstanding > 0 && this.activeNode !== target) return;
+        this.activeNode = target;
+      }
+      this.dispatched++;
+      this.start(slot, target);
+    }
+  }
+
+  private start(slot: Slot, target: Target): void {
+    const event = slot.event;
+    if (event.kind === 'error') {
+      if (event.countedAs) this.ctx.counters.countLocal(event.countedAs);
+      this.complete(slot, Reply[event.reply], target);
+      return;
+    }
+    const result = runCommand(this, event.command);
+    if (Array.isArray(result)) {
+      this.complete(slot, result, target);
+      return;
+    }
+    if (target !== 'local') this.outstanding++;
+    result.then(
+      (parts) => this.complete(slot, parts, target, true),
+      () => this.complete(slot, Reply.INTERNAL_ERROR, target, true),
+    );
+  }
+
+  private complete(slot: Slot, parts: ReplyParts, target: Target, async = false): void {
+    slot.reply = parts;
+    if (async && target !== 'local') this.outstanding--;
+    if (target === 'barrier') this.barrier = false;
+    if (this.closed) return;
+    this.flush();
+    if (async) this.pump();
+  }
+
+  private flush(): void {
+    let n = 0;
+    while (n < this.dispatched && this.slots[n]?.reply) n++;
+    if (n === 0) return;
+    const done = this.slots.splice(0, n);
+    this.dispatched -= n;
+    this.socket.cork();
+    for (const slot of done) {
+      if (slot.event.kind === 'command' && isQuit(slot.event.command)) {
+        this.socket.uncork();
+        this.close(true);
+        return;
+      }
+      for (const part of slot.reply as ReplyParts) this.socket.write(part);
+    }
+    this.socket.uncork();
+    this.updateReading();
+    this.maybeFinish();
+  }
+
+  private maybeFinish(): void {
+    if (this.inputEnded && this.slots.length === 0 && !this.closed) {
+      this.close(true);
+    }
+  }
+
+  private updateReading(): void {
+    if (this.closed) return;
+    const pause = this.slots.length >= MAX_QUEUED_SLOTS || this.socket.writableNeedDrain;
+    if (pause && !this.readPaused) this.socket.pause();
+    if (!pause && this.readPaused) this.socket.resume();
+    this.readPaused = pause;
+  }
+}
+
+function isQuit(command: Command): boolean {
+  return command.verb === 'quit';
+}

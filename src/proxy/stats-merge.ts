@@ -1,0 +1,163 @@
+/**
+ * `stats` through the proxy: one beanstalkd's 51 keys, in its order, merged from every live node.
+ *
+ * - current-jobs-*, job-timeouts, total-jobs, binlog-records-*: summed.
+ * - cmd-*: Σ node counters − what this proxy sent on its own behalf (NodeLink.overhead: state
+ *   replay, fan-out, reserve sweeps) + client commands this proxy answered without a node
+ *   (ProxyCounters.local: use, watch, ignore, list-tube*-…, malformed puts). With one proxy the
+ *   counters equal what one beanstalkd would show; a second proxy's overhead is not known here.
+ * - current-tubes: size of the union of the nodes' tube lists.
+ * - connections/producers/workers/waiting/total-connections, pid, version, rusage, uptime, id,
+ *   hostname, os, platform: the proxy's own (what its clients see).
+ * - max-job-size: min over nodes and the proxy's own limit; binlog indexes: min oldest / max current;
+ *   binlog-max-size: max; draining: true if any node (or the proxy) drains.
+ * Nodes that are down are left out (stats stays available during an outage; see README).
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname, machine, version as osVersion } from 'node:os';
+
+export const STATS_KEYS = [
+  'current-jobs-urgent',
+  'current-jobs-ready',
+  'current-jobs-reserved',
+  'current-jobs-delayed',
+  'current-jobs-buried',
+  'cmd-put',
+  'cmd-peek',
+  'cmd-peek-ready',
+  'cmd-peek-delayed',
+  'cmd-peek-buried',
+  'cmd-reserve',
+  'cmd-reserve-with-timeout',
+  'cmd-delete',
+  'cmd-release',
+  'cmd-use',
+  'cmd-watch',
+  'cmd-ignore',
+  'cmd-bury',
+  'cmd-kick',
+  'cmd-touch',
+  'cmd-stats',
+  'cmd-stats-job',
+  'cmd-stats-tube',
+  'cmd-list-tubes',
+  'cmd-list-tube-used',
+  'cmd-list-tubes-watched',
+  'cmd-pause-tube',
+  'job-timeouts',
+  'total-jobs',
+  'max-job-size',
+  'current-tubes',
+  'current-connections',
+  'current-producers',
+  'current-workers',
+  'current-waiting',
+  'total-connections',
+  'pid',
+  'version',
+  'rusage-utime',
+  'rusage-stime',
+  'uptime',
+  'binlog-oldest-index',
+  'binlog-current-index',
+  'binlog-records-migrated',
+  'binlog-records-written',
+  'binlog-max-size',
+  'draining',
+  'id',
+  'hostname',
+  'os',
+  'platform',
+] as const;
+
+/** The proxy's own counters: its client connections and the commands it answered itself. */
+export class ProxyCounters {
+  readonly startedAtMs = Date.now();
+  readonly instanceId = randomBytes(8).toString('hex');
+  currentConnections = 0;
+  totalConnections = 0;
+  currentProducers = 0;
+  currentWorkers = 0;
+  currentWaiting = 0;
+  draining = false;
+  readonly local = new Map<string, number>();
+
+  countLocal(key: string): void {
+    this.local.set(key, (this.local.get(key) ?? 0) + 1);
+  }
+}
+
+export interface NodeStats {
+  stats: Map<string, string>;
+  overhead: Map<string, number>;
+}
+
+export interface MergeInput {
+  nodes: NodeStats[];
+  tubeCount: number;
+  counters: ProxyCounters;
+  maxJobBytes: number;
+  version: string;
+}
+
+function num(map: Map<string, string>, key: string): number {
+  const v = Number(map.get(key));
+  return Number.isFinite(v) ? v : 0;
+}
+
+function rusage(micros: number): string {
+  return `${Math.floor(micros / 1e6)}.${String(micros % 1e6).padStart(6, '0')}`;
+}
+
+function ownValues(input: MergeInput): Map<string, string> {
+  const c = input.counters;
+  const usage = process.resourceUsage();
+  return new Map<string, string>([
+    ['current-tubes', String(input.tubeCount)],
+    ['current-connections', String(c.currentConnections)],
+    ['current-producers', String(c.currentProducers)],
+    ['current-workers', String(c.currentWorkers)],
+    ['current-waiting', String(c.currentWaiting)],
+    ['total-connections', String(c.totalConnections)],
+    ['pid', String(process.pid)],
+    ['version', `"${input.version}"`],
+    ['rusage-utime', rusage(usage.userCPUTime)],
+    ['rusage-stime', rusage(usage.systemCPUTime)],
+    ['uptime', String(Math.floor((Date.now() - c.startedAtMs) / 1000))],
+    ['id', c.instanceId],
+    ['hostname', `"${hostname()}"`],
+    ['os', `"${osVersion()}"`],
+    ['platform', `"${machine()}"`],
+  ]);
+}
+
+function mergedValue(key: string, input: MergeInput): string {
+  const { nodes } = input;
+  const values = nodes.map((n) => num(n.stats, key));
+  const sum = values.reduce((a, b) => a + b, 0);
+  if (key.startsWith('cmd-')) {
+    const overhead = nodes.reduce((a, n) => a + (n.overhead.get(key) ?? 0), 0);
+    return String(Math.max(0, sum - overhead) + (input.counters.local.get(key) ?? 0));
+  }
+  switch (key) {
+    case 'max-job-size':
+      return String(Math.min(input.maxJobBytes, ...values));
+    case 'binlog-oldest-index':
+      return String(values.length ? Math.min(...values) : 0);
+    case 'binlog-current-index':
+    case 'binlog-max-size':
+      return String(values.length ? Math.max(...values) : 0);
+    case 'draining':
+      return String(input.counters.draining || nodes.some((n) => n.stats.get('draining') === 'true'));
+    default:
+      return String(sum);
+  }
+}
+
+/** The merged `stats` YAML body. */
+export function mergeStats(input: MergeInput): string {
+  const own = ownValues(input);
+  let out = '---\n';
+  for (const key of STATS_KEYS) out += `${key}: ${own.get(key) ?? mergedValue(key, input)}\n`;
+  return out;
+}

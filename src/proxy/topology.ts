@@ -1,0 +1,192 @@
+/**
+ * The cluster description shared by the proxy, the launcher (`stalkd cluster`), compose and k8s:
+ * which nodes exist (name, stable index, address, weight), which tubes are pinned where, and where
+ * the proxy listens. Format and examples: cluster/README.md, cluster/examples/*.json.
+ *
+ * The stable `index` is baked into every job id the proxy hands out (src/proxy/job-id.ts), and the
+ * `name` seeds the node's points on the ring (src/proxy/ring.ts): neither may change for a node that
+ * holds jobs. Addresses may change freely.
+ */
+import { readFileSync } from 'node:fs';
+import { MAX_NODES } from './job-id';
+
+export interface TopologyNode {
+  /** Ring identity: 1–64 chars of [A-Za-z0-9._-]. */
+  name: string;
+  /** Stable index, 0 ≤ index < MAX_NODES; encoded in job ids. */
+  index: number;
+  host: string;
+  port: number;
+  /** Relative share of tubes; 1 = 160 ring points. */
+  weight: number;
+  /** Optional, read by the launcher and deploy files. */
+  metricsPort?: number;
+  dataDir?: string;
+}
+
+export interface TopologyProxy {
+  host?: string;
+  port?: number;
+  adminPort?: number;
+  metricsPort?: number;
+}
+
+export interface Topology {
+  nodes: TopologyNode[];
+  /** tube name → node name; overrides the ring. */
+  pins: Map<string, string>;
+  proxy: TopologyProxy;
+}
+
+export class TopologyError extends Error {
+  readonly code = 'E_TOPOLOGY';
+  constructor(message: string, source: string) {
+    super(`${source}: ${message}`);
+    this.name = 'TopologyError';
+  }
+}
+
+const NODE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const TUBE_NAME = /^[A-Za-z0-9+/;.$_()][A-Za-z0-9+/;.$_()-]{0,199}$/;
+const TOP_KEYS = new Set(['version', 'nodes', 'pins', 'proxy', 'description']);
+const NODE_KEYS = new Set(['name', 'index', 'host', 'port', 'weight', 'metricsPort', 'dataDir']);
+const PROXY_KEYS = new Set(['host', 'port', 'adminPort', 'metricsPort']);
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkKeys(obj: Record<string, unknown>, allowed: Set<string>, where: string, source: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.has(key)) {
+      throw new TopologyError(
+        `unknown key "${key}" in ${where} (allowed: ${[...allowed].join(', ')})`,
+        source,
+      );
+    }
+  }
+}
+
+function readPort(v: unknown, where: string, source: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) {
+    throw new TopologyError(`${where} must be a port number 1..65535`, source);
+  }
+  return v;
+}
+
+function parseNode(raw: unknown, position: number, source: string): TopologyNode {
+  const where = `nodes[${position}]`;
+  if (!isRecord(raw)) throw new TopologyError(`${where} must be an object`, source);
+  checkKeys(raw, NODE_KEYS, where, source);
+  const { name, index, host, weight = 1 } = raw;
+  if (typeof name !== 'string' || !NODE_NAME.test(name)) {
+    throw new TopologyError(`${where}.name must be 1-64 chars of [A-Za-z0-9._-]`, source);
+  }
+  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= MAX_NODES) {
+    throw new TopologyError(`${where}.index must be an integer 0..${MAX_NODES - 1}`, source);
+  }
+  if (typeof host !== 'string' || host.length === 0)
+    throw new TopologyError(`${where}.host is required`, source);
+  if (typeof weight !== 'number' || !(weight > 0) || weight > 100) {
+    throw new TopologyError(`${where}.weight must be a number in (0, 100]`, source);
+  }
+  const node: TopologyNode = { name, index, host, port: readPort(raw.port, `${where}.port`, source), weight };
+  if (raw.metricsPort !== undefined)
+    node.metricsPort = readPort(raw.metricsPort, `${where}.metricsPort`, source);
+  if (raw.dataDir !== undefined) {
+    if (typeof raw.dataDir !== 'string') throw new TopologyError(`${where}.dataDir must be a string`, source);
+    node.dataDir = raw.dataDir;
+  }
+  return node;
+}
+
+function parseProxy(raw: unknown, source: string): TopologyProxy {
+  if (raw === undefined) return {};
+  if (!isRecord(raw)) throw new TopologyError('proxy must be an object', source);
+  checkKeys(raw, PROXY_KEYS, 'proxy', source);
+  const proxy: TopologyProxy = {};
+  if (raw.host !== undefined) {
+    if (typeof raw.host !== 'string') throw new TopologyError('proxy.host must be a string', source);
+    proxy.host = raw.host;
+  }
+  if (raw.port !== undefined) proxy.port = readPort(raw.port, 'proxy.port', source);
+  if (raw.adminPort !== undefined) proxy.adminPort = readPort(raw.adminPort, 'proxy.adminPort', source);
+  if (raw.metricsPort !== undefined)
+    proxy.metricsPort = readPort(raw.metricsPort, 'proxy.metricsPort', source);
+  return proxy;
+}
+
+function checkUnique(nodes: TopologyNode[], source: string): void {
+  const names = new Set<string>();
+  const indexes = new Set<number>();
+  for (const n of nodes) {
+    if (names.has(n.name)) throw new TopologyError(`duplicate node name "${n.name}"`, source);
+    if (indexes.has(n.index)) throw new TopologyError(`duplicate node index ${n.index}`, source);
+    names.add(n.name);
+    indexes.add(n.index);
+  }
+}
+
+function parsePins(raw: unknown, nodes: TopologyNode[], source: string): Map<string, string> {
+  const pins = new Map<string, string>();
+  if (raw === undefined) return pins;
+  if (!isRecord(raw)) throw new TopologyError('pins must be an object {tube: nodeName}', source);
+  for (const [tube, nodeName] of Object.entries(raw)) {
+    if (!TUBE_NAME.test(tube)) throw new TopologyError(`pins: "${tube}" is not a valid tube name`, source);
+    if (typeof nodeName !== 'string' || !nodes.some((n) => n.name === nodeName)) {
+      throw new TopologyError(`pins: tube "${tube}" names unknown node ${JSON.stringify(nodeName)}`, source);
+    }
+    pins.set(tube, nodeName);
+  }
+  return pins;
+}
+
+/** Validates a parsed JSON document. `source` names it in error messages. */
+export function parseTopology(raw: unknown, source = 'topology'): Topology {
+  if (!isRecord(raw)) throw new TopologyError('must be a JSON object', source);
+  checkKeys(raw, TOP_KEYS, 'the top level', source);
+  if (raw.version !== undefined && raw.version !== 1) throw new TopologyError('version must be 1', source);
+  if (!Array.isArray(raw.nodes) || raw.nodes.length === 0) {
+    throw new TopologyError('nodes must be a non-empty array', source);
+  }
+  const nodes = raw.nodes.map((n, i) => parseNode(n, i, source));
+  checkUnique(nodes, source);
+  return { nodes, pins: parsePins(raw.pins, nodes, source), proxy: parseProxy(raw.proxy, source) };
+}
+
+export function loadTopologyFile(path: string): Topology {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new TopologyError(`cannot read: ${(err as Error).message}`, path);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new TopologyError(`invalid JSON: ${(err as Error).message}`, path);
+  }
+  return parseTopology(json, path);
+}
+
+/**
+ * `--nodes HOST:PORT,NAME=HOST:PORT,…`: node index = position, name `node-<index>` unless given.
+ * Names do not depend on addresses, so a node may move without reshuffling the ring.
+ */
+export function topologyFromNodeList(list: string): Topology {
+  const items = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  const nodes = items.map((item, index) => {
+    const eq = item.indexOf('=');
+    const name = eq >= 0 ? item.slice(0, eq) : `node-${index}`;
+    const addr = eq >= 0 ? item.slice(eq + 1) : item;
+    const colon = addr.lastIndexOf(':');
+    if (colon <= 0) throw new TopologyError(`"${item}" is not HOST:PORT`, '--nodes');
+    const host = addr.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+    return { name, index, host, port: Number(addr.slice(colon + 1)), weight: 1 };
+  });
+  return parseTopology({ nodes }, '--nodes');
+}

@@ -1,0 +1,122 @@
+/**
+ * Test harness for the proxy: N reference beanstalkd servers, a proxy in front of them, and a raw
+ * line client that keeps replies in order (pipelining allowed).
+ */
+import { connect, type Socket } from 'node:net';
+import type { NodeReply } from '../../src/proxy/reply-reader';
+import { ReplyReader } from '../../src/proxy/reply-reader';
+import { type ProxyServer, type ProxyServerOptions, startProxyServer } from '../../src/proxy/server';
+import { type ReferenceServer, startReference } from './reference';
+
+export class RawClient {
+  private readonly replies: NodeReply[] = [];
+  private readonly waiters: Array<(r: NodeReply | null) => void> = [];
+  closed = false;
+
+  private constructor(readonly socket: Socket) {
+    const reader = new ReplyReader(
+      (r) => this.onReply(r),
+      () => socket.destroy(),
+    );
+    socket.on('data', (c: Buffer) => reader.push(c));
+    socket.on('close', () => {
+      this.closed = true;
+      for (const w of this.waiters.splice(0)) w(null);
+    });
+    socket.on('error', () => {});
+  }
+
+  static open(port: number, host = '127.0.0.1'): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host, port }, () => resolve(new RawClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  private onReply(r: NodeReply): void {
+    const w = this.waiters.shift();
+    if (w) w(r);
+    else this.replies.push(r);
+  }
+
+  write(text: string | Buffer): void {
+    this.socket.write(text);
+  }
+
+  /** Next reply; null if the connection closed. */
+  next(timeoutMs = 10000): Promise<NodeReply | null> {
+    const r = this.replies.shift();
+    if (r) return Promise.resolve(r);
+    if (this.closed) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no reply in time')), timeoutMs);
+      this.waiters.push((x) => {
+        clearTimeout(timer);
+        resolve(x);
+      });
+    });
+  }
+
+  /** Sends one command (and body) and returns its reply line (data in `.data`). */
+  async cmd(line: string, body?: string | Buffer, timeoutMs?: number): Promise<NodeReply> {
+    this.write(
+      body === undefined
+        ? `${line}\r\n`
+        : Buffer.concat([Buffer.from(`${line}\r\n`), Buffer.from(body), Buffer.from('\r\n')]),
+    );
+    const r = await this.next(timeoutMs);
+    if (!r) throw new Error(`connection closed after "${line}"`);
+    return r;
+  }
+
+  async put(body: string, pri = 0, delay = 0, ttr = 60): Promise<number> {
+    const r = await this.cmd(`put ${pri} ${delay} ${ttr} ${Buffer.byteLength(body)}`, body);
+    const m = /^INSERTED (\d+)$/.exec(r.line);
+    if (!m) throw new Error(`put failed: ${r.line}`);
+    return Number(m[1]);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+export interface ProxyCluster {
+  nodes: ReferenceServer[];
+  proxy: ProxyServer;
+  stop(): Promise<void>;
+}
+
+/** Starts `count` reference beanstalkd nodes and a proxy in front of them. */
+export async function startStockCluster(
+  count = 3,
+  extra: Partial<ProxyServerOptions> = {},
+  nodeArgs: string[] = [],
+): Promise<ProxyCluster> {
+  const nodes = await Promise.all(Array.from({ length: count }, () => startReference(nodeArgs)));
+  const proxy = await startProxyServer({
+    port: 0,
+    nodes: nodes.map((n, index) => ({ index, name: `node-${index}`, host: n.host, port: n.port })),
+    pool: { nodeTimeoutMs: 1000, probeIntervalMs: 200, backoffMinMs: 50, backoffMaxMs: 400 },
+    ...extra,
+  });
+  return {
+    nodes,
+    proxy,
+    stop: async () => {
+      await proxy.close();
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
+/** Tube names owned by each node index: `names[i]` are `count` tubes placed on node i. */
+export function tubesPerNode(proxy: ProxyServer, nodeCount: number, count: number, prefix = 't'): string[][] {
+  const out: string[][] = Array.from({ length: nodeCount }, () => []);
+  for (let i = 0; out.some((l) => l.length < count); i++) {
+    const tube = `${prefix}${i}`;
+    const list = out[proxy.placement.ownerOf(tube).index];
+    if (list && list.length < count) list.push(tube);
+  }
+  return out;
+}
