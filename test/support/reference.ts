@@ -3,7 +3,7 @@
  * port read from its own `-V` output ("bind 3 127.0.0.1:PORT"), so no sleeping and no port races.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 export const BEANSTALKD_PATH = [
   '/usr/bin/beanstalkd',
@@ -45,18 +45,23 @@ export function startReference(args: string[] = []): Promise<ReferenceServer> {
       child.stderr?.off('data', onData);
       child.stdout?.resume();
       child.stderr?.resume();
-      resolve({
-        host: '127.0.0.1',
-        port: Number(m[1]),
-        pid: child.pid ?? 0,
-        process: child,
-        stop: () =>
-          new Promise<void>((done) => {
-            if (child.exitCode !== null || child.signalCode !== null) return done();
-            child.once('exit', () => done());
-            child.kill('SIGKILL');
+      const port = Number(m[1]);
+      waitUntilListening(port).then(
+        () =>
+          resolve({
+            host: '127.0.0.1',
+            port,
+            pid: child.pid ?? 0,
+            process: child,
+            stop: () =>
+              new Promise<void>((done) => {
+                if (child.exitCode !== null || child.signalCode !== null) return done();
+                child.once('exit', () => done());
+                child.kill('SIGKILL');
+              }),
           }),
-      });
+        reject,
+      );
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
@@ -65,4 +70,21 @@ export function startReference(args: string[] = []): Promise<ReferenceServer> {
       reject(new Error(`beanstalkd exited early (${code ?? signal}): ${stderr}`)),
     );
   });
+}
+
+/**
+ * beanstalkd prints "bind" between bind() and listen(), so a connect right after it can be
+ * refused. Poll the kernel's socket table (no connection, so no server counter moves) until the
+ * port is in LISTEN state; each retry yields one event-loop turn. Off Linux, trust the log line.
+ */
+async function waitUntilListening(port: number, attempts = 100_000): Promise<void> {
+  if (!existsSync('/proc/net/tcp')) return;
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (let i = 0; i < attempts; i++) {
+    const rows = readFileSync('/proc/net/tcp', 'latin1').split('\n');
+    if (rows.some((row) => row.trim().split(/\s+/)[1] === local && row.trim().split(/\s+/)[3] === '0A'))
+      return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`beanstalkd never listened on port ${port}`);
 }
