@@ -12,7 +12,7 @@
 import type { Command, Verb } from './commands';
 import { ensureUse, ownerIndex, syncWatches } from './conn-sync';
 import { handleListTubes, handleStats } from './fanout';
-import { decodeJobId, parseIdToken } from './job-id';
+import { decodeJobId } from './job-id';
 import {
   lineReply,
   Reply,
@@ -53,7 +53,7 @@ const BARRIER_VERBS = new Set<Verb>(['stats', 'list-tubes', 'reserve', 'reserve-
 
 /** The node an id command goes to, or -1 when no node of this cluster issued the id. */
 function idTarget(session: ClientSession, command: Command): { index: number; nodeId: number } | null {
-  const decoded = decodeJobId(parseIdToken(command.idDigits));
+  const decoded = decodeJobId(command.id);
   if (!decoded || !session.ctx.pool.get(decoded.nodeIndex)) return null;
   return { index: decoded.nodeIndex, nodeId: decoded.nodeId };
 }
@@ -89,7 +89,7 @@ function handlePut(session: ClientSession, command: Command): Promise<ReplyParts
 }
 
 function handleUsedTubeCommand(session: ClientSession, command: Command): Promise<ReplyParts> {
-  const head = command.verb === 'kick' ? `kick ${command.arg}` : command.verb;
+  const head = command.verb === 'kick' ? `kick ${command.nums[0]}` : command.verb;
   return forwardTo(session, ownerIndex(session, session.used), head, command);
 }
 

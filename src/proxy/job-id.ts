@@ -34,17 +34,3 @@ export function decodeJobId(clientId: number): NodeJobId | null {
   const zeroBased = clientId - 1;
   return { nodeIndex: zeroBased % MAX_NODES, nodeId: Math.floor(zeroBased / MAX_NODES) + 1 };
 }
-
-/**
- * Parses a decimal id token as the client sent it (already validated as u64 digits). Tokens that
- * do not fit a safe integer give NaN, which decodeJobId rejects (→ NOT_FOUND, as for any unknown
- * id).
- */
-export function parseIdToken(digits: string): number {
-  // 16+ digit strings may exceed 2^53 − 1; Number() would round them onto a real id.
-  if (digits.length >= 16) {
-    const big = BigInt(digits);
-    return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : Number.NaN;
-  }
-  return Number(digits);
-}
