@@ -74,9 +74,15 @@ export class Backend {
   /** Deadline of the head request (or of connecting), ms since epoch; Infinity when none. */
   private headDeadlineAtMs: number;
   private readonly reader: ReplyReader;
+  /** Resolves true once connected, false if the connection failed first. */
+  readonly connected: Promise<boolean>;
+  private settleConnected: (ok: boolean) => void = () => {};
 
   constructor(private readonly options: BackendOptions) {
     this.headDeadlineAtMs = Date.now() + options.timeoutMs;
+    this.connected = new Promise((resolve) => {
+      this.settleConnected = resolve;
+    });
     this.reader = new ReplyReader(
       (reply) => this.onReply(reply),
       (reason) => this.fail(reason, false),
@@ -116,6 +122,7 @@ export class Backend {
   close(): void {
     if (this.state === BackendState.Closed) return;
     this.state = BackendState.Closed;
+    this.settleConnected(false);
     track(this, false);
     this.socket.destroy();
     this.failAll();
@@ -146,6 +153,7 @@ export class Backend {
   private onConnect(): void {
     if (this.state !== BackendState.Connecting) return;
     this.state = BackendState.Open;
+    this.settleConnected(true);
     this.armHead(undefined);
     this.socket.cork();
     for (const req of this.pending) this.write(req);

@@ -1,18 +1,29 @@
 /**
- * Bringing a client's node connection in line with the client's own state.
+ * Keeping a client's node connections in line with the client's own state, so that every node
+ * sees exactly its share of that state (stats-tube's current-using / current-watching / waiting
+ * then match one beanstalkd):
  *
- * A fresh node connection uses and watches `default`. For node n the connection must watch
- * exactly the client's watched tubes that n owns; if it owns none, the connection is "parked":
- * it watches `default` when n does not own `default` (n's `default` is then always empty, since
- * every put to `default` goes to its owner, so nothing can be reserved from it), otherwise it
- * keeps whatever it watched (beanstalkd cannot ignore the last tube). The proxy never reserves on
- * a parked connection except to catch DEADLINE_SOON. Commands sent here are the proxy's own, so
- * they are counted as overhead (stats-merge.ts); replies are consumed in FIFO order.
+ * - node n's connection uses the client's used tube U if n owns U, else n's parking tube;
+ * - it watches the client's watched tubes that n owns; if none, only n's parking tube.
+ *
+ * A fresh connection uses and watches `default`, which only its owner node ever reports on (all
+ * commands naming `default` go there), so elsewhere `default` is the parking tube and costs
+ * nothing. On the node that owns `default` the parking tube is PARKING_TUBE, a tube no client
+ * routes to: always empty, hidden from list-tubes and current-tubes by the proxy. Reserving on a
+ * parked connection can never take a job, which the stock reserve path uses to catch
+ * DEADLINE_SOON. Commands sent here are the proxy's own (overhead in merged stats).
  */
 import type { ClientSession, NodeConn } from './session';
 
+/** Reserved tube name: connections that must watch/use nothing visible park here. */
+export const PARKING_TUBE = 'stalkd.parking';
+
 export function ownerIndex(session: ClientSession, tube: string): number {
   return session.ctx.placement.ownerOf(tube).index;
+}
+
+export function parkingTubeOf(session: ClientSession, index: number): string {
+  return ownerIndex(session, 'default') === index ? PARKING_TUBE : 'default';
 }
 
 /** The client's watched tubes owned by node `index`, in watch-list order. */
@@ -27,43 +38,49 @@ export function watchedNodes(session: ClientSession): number[] {
   return [...set].sort((a, b) => a - b);
 }
 
-function sendOwn(conn: NodeConn, line: string, statsKey: string): void {
+/** Nodes whose connection carries visible state: owner of the used tube and of each watched tube. */
+export function stateNodes(session: ClientSession): number[] {
+  const set = new Set(watchedNodes(session));
+  set.add(ownerIndex(session, session.used));
+  return [...set];
+}
+
+function sendOwn(conn: NodeConn, line: string, statsKey: string, sent: Promise<unknown>[]): void {
   conn.link.countOverhead(statsKey);
-  void conn.backend.request(line);
+  sent.push(conn.backend.request(line));
 }
 
-/** Makes the node-side used tube `tube` before a put, peek-ready/-delayed/-buried and kick. */
-export function ensureUse(conn: NodeConn, tube: string): void {
-  if (conn.used === tube) return;
-  sendOwn(conn, `use ${tube}`, 'cmd-use');
-  conn.used = tube;
-}
-
-/** Makes the node-side watch list match the client's tubes on node `index` (or parks it). */
-export function syncWatches(session: ClientSession, conn: NodeConn, index: number): void {
-  const desired = watchedOn(session, index);
-  let target = desired;
-  if (target.length === 0) {
-    if (ownerIndex(session, 'default') === index) return;
-    target = ['default'];
+/**
+ * Brings the node-side used tube and watch list of `conn` (node `index`) in line. Returns the
+ * requests sent: use/watch/ignore wait for them before answering, so that once a client reads
+ * `WATCHING n` every other client sees the tube, as with one beanstalkd.
+ */
+export function syncConn(session: ClientSession, conn: NodeConn, index: number): Promise<unknown>[] {
+  const sent: Promise<unknown>[] = [];
+  const parking = parkingTubeOf(session, index);
+  const use = ownerIndex(session, session.used) === index ? session.used : parking;
+  if (conn.used !== use) {
+    sendOwn(conn, `use ${use}`, 'cmd-use', sent);
+    conn.used = use;
   }
+  const desired = watchedOn(session, index);
+  const target = desired.length > 0 ? desired : [parking];
   for (const tube of target) {
     if (!conn.watched.includes(tube)) {
-      sendOwn(conn, `watch ${tube}`, 'cmd-watch');
+      sendOwn(conn, `watch ${tube}`, 'cmd-watch', sent);
       conn.watched.push(tube);
     }
   }
   for (const tube of [...conn.watched]) {
     if (!target.includes(tube)) {
-      sendOwn(conn, `ignore ${tube}`, 'cmd-ignore');
+      sendOwn(conn, `ignore ${tube}`, 'cmd-ignore', sent);
       conn.watched.splice(conn.watched.indexOf(tube), 1);
     }
   }
+  return sent;
 }
 
-/** True when the connection watches only `default` on a node that does not own it. */
-export function isParkedEmpty(session: ClientSession, conn: NodeConn, index: number): boolean {
-  return (
-    conn.watched.length === 1 && conn.watched[0] === 'default' && ownerIndex(session, 'default') !== index
-  );
+/** True when the connection watches only its node's parking tube (reserving there takes nothing). */
+export function isParked(session: ClientSession, conn: NodeConn, index: number): boolean {
+  return conn.watched.length === 1 && conn.watched[0] === parkingTubeOf(session, index);
 }

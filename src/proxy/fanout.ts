@@ -4,6 +4,7 @@
  * connection state, and the session's ordering rule has already waited for the client's earlier
  * commands. Nodes that are down are skipped (see README "Node failure").
  */
+import { PARKING_TUBE } from './conn-sync';
 import type { NodeLink } from './node-pool';
 import { parseYamlList, parseYamlMap, type ReplyParts, yamlList, yamlReply } from './replies';
 import type { ClientSession } from './session';
@@ -19,6 +20,7 @@ async function tubeUnion(links: NodeLink[]): Promise<string[]> {
   const lists = await Promise.all(links.map(tubesOf));
   const union = new Set<string>(['default']);
   for (const list of lists) for (const tube of list ?? []) union.add(tube);
+  union.delete(PARKING_TUBE);
   return [...union];
 }
 

@@ -10,7 +10,7 @@
  * list-tubes-watched → answered locally (watch/ignore also update the node connection).
  */
 import type { Command, Verb } from './commands';
-import { ensureUse, ownerIndex, syncWatches } from './conn-sync';
+import { ownerIndex, syncConn } from './conn-sync';
 import { handleListTubes, handleStats } from './fanout';
 import { decodeJobId } from './job-id';
 import {
@@ -75,7 +75,7 @@ async function forwardTo(
 ): Promise<ReplyParts> {
   const conn = session.connTo(index);
   if (!conn) return Reply.INTERNAL_ERROR;
-  if (USED_TUBE_VERBS.has(command.verb)) ensureUse(conn, session.used);
+  if (USED_TUBE_VERBS.has(command.verb)) syncConn(session, conn, index);
   const reply = await conn.backend.request(head, command.body);
   if (!reply) return Reply.INTERNAL_ERROR;
   return withClientId(reply, index) ?? Reply.INTERNAL_ERROR;
@@ -134,26 +134,22 @@ async function handleIdCommand(session: ClientSession, command: Command): Promis
   return parts ?? Reply.INTERNAL_ERROR;
 }
 
+/** The reply leaves once the nodes acknowledged the state change (see syncConn). */
+function afterSync(session: ClientSession, reply: ReplyParts): ReplyParts {
+  session.awaitSync(session.syncState());
+  return reply;
+}
+
 function handleUse(session: ClientSession, command: Command): ReplyParts {
   session.ctx.counters.countLocal('cmd-use');
   session.used = command.tube;
-  return lineReply(`USING ${command.tube}`);
-}
-
-/** Re-syncs the watch list of the owner's connection (opening it, so current-watching is right). */
-function syncOwnerWatches(session: ClientSession, tube: string): void {
-  const index = ownerIndex(session, tube);
-  const conn = session.connTo(index);
-  if (conn) syncWatches(session, conn, index);
+  return afterSync(session, lineReply(`USING ${command.tube}`));
 }
 
 function handleWatch(session: ClientSession, command: Command): ReplyParts {
   session.ctx.counters.countLocal('cmd-watch');
-  if (!session.watched.includes(command.tube)) {
-    session.watched.push(command.tube);
-    syncOwnerWatches(session, command.tube);
-  }
-  return lineReply(`WATCHING ${session.watched.length}`);
+  if (!session.watched.includes(command.tube)) session.watched.push(command.tube);
+  return afterSync(session, lineReply(`WATCHING ${session.watched.length}`));
 }
 
 function handleIgnore(session: ClientSession, command: Command): ReplyParts {
@@ -164,10 +160,8 @@ function handleIgnore(session: ClientSession, command: Command): ReplyParts {
     // beanstalkd removes by moving the last entry into the hole.
     const last = session.watched.pop() as string;
     if (at < session.watched.length) session.watched[at] = last;
-    const conn = session.openConnTo(ownerIndex(session, command.tube));
-    if (conn) syncWatches(session, conn, ownerIndex(session, command.tube));
   }
-  return lineReply(`WATCHING ${session.watched.length}`);
+  return afterSync(session, lineReply(`WATCHING ${session.watched.length}`));
 }
 
 function handleListTubeUsed(session: ClientSession): ReplyParts {

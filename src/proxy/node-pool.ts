@@ -49,6 +49,11 @@ export class NodeLink {
   lastFailure = '';
   /** Commands the proxy sent on its own behalf, by stats key (see stats-merge.ts). */
   overhead = new Map<string, number>();
+  /**
+   * Set on the node that owns `default`: the control channel then parks on this tube instead,
+   * so it never shows in that tube's current-using/current-watching (conn-sync.ts).
+   */
+  parkControlOn: string | null = null;
   private control: Backend | null = null;
   private readonly backends = new Set<Backend>();
   private probeTimer: NodeJS.Timeout | null = null;
@@ -129,6 +134,16 @@ export class NodeLink {
         maxPending: this.options.maxPending,
         onFailure: (_b, reason) => this.markDown(reason),
       });
+      if (this.parkControlOn) {
+        for (const [line, key] of [
+          [`use ${this.parkControlOn}`, 'cmd-use'],
+          [`watch ${this.parkControlOn}`, 'cmd-watch'],
+          ['ignore default', 'cmd-ignore'],
+        ] as const) {
+          this.countOverhead(key);
+          void this.control.request(line);
+        }
+      }
     }
     return this.control;
   }

@@ -15,7 +15,7 @@
  * leaving no trace. A job is never delivered twice or lost: each wait is answered exactly once, and
  * every RESERVED is either handed over or unreserved.
  */
-import { syncWatches } from './conn-sync';
+import { syncConn } from './conn-sync';
 import { Reply, type ReplyParts } from './replies';
 import type { NodeReply } from './reply-reader';
 import { abortable, deliverJob, type ReservePlan } from './reserve';
@@ -45,7 +45,7 @@ function startWaits(session: ClientSession, plan: ReservePlan): Wait[] {
     const conn = session.connTo(index);
     if (!conn) continue;
     const take = plan.takeNodes.includes(index);
-    if (take) syncWatches(session, conn, index);
+    if (take) syncConn(session, conn, index);
     const flags = (take ? 0 : FLAG_DEADLINE_ONLY) | countFlag;
     countFlag = 0;
     const wait: Wait = { index, conn, take, settled: false, done: Promise.resolve(null) };

@@ -19,7 +19,7 @@
  * node's own `stats` does not. Priority order across nodes holds for jobs ready when the reserve
  * starts; during the wait the first node to get a job wins.
  */
-import { isParkedEmpty, syncWatches } from './conn-sync';
+import { isParked, syncConn } from './conn-sync';
 import { EventQueue } from './event-queue';
 import { parseYamlMap, Reply, type ReplyParts } from './replies';
 import type { NodeReply } from './reply-reader';
@@ -61,10 +61,10 @@ function candidatesOf(session: ClientSession, plan: ReservePlan): Candidate[] {
   for (const index of [...plan.takeNodes, ...plan.deadlineNodes]) {
     const conn = session.connTo(index);
     if (!conn) continue;
-    syncWatches(session, conn, index);
+    syncConn(session, conn, index);
     const take = plan.takeNodes.includes(index);
     // A deadline node is safe to wait on only when parked on its (always empty) default tube.
-    if (take || isParkedEmpty(session, conn, index)) out.push({ index, conn, take });
+    if (take || isParked(session, conn, index)) out.push({ index, conn, take });
   }
   return out;
 }

@@ -14,7 +14,7 @@
  * `reserved` set (for later deadline nodes).
  */
 import type { Command } from './commands';
-import { syncWatches, watchedNodes } from './conn-sync';
+import { syncConn, watchedNodes } from './conn-sync';
 import { NodeKind } from './node-pool';
 import { Reply, type ReplyParts, withClientId } from './replies';
 import type { NodeReply } from './reply-reader';
@@ -56,7 +56,7 @@ export function abortable<T>(session: ClientSession, work: Promise<T>, fallback:
 async function reserveSingle(session: ClientSession, index: number, plan: ReservePlan): Promise<ReplyParts> {
   const conn = session.connTo(index);
   if (!conn) return Reply.INTERNAL_ERROR;
-  syncWatches(session, conn, index);
+  syncConn(session, conn, index);
   const timeoutMs =
     plan.timeoutSec === null ? null : plan.timeoutSec * 1000 + session.ctx.pool.options.nodeTimeoutMs;
   const head = plan.timeoutSec === null ? 'reserve' : `reserve-with-timeout ${plan.timeoutSec}`;

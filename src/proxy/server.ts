@@ -3,9 +3,9 @@
  * the node pool. Stateless apart from its client sessions: any number of proxies built from the
  * same topology route identically (ring.ts) and map ids identically (job-id.ts).
  */
-import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { STALKD_VERSION } from '../version';
+import { PARKING_TUBE } from './conn-sync';
 import { defaultPoolOptions, type NodeAddress, NodePool, type PoolOptions } from './node-pool';
 import { Placement } from './ring';
 import { ClientSession, type ProxyContext } from './session';
@@ -24,6 +24,8 @@ export interface ProxyServerOptions {
   /** Stock-node reserve wait slice, seconds (reserve-stock.ts). */
   reserveSliceSec?: number;
   pool?: Partial<PoolOptions>;
+  /** See ProxyContext.eagerState (default true). */
+  eagerState?: boolean;
   /** Max client connections; further ones are closed at once. */
   maxClients?: number;
 }
@@ -38,17 +40,6 @@ export interface ProxyServer {
   close(): Promise<void>;
 }
 
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
-
 export function topologyOf(options: ProxyServerOptions): Topology {
   return {
     nodes: options.nodes.map((n) => ({ ...n, weight: n.weight ?? 1 })),
@@ -61,13 +52,16 @@ export function startProxyServer(options: ProxyServerOptions): Promise<ProxyServ
   const placement = new Placement(topologyOf(options));
   const pool = new NodePool(options.nodes, { ...defaultPoolOptions, ...options.pool });
   const counters = new ProxyCounters();
+  const defaultOwner = pool.get(placement.ownerOf('default').index);
+  if (defaultOwner) defaultOwner.parkControlOn = PARKING_TUBE;
   const ctx: ProxyContext = {
     placement,
     pool,
     counters,
     maxJobBytes: options.maxJobBytes ?? 65535,
     reserveSliceSec: options.reserveSliceSec ?? 1,
-    version: packageVersion(),
+    version: STALKD_VERSION,
+    eagerState: options.eagerState ?? true,
   };
   const sessions = new Set<ClientSession>();
   const maxClients = options.maxClients ?? 65536;

@@ -18,6 +18,7 @@ import type { Socket } from 'node:net';
 import type { Backend } from './backend';
 import { CommandReader, type ReaderEvent } from './command-reader';
 import type { Command } from './commands';
+import { stateNodes, syncConn } from './conn-sync';
 import { dispatchTarget, runCommand, type Target } from './handlers';
 import type { NodeLink, NodePool } from './node-pool';
 import { Reply, type ReplyParts } from './replies';
@@ -32,6 +33,12 @@ export interface ProxyContext {
   /** Stock-node reserve: length of one blocking wait slice, seconds. */
   reserveSliceSec: number;
   version: string;
+  /**
+   * Open connections to the nodes that own the client's used and watched tubes as soon as its
+   * state names them (first command, use, watch), so stats-tube counts it as one beanstalkd
+   * would; off: only when a command needs the node.
+   */
+  eagerState: boolean;
 }
 
 /** This client's connection to one node. */
@@ -71,6 +78,11 @@ export class ClientSession {
   private activeNode = -1;
   private barrier = false;
   private inputEnded = false;
+  private started = false;
+  /** Connections opened since the last syncState (their `connected`). */
+  private readonly opening: Promise<boolean>[] = [];
+  /** State changes not yet acknowledged by the nodes; local replies wait for them. */
+  private pendingSync: Promise<unknown> | null = null;
   private readPaused = false;
   private readonly reader: CommandReader;
 
@@ -89,7 +101,7 @@ export class ClientSession {
     ctx.counters.totalConnections++;
   }
 
-  /** The client's connection to node `index`, opened (state-free) if needed; null when down. */
+  /** The client's connection to node `index`, opened with the client's state if needed; null when down. */
   connTo(index: number): NodeConn | null {
     const existing = this.conns.get(index);
     if (existing && existing.backend.state !== 'closed' && existing.link.up) return existing;
@@ -98,13 +110,22 @@ export class ClientSession {
     if (!link || !backend) return null;
     const conn: NodeConn = { link, backend, used: 'default', watched: ['default'], reserved: new Set() };
     this.conns.set(index, conn);
+    this.opening.push(backend.connected);
+    syncConn(this, conn, index);
     return conn;
   }
 
-  /** The open connection to node `index`, without opening one. */
-  openConnTo(index: number): NodeConn | null {
-    const conn = this.conns.get(index);
-    return conn && conn.backend.state !== 'closed' ? conn : null;
+  /**
+   * After the client's used tube or watch list changed (and on its first command): the nodes
+   * that must show this client's state get a connection, and every open one is brought in line.
+   */
+  syncState(): Promise<unknown>[] {
+    if (this.ctx.eagerState) for (const index of stateNodes(this)) this.connTo(index);
+    const sent: Promise<unknown>[] = this.opening.splice(0);
+    for (const [index, conn] of this.conns) {
+      if (conn.backend.state !== 'closed') sent.push(...syncConn(this, conn, index));
+    }
+    return sent;
   }
 
   allConns(): NodeConn[] {
@@ -143,8 +164,21 @@ export class ClientSession {
     this.ctx.counters.currentWaiting += on ? 1 : -1;
   }
 
+  /** Local replies wait until `sent` settles (the first command's connections, for one). */
+  awaitSync(sent: Promise<unknown>[]): void {
+    if (sent.length === 0) return;
+    const settled: Promise<unknown> = Promise.all([this.pendingSync, ...sent]).then(() => {
+      if (this.pendingSync === settled) this.pendingSync = null;
+    });
+    this.pendingSync = settled;
+  }
+
   private onEvent(event: ReaderEvent): void {
     if (this.closed) return;
+    if (!this.started) {
+      this.started = true;
+      this.awaitSync(this.syncState());
+    }
     this.slots.push({ event, reply: null });
     this.pump();
     this.updateReading();
@@ -188,7 +222,12 @@ export class ClientSession {
       this.complete(slot, Reply[event.reply], target);
       return;
     }
-    const result = runCommand(this, event.command);
+    let result = runCommand(this, event.command);
+    const pendingSync = this.pendingSync;
+    if (target === 'local' && pendingSync) {
+      const value = result;
+      result = pendingSync.then(() => value);
+    }
     if (Array.isArray(result)) {
       this.complete(slot, result, target);
       return;
