@@ -1,0 +1,102 @@
+/**
+ * Runs the built CLI (dist/src/cli/main.js) as a child process with a container's command line,
+ * its ports and paths swapped for local ones, so tests can ask the real process for the paths
+ * that probes and scrapers use, and check how it stops on SIGTERM.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+/** dist/test/support → dist/src/cli/main.js */
+export const CLI_PATH = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+
+/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+export function httpGet(port: number, path: string, timeoutMs = 2000): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path}: no answer in ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+export interface StopResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  stderr(): string;
+  /** Sends SIGTERM (as `docker stop` and the kubelet do) and waits for the exit. */
+  stop(timeoutMs?: number): Promise<StopResult>;
+}
+
+/**
+ * Starts `node dist/src/cli/main.js ...args` and resolves once `metricsPort` answers HTTP (any
+ * status). Rejects with the process's stderr if it exits first or does not answer in time.
+ */
+export async function startCli(
+  args: readonly string[],
+  metricsPort: number,
+  timeoutMs = 10_000,
+): Promise<RunningCli> {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = once(child, 'exit');
+  const running: RunningCli = {
+    child,
+    stderr: () => stderr,
+    async stop(stopTimeoutMs = 10_000) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
+      const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+      clearTimeout(timer);
+      return { code, signal, stderr };
+    },
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`stalkd ${args.join(' ')} exited (${child.exitCode ?? child.signalCode}): ${stderr}`);
+    }
+    try {
+      await httpGet(metricsPort, '/livez', 500);
+      return running;
+    } catch {
+      if (Date.now() > deadline) {
+        await running.stop();
+        throw new Error(`stalkd ${args.join(' ')}: metrics port ${metricsPort} silent: ${stderr}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
