@@ -6,10 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
 import { test } from 'node:test';
 import { loadTopologyFile } from '../src/proxy/topology';
+import { replaceOptionValues } from './support/cli-capture';
+import { freePort, startCli } from './support/cli-process';
 import {
   type ComposeFile,
   durationMs,
@@ -120,6 +123,43 @@ test('deploy/Dockerfile: CMD parses with the CLI; HEALTHCHECK asks that process 
   assert.ok(['/livez', '/readyz'].includes(url.pathname), url.pathname);
   const volume = execForm(lastInstruction(runtime, 'VOLUME')?.args ?? '') ?? [];
   assert.ok(volume.includes(cmd.valueOf('-b') as string), `VOLUME ${volume} holds -b`);
+});
+
+test('deploy/Dockerfile: the HEALTHCHECK command passes against the CMD process and fails without it', async () => {
+  assert.ok(runtime);
+  const hc = execForm(
+    /^CMD\s+(\[.*\])$/.exec(lastInstruction(runtime, 'HEALTHCHECK')?.args ?? '')?.[1] ?? '',
+  );
+  assert.ok(hc && hc[0] === 'node', 'the healthcheck runs with the image node binary');
+  const cmd = imageCommand();
+  const dataDir = mkdtempSync(join(tmpdir(), 'stalkd-hc-'));
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const local = replaceOptionValues(cmd.args, {
+    '-l': '127.0.0.1',
+    '-p': String(port),
+    '--metrics-port': String(metricsPort),
+    '--metrics-host': '127.0.0.1',
+    '-b': dataDir,
+  });
+  const runCheck = () =>
+    spawnSync(
+      process.execPath,
+      hc.slice(1).map((a) => a.replace(`:${healthcheckUrl().port}/`, `:${metricsPort}/`)),
+      {
+        encoding: 'utf8',
+        timeout: 10_000,
+      },
+    ).status;
+  const cli = await startCli(local, metricsPort);
+  try {
+    assert.equal(runCheck(), 0, 'healthy while the process serves');
+  } finally {
+    const stop = await cli.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    assert.equal(stop.code, 0, stop.stderr);
+  }
+  assert.equal(runCheck(), 1, 'unhealthy once it is gone');
 });
 
 test('deploy/Dockerfile: every COPY source exists and .dockerignore sends it', () => {
