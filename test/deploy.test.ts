@@ -292,6 +292,18 @@ function prometheusConfig() {
   return readYaml<{ global: { scrape_interval: string }; scrape_configs: ScrapeConfig[] }>(mount.source);
 }
 
+const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p));
+if (PROMTOOL) {
+  test('deploy/prometheus/prometheus.yml: promtool check config accepts it', () => {
+    const r = spawnSync(PROMTOOL, ['check', 'config', repoPath('deploy', 'prometheus', 'prometheus.yml')], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+} else {
+  console.log('# deploy: promtool not installed (Debian package prometheus); config syntax check not run');
+}
+
 test('compose: Prometheus scrapes every stalkd process once, on its metrics port and path', () => {
   const scraped = new Map<string, { job: string; path: string }>();
   for (const job of prometheusConfig().scrape_configs) {
