@@ -51,7 +51,6 @@ export async function handleStats(session: ClientSession): Promise<ReplyParts> {
     tubeCount: tubes.length,
     counters: ctx.counters,
     maxJobBytes: ctx.maxJobBytes,
-    version: ctx.version,
   });
   return yamlReply(body);
 }

@@ -59,12 +59,18 @@ export class NodeLink {
   private probeTimer: NodeJS.Timeout | null = null;
   private backoffMs: number;
   private closed = false;
+  /** Resolves after the first probe answered or failed (the proxy listens only then). */
+  readonly firstProbe: Promise<void>;
+  private firstProbeDone: () => void = () => {};
 
   constructor(
     readonly node: NodeAddress,
     private readonly options: PoolOptions,
   ) {
     this.backoffMs = options.backoffMinMs;
+    this.firstProbe = new Promise((resolve) => {
+      this.firstProbeDone = resolve;
+    });
     this.scheduleProbe(0);
   }
 
@@ -118,6 +124,7 @@ export class NodeLink {
 
   close(): void {
     this.closed = true;
+    this.firstProbeDone();
     if (this.probeTimer) clearTimeout(this.probeTimer);
     for (const b of this.backends) b.close();
     this.backends.clear();
@@ -159,6 +166,7 @@ export class NodeLink {
     this.probeTimer = null;
     if (this.closed) return;
     const reply = await this.controlChannel().request('x-hello');
+    this.firstProbeDone();
     if (this.closed) return;
     if (reply) {
       this.kind = /^(OK|HELLO) stalkd\b/.test(reply.line) ? NodeKind.Stalkd : NodeKind.Stock;

@@ -48,7 +48,7 @@ export function topologyOf(options: ProxyServerOptions): Topology {
   };
 }
 
-export function startProxyServer(options: ProxyServerOptions): Promise<ProxyServer> {
+export async function startProxyServer(options: ProxyServerOptions): Promise<ProxyServer> {
   const placement = new Placement(topologyOf(options));
   const pool = new NodePool(options.nodes, { ...defaultPoolOptions, ...options.pool });
   const counters = new ProxyCounters();
@@ -71,6 +71,8 @@ export function startProxyServer(options: ProxyServerOptions): Promise<ProxyServ
     sessions.add(session);
     socket.on('close', () => sessions.delete(session));
   });
+  // Every node answered (or failed) one probe: kinds are known, control channels are parked.
+  await Promise.all(pool.all().map((l) => l.firstProbe));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 11300, options.host ?? '127.0.0.1', () => {

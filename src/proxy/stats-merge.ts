@@ -7,8 +7,10 @@
  *   (ProxyCounters.local: use, watch, ignore, list-tube*-…, malformed puts). With one proxy the
  *   counters equal what one beanstalkd would show; a second proxy's overhead is not known here.
  * - current-tubes: size of the union of the nodes' tube lists.
- * - connections/producers/workers/waiting/total-connections, pid, version, rusage, uptime, id,
- *   hostname, os, platform: the proxy's own (what its clients see).
+ * - connections/producers/workers/waiting/total-connections, pid, rusage, uptime, id, hostname,
+ *   os, platform: the proxy's own (what its clients see). `version` is the protocol version the
+ *   nodes all speak (the oldest), since clients use it to detect features; stalkd's own version
+ *   is in x-hello and the metrics.
  * - max-job-size: min over nodes and the proxy's own limit; binlog indexes: min oldest / max current;
  *   binlog-max-size: max; draining: true if any node (or the proxy) drains.
  * Nodes that are down are left out (stats stays available during an outage; see README).
@@ -97,7 +99,6 @@ export interface MergeInput {
   tubeCount: number;
   counters: ProxyCounters;
   maxJobBytes: number;
-  version: string;
 }
 
 function num(map: Map<string, string>, key: string): number {
@@ -109,8 +110,22 @@ function rusage(micros: number): string {
   return `${Math.floor(micros / 1e6)}.${String(micros % 1e6).padStart(6, '0')}`;
 }
 
+/**
+ * The protocol version clients are told: the oldest among the nodes (what all of them speak),
+ * "1.13" with no node answering. 1.12 leaves hostname/os/platform unquoted; so does the proxy then.
+ */
+function protocolVersionOf(nodes: NodeStats[]): string {
+  const versions = nodes
+    .map((n) => (n.stats.get('version') ?? '').replace(/"/g, ''))
+    .filter((v) => /^\d+\.\d+$/.test(v))
+    .sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
+  return versions[0] ?? '1.13';
+}
+
 function ownValues(input: MergeInput): Map<string, string> {
   const c = input.counters;
+  const version = protocolVersionOf(input.nodes);
+  const q = (text: string): string => (version === '1.12' ? text : `"${text}"`);
   const usage = process.resourceUsage();
   return new Map<string, string>([
     ['current-tubes', String(input.tubeCount)],
@@ -120,14 +135,14 @@ function ownValues(input: MergeInput): Map<string, string> {
     ['current-waiting', String(c.currentWaiting)],
     ['total-connections', String(c.totalConnections)],
     ['pid', String(process.pid)],
-    ['version', `"${input.version}"`],
+    ['version', `"${version}"`],
     ['rusage-utime', rusage(usage.userCPUTime)],
     ['rusage-stime', rusage(usage.systemCPUTime)],
     ['uptime', String(Math.floor((Date.now() - c.startedAtMs) / 1000))],
     ['id', c.instanceId],
-    ['hostname', `"${hostname()}"`],
-    ['os', `"${osVersion()}"`],
-    ['platform', `"${machine()}"`],
+    ['hostname', q(hostname())],
+    ['os', q(osVersion())],
+    ['platform', q(machine())],
   ]);
 }
 
