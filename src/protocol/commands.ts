@@ -120,14 +120,14 @@ function decodeKick(buf: Buffer, argStart: number, end: number): LineResult {
 }
 
 function decodePauseTube(buf: Buffer, argStart: number, end: number): LineResult {
-  // cmd-pause-tube is counted before anything is validated.
+  // The name is a run of name bytes after any spaces, then the delay must end the line. Only then
+  // is cmd-pause-tube counted; the name's length and leading '-' are checked after counting.
   let pos = argStart;
   while (pos < end && buf[pos] === 0x20) pos++;
   const len = nameSpan(buf, pos, end);
-  if (len === 0) return bad('pause-tube');
-  const tube = buf.toString('latin1', pos, pos + len);
-  if (!readU32(buf, pos + len, end, true)) return bad('pause-tube');
-  return { op: 'pause-tube', tube, delayMs: numberRead.value * 1000 };
+  if (len === 0 || !readU32(buf, pos + len, end, true)) return BAD;
+  if (!isValidTubeName(buf, pos, pos + len)) return bad('pause-tube');
+  return { op: 'pause-tube', tube: buf.toString('latin1', pos, pos + len), delayMs: numberRead.value * 1000 };
 }
 
 function decodeReserveWait(buf: Buffer, argStart: number, end: number): LineResult {

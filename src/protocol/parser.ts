@@ -7,6 +7,13 @@
  * `pause-tube <200-byte name> 4294967295\r\n`). 224 bytes without a CRLF → the line is discarded up
  * to the next CRLF and answered BAD_FORMAT. A put whose size exceeds the maximum discards exactly
  * bytes + 2 and then answers JOB_TOO_BIG. Results never depend on how input is split into chunks.
+ *
+ * Line ends are found as beanstalkd's fixed 224-byte command buffer finds them: input is looked at
+ * in 224-byte windows (the first starts where the line starts; while discarding a long line they
+ * follow one another) and only the FIRST CR of a window counts — followed by LF it ends the line;
+ * otherwise the window holds no line end at all. So a line with a stray CR before its CRLF runs on
+ * into a discard, a CRLF straddling two windows is missed, and a 225-byte line whose CR is its
+ * 224th byte swallows the following command — all as on the real server.
  */
 import { decodeLine, type PutHeader, type Request } from './commands';
 
@@ -17,6 +24,10 @@ const LF = 10;
 
 const State = { WantCommand: 0, WantData: 1, Discard: 2, DiscardLine: 3 } as const;
 type State = (typeof State)[keyof typeof State];
+
+/** Where the current discard window's first CR stands. */
+const WindowCr = { None: 0, AtEnd: 1, Dead: 2 } as const;
+type WindowCr = (typeof WindowCr)[keyof typeof WindowCr];
 
 const JOB_TOO_BIG: Request = { op: 'error', word: 'JOB_TOO_BIG', count: 'put' };
 const BAD_LINE: Request = { op: 'error', word: 'BAD_FORMAT', count: null };
@@ -32,8 +43,9 @@ export class RequestParser {
   private put: PutHeader | null = null;
   /** Discard: bytes still to throw away. */
   private discardLeft = 0;
-  /** DiscardLine: the previous discarded byte was CR (a CRLF may straddle chunks). */
-  private discardSawCr = false;
+  /** DiscardLine: bytes already seen in the current 224-byte window, and its first CR so far. */
+  private windowFill = 0;
+  private windowCr: WindowCr = WindowCr.None;
 
   constructor(public maxJobBytes: number) {}
 
@@ -78,21 +90,20 @@ export class RequestParser {
   private readLine(): Request | undefined | null {
     const buf = this.buf;
     const start = this.pos;
-    const available = buf.length - start;
-    // The CR must be within the first 223 bytes so that CRLF fits in 224.
-    const searchEnd = Math.min(buf.length, start + LINE_MAX_BYTES);
-    let cr = buf.indexOf(CR, start);
-    while (cr >= 0 && cr + 1 < searchEnd && buf[cr + 1] !== LF) cr = buf.indexOf(CR, cr + 1);
-    if (cr >= 0 && cr + 1 < searchEnd) {
+    const available = Math.min(buf.length - start, LINE_MAX_BYTES);
+    // Only bytes before the window's last one are searched: the LF must be in the window too.
+    const cr = firstCr(buf, start, start + available - 1);
+    if (cr >= 0 && buf[cr + 1] === LF) {
       this.pos = cr + 2;
       const result = decodeLine(buf, start, cr);
       if (result.op !== 'put-header') return result;
       return this.startBody(result.header);
     }
-    if (available >= LINE_MAX_BYTES) {
+    if (available === LINE_MAX_BYTES) {
       this.pos = start + LINE_MAX_BYTES;
       this.state = State.DiscardLine;
-      this.discardSawCr = false;
+      this.windowFill = 0;
+      this.windowCr = WindowCr.None;
     }
     return null;
   }
@@ -146,28 +157,43 @@ export class RequestParser {
     return true;
   }
 
-  /** Throws away input up to and including the next CRLF; true when it was found. */
+  /** Throws away input up to the first window whose first CR is followed by LF; true when found. */
   private discardLine(): boolean {
     const buf = this.buf;
-    let i = this.pos;
-    if (this.discardSawCr && i < buf.length && buf[i] === LF) {
-      this.pos = i + 1;
-      this.state = State.WantCommand;
-      return true;
-    }
-    for (;;) {
-      const cr = buf.indexOf(CR, i);
-      if (cr < 0 || cr + 1 >= buf.length) {
-        this.discardSawCr = cr >= 0 && cr === buf.length - 1;
-        this.pos = buf.length;
-        return false;
+    while (this.pos < buf.length) {
+      const start = this.pos;
+      const end = start + Math.min(LINE_MAX_BYTES - this.windowFill, buf.length - start);
+      if (this.windowCr === WindowCr.AtEnd) {
+        if (buf[start] === LF) return this.endDiscardLine(start + 1);
+        this.windowCr = WindowCr.Dead;
       }
-      if (buf[cr + 1] === LF) {
-        this.pos = cr + 2;
-        this.state = State.WantCommand;
-        return true;
+      if (this.windowCr === WindowCr.None) {
+        const cr = firstCr(buf, start, end);
+        if (cr >= 0) {
+          if (cr === end - 1) this.windowCr = WindowCr.AtEnd;
+          else if (buf[cr + 1] === LF) return this.endDiscardLine(cr + 2);
+          else this.windowCr = WindowCr.Dead;
+        }
       }
-      i = cr + 1;
+      this.windowFill += end - start;
+      this.pos = end;
+      if (this.windowFill === LINE_MAX_BYTES) {
+        this.windowFill = 0;
+        this.windowCr = WindowCr.None;
+      }
     }
+    return false;
   }
+
+  private endDiscardLine(next: number): boolean {
+    this.pos = next;
+    this.state = State.WantCommand;
+    return true;
+  }
+}
+
+/** Index of the first CR in buf[from, to), or -1. Bounded scan (a window is at most 224 bytes). */
+function firstCr(buf: Buffer, from: number, to: number): number {
+  for (let i = from; i < to; i++) if (buf[i] === CR) return i;
+  return -1;
 }
