@@ -1,0 +1,54 @@
+/**
+ * Servers the client and third-party-client tests run against. A target is anything that can
+ * start a fresh server from beanstalkd flags (only `-z BYTES` is used) and hand back its address;
+ * `TargetKind` from transcript-targets fits as is, so stalkd's node joins with one line:
+ *
+ *   import { nodeKind } from './node-target';   CLIENT_TARGETS.push(nodeKind);
+ *
+ * CLIENT_TARGETS=reference (comma list of name prefixes) narrows the run.
+ */
+import { referenceVersion } from './reference';
+import { referenceKind } from './transcript-targets';
+
+export interface ClientServer {
+  readonly host: string;
+  readonly port: number;
+  stop(): Promise<void>;
+  /** Enters drain mode (reference: SIGUSR1) once `stats` reports it; absent where unsupported. */
+  drain?(): Promise<void>;
+}
+
+export interface ClientTarget {
+  readonly name: string;
+  /** False for a proxy in front of several servers: absolute ids and global counters differ. */
+  readonly singleServer: boolean;
+  start(args: readonly string[]): Promise<ClientServer>;
+}
+
+export const CLIENT_TARGETS: ClientTarget[] = [];
+
+const refVersion = referenceVersion();
+if (refVersion) CLIENT_TARGETS.push(referenceKind(refVersion));
+else console.log('client tests: the reference run needs beanstalkd (apt-get install beanstalkd); not run');
+
+/** The targets selected by CLIENT_TARGETS (all when unset). */
+export function selectedClientTargets(): ClientTarget[] {
+  const only = process.env.CLIENT_TARGETS?.split(',');
+  return only
+    ? CLIENT_TARGETS.filter((t) => only.some((prefix) => t.name.startsWith(prefix)))
+    : CLIENT_TARGETS;
+}
+
+/** Starts a fresh server, runs `fn`, always stops the server. */
+export async function withServer<T>(
+  target: ClientTarget,
+  args: readonly string[],
+  fn: (server: ClientServer) => Promise<T>,
+): Promise<T> {
+  const server = await target.start(args);
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
