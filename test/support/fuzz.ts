@@ -46,7 +46,7 @@ function pick<T>(rand: Rand, items: readonly T[]): T {
   return items[rand(items.length)] as T;
 }
 
-function command(rand: Rand): Buffer {
+function command(rand: Rand, delays: readonly string[]): Buffer {
   const id = () => pick(rand, ['1', '2', '3', String(rand(50)), '0', '18446744073709551615', 'x']);
   const num = () => pick(rand, NUMBERS);
   const tube = () => pick(rand, TUBES);
@@ -59,7 +59,7 @@ function command(rand: Rand): Buffer {
       const body = Buffer.alloc(size);
       for (let i = 0; i < size; i++) body[i] = rand(256);
       return Buffer.concat([
-        Buffer.from(`put ${rand(3)} ${rand(2)} ${rand(3)} ${declared}\r\n`),
+        Buffer.from(`put ${rand(3)} ${pick(rand, delays)} ${rand(3)} ${declared}\r\n`),
         body,
         Buffer.from('\r\n'),
       ]);
@@ -75,7 +75,7 @@ function command(rand: Rand): Buffer {
     case 7:
       return Buffer.from(`delete ${id()}\r\n`);
     case 8:
-      return Buffer.from(`release ${id()} ${num()} ${pick(rand, ['0', '1'])}\r\n`);
+      return Buffer.from(`release ${id()} ${num()} ${pick(rand, delays)}\r\n`);
     case 9:
       return Buffer.from(`bury ${id()} ${num()}\r\n`);
     case 10:
@@ -97,7 +97,7 @@ function command(rand: Rand): Buffer {
         `${pick(rand, ['stats', 'list-tubes', 'list-tube-used', 'list-tubes-watched'])}\r\n`,
       );
     case 18:
-      return Buffer.from(`pause-tube ${tube()} ${pick(rand, ['0', '1'])}\r\n`);
+      return Buffer.from(`pause-tube ${tube()} ${pick(rand, delays)}\r\n`);
     case 19:
       return Buffer.from(`reserve-job ${id()}\r\n`);
     case 20: {
@@ -143,9 +143,13 @@ function defuseBlocking(stream: Buffer): Buffer {
   return Buffer.from(text, 'latin1');
 }
 
-export function fuzzStream(rand: Rand, commands: number): Buffer {
+/**
+ * A fuzz stream of `commands` commands. Delays and pauses come from `delays` (seconds): short ones
+ * exercise timers; long ones make a stream's effect independent of when it runs (differential use).
+ */
+export function fuzzStream(rand: Rand, commands: number, delays: readonly string[] = ['0', '1']): Buffer {
   const parts: Buffer[] = [];
-  for (let i = 0; i < commands; i++) parts.push(mutate(rand, command(rand)));
+  for (let i = 0; i < commands; i++) parts.push(mutate(rand, command(rand, delays)));
   return defuseBlocking(Buffer.concat(parts));
 }
 
