@@ -1,12 +1,12 @@
 # Command-line length limit (224 bytes including CRLF: 11 + 201 + 12 for the longest pause-tube
-# line) and big pipelined bursts. Not covered on purpose: lines whose CR is byte 224 of a
-# 224-byte chunk (e.g. a 225-byte line), where beanstalkd drops the CR and swallows the next
-# line — an artefact of its buffer, not behaviour to copy.
+# line) and big pipelined bursts. beanstalkd looks for a line end only at the first CR of its
+# 224-byte window; the last two cases pin down what that means for a stray CR and for a line
+# whose CR is the 224th byte.
 
 === the longest valid line, 224 bytes, is accepted
-> watch nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn
+> watch \[200*n]
 < WATCHING 2
-> pause-tube nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn 4294967295
+> pause-tube \[200*n] 4294967295
 < PAUSED
 
 === a 226-byte line is BAD_FORMAT and the connection stays in sync
@@ -70,4 +70,17 @@
 @repeat 100
 < INSERTED $_
 @end
+< USING default
+
+=== a CR not followed by LF hides later line ends until 224 bytes have arrived
+>> use a\rb\r\nlist-tube-used\r\n
+>> \[300*x]\r\nlist-tube-used\r\n
+< BAD_FORMAT
+< USING default
+
+=== a 225-byte line loses its CR with the first 224 bytes and swallows the next line
+> \[223*a]
+> list-tube-used
+< BAD_FORMAT
+> list-tube-used
 < USING default
