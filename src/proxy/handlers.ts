@@ -81,8 +81,12 @@ async function forwardTo(
   return withClientId(reply, index) ?? Reply.INTERNAL_ERROR;
 }
 
-function handlePut(session: ClientSession, command: Command): Promise<ReplyParts> {
+function handlePut(session: ClientSession, command: Command): ReplyParts | Promise<ReplyParts> {
   session.markProducer();
+  if (session.ctx.counters.draining) {
+    session.ctx.counters.countLocal('cmd-put');
+    return Reply.DRAINING;
+  }
   const [pri, delay, ttr, bytes] = command.nums;
   const index = ownerIndex(session, session.used);
   return forwardTo(session, index, `put ${pri} ${delay} ${ttr} ${bytes}`, command);

@@ -24,6 +24,14 @@ export interface NodeAddress {
 export const NodeKind = { Unknown: 'unknown', Stock: 'stock', Stalkd: 'stalkd' } as const;
 export type NodeKind = (typeof NodeKind)[keyof typeof NodeKind];
 
+/** What the pool reports (ProxyMetricsRecorder fits). */
+export interface PoolEvents {
+  backendError(node: string, kind: 'connect' | 'timeout' | 'closed' | 'protocol' | 'rejected'): void;
+  backendReconnect(node: string): void;
+}
+
+export const noPoolEvents: PoolEvents = { backendError: () => {}, backendReconnect: () => {} };
+
 export interface PoolOptions {
   /** Reply deadline for ordinary requests and connects. */
   nodeTimeoutMs: number;
@@ -66,12 +74,14 @@ export class NodeLink {
   constructor(
     readonly node: NodeAddress,
     private readonly options: PoolOptions,
+    private readonly events: PoolEvents = noPoolEvents,
   ) {
     this.backoffMs = options.backoffMinMs;
     this.firstProbe = new Promise((resolve) => {
       this.firstProbeDone = resolve;
     });
-    this.scheduleProbe(0);
+    // Directly, not on an (unref'd) timer: the probe's socket keeps a starting process alive.
+    void this.probe();
   }
 
   /** Opens a connection for a client session; null while the node is down. */
@@ -82,9 +92,9 @@ export class NodeLink {
       port: this.node.port,
       timeoutMs: this.options.nodeTimeoutMs,
       maxPending: this.options.maxPending,
-      onFailure: (b, reason) => {
+      onFailure: (b, reason, timedOut) => {
         this.backends.delete(b);
-        this.markDown(reason);
+        this.markDown(reason, timedOut);
       },
     });
     this.backends.add(backend);
@@ -108,12 +118,16 @@ export class NodeLink {
     this.overhead.set(key, (this.overhead.get(key) ?? 0) + n);
   }
 
-  markDown(reason: string): void {
+  markDown(reason: string, timedOut = false): void {
     if (this.closed) return;
     this.lastFailure = reason;
     if (!this.up) return;
     this.up = false;
     this.failures++;
+    this.events.backendError(
+      this.node.name,
+      timedOut ? 'timeout' : /connect|ECONNREFUSED/i.test(reason) ? 'connect' : 'closed',
+    );
     for (const b of this.backends) b.close();
     this.backends.clear();
     this.control?.close();
@@ -139,7 +153,7 @@ export class NodeLink {
         port: this.node.port,
         timeoutMs: this.options.nodeTimeoutMs,
         maxPending: this.options.maxPending,
-        onFailure: (_b, reason) => this.markDown(reason),
+        onFailure: (_b, reason, timedOut) => this.markDown(reason, timedOut),
       });
       if (this.parkControlOn) {
         for (const [line, key] of [
@@ -173,6 +187,7 @@ export class NodeLink {
       if (!this.up) {
         this.up = true;
         this.overhead.clear(); // it may have restarted: its counters began again at 0
+        this.events.backendReconnect(this.node.name);
       }
       this.backoffMs = this.options.backoffMinMs;
       this.scheduleProbe(this.options.probeIntervalMs);
@@ -192,8 +207,9 @@ export class NodePool {
   constructor(
     nodes: NodeAddress[],
     readonly options: PoolOptions = defaultPoolOptions,
+    events: PoolEvents = noPoolEvents,
   ) {
-    for (const node of nodes) this.links.set(node.index, new NodeLink(node, options));
+    for (const node of nodes) this.links.set(node.index, new NodeLink(node, options, events));
   }
 
   get(index: number): NodeLink | undefined {

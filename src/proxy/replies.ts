@@ -24,6 +24,7 @@ export const Reply = {
   NOT_IGNORED: word('NOT_IGNORED'),
   TIMED_OUT: word('TIMED_OUT'),
   DEADLINE_SOON: word('DEADLINE_SOON'),
+  DRAINING: word('DRAINING'),
 } as const;
 
 export function lineReply(text: string): ReplyParts {

@@ -86,6 +86,11 @@ export class Placement {
     return node;
   }
 
+  /** Tubes looked up so far with their owners (metrics, admin endpoint). */
+  knownTubes(): IterableIterator<[string, TopologyNode]> {
+    return this.cache.entries();
+  }
+
   /**
    * Every node that may hold jobs of `tube`, current owner first. Today that is just the owner;
    * the migration mode described above adds the previous owner while it drains.

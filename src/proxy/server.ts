@@ -6,9 +6,15 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { STALKD_VERSION } from '../version';
 import { PARKING_TUBE } from './conn-sync';
-import { defaultPoolOptions, type NodeAddress, NodePool, type PoolOptions } from './node-pool';
+import {
+  defaultPoolOptions,
+  type NodeAddress,
+  NodePool,
+  type PoolEvents,
+  type PoolOptions,
+} from './node-pool';
 import { Placement } from './ring';
-import { ClientSession, type ProxyContext } from './session';
+import { ClientSession, type ProxyContext, type SessionEvents } from './session';
 import { ProxyCounters } from './stats-merge';
 import type { Topology } from './topology';
 
@@ -24,6 +30,8 @@ export interface ProxyServerOptions {
   /** Stock-node reserve wait slice, seconds (reserve-stock.ts). */
   reserveSliceSec?: number;
   pool?: Partial<PoolOptions>;
+  /** Metrics hooks (src/metrics/proxy-metrics.ts ProxyMetricsRecorder fits). */
+  events?: SessionEvents & PoolEvents & { clientAccepted(): void };
   /** See ProxyContext.eagerState (default true). */
   eagerState?: boolean;
   /** Max client connections; further ones are closed at once. */
@@ -50,7 +58,7 @@ export function topologyOf(options: ProxyServerOptions): Topology {
 
 export async function startProxyServer(options: ProxyServerOptions): Promise<ProxyServer> {
   const placement = new Placement(topologyOf(options));
-  const pool = new NodePool(options.nodes, { ...defaultPoolOptions, ...options.pool });
+  const pool = new NodePool(options.nodes, { ...defaultPoolOptions, ...options.pool }, options.events);
   const counters = new ProxyCounters();
   const defaultOwner = pool.get(placement.ownerOf('default').index);
   if (defaultOwner) defaultOwner.parkControlOn = PARKING_TUBE;
@@ -62,11 +70,13 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     reserveSliceSec: options.reserveSliceSec ?? 1,
     version: STALKD_VERSION,
     eagerState: options.eagerState ?? true,
+    events: options.events ?? null,
   };
   const sessions = new Set<ClientSession>();
   const maxClients = options.maxClients ?? 65536;
   const server: Server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
     if (sessions.size >= maxClients) return void socket.destroy();
+    options.events?.clientAccepted();
     const session = new ClientSession(ctx, socket);
     sessions.add(session);
     socket.on('close', () => sessions.delete(session));

@@ -25,7 +25,15 @@ import { Reply, type ReplyParts } from './replies';
 import type { Placement } from './ring';
 import type { ProxyCounters } from './stats-merge';
 
+/** What sessions report (ProxyMetricsRecorder fits); all optional work is skipped when absent. */
+export interface SessionEvents {
+  command(cmd: string, result: string, seconds: number): void;
+  reserveWait(cmd: string, result: string, seconds: number): void;
+  fanout(cmd: string, seconds: number): void;
+}
+
 export interface ProxyContext {
+  events: SessionEvents | null;
   placement: Placement;
   pool: NodePool;
   counters: ProxyCounters;
@@ -56,6 +64,8 @@ export interface NodeConn {
 interface Slot {
   event: ReaderEvent;
   reply: ReplyParts | null;
+  /** performance.now() when dispatched (metrics only). */
+  startedAtMs: number;
 }
 
 /** Stop reading the client while this many commands wait for dispatch or replies. */
@@ -179,7 +189,7 @@ export class ClientSession {
       this.started = true;
       this.awaitSync(this.syncState());
     }
-    this.slots.push({ event, reply: null });
+    this.slots.push({ event, reply: null, startedAtMs: 0 });
     this.pump();
     this.updateReading();
   }
@@ -217,6 +227,7 @@ export class ClientSession {
 
   private start(slot: Slot, target: Target): void {
     const event = slot.event;
+    if (this.ctx.events) slot.startedAtMs = performance.now();
     if (event.kind === 'error') {
       if (event.countedAs) this.ctx.counters.countLocal(event.countedAs);
       this.complete(slot, Reply[event.reply], target);
@@ -241,6 +252,7 @@ export class ClientSession {
 
   private complete(slot: Slot, parts: ReplyParts, target: Target, async = false): void {
     slot.reply = parts;
+    if (this.ctx.events) reportCommand(this.ctx.events, slot);
     if (async && target !== 'local') this.outstanding--;
     if (target === 'barrier') this.barrier = false;
     if (this.closed) return;
@@ -281,6 +293,19 @@ export class ClientSession {
     if (!pause && this.readPaused) this.socket.resume();
     this.readPaused = pause;
   }
+}
+
+const WAIT_VERBS = new Set(['reserve', 'reserve-with-timeout']);
+const FANOUT_VERBS = new Set(['stats', 'list-tubes']);
+
+function reportCommand(events: SessionEvents, slot: Slot): void {
+  const seconds = (performance.now() - slot.startedAtMs) / 1000;
+  const verb = slot.event.kind === 'command' ? slot.event.command.verb : 'unknown';
+  const head = slot.reply?.[0];
+  const result = head ? (head.toString('latin1', 0, Math.min(head.length, 24)).split(/[ \r]/)[0] ?? '') : '';
+  if (WAIT_VERBS.has(verb)) events.reserveWait(verb, result, seconds);
+  else events.command(verb, result, seconds);
+  if (FANOUT_VERBS.has(verb)) events.fanout(verb, seconds);
 }
 
 function isQuit(command: Command): boolean {

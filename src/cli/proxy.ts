@@ -1,0 +1,178 @@
+/**
+ * `stalkd proxy`: the sharding proxy in front of stalkd nodes or stock beanstalkd servers, and
+ * `stalkd placement`: which node owns a tube under a given topology (the same code as the proxy).
+ */
+import { type Command, Option } from 'commander';
+import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-metrics';
+import { Placement } from '../proxy/ring';
+import { type ProxyServer, startProxyServer } from '../proxy/server';
+import { loadTopologyFile, type Topology, topologyFromNodeList } from '../proxy/topology';
+import { increase, parseInteger, parsePort } from './options';
+
+export interface ProxyCommandOptions {
+  listen: string;
+  port: number;
+  nodes?: string;
+  topology?: string;
+  maxJobSize: number;
+  nodeTimeoutMs: number;
+  reserveSlice: number;
+  metricsPort: number;
+  metricsHost: string;
+  verbose: number;
+}
+
+/** --topology FILE or --nodes LIST (exactly one). */
+export function topologyFromOptions(opts: { nodes?: string; topology?: string }): Topology {
+  if (opts.topology && opts.nodes) throw new Error('give either --nodes or --topology, not both');
+  if (opts.topology) return loadTopologyFile(opts.topology);
+  if (opts.nodes) return topologyFromNodeList(opts.nodes);
+  throw new Error('the node list is missing: --nodes HOST:PORT,… or --topology FILE');
+}
+
+function addTopologyOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--nodes <list>', 'nodes as HOST:PORT[,NAME=HOST:PORT…]; index = position').env(
+        'STALKD_NODES',
+      ),
+    )
+    .addOption(
+      new Option('--topology <file>', 'cluster description (cluster/README.md)').env('STALKD_TOPOLOGY'),
+    );
+}
+
+export function registerProxyCommand(program: Command): Command {
+  const proxy = program
+    .command('proxy')
+    .description('run the sharding proxy: clients see one beanstalkd')
+    .addOption(
+      new Option('-l, --listen <addr>', 'listen on this address').default('0.0.0.0').env('STALKD_LISTEN'),
+    )
+    .addOption(
+      new Option('-p, --port <port>', 'listen on this port')
+        .argParser(parsePort)
+        .default(11300)
+        .env('STALKD_PORT'),
+    )
+    .addOption(
+      new Option('-z, --max-job-size <bytes>', 'largest job body accepted')
+        .argParser(parseInteger(0, 1073741824))
+        .default(65535),
+    )
+    .addOption(
+      new Option('--node-timeout-ms <ms>', 'a node that does not answer in time is marked down')
+        .argParser(parseInteger(50, 600000))
+        .default(3000),
+    )
+    .addOption(
+      new Option('--reserve-slice <secs>', 'stock beanstalkd nodes: length of one reserve wait across nodes')
+        .argParser(parseInteger(1, 60))
+        .default(1),
+    )
+    .addOption(
+      new Option('--metrics-port <port>', 'serve /metrics, /livez, /readyz, /placement (0 = off)')
+        .argParser(parsePort)
+        .default(0)
+        .env('STALKD_METRICS_PORT'),
+    )
+    .addOption(new Option('--metrics-host <addr>', 'address for the metrics port').default('127.0.0.1'))
+    .addOption(new Option('-V, --verbose', 'more output (repeatable)').argParser(increase).default(0));
+  addTopologyOptions(proxy).action(async (opts: ProxyCommandOptions) => {
+    await runProxy(opts);
+  });
+  const placement = program
+    .command('placement')
+    .description('print the node that owns each tube (pins first, then the ring)')
+    .argument('<tubes...>', 'tube names');
+  addTopologyOptions(placement).action((tubes: string[], opts: { nodes?: string; topology?: string }) => {
+    const p = new Placement(topologyFromOptions(opts));
+    for (const tube of tubes) {
+      const { node, pinned } = p.explain(tube);
+      process.stdout.write(
+        `${tube}\t${node.name}\t${node.host}:${node.port}\t${pinned ? 'pinned' : 'ring'}\n`,
+      );
+    }
+  });
+  return proxy;
+}
+
+function metricsSource(server: ProxyServer, stopping: () => boolean): ProxyMetricsSource {
+  return {
+    clientConnections: () => server.counters.currentConnections,
+    reserveWaiting: () => server.counters.currentWaiting,
+    backends: () => server.pool.all().map((l) => ({ node: l.node.name, up: l.up })),
+    placement: function* () {
+      for (const [tube, node] of server.placement.knownTubes()) yield { tube, node: node.name };
+    },
+    topologyLoaded: () => true,
+    draining: () => stopping() || server.counters.draining,
+  };
+}
+
+export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
+  const topology = topologyFromOptions(opts);
+  let stopping = false;
+  let recorder: Awaited<ReturnType<typeof startProxyMetrics>>['recorder'] | undefined;
+  const server = await startProxyServer({
+    host: opts.listen,
+    port: opts.port,
+    nodes: topology.nodes,
+    pins: Object.fromEntries(topology.pins),
+    maxJobBytes: opts.maxJobSize,
+    reserveSliceSec: opts.reserveSlice,
+    pool: { nodeTimeoutMs: opts.nodeTimeoutMs },
+    events: {
+      command: (c, r, s) => recorder?.command(c, r, s),
+      reserveWait: (c, r, s) => recorder?.reserveWait(c, r, s),
+      fanout: (c, s) => recorder?.fanout(c, s),
+      backendError: (n, k) => recorder?.backendError(n, k),
+      backendReconnect: (n) => recorder?.backendReconnect(n),
+      clientAccepted: () => recorder?.clientAccepted(),
+    },
+  });
+  const metrics =
+    opts.metricsPort > 0
+      ? await startProxyMetrics(
+          metricsSource(server, () => stopping),
+          { host: opts.metricsHost, port: opts.metricsPort },
+        )
+      : undefined;
+  recorder = metrics?.recorder;
+  metrics?.server.addRoute('/placement', (req, res) => {
+    const tube = new URL(req.url ?? '/', 'http://x').searchParams.get('tube');
+    if (!tube) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('usage: /placement?tube=NAME\n');
+      return;
+    }
+    const { node, pinned } = server.placement.explain(tube);
+    const body = { tube, node: node.name, index: node.index, host: node.host, port: node.port, pinned };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
+  });
+  if (opts.verbose > 0) {
+    process.stderr.write(`pid ${process.pid}\nbind ${server.host}:${server.port}\n`);
+    for (const l of server.pool.all()) {
+      process.stderr.write(
+        `node ${l.node.index} ${l.node.name} ${l.node.host}:${l.node.port} ${l.kind}${l.up ? '' : ' DOWN'}\n`,
+      );
+    }
+    if (metrics) process.stderr.write(`metrics ${opts.metricsHost}:${metrics.server.port}\n`);
+  }
+  process.on('SIGUSR1', () => {
+    server.counters.draining = true;
+    process.stderr.write('stalkd proxy: draining: new puts are refused\n');
+  });
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    Promise.all([server.close(), metrics?.server.close()]).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`stalkd proxy: error while stopping: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
