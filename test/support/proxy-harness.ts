@@ -6,7 +6,8 @@ import { connect, type Socket } from 'node:net';
 import type { NodeReply } from '../../src/proxy/reply-reader';
 import { ReplyReader } from '../../src/proxy/reply-reader';
 import { type ProxyServer, type ProxyServerOptions, startProxyServer } from '../../src/proxy/server';
-import { type ReferenceServer, startReference } from './reference';
+import { startNodeServer } from '../../src/server/node-server';
+import { startReference } from './reference';
 
 export class RawClient {
   private readonly replies: NodeReply[] = [];
@@ -81,8 +82,14 @@ export class RawClient {
   }
 }
 
+export interface ClusterNode {
+  host: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
 export interface ProxyCluster {
-  nodes: ReferenceServer[];
+  nodes: ClusterNode[];
   proxy: ProxyServer;
   stop(): Promise<void>;
 }
@@ -108,6 +115,44 @@ export async function startStockCluster(
       await Promise.all(nodes.map((n) => n.stop()));
     },
   };
+}
+
+/** Starts `count` in-process stalkd nodes (real clock) and a proxy in front of them. */
+export async function startStalkdCluster(
+  count = 3,
+  extra: Partial<ProxyServerOptions> = {},
+): Promise<ProxyCluster> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => startNodeServer({ host: '127.0.0.1', port: 0 })),
+  );
+  const nodes: ClusterNode[] = servers.map((s) => ({
+    host: '127.0.0.1',
+    port: s.port,
+    stop: () => s.close(),
+  }));
+  const proxy = await startProxyServer({
+    port: 0,
+    nodes: nodes.map((n, index) => ({ index, name: `node-${index}`, host: n.host, port: n.port })),
+    pool: { nodeTimeoutMs: 1000, probeIntervalMs: 200, backoffMinMs: 50, backoffMaxMs: 400 },
+    ...extra,
+  });
+  return {
+    nodes,
+    proxy,
+    stop: async () => {
+      await proxy.close();
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
+export type ClusterKind = 'stock' | 'stalkd';
+
+export function startCluster(
+  kind: ClusterKind,
+  extra: Partial<ProxyServerOptions> = {},
+): Promise<ProxyCluster> {
+  return kind === 'stock' ? startStockCluster(3, extra) : startStalkdCluster(3, extra);
 }
 
 /** Tube names owned by each node index: `names[i]` are `count` tubes placed on node i. */
