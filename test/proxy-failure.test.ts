@@ -1,0 +1,178 @@
+/**
+ * Node failure through the proxy: a killed beanstalkd (binlog, -f0) under load, a node that
+ * accepts but never answers, and recovery without restarting the proxy.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { type ProxyServer, startProxyServer } from '../src/proxy/server';
+import { RawClient, tubesPerNode } from './support/proxy-harness';
+import { BEANSTALKD_PATH, type ReferenceServer, startReference } from './support/reference';
+
+const POOL = { nodeTimeoutMs: 800, probeIntervalMs: 200, backoffMinMs: 50, backoffMaxMs: 200 };
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function timed<T>(work: Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = Date.now();
+  const value = await work;
+  return { value, ms: Date.now() - started };
+}
+
+/** Polls until `check` passes, at most `attempts` × 100 ms. */
+async function eventually(check: () => Promise<boolean>, attempts = 100): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail('condition not reached in time');
+}
+
+describe('node failure', { skip: !BEANSTALKD_PATH }, () => {
+  test('failure: a killed node fails fast, other tubes keep working, its jobs return after restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'proxy-failure-'));
+    const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    for (const i of [0, 1, 2]) mkdirSync(join(dir, `n${i}`));
+    const start = (i: number): Promise<ReferenceServer> =>
+      startReference(['-b', join(dir, `n${i}`), '-f', '0', '-p', String(ports[i])]);
+    const nodes = await Promise.all([0, 1, 2].map(start));
+    const proxy = await startProxyServer({
+      port: 0,
+      nodes: ports.map((port, index) => ({ index, name: `node-${index}`, host: '127.0.0.1', port })),
+      pool: POOL,
+    });
+    const tubes = tubesPerNode(proxy, 3, 1, 'f');
+    const [t0, t1, t2] = [tubes[0]?.[0], tubes[1]?.[0], tubes[2]?.[0]] as string[];
+    const p = await RawClient.open(proxy.port);
+    await p.cmd(`use ${t1}`);
+    const acked: number[] = [];
+    for (let i = 0; i < 50; i++) acked.push(await p.put(`t1-${i}`));
+
+    // Load on the other nodes while node 1 dies.
+    let stop = false;
+    let loadPuts = 0;
+    const loadErrors: string[] = [];
+    const load = (async () => {
+      const c = await RawClient.open(proxy.port);
+      for (let i = 0; !stop; i++) {
+        await c.cmd(`use ${i % 2 ? t0 : t2}`);
+        const r = await c.cmd('put 0 0 60 4', 'load');
+        if (r.line.startsWith('INSERTED')) loadPuts++;
+        else loadErrors.push(r.line);
+      }
+      c.close();
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await (nodes[1] as ReferenceServer).stop();
+
+    const failed = await timed(p.cmd('put 0 0 60 1', 'x'));
+    assert.equal(failed.value.line, 'INTERNAL_ERROR');
+    assert.ok(failed.ms < 500, `INTERNAL_ERROR after ${failed.ms} ms`);
+    assert.equal((await p.cmd(`peek ${acked[0]}`)).line, 'INTERNAL_ERROR');
+    assert.equal((await p.cmd(`stats-tube ${t1}`)).line, 'INTERNAL_ERROR');
+    const w = await RawClient.open(proxy.port);
+    await w.cmd(`watch ${t0}`);
+    await w.cmd(`watch ${t1}`);
+    await w.cmd('ignore default');
+    const fromLive = await w.cmd('reserve-with-timeout 2');
+    assert.match(fromLive.line, /^RESERVED /, 'reserve carries on with the live nodes');
+    await w.cmd(`release ${fromLive.line.split(' ')[1]} 0 0`);
+    assert.match((await p.cmd('stats')).line, /^OK /, 'stats stays available');
+
+    nodes[1] = await start(1);
+    await eventually(async () => (await p.cmd(`stats-tube ${t1}`)).line.startsWith('OK '));
+    stop = true;
+    await load;
+    assert.deepEqual(loadErrors, [], 'puts to other nodes never failed');
+    assert.ok(loadPuts > 10, `${loadPuts} puts during the outage`);
+    const c = await RawClient.open(proxy.port);
+    await c.cmd(`watch ${t1}`);
+    await c.cmd('ignore default');
+    const back = new Set<number>();
+    for (;;) {
+      const r = await c.cmd('reserve-with-timeout 0');
+      if (r.line === 'TIMED_OUT') break;
+      back.add(Number(r.line.split(' ')[1]));
+    }
+    assert.deepEqual(
+      [...back].sort((a, b) => a - b),
+      [...acked].sort((a, b) => a - b),
+      'every acknowledged job is back',
+    );
+    for (const x of [p, w, c]) x.close();
+    await proxy.close();
+    await Promise.all(nodes.map((n) => n.stop()));
+  });
+
+  test('failure: a node that accepts but never answers is timed out and marked down', async () => {
+    const real = await Promise.all([startReference(), startReference(), startReference()]);
+    const freezer = await startFreezer(real[2] as ReferenceServer);
+    const proxy: ProxyServer = await startProxyServer({
+      port: 0,
+      nodes: [
+        { index: 0, name: 'node-0', host: '127.0.0.1', port: (real[0] as ReferenceServer).port },
+        { index: 1, name: 'node-1', host: '127.0.0.1', port: (real[1] as ReferenceServer).port },
+        { index: 2, name: 'node-2', host: '127.0.0.1', port: freezer.port },
+      ],
+      pool: POOL,
+    });
+    const tubes = tubesPerNode(proxy, 3, 1, 'h');
+    const c = await RawClient.open(proxy.port);
+    await c.cmd(`use ${tubes[2]?.[0]}`);
+    assert.match((await c.cmd('put 0 0 60 1', 'a')).line, /^INSERTED /);
+    freezer.frozen = true;
+    const hung = await timed(c.cmd('put 0 0 60 1', 'b'));
+    assert.equal(hung.value.line, 'INTERNAL_ERROR');
+    assert.ok(hung.ms >= 700 && hung.ms < 2000, `timed out after ${hung.ms} ms`);
+    assert.equal(proxy.pool.get(2)?.up, false);
+    const again = await timed(c.cmd('put 0 0 60 1', 'c'));
+    assert.equal(again.value.line, 'INTERNAL_ERROR');
+    assert.ok(again.ms < 300, 'a down node fails at once');
+    await c.cmd(`use ${tubes[0]?.[0]}`);
+    assert.match((await c.cmd('put 0 0 60 1', 'd')).line, /^INSERTED /);
+    freezer.frozen = false;
+    await eventually(async () => proxy.pool.get(2)?.up === true);
+    await c.cmd(`use ${tubes[2]?.[0]}`);
+    assert.match((await c.cmd('put 0 0 60 1', 'e')).line, /^INSERTED /);
+    c.close();
+    await proxy.close();
+    freezer.server.close();
+    await Promise.all(real.map((n) => n.stop()));
+  });
+});
+
+/** A TCP relay to a real node that can stop relaying (the node then "accepts but never answers"). */
+async function startFreezer(
+  target: ReferenceServer,
+): Promise<{ port: number; frozen: boolean; server: Server }> {
+  const state = { port: 0, frozen: false, server: undefined as unknown as Server };
+  state.server = createServer((client: Socket) => {
+    const upstream = netConnect({ host: target.host, port: target.port });
+    client.on('data', (chunk: Buffer) => {
+      if (!state.frozen) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!state.frozen) client.write(chunk);
+    });
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => state.server.listen(0, '127.0.0.1', () => resolve()));
+  state.port = (state.server.address() as { port: number }).port;
+  return state;
+}
