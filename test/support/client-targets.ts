@@ -20,6 +20,8 @@ export interface ClientServer {
 
 export interface ClientTarget {
   readonly name: string;
+  /** Stats formatting the target follows: 1.13 quotes `name`, `tube`, `hostname`, `os`, `platform`. */
+  readonly version: '1.12' | '1.13';
   /** False for a proxy in front of several servers: absolute ids and global counters differ. */
   readonly singleServer: boolean;
   start(args: readonly string[]): Promise<ClientServer>;
