@@ -1,0 +1,352 @@
+/**
+ * The on-disk format of a stalkd segment (our own, not beanstalkd's). All integers little-endian.
+ *
+ * File header, 32 bytes:
+ *   0  8  magic "STALKDLG"
+ *   8  2  format version (FORMAT_VERSION)
+ *  10  2  header bytes (32)
+ *  12  8  created at, ms since epoch (u64)
+ *  20  8  reserved, zero
+ *  28  4  CRC32C of bytes 0..28
+ *
+ * Record: 12-byte header + payload. Records never span segments. The rest of a preallocated segment
+ * is zeros, so an all-zero record header marks the end of the data.
+ *   0  2  marker 0xEAB5 (bytes B5 EA): lets replay resynchronise after a damaged record
+ *   2  1  format version of this record (FORMAT_VERSION)
+ *   3  1  type (RecordType)
+ *   4  4  payload bytes
+ *   8  4  CRC32C of header bytes 0..8 followed by the payload
+ *  12  …  payload; every payload starts with the record's LSN (u64, strictly increasing across segments)
+ *
+ * Payloads after the LSN:
+ *   Start  (first record of a segment): max job id logged so far u64, segment index u32, flags u32
+ *          (START_IMPORTED: converted from beanstalkd binlog files), started at ms u64.
+ *   Put    (a job's full record: put, compaction copy, import): job meta (JOB_META_BYTES), order LSN u64
+ *          (LSN that set the job's current state, for buried FIFO order after a copy; 0 = this record),
+ *          flags u8 (PUT_MIGRATED, PUT_IMPORTED), tube length u8, tube (latin1), body length u32, body.
+ *   Update (bury, kick, release): job meta.
+ *   Delete: job id u64.
+ * Job meta, 65 bytes: id u64, pri u32, state u8, delay ms u64, ttr ms u64, created at ms u64,
+ *   deadline at ms u64, reserves u32, timeouts u32, releases u32, buries u32, kicks u32.
+ */
+import { type JobRecord, JobState } from '../engine/journal';
+import { crc32c } from './crc32c';
+
+export const FORMAT_VERSION = 1;
+export const FILE_MAGIC = Buffer.from('STALKDLG', 'latin1');
+export const FILE_HEADER_BYTES = 32;
+export const RECORD_HEADER_BYTES = 12;
+const MARKER_0 = 0xb5;
+const MARKER_1 = 0xea;
+export const RECORD_MARKER = Buffer.from([MARKER_0, MARKER_1]);
+
+export const RecordType = { Start: 1, Put: 2, Update: 3, Delete: 4 } as const;
+export type RecordType = (typeof RecordType)[keyof typeof RecordType];
+
+export const START_IMPORTED = 1;
+export const PUT_MIGRATED = 1;
+export const PUT_IMPORTED = 2;
+
+const LSN_BYTES = 8;
+export const JOB_META_BYTES = 65;
+const START_PAYLOAD_BYTES = LSN_BYTES + 8 + 4 + 4 + 8;
+const PUT_FIXED_PAYLOAD_BYTES = LSN_BYTES + JOB_META_BYTES + 8 + 1 + 1 + 4;
+export const START_RECORD_BYTES = RECORD_HEADER_BYTES + START_PAYLOAD_BYTES;
+export const UPDATE_RECORD_BYTES = RECORD_HEADER_BYTES + LSN_BYTES + JOB_META_BYTES;
+export const DELETE_RECORD_BYTES = RECORD_HEADER_BYTES + LSN_BYTES + 8;
+/** Largest payload replay accepts: a 1 GiB body (beanstalkd's -z ceiling) plus the fixed part and tube. */
+export const MAX_PAYLOAD_BYTES = 1024 * 1024 * 1024 + PUT_FIXED_PAYLOAD_BYTES + 255;
+
+const TWO_32 = 2 ** 32;
+const TUBE_NAME = /^[A-Za-z0-9+/;.$_()][A-Za-z0-9+/;.$_()-]{0,199}$/;
+
+const STATE_CODE: Record<JobState, number> = { ready: 1, reserved: 2, delayed: 3, buried: 4 };
+const STATE_BY_CODE: readonly (JobState | undefined)[] = [
+  undefined,
+  JobState.Ready,
+  JobState.Reserved,
+  JobState.Delayed,
+  JobState.Buried,
+];
+
+/** A job's record without its tube: what an Update carries. */
+export type JobMeta = Omit<JobRecord, 'tube'>;
+
+export type LogRecord =
+  | { type: typeof RecordType.Start; lsn: number; maxId: number; segmentIndex: number; flags: number }
+  | {
+      type: typeof RecordType.Put;
+      lsn: number;
+      job: JobRecord;
+      orderLsn: number;
+      flags: number;
+      body: Buffer;
+    }
+  | { type: typeof RecordType.Update; lsn: number; job: JobMeta }
+  | { type: typeof RecordType.Delete; lsn: number; id: number };
+
+export function putRecordBytes(tube: string, bodyBytes: number): number {
+  return RECORD_HEADER_BYTES + PUT_FIXED_PAYLOAD_BYTES + tube.length + bodyBytes;
+}
+
+function writeU64(buf: Buffer, off: number, n: number): void {
+  buf.writeUInt32LE(n % TWO_32, off);
+  buf.writeUInt32LE(Math.floor(n / TWO_32), off + 4);
+}
+
+/** Returns -1 when the value is beyond Number.MAX_SAFE_INTEGER (never written by us: garbage). */
+function readU64(buf: Buffer, off: number): number {
+  const hi = buf.readUInt32LE(off + 4);
+  if (hi >= 0x200000) return -1;
+  return hi * TWO_32 + buf.readUInt32LE(off);
+}
+
+export function encodeFileHeader(createdAtMs: number): Buffer {
+  const buf = Buffer.alloc(FILE_HEADER_BYTES);
+  FILE_MAGIC.copy(buf, 0);
+  buf.writeUInt16LE(FORMAT_VERSION, 8);
+  buf.writeUInt16LE(FILE_HEADER_BYTES, 10);
+  writeU64(buf, 12, createdAtMs);
+  buf.writeUInt32LE(crc32c(buf, 0, 28), 28);
+  return buf;
+}
+
+/** Why a file header is unusable, or undefined when it is fine. */
+export function checkFileHeader(buf: Buffer): string | undefined {
+  if (buf.length < FILE_HEADER_BYTES) return `file is shorter than its ${FILE_HEADER_BYTES}-byte header`;
+  if (!buf.subarray(0, 8).equals(FILE_MAGIC)) return 'bad magic (not a stalkd segment)';
+  if (buf.readUInt32LE(28) !== crc32c(buf, 0, 28)) return 'header checksum mismatch';
+  const version = buf.readUInt16LE(8);
+  if (version !== FORMAT_VERSION) return `unsupported format version ${version}`;
+  return undefined;
+}
+
+function writeRecordHeader(buf: Buffer, off: number, type: RecordType, payloadBytes: number): void {
+  buf[off] = MARKER_0;
+  buf[off + 1] = MARKER_1;
+  buf[off + 2] = FORMAT_VERSION;
+  buf[off + 3] = type;
+  buf.writeUInt32LE(payloadBytes, off + 4);
+}
+
+/** Fills in the CRC of a record whose header and payload are already in place. */
+function sealRecord(buf: Buffer, off: number, totalBytes: number): void {
+  const crc = crc32c(buf, off + RECORD_HEADER_BYTES, off + totalBytes, crc32c(buf, off, off + 8));
+  buf.writeUInt32LE(crc, off + 8);
+}
+
+function writeJobMeta(buf: Buffer, off: number, job: JobMeta): void {
+  writeU64(buf, off, job.id);
+  buf.writeUInt32LE(job.pri, off + 8);
+  buf[off + 12] = STATE_CODE[job.state];
+  writeU64(buf, off + 13, job.delayMs);
+  writeU64(buf, off + 21, job.ttrMs);
+  writeU64(buf, off + 29, job.createdAtMs);
+  writeU64(buf, off + 37, job.deadlineAtMs);
+  buf.writeUInt32LE(job.reserves, off + 45);
+  buf.writeUInt32LE(job.timeouts, off + 49);
+  buf.writeUInt32LE(job.releases, off + 53);
+  buf.writeUInt32LE(job.buries, off + 57);
+  buf.writeUInt32LE(job.kicks, off + 61);
+}
+
+function readJobMeta(buf: Buffer, off: number): JobMeta | undefined {
+  const state = STATE_BY_CODE[buf[off + 12]!];
+  const id = readU64(buf, off);
+  const delayMs = readU64(buf, off + 13);
+  const ttrMs = readU64(buf, off + 21);
+  const createdAtMs = readU64(buf, off + 29);
+  const deadlineAtMs = readU64(buf, off + 37);
+  if (state === undefined || id < 1 || delayMs < 0 || ttrMs < 0 || createdAtMs < 0 || deadlineAtMs < 0) {
+    return undefined;
+  }
+  return {
+    id,
+    pri: buf.readUInt32LE(off + 8),
+    state,
+    delayMs,
+    ttrMs,
+    createdAtMs,
+    deadlineAtMs,
+    reserves: buf.readUInt32LE(off + 45),
+    timeouts: buf.readUInt32LE(off + 49),
+    releases: buf.readUInt32LE(off + 53),
+    buries: buf.readUInt32LE(off + 57),
+    kicks: buf.readUInt32LE(off + 61),
+  };
+}
+
+export function encodeStart(
+  buf: Buffer,
+  off: number,
+  lsn: number,
+  maxId: number,
+  index: number,
+  flags: number,
+): number {
+  writeRecordHeader(buf, off, RecordType.Start, START_PAYLOAD_BYTES);
+  const p = off + RECORD_HEADER_BYTES;
+  writeU64(buf, p, lsn);
+  writeU64(buf, p + 8, maxId);
+  buf.writeUInt32LE(index, p + 16);
+  buf.writeUInt32LE(flags, p + 20);
+  writeU64(buf, p + 24, Date.now());
+  sealRecord(buf, off, START_RECORD_BYTES);
+  return START_RECORD_BYTES;
+}
+
+/** Writes a full record at buf[off]; buf must have putRecordBytes(job.tube, body.length) bytes there. */
+export function encodePut(
+  buf: Buffer,
+  off: number,
+  lsn: number,
+  job: JobRecord,
+  body: Uint8Array,
+  orderLsn: number,
+  flags: number,
+): number {
+  const total = putRecordBytes(job.tube, body.length);
+  writeRecordHeader(buf, off, RecordType.Put, total - RECORD_HEADER_BYTES);
+  let p = off + RECORD_HEADER_BYTES;
+  writeU64(buf, p, lsn);
+  writeJobMeta(buf, p + LSN_BYTES, job);
+  p += LSN_BYTES + JOB_META_BYTES;
+  writeU64(buf, p, orderLsn);
+  buf[p + 8] = flags;
+  buf[p + 9] = job.tube.length;
+  p += 10 + buf.write(job.tube, p + 10, 'latin1');
+  buf.writeUInt32LE(body.length, p);
+  buf.set(body, p + 4);
+  sealRecord(buf, off, total);
+  return total;
+}
+
+export function encodeUpdate(buf: Buffer, off: number, lsn: number, job: JobMeta): number {
+  writeRecordHeader(buf, off, RecordType.Update, UPDATE_RECORD_BYTES - RECORD_HEADER_BYTES);
+  writeU64(buf, off + RECORD_HEADER_BYTES, lsn);
+  writeJobMeta(buf, off + RECORD_HEADER_BYTES + LSN_BYTES, job);
+  sealRecord(buf, off, UPDATE_RECORD_BYTES);
+  return UPDATE_RECORD_BYTES;
+}
+
+export function encodeDelete(buf: Buffer, off: number, lsn: number, id: number): number {
+  writeRecordHeader(buf, off, RecordType.Delete, DELETE_RECORD_BYTES - RECORD_HEADER_BYTES);
+  writeU64(buf, off + RECORD_HEADER_BYTES, lsn);
+  writeU64(buf, off + RECORD_HEADER_BYTES + LSN_BYTES, id);
+  sealRecord(buf, off, DELETE_RECORD_BYTES);
+  return DELETE_RECORD_BYTES;
+}
+
+export type DecodeResult =
+  | { ok: true; record: LogRecord; bytes: number }
+  /** `zero`: the header is all zeros (end of data in a preallocated file, or a hole). */
+  | { ok: false; reason: string; zero: boolean };
+
+/**
+ * Decodes the record at buf[off]. Never throws and never returns a record whose checksum or fields
+ * are wrong. Bodies are subarrays of buf: copy what you keep.
+ */
+export function decodeRecord(buf: Buffer, off: number): DecodeResult {
+  if (off + RECORD_HEADER_BYTES > buf.length) {
+    return {
+      ok: false,
+      reason: 'record header cut off by the end of the file',
+      zero: isZero(buf, off, buf.length),
+    };
+  }
+  if (buf[off] !== MARKER_0 || buf[off + 1] !== MARKER_1) {
+    const zero = isZero(buf, off, off + RECORD_HEADER_BYTES);
+    return { ok: false, reason: zero ? 'zeros' : 'no record marker', zero };
+  }
+  const version = buf[off + 2]!;
+  if (version !== FORMAT_VERSION)
+    return { ok: false, reason: `unknown record version ${version}`, zero: false };
+  const payloadBytes = buf.readUInt32LE(off + 4);
+  if (payloadBytes < LSN_BYTES || payloadBytes > MAX_PAYLOAD_BYTES) {
+    return { ok: false, reason: `impossible record length ${payloadBytes}`, zero: false };
+  }
+  const end = off + RECORD_HEADER_BYTES + payloadBytes;
+  if (end > buf.length) return { ok: false, reason: 'record cut off by the end of the file', zero: false };
+  const crc = crc32c(buf, off + RECORD_HEADER_BYTES, end, crc32c(buf, off, off + 8));
+  if (crc !== buf.readUInt32LE(off + 8)) return { ok: false, reason: 'checksum mismatch', zero: false };
+  const record = decodePayload(buf, buf[off + 3]!, off + RECORD_HEADER_BYTES, payloadBytes);
+  if (typeof record === 'string') return { ok: false, reason: record, zero: false };
+  return { ok: true, record, bytes: RECORD_HEADER_BYTES + payloadBytes };
+}
+
+/** A checksummed payload that still does not make sense is reported, never loaded. */
+function decodePayload(buf: Buffer, type: number, p: number, payloadBytes: number): LogRecord | string {
+  const lsn = readU64(buf, p);
+  if (lsn < 1) return 'invalid LSN';
+  switch (type) {
+    case RecordType.Start: {
+      if (payloadBytes !== START_PAYLOAD_BYTES) return 'bad start record length';
+      const maxId = readU64(buf, p + 8);
+      if (maxId < 0) return 'invalid max id';
+      return {
+        type,
+        lsn,
+        maxId,
+        segmentIndex: buf.readUInt32LE(p + 16),
+        flags: buf.readUInt32LE(p + 20),
+      };
+    }
+    case RecordType.Put:
+      return decodePut(buf, lsn, p, payloadBytes);
+    case RecordType.Update: {
+      if (payloadBytes !== UPDATE_RECORD_BYTES - RECORD_HEADER_BYTES) return 'bad update record length';
+      const job = readJobMeta(buf, p + LSN_BYTES);
+      return job ? { type, lsn, job } : 'invalid job fields';
+    }
+    case RecordType.Delete: {
+      if (payloadBytes !== DELETE_RECORD_BYTES - RECORD_HEADER_BYTES) return 'bad delete record length';
+      const id = readU64(buf, p + LSN_BYTES);
+      return id >= 1 ? { type, lsn, id } : 'invalid job id';
+    }
+    default:
+      return `unknown record type ${type}`;
+  }
+}
+
+function decodePut(buf: Buffer, lsn: number, p: number, payloadBytes: number): LogRecord | string {
+  if (payloadBytes < PUT_FIXED_PAYLOAD_BYTES) return 'put record too short';
+  const meta = readJobMeta(buf, p + LSN_BYTES);
+  if (!meta) return 'invalid job fields';
+  let q = p + LSN_BYTES + JOB_META_BYTES;
+  const orderLsn = readU64(buf, q);
+  const flags = buf[q + 8]!;
+  const tubeBytes = buf[q + 9]!;
+  q += 10;
+  if (orderLsn < 0 || PUT_FIXED_PAYLOAD_BYTES + tubeBytes > payloadBytes) return 'invalid put fields';
+  const tube = buf.toString('latin1', q, q + tubeBytes);
+  if (!TUBE_NAME.test(tube)) return 'invalid tube name';
+  q += tubeBytes;
+  const bodyBytes = buf.readUInt32LE(q);
+  if (PUT_FIXED_PAYLOAD_BYTES + tubeBytes + bodyBytes !== payloadBytes) return 'put record length mismatch';
+  const body = buf.subarray(q + 4, q + 4 + bodyBytes);
+  return { type: RecordType.Put, lsn, job: { ...meta, tube }, orderLsn, flags, body };
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** True when buf[start, end) holds only zero bytes (compared natively, 64 KiB at a time). */
+export function isZero(buf: Buffer, start: number, end: number): boolean {
+  for (let at = start; at < end; at += ZEROS.length) {
+    const n = Math.min(ZEROS.length, end - at);
+    if (!buf.subarray(at, at + n).equals(ZEROS.subarray(0, n))) return false;
+  }
+  return true;
+}
+
+/**
+ * Offset of the next decodable record at or after `from`, or -1. Used after a damaged record: the
+ * marker narrows the candidates, the checksum confirms one.
+ */
+export function findNextRecord(buf: Buffer, from: number): number {
+  let at = buf.indexOf(RECORD_MARKER, from);
+  while (at >= 0) {
+    if (decodeRecord(buf, at).ok) return at;
+    at = buf.indexOf(RECORD_MARKER, at + 1);
+  }
+  return -1;
+}
