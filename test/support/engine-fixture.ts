@@ -39,6 +39,8 @@ export class Harness {
   readonly sessions: Session[] = [];
   /** Wake-ups not yet taken, per session, as describeOutcome strings. */
   private readonly woken = new Map<Session, string[]>();
+  /** Called on every wake-up, inside the engine call that caused it (model tests check there). */
+  observe: ((s: Session, outcome: WaitOutcome) => void) | null = null;
 
   constructor(options: Omit<EngineOptions, 'clock'> = {}) {
     this.engine = new Engine({ ...options, clock: this.clock });
@@ -47,6 +49,7 @@ export class Harness {
   open(): Session {
     const s = this.engine.openSession((outcome) => {
       this.woken.get(s)?.push(describeOutcome(outcome) as string);
+      this.observe?.(s, outcome);
     });
     this.woken.set(s, []);
     this.sessions.push(s);
