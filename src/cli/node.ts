@@ -1,5 +1,6 @@
 /** `stalkd node`: one storage node, flags as beanstalkd's (-l -p -z -V …) plus long forms. */
 import { type Command, Option } from 'commander';
+import { startNodeMetrics } from '../metrics/node-metrics';
 import { MAX_JOB_BYTES_LIMIT, type NodeServerOptions, startNodeServer } from '../server/node-server';
 import { increase, parseInteger, parsePort } from './options';
 
@@ -11,6 +12,10 @@ export interface NodeCommandOptions {
   maxConnections?: number;
   idStride: number;
   idOffset: number;
+  metricsPort: number;
+  metricsHost: string;
+  metricsMaxTubes: number;
+  metricsTubes: string[];
 }
 
 export function registerNodeCommand(program: Command): Command {
@@ -47,6 +52,27 @@ export function registerNodeCommand(program: Command): Command {
         .argParser(parseInteger(1, 1 << 20))
         .default(1),
     )
+    .addOption(
+      new Option('--metrics-port <port>', 'serve /metrics, /livez, /readyz on this port (0 = off)')
+        .argParser(parsePort)
+        .default(0)
+        .env('STALKD_METRICS_PORT'),
+    )
+    .addOption(
+      new Option('--metrics-host <addr>', 'address for the metrics port')
+        .default('127.0.0.1')
+        .env('STALKD_METRICS_HOST'),
+    )
+    .addOption(
+      new Option('--metrics-max-tubes <n>', 'per-tube series for at most the n tubes holding most jobs')
+        .argParser(parseInteger(0, 100_000))
+        .default(100),
+    )
+    .addOption(
+      new Option('--metrics-tubes <names>', 'comma-separated tubes always given per-tube series')
+        .argParser((v: string) => v.split(',').filter((name) => name.length > 0))
+        .default([]),
+    )
     .action(async (opts: NodeCommandOptions) => {
       await runNode(opts);
     });
@@ -71,6 +97,16 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
   if (opts.verbose > 0) {
     process.stderr.write(`pid ${process.pid}\nbind ${server.host}:${server.port}\n`);
   }
+  const metrics =
+    opts.metricsPort > 0
+      ? await startNodeMetrics(server, {
+          host: opts.metricsHost,
+          port: opts.metricsPort,
+          maxTubes: opts.metricsMaxTubes,
+          tubeAllowlist: opts.metricsTubes,
+        })
+      : undefined;
+  if (metrics && opts.verbose > 0) process.stderr.write(`metrics ${metrics.host}:${metrics.port}\n`);
   process.on('SIGUSR1', () => {
     server.drain();
     process.stderr.write('stalkd: draining: new puts are refused\n');
@@ -80,7 +116,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     server.drain();
-    server.close().then(
+    Promise.all([server.close(), metrics?.close()]).then(
       () => process.exit(0),
       (err: unknown) => {
         process.stderr.write(`stalkd: error while stopping: ${String(err)}\n`);

@@ -1,0 +1,217 @@
+/**
+ * Every metric family stalkd exports, declared once: name, type, help, labels, buckets.
+ * node-metrics.ts and proxy-metrics.ts instantiate them (attaching collect callbacks); the docs
+ * (docs/metrics.md) and the dashboard lint test check themselves against this table.
+ *
+ * Conventions (Prometheus naming guide): one prefix `stalkd_`, base units (`_seconds`, `_bytes`),
+ * counters end in `_total`, metadata in `*_info` gauges set to 1, and no label whose sum would be
+ * meaningless — where beanstalkd's figures overlap (urgent ⊂ ready; a connection can be producer
+ * and worker at once) they get their own family instead of a label value.
+ *
+ * Cardinality, with the default caps: node ≈ 4 job states + 22 commands + 3 roles + 18 (fsync
+ * histogram) + 8 series per exported tube × 100 tubes ≈ 850 series; proxy ≈ 26 commands × (results
+ * seen + 18 histogram series) + 5 error kinds × nodes + placement (≤ 100 tubes).
+ */
+import { type CollectFunction, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export const METRIC_PREFIX = 'stalkd_';
+
+interface FamilySpec<T extends string, L extends string> {
+  readonly type: T;
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames: readonly L[];
+}
+export type GaugeSpec<L extends string = string> = FamilySpec<'gauge', L>;
+export type CounterSpec<L extends string = string> = FamilySpec<'counter', L>;
+export interface HistogramSpec<L extends string = string> extends FamilySpec<'histogram', L> {
+  /** Upper bounds, seconds. */
+  readonly buckets: readonly number[];
+}
+export type AnySpec = GaugeSpec | CounterSpec | HistogramSpec;
+
+const gauge = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) =>
+  ({ type: 'gauge', name: METRIC_PREFIX + name, help, labelNames }) as const satisfies GaugeSpec<L>;
+const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) =>
+  ({ type: 'counter', name: METRIC_PREFIX + name, help, labelNames }) as const satisfies CounterSpec<L>;
+const histogram = <L extends string = never>(
+  name: string,
+  help: string,
+  buckets: readonly number[],
+  labelNames: readonly L[] = [],
+) => ({ type: 'histogram', name: METRIC_PREFIX + name, help, labelNames, buckets }) as const;
+
+/**
+ * A proxy hop on loopback takes ~50–200 µs and a node fsync ~0.1–10 ms, so buckets start at 50 µs;
+ * 15 buckets keep a labelled histogram at 18 series per label set.
+ */
+export const FAST_BUCKETS_SECONDS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+] as const;
+/** Blocking reserves wait up to their timeout (clients commonly use 1 s … minutes). */
+export const WAIT_BUCKETS_SECONDS = [0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] as const;
+
+/** Job states as beanstalkd counts them; urgent is a subset of ready (own family). */
+export const JOB_STATES = ['ready', 'reserved', 'delayed', 'buried'] as const;
+export const CONNECTION_ROLES = ['producer', 'worker', 'waiting'] as const;
+
+/** Families on both nodes and proxies (plus prom-client's default process/nodejs metrics). */
+export const COMMON = {
+  buildInfo: gauge('build_info', 'Always 1; labels say what is running.', [
+    'version',
+    'node_version',
+    'component',
+  ]),
+} as const;
+
+export const NODE = {
+  jobs: gauge('jobs', 'Jobs on this node by state (ready includes urgent).', ['state']),
+  jobsUrgent: gauge('jobs_urgent', 'Ready jobs with priority < 1024 (a subset of state="ready").'),
+  jobsCreated: counter('jobs_created_total', 'Jobs created by put since start (total-jobs).'),
+  commands: counter('commands_total', 'Commands received, by name as spelled on the wire.', ['command']),
+  jobTimeouts: counter('job_timeouts_total', 'Reservations that ran out of TTR.'),
+  connections: gauge('connections', 'Open client connections.'),
+  connectionRoles: gauge(
+    'connection_roles',
+    'Open connections holding each role; one connection can hold several, so do not sum over role.',
+    ['role'],
+  ),
+  connectionsAccepted: counter('connections_accepted_total', 'Client connections accepted since start.'),
+  tubes: gauge('tubes', 'Tubes that exist on this node (exported or not).'),
+  draining: gauge('draining', '1 while the node refuses new puts (SIGUSR1 / shutdown), else 0.'),
+  binlogFiles: gauge('binlog_files', 'Binlog segment files on disk.'),
+  binlogDiskBytes: gauge('binlog_disk_bytes', 'Bytes of binlog segment files on disk (preallocated).'),
+  binlogLiveBytes: gauge(
+    'binlog_live_bytes',
+    "Bytes of the live jobs' records: what a freshly compacted binlog would hold.",
+  ),
+  binlogRecordsWritten: counter('binlog_records_written_total', 'Binlog records written since start.'),
+  binlogRecordsMigrated: counter(
+    'binlog_records_migrated_total',
+    'Binlog records copied forward by compaction since start.',
+  ),
+  binlogFsync: histogram(
+    'binlog_fsync_duration_seconds',
+    'Duration of each binlog fsync/fdatasync.',
+    FAST_BUCKETS_SECONDS,
+  ),
+  tubeJobs: gauge('tube_jobs', 'Jobs in an exported tube by state.', ['tube', 'state']),
+  tubeJobsCreated: counter('tube_jobs_created_total', 'Jobs put into an exported tube.', ['tube']),
+  tubeDeletes: counter('tube_deletes_total', 'delete commands on jobs of an exported tube.', ['tube']),
+  tubeReserveWaiting: gauge(
+    'tube_reserve_waiting',
+    'Clients blocked in reserve that watch an exported tube.',
+    ['tube'],
+  ),
+  tubePaused: gauge('tube_paused', '1 while an exported tube is paused, else 0.', ['tube']),
+  tubeSeriesDropped: counter(
+    'tube_series_dropped_total',
+    'Per-tube series left out of scrapes by the tube cap, summed over scrapes.',
+  ),
+} as const;
+
+export const PROXY = {
+  commands: counter('proxy_commands_total', 'Client commands answered, by command and reply word.', [
+    'command',
+    'result',
+  ]),
+  commandDuration: histogram(
+    'proxy_command_duration_seconds',
+    'Time from a complete client request to its reply being queued; blocking reserves excluded.',
+    FAST_BUCKETS_SECONDS,
+    ['command'],
+  ),
+  reserveWait: histogram(
+    'proxy_reserve_wait_seconds',
+    'Time blocking reserves (reserve, reserve-with-timeout > 0) spent until answered.',
+    WAIT_BUCKETS_SECONDS,
+    ['command'],
+  ),
+  fanoutDuration: histogram(
+    'proxy_fanout_duration_seconds',
+    'Time to gather and merge one command sent to every node (stats, list-tubes, kick …).',
+    FAST_BUCKETS_SECONDS,
+    ['command'],
+  ),
+  backendUp: gauge('proxy_backend_up', '1 while the proxy considers the node reachable, else 0.', ['node']),
+  backendErrors: counter('proxy_backend_errors_total', 'Failed node requests and connections, by kind.', [
+    'node',
+    'kind',
+  ]),
+  backendReconnects: counter('proxy_backend_reconnects_total', 'Successful reconnects after a failure.', [
+    'node',
+  ]),
+  clientConnections: gauge('proxy_client_connections', 'Open client connections.'),
+  clientConnectionsAccepted: counter(
+    'proxy_client_connections_accepted_total',
+    'Client connections accepted since start.',
+  ),
+  reserveWaiting: gauge('proxy_reserve_waiting', 'Clients currently blocked in a reserve.'),
+  tubePlacement: gauge('proxy_tube_placement_info', 'Always 1: the node that owns a tube.', ['tube', 'node']),
+  tubeSeriesDropped: counter(
+    'proxy_tube_series_dropped_total',
+    'Placement series left out of scrapes by the tube cap, summed over scrapes.',
+  ),
+} as const;
+
+export const ALL_FAMILIES: readonly AnySpec[] = [
+  ...Object.values(COMMON),
+  ...Object.values(NODE),
+  ...Object.values(PROXY),
+];
+
+type LabelOf<S> = S extends FamilySpec<string, infer L> ? L : never;
+
+export function createGauge<S extends GaugeSpec<string>>(
+  registry: Registry,
+  spec: S,
+  collect?: CollectFunction<Gauge<LabelOf<S>>>,
+): Gauge<LabelOf<S>> {
+  return new Gauge<LabelOf<S>>({
+    name: spec.name,
+    help: spec.help,
+    labelNames: spec.labelNames as readonly LabelOf<S>[],
+    registers: [registry],
+    ...(collect ? { collect } : {}),
+  });
+}
+
+export function createCounter<S extends CounterSpec<string>>(
+  registry: Registry,
+  spec: S,
+  collect?: CollectFunction<Counter<LabelOf<S>>>,
+): Counter<LabelOf<S>> {
+  return new Counter<LabelOf<S>>({
+    name: spec.name,
+    help: spec.help,
+    labelNames: spec.labelNames as readonly LabelOf<S>[],
+    registers: [registry],
+    ...(collect ? { collect } : {}),
+  });
+}
+
+export function createHistogram<S extends HistogramSpec<string>>(
+  registry: Registry,
+  spec: S,
+): Histogram<LabelOf<S>> {
+  return new Histogram<LabelOf<S>>({
+    name: spec.name,
+    help: spec.help,
+    labelNames: spec.labelNames as readonly LabelOf<S>[],
+    buckets: [...spec.buckets],
+    registers: [registry],
+  });
+}
+
+/**
+ * Sets a counter to an absolute value read from a snapshot (the engine keeps its own monotonic
+ * counts; the exporter mirrors them). Call `counter.reset()` once per collect before the first set.
+ */
+export function setCounter<L extends string>(
+  counter: Counter<L>,
+  value: number,
+  labels?: Partial<Record<L, string>>,
+): void {
+  if (labels) counter.inc(labels, value);
+  else counter.inc(value);
+}

@@ -1,0 +1,231 @@
+/**
+ * A storage node's families (see families.ts NODE). Everything is read from the engine in collect
+ * callbacks at scrape time: the engine already keeps its counts and per-command counters current
+ * incrementally, so the hot path does nothing for metrics. The only observed event is the binlog's
+ * fsync duration, delivered through the FsyncObserver hook below.
+ *
+ * Per-tube series are bounded by a TubeCap (allowlist + the N tubes holding the most jobs); the
+ * selection is computed once per scrape by the first tube family and shared by the others.
+ */
+import type { Registry } from 'prom-client';
+import type { EngineCounts } from '../engine/stats';
+import type { Tube } from '../engine/tube';
+import type { NodeServer } from '../server/node-server';
+import { createRegistry, scrapeSnapshot } from './common';
+import {
+  CONNECTION_ROLES,
+  createCounter,
+  createGauge,
+  createHistogram,
+  JOB_STATES,
+  NODE,
+  setCounter,
+} from './families';
+import { type MetricsServer, type Readiness, startMetricsServer } from './metrics-server';
+import { capTubes, DEFAULT_MAX_TUBES, type TubeCap } from './tube-cap';
+
+/** What src/binlog calls after each successful fsync/fdatasync of a segment (wall time). */
+export interface FsyncObserver {
+  onFsync(seconds: number): void;
+}
+
+/**
+ * What the node metrics read from the node's log: DurableLog's stats plus optional extras a binlog
+ * can offer (checked structurally, so src/binlog need not import this file): an fsync hook, exact
+ * on-disk figures and the live-data size.
+ */
+interface MetricsAwareLog {
+  setFsyncObserver?(observer: FsyncObserver | undefined): void;
+  stats(): BinlogFigures;
+}
+
+interface BinlogFigures {
+  oldestIndex: number;
+  currentIndex: number;
+  recordsMigrated: number;
+  recordsWritten: number;
+  /** Segment size (-s), under either name. */
+  maxBytes?: number;
+  maxSizeBytes?: number;
+  /** Segment files on disk. */
+  segments?: number;
+  /** Bytes of all segment files, preallocation included. */
+  diskBytes?: number;
+  /** Bytes of the live jobs' records (what a compacted log would hold). */
+  liveBytes?: number;
+}
+
+export interface NodeMetricsOptions {
+  maxTubes?: number;
+  tubeAllowlist?: Iterable<string>;
+}
+
+/** Series each exported tube costs: 4 states + created + deletes + waiting + paused. */
+const SERIES_PER_TUBE = JOB_STATES.length + 4;
+
+export function registerNodeMetrics(
+  registry: Registry,
+  server: NodeServer,
+  options: NodeMetricsOptions = {},
+): void {
+  const engine = server.engine;
+  const counts: EngineCounts = engine.counts;
+  const cap: TubeCap = {
+    maxTubes: options.maxTubes ?? DEFAULT_MAX_TUBES,
+    allow: new Set(options.tubeAllowlist ?? []),
+  };
+
+  createGauge(registry, NODE.jobs, function () {
+    for (const state of JOB_STATES) this.set({ state }, counts[state]);
+  });
+  createGauge(registry, NODE.jobsUrgent, function () {
+    this.set(counts.urgent);
+  });
+  createCounter(registry, NODE.jobsCreated, function () {
+    this.reset();
+    setCounter(this, counts.totalJobs);
+  });
+  createCounter(registry, NODE.commands, function () {
+    this.reset();
+    for (const [command, n] of Object.entries(engine.cmd)) setCounter(this, n, { command });
+  });
+  createCounter(registry, NODE.jobTimeouts, function () {
+    this.reset();
+    setCounter(this, counts.jobTimeouts);
+  });
+  createGauge(registry, NODE.connections, function () {
+    this.set(counts.sessions);
+  });
+  createGauge(registry, NODE.connectionRoles, function () {
+    const byRole: Record<(typeof CONNECTION_ROLES)[number], number> = {
+      producer: counts.producers,
+      worker: counts.workers,
+      waiting: counts.waiting,
+    };
+    for (const role of CONNECTION_ROLES) this.set({ role }, byRole[role]);
+  });
+  createCounter(registry, NODE.connectionsAccepted, function () {
+    this.reset();
+    setCounter(this, server.totalConnections);
+  });
+  createGauge(registry, NODE.tubes, function () {
+    this.set(counts.tubes);
+  });
+  createGauge(registry, NODE.draining, function () {
+    this.set(engine.draining ? 1 : 0);
+  });
+
+  const log = server.log as MetricsAwareLog | undefined;
+  if (log) registerBinlogMetrics(registry, log);
+  registerTubeMetrics(registry, server, cap);
+}
+
+function registerBinlogMetrics(registry: Registry, log: MetricsAwareLog): void {
+  createGauge(registry, NODE.binlogFiles, function () {
+    this.set(binlogFiles(log.stats()));
+  });
+  createGauge(registry, NODE.binlogDiskBytes, function () {
+    const s = log.stats();
+    // Segments are preallocated to the segment size, so files × size is what they occupy when
+    // the log does not report the exact figure.
+    this.set(s.diskBytes ?? binlogFiles(s) * (s.maxBytes ?? s.maxSizeBytes ?? 0));
+  });
+  if (log.stats().liveBytes !== undefined) {
+    createGauge(registry, NODE.binlogLiveBytes, function () {
+      this.set(log.stats().liveBytes ?? 0);
+    });
+  }
+  createCounter(registry, NODE.binlogRecordsWritten, function () {
+    this.reset();
+    setCounter(this, log.stats().recordsWritten);
+  });
+  createCounter(registry, NODE.binlogRecordsMigrated, function () {
+    this.reset();
+    setCounter(this, log.stats().recordsMigrated);
+  });
+  if (log.setFsyncObserver) {
+    const fsync = createHistogram(registry, NODE.binlogFsync);
+    log.setFsyncObserver({ onFsync: (seconds) => fsync.observe(seconds) });
+  }
+}
+
+function binlogFiles(s: BinlogFigures): number {
+  if (s.segments !== undefined) return s.segments;
+  return s.currentIndex > 0 ? s.currentIndex - s.oldestIndex + 1 : 0;
+}
+
+function registerTubeMetrics(registry: Registry, server: NodeServer, cap: TubeCap): void {
+  const engine = server.engine;
+  const selection = scrapeSnapshot(() =>
+    capTubes(
+      engine.tubeList,
+      (t) => t.name,
+      (t) => t.jobCount,
+      cap,
+    ),
+  );
+  const each = (fn: (tube: Tube) => void): void => {
+    for (const tube of selection.current().selected) fn(tube);
+  };
+  // Registered first among the tube families, so it takes the scrape's selection (in a chunk of
+  // its own: the renderer yields between families).
+  createCounter(registry, NODE.tubeSeriesDropped, function () {
+    this.inc(selection.refresh().dropped * SERIES_PER_TUBE);
+  });
+  createGauge(registry, NODE.tubeJobs, function () {
+    this.reset();
+    each((t) => {
+      this.set({ tube: t.name, state: 'ready' }, t.ready.size);
+      this.set({ tube: t.name, state: 'reserved' }, t.reservedCount);
+      this.set({ tube: t.name, state: 'delayed' }, t.delayed.size);
+      this.set({ tube: t.name, state: 'buried' }, t.buriedCount);
+    });
+  });
+  createCounter(registry, NODE.tubeJobsCreated, function () {
+    this.reset();
+    each((t) => setCounter(this, t.totalJobs, { tube: t.name }));
+  });
+  createCounter(registry, NODE.tubeDeletes, function () {
+    this.reset();
+    each((t) => setCounter(this, t.cmdDelete, { tube: t.name }));
+  });
+  createGauge(registry, NODE.tubeReserveWaiting, function () {
+    this.reset();
+    each((t) => this.set({ tube: t.name }, t.waiting.size));
+  });
+  createGauge(registry, NODE.tubePaused, function () {
+    this.reset();
+    each((t) => this.set({ tube: t.name }, t.paused ? 1 : 0));
+  });
+}
+
+export interface NodeMetricsEndpointOptions extends NodeMetricsOptions {
+  host: string;
+  port: number;
+}
+
+/**
+ * Registry + node families + HTTP server for one node. Call after the node listens (binlog replay
+ * runs before listen, so "listening" implies "replay finished"). Ready while listening and not
+ * draining; live while the process answers.
+ */
+export async function startNodeMetrics(
+  server: NodeServer,
+  options: NodeMetricsEndpointOptions,
+): Promise<MetricsServer> {
+  const registry = createRegistry('node');
+  registerNodeMetrics(registry, server, options);
+  return startMetricsServer({
+    host: options.host,
+    port: options.port,
+    registry,
+    live: () => true,
+    ready: () => nodeReadiness(server),
+  });
+}
+
+export function nodeReadiness(server: NodeServer): Readiness {
+  if (server.port === 0) return { ok: false, reason: 'not listening' };
+  if (server.engine.draining) return { ok: false, reason: 'draining' };
+  return { ok: true };
+}

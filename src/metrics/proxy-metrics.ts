@@ -1,0 +1,245 @@
+/**
+ * The proxy's families (families.ts PROXY) and the two small interfaces the proxy wires them with.
+ *
+ * 1. ProxyMetricsSource — point-in-time values, read at scrape time (collect callbacks):
+ *      clientConnections()  open client connections
+ *      reserveWaiting()     clients currently blocked in a reserve
+ *      backends()           every configured node: { node: name, up: boolean }
+ *      placement()          tube → owning node for the tubes the proxy knows (capped here)
+ *      topologyLoaded()     node list read and ring built (readiness)
+ *      draining?()          true once shutdown began (readiness fails first, §7.2)
+ *
+ * 2. ProxyMetricsRecorder — events, bumped on the hot path (pre-bound children, no label hashing
+ *    after the first call of a combination):
+ *      command(cmd, result, seconds)      a non-blocking command answered: counts it by reply word
+ *                                         and observes its latency (request complete → reply queued)
+ *      reserveWait(cmd, result, seconds)  a blocking reserve answered: counts it, and observes into
+ *                                         its own histogram (keeps waits out of command latency)
+ *      fanout(cmd, seconds)               a command sent to every node finished merging
+ *      backendError(node, kind)           kind ∈ connect | timeout | closed | protocol | rejected
+ *      backendReconnect(node)             a node came back after a failure
+ *      clientAccepted()                   a client connection was accepted
+ *
+ * Label values are bounded here, not trusted: `cmd` outside the protocol's verbs becomes "unknown",
+ * `result` outside the protocol's reply words becomes "OTHER", an unknown error kind "other".
+ *
+ * Wiring, in the proxy's startup:
+ *   const { server, recorder } = await startProxyMetrics(source, { host, port });
+ *   … recorder.command('put', 'INSERTED', seconds) …
+ *   server.addRoute('/dashboard', …); server.addUpgradeHandler(…);   // the WS dashboard
+ */
+import type { Counter, Histogram, Registry } from 'prom-client';
+import { createRegistry, scrapeSnapshot } from './common';
+import { createCounter, createGauge, createHistogram, PROXY } from './families';
+import { type MetricsServer, type Readiness, startMetricsServer } from './metrics-server';
+import { DEFAULT_MAX_TUBES } from './tube-cap';
+
+export interface BackendHealth {
+  node: string;
+  up: boolean;
+}
+
+export interface TubePlacement {
+  tube: string;
+  node: string;
+}
+
+export interface ProxyMetricsSource {
+  clientConnections(): number;
+  reserveWaiting(): number;
+  backends(): Iterable<BackendHealth>;
+  placement(): Iterable<TubePlacement>;
+  topologyLoaded(): boolean;
+  draining?(): boolean;
+}
+
+export const BACKEND_ERROR_KINDS = ['connect', 'timeout', 'closed', 'protocol', 'rejected'] as const;
+export type BackendErrorKind = (typeof BACKEND_ERROR_KINDS)[number];
+
+export interface ProxyMetricsRecorder {
+  command(cmd: string, result: string, seconds: number): void;
+  reserveWait(cmd: string, result: string, seconds: number): void;
+  fanout(cmd: string, seconds: number): void;
+  backendError(node: string, kind: BackendErrorKind): void;
+  backendReconnect(node: string): void;
+  clientAccepted(): void;
+}
+
+const words = (text: string): ReadonlySet<string> => new Set(text.trim().split(/\s+/));
+
+/** Verbs as spelled on the wire (beanstalkd 1.13 plus the stalkd extensions). */
+const COMMANDS = words(`
+  put peek peek-ready peek-delayed peek-buried reserve reserve-with-timeout reserve-job delete
+  release bury kick kick-job touch stats stats-job stats-tube use watch ignore list-tubes
+  list-tube-used list-tubes-watched pause-tube quit x-hello x-cancel x-unreserve x-reserve-wait`);
+
+/** Every first word of a beanstalkd reply. */
+const RESULTS = words(`
+  INSERTED BURIED EXPECTED_CRLF JOB_TOO_BIG DRAINING USING RESERVED DEADLINE_SOON TIMED_OUT
+  DELETED NOT_FOUND RELEASED TOUCHED WATCHING NOT_IGNORED FOUND KICKED OK PAUSED OUT_OF_MEMORY
+  INTERNAL_ERROR BAD_FORMAT UNKNOWN_COMMAND CANCELLED NOT_WAITING UNRESERVED`);
+
+export interface ProxyMetricsOptions {
+  /** Placement series beyond this many tubes are dropped (and counted). */
+  maxTubes?: number;
+}
+
+export function registerProxyMetrics(
+  registry: Registry,
+  source: ProxyMetricsSource,
+  options: ProxyMetricsOptions = {},
+): ProxyMetricsRecorder {
+  const maxTubes = options.maxTubes ?? DEFAULT_MAX_TUBES;
+  createGauge(registry, PROXY.clientConnections, function () {
+    this.set(source.clientConnections());
+  });
+  createGauge(registry, PROXY.reserveWaiting, function () {
+    this.set(source.reserveWaiting());
+  });
+  createGauge(registry, PROXY.backendUp, function () {
+    this.reset();
+    for (const b of source.backends()) this.set({ node: b.node }, b.up ? 1 : 0);
+  });
+  const errors = createCounter(registry, PROXY.backendErrors, function () {
+    // Zero series for every node × kind, so rate() shows 0 rather than nothing before a failure.
+    for (const b of source.backends())
+      for (const kind of BACKEND_ERROR_KINDS) this.inc({ node: b.node, kind }, 0);
+  });
+  const reconnects = createCounter(registry, PROXY.backendReconnects, function () {
+    for (const b of source.backends()) this.inc({ node: b.node }, 0);
+  });
+  const placement = scrapeSnapshot(() => {
+    const kept: TubePlacement[] = [];
+    let seen = 0;
+    for (const p of source.placement()) if (seen++ < maxTubes) kept.push(p);
+    return { kept, dropped: seen - kept.length };
+  });
+  createGauge(registry, PROXY.tubePlacement, function () {
+    this.reset();
+    for (const p of placement.refresh().kept) this.set({ tube: p.tube, node: p.node }, 1);
+  });
+  createCounter(registry, PROXY.tubeSeriesDropped, function () {
+    this.inc(placement.current().dropped);
+  });
+  const accepted = createCounter(registry, PROXY.clientConnectionsAccepted);
+  const commands = createCounter(registry, PROXY.commands);
+  const latency = createHistogram(registry, PROXY.commandDuration);
+  const waits = createHistogram(registry, PROXY.reserveWait);
+  const fanouts = createHistogram(registry, PROXY.fanoutDuration);
+  return new Recorder(commands, latency, waits, fanouts, errors, reconnects, accepted);
+}
+
+type Inc = { inc(value?: number): void };
+type Observe = { observe(value: number): void };
+
+class Recorder implements ProxyMetricsRecorder {
+  private readonly counted = new Map<string, Map<string, Inc>>();
+  private readonly latencyOf = new Map<string, Observe>();
+  private readonly waitOf = new Map<string, Observe>();
+  private readonly fanoutOf = new Map<string, Observe>();
+
+  constructor(
+    private readonly commands: Counter<'command' | 'result'>,
+    private readonly latency: Histogram<'command'>,
+    private readonly waits: Histogram<'command'>,
+    private readonly fanouts: Histogram<'command'>,
+    private readonly errors: Counter<'node' | 'kind'>,
+    private readonly reconnects: Counter<'node'>,
+    private readonly accepted: Counter<string>,
+  ) {}
+
+  command(cmd: string, result: string, seconds: number): void {
+    this.count(cmd, result);
+    bound(this.latencyOf, this.latency, commandLabel(cmd)).observe(seconds);
+  }
+
+  reserveWait(cmd: string, result: string, seconds: number): void {
+    this.count(cmd, result);
+    bound(this.waitOf, this.waits, commandLabel(cmd)).observe(seconds);
+  }
+
+  fanout(cmd: string, seconds: number): void {
+    bound(this.fanoutOf, this.fanouts, commandLabel(cmd)).observe(seconds);
+  }
+
+  backendError(node: string, kind: BackendErrorKind): void {
+    this.errors.inc({
+      node,
+      kind: (BACKEND_ERROR_KINDS as readonly string[]).includes(kind) ? kind : 'other',
+    });
+  }
+
+  backendReconnect(node: string): void {
+    this.reconnects.inc({ node });
+  }
+
+  clientAccepted(): void {
+    this.accepted.inc();
+  }
+
+  private count(cmd: string, result: string): void {
+    const command = commandLabel(cmd);
+    if (!RESULTS.has(result)) result = 'OTHER';
+    let byResult = this.counted.get(command);
+    if (!byResult) this.counted.set(command, (byResult = new Map()));
+    let child = byResult.get(result);
+    if (!child) {
+      child = this.commands.labels(command, result);
+      byResult.set(result, child);
+    }
+    child.inc();
+  }
+}
+
+function commandLabel(cmd: string): string {
+  return COMMANDS.has(cmd) ? cmd : 'unknown';
+}
+
+function bound(cache: Map<string, Observe>, histogram: Histogram<'command'>, command: string): Observe {
+  let child = cache.get(command);
+  if (!child) {
+    child = histogram.labels(command);
+    cache.set(command, child);
+  }
+  return child;
+}
+
+/**
+ * Ready while the topology is loaded, the proxy is not draining, and at least one node is up: one
+ * down node only makes its tubes fail (visible in stalkd_proxy_backend_up), it does not pull the
+ * whole proxy out of rotation.
+ */
+export function proxyReadiness(source: ProxyMetricsSource): Readiness {
+  if (!source.topologyLoaded()) return { ok: false, reason: 'topology not loaded' };
+  if (source.draining?.()) return { ok: false, reason: 'draining' };
+  const down: string[] = [];
+  let up = 0;
+  for (const b of source.backends()) {
+    if (b.up) up++;
+    else down.push(b.node);
+  }
+  if (up === 0)
+    return { ok: false, reason: down.length ? `no node reachable (${down.join(', ')})` : 'no nodes' };
+  return { ok: true };
+}
+
+export interface ProxyMetricsEndpointOptions extends ProxyMetricsOptions {
+  host: string;
+  port: number;
+}
+
+export async function startProxyMetrics(
+  source: ProxyMetricsSource,
+  options: ProxyMetricsEndpointOptions,
+): Promise<{ server: MetricsServer; recorder: ProxyMetricsRecorder; registry: Registry }> {
+  const registry = createRegistry('proxy');
+  const recorder = registerProxyMetrics(registry, source, options);
+  const server = await startMetricsServer({
+    host: options.host,
+    port: options.port,
+    registry,
+    live: () => true,
+    ready: () => proxyReadiness(source),
+  });
+  return { server, recorder, registry };
+}
