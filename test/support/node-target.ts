@@ -48,3 +48,23 @@ function maxJobBytesFrom(args: readonly string[]): number {
   }
   return maxJobBytes;
 }
+
+/** The stalkd node on the real clock, for client tests that wait on real timers. */
+export const nodeRealClockKind: TargetKind = {
+  name: 'node',
+  version: '1.13',
+  fakeClock: false,
+  singleServer: true,
+  async start(args) {
+    const server = await startNodeServer({ host: '127.0.0.1', port: 0, maxJobBytes: maxJobBytesFrom(args) });
+    return {
+      name: 'node',
+      version: '1.13',
+      fakeClock: false,
+      host: '127.0.0.1',
+      port: server.port,
+      drain: async () => server.drain(),
+      stop: () => server.close(),
+    };
+  },
+};
