@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { createRegistry } from '../src/metrics/common';
 import { ALL_FAMILIES, NODE, PROXY } from '../src/metrics/families';
-import { startMetricsServer } from '../src/metrics/metrics-server';
+import { renderMetrics, startMetricsServer } from '../src/metrics/metrics-server';
 import { type FsyncObserver, registerNodeMetrics, startNodeMetrics } from '../src/metrics/node-metrics';
 import { proxyReadiness, registerProxyMetrics } from '../src/metrics/proxy-metrics';
 import { capTubes } from '../src/metrics/tube-cap';
@@ -103,6 +103,22 @@ describe('metrics server', () => {
       await server.close();
     }
   });
+});
+
+test("metrics server: the chunked render matches prom-client's own", async () => {
+  const node = await startNodeServer({ host: '127.0.0.1', port: 0 });
+  try {
+    const registry = createRegistry('node');
+    registerNodeMetrics(registry, node);
+    // Default process/nodejs series change between two renders; everything else must be identical.
+    const strip = (text: string) =>
+      text.split('\n').filter((line) => line !== '' && !/stalkd_(process|nodejs)_/.test(line));
+    const chunked = await renderMetrics(registry);
+    assert.deepEqual(strip(chunked), strip(await registry.metrics()));
+    assert.ok(chunked.endsWith('\n') && !chunked.endsWith('\n\n\n'));
+  } finally {
+    await node.close();
+  }
 });
 
 async function scrape(registry: Registry) {

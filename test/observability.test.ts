@@ -6,8 +6,11 @@
  * expression of every panel of every shipped dashboard must return data through Prometheus's API
  * (template variables resolved as Grafana does). Empty panels are listed in the failure.
  *
- * Panels that need a part this test does not run yet are played as `todo` (reported, not failing):
- * the proxy's panels until the proxy is started here, binlog panels while `stalkd node` has no -b.
+ * When the CLI has `stalkd proxy`, a proxy in front of the nodes is scraped too and the load goes
+ * through it. Panels that need a part the CLI lacks are played as `todo` (reported, not failing):
+ * proxy panels without `stalkd proxy`, binlog panels while `stalkd node` has no -b.
+ *
+ * STALKD_CLI=path/to/main.js runs another build of the CLI.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -24,10 +27,8 @@ import { MiniClient } from './support/mini-client';
 import { hasBinary, type Prometheus, pollUntil, startPrometheus } from './support/prometheus';
 
 const REPO = join(GRAFANA_DIR, '..');
-const CLI = join(__dirname, '..', 'src', 'cli', 'main.js');
+const CLI = process.env.STALKD_CLI ?? join(__dirname, '..', 'src', 'cli', 'main.js');
 const NODE_COUNT = 3;
-/** Whether this test starts a proxy and scrapes it (flip when `stalkd proxy` has --metrics-port). */
-const PROXY_SCRAPED = false;
 /** Grafana's built-ins as the test evaluates them: with a 1 s scrape, 5 s holds ~5 samples. */
 const BUILTINS = { __rate_interval: '5s', __interval: '1s', __range: '1m' };
 const DATA_TIMEOUT_MS = 20_000;
@@ -66,26 +67,47 @@ describe('observability', { skip: !prometheusInstalled }, () => {
 
   describe('observability: dashboards against a scraped cluster', () => {
     const dir = mkdtempSync(join(tmpdir(), 'stalkd-obs-'));
-    const nodes: StartedNode[] = [];
+    const nodes: StartedProcess[] = [];
     const dashboards = loadDashboards();
     let prom: Prometheus | undefined;
     let load: Load | undefined;
-    const binlog = nodeHelp().includes('--binlog-dir');
+    let proxy: StartedProcess | undefined;
+    const binlog = cliHelp('node').includes('--binlog-dir');
+    const withProxy = /^\s+proxy \[options\]/m.test(cliHelp());
 
     before(async () => {
       const t0 = Date.now();
       // Prometheus first: its discovery hands targets to the scrapers only after ~5 s, and the
       // nodes start meanwhile on metrics ports picked now.
       const metricsPorts = await Promise.all(Array.from({ length: NODE_COUNT }, () => freePort()));
-      prom = await startPrometheus(scrapeConfig(metricsPorts), dir);
-      nodes.push(...(await Promise.all(metricsPorts.map((port, i) => startNode(i, port, dir, binlog)))));
-      load = startLoad(nodes.map((n) => n.port));
+      const proxyMetricsPort = withProxy ? await freePort() : undefined;
+      prom = await startPrometheus(scrapeConfig(metricsPorts, proxyMetricsPort), dir);
+      nodes.push(
+        ...(await Promise.all(
+          metricsPorts.map((port, i) => {
+            const args = ['node', '-l', '127.0.0.1', '-p', '0', '--id-stride', String(NODE_COUNT)];
+            args.push('--id-offset', String(i + 1));
+            if (binlog) args.push('-b', mkdtempSync(join(dir, `node${i}-`)));
+            return startProcess(`node ${i}`, args, port);
+          }),
+        )),
+      );
+      if (proxyMetricsPort !== undefined) {
+        const list = nodes.map((n, i) => `node-${i}=127.0.0.1:${n.port}`).join(',');
+        proxy = await startProcess(
+          'proxy',
+          ['proxy', '-l', '127.0.0.1', '-p', '0', '--nodes', list],
+          proxyMetricsPort,
+        );
+      }
+      load = startLoad(proxy ? [proxy.port] : nodes.map((n) => n.port));
       const p = prom;
+      const targetCount = NODE_COUNT + (proxy ? 1 : 0);
       await pollUntil(
         'every target up',
         async () => {
           const targets = await p.targets();
-          return targets.length === NODE_COUNT && targets.every((t) => t.health === 'up') ? true : undefined;
+          return targets.length === targetCount && targets.every((t) => t.health === 'up') ? true : undefined;
         },
         20_000,
       );
@@ -95,6 +117,7 @@ describe('observability', { skip: !prometheusInstalled }, () => {
     after(async () => {
       await load?.stop();
       await prom?.stop();
+      await proxy?.stop();
       await Promise.all(nodes.map((n) => n.stop()));
       rmSync(dir, { recursive: true, force: true });
     });
@@ -102,8 +125,7 @@ describe('observability', { skip: !prometheusInstalled }, () => {
     for (const dashboard of dashboards) {
       const pendingReason = (exprs: string[]): string | undefined => {
         const text = exprs.join('\n');
-        if (!PROXY_SCRAPED && text.includes('stalkd_proxy_'))
-          return 'the proxy is not started by this test yet';
+        if (!withProxy && text.includes('stalkd_proxy_')) return 'the CLI has no `stalkd proxy` yet';
         if (!binlog && text.includes('stalkd_binlog_')) return '`stalkd node` has no -b yet';
         return undefined;
       };
@@ -172,12 +194,12 @@ async function hasData(prom: Prometheus, expr: string): Promise<boolean> {
   return series.some((s) => !Number.isNaN(Number(s.value[1])));
 }
 
-function nodeHelp(): string {
-  return spawnSync(process.execPath, [CLI, 'node', '--help'], { encoding: 'utf8' }).stdout;
+function cliHelp(...command: string[]): string {
+  return spawnSync(process.execPath, [CLI, ...command, '--help'], { encoding: 'utf8' }).stdout;
 }
 
-/** The shipped local scrape config with the test's targets, a 1 s interval and no proxy job. */
-function scrapeConfig(metricsPorts: number[]): string {
+/** The shipped local scrape config with the test's targets and a 1 s interval. */
+function scrapeConfig(metricsPorts: number[], proxyMetricsPort: number | undefined): string {
   const config = parse(readFileSync(join(GRAFANA_DIR, 'prometheus-local.yml'), 'utf8')) as {
     global: Record<string, string>;
     scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
@@ -188,14 +210,17 @@ function scrapeConfig(metricsPorts: number[]): string {
   const nodeJob = config.scrape_configs.find((j) => j.job_name === 'stalkd-node');
   assert.ok(nodeJob, 'prometheus-local.yml has a stalkd-node job');
   nodeJob.static_configs = [{ targets: metricsPorts.map((port) => `127.0.0.1:${port}`) }];
-  if (!PROXY_SCRAPED)
-    config.scrape_configs = config.scrape_configs.filter((j) => j.job_name !== 'stalkd-proxy');
+  const proxyJob = config.scrape_configs.find((j) => j.job_name === 'stalkd-proxy');
+  assert.ok(proxyJob, 'prometheus-local.yml has a stalkd-proxy job');
+  if (proxyMetricsPort === undefined)
+    config.scrape_configs = config.scrape_configs.filter((j) => j !== proxyJob);
+  else proxyJob.static_configs = [{ targets: [`127.0.0.1:${proxyMetricsPort}`] }];
   return stringify(config);
 }
 
-// ---- node processes -----------------------------------------------------------------------------
+// ---- processes ----------------------------------------------------------------------------------
 
-interface StartedNode {
+interface StartedProcess {
   port: number;
   metricsPort: number;
   stop(): Promise<void>;
@@ -209,17 +234,13 @@ async function freePort(): Promise<number> {
   return typeof address === 'object' && address ? address.port : 0;
 }
 
-/** `stalkd node -V` on port 0; resolves with the ports once it printed `bind` and `metrics`. */
-async function startNode(
-  index: number,
-  metricsPort: number,
-  dir: string,
-  binlog: boolean,
-): Promise<StartedNode> {
-  const args = [CLI, 'node', '-V', '-l', '127.0.0.1', '-p', '0', '--metrics-port', String(metricsPort)];
-  args.push('--id-stride', String(NODE_COUNT), '--id-offset', String(index + 1));
-  if (binlog) args.push('-b', mkdtempSync(join(dir, `node${index}-`)));
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * `stalkd … -V --metrics-port M` with its client port 0; resolves with the ports once it printed
+ * `bind` and `metrics` and /readyz answers 200.
+ */
+async function startProcess(name: string, args: string[], metricsPort: number): Promise<StartedProcess> {
+  const all = [CLI, ...args, '-V', '--metrics-port', String(metricsPort)];
+  const child: ChildProcess = spawn(process.execPath, all, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   const port = await new Promise<number>((resolve, reject) => {
@@ -228,9 +249,9 @@ async function startNode(
       const bind = /^bind \S+:(\d+)$/m.exec(stderr);
       if (bind && /^metrics /m.test(stderr)) resolve(Number(bind[1]));
     });
-    child.on('exit', (code) => reject(new Error(`node ${index} exited (${code}): ${stderr}`)));
+    child.on('exit', (code) => reject(new Error(`${name} exited (${code}): ${stderr}`)));
   });
-  await pollUntil(`node ${index} /readyz`, () => readyz(metricsPort), 5000);
+  await pollUntil(`${name} /readyz`, () => readyz(metricsPort), 5000);
   return {
     port,
     metricsPort,
