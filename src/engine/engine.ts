@@ -7,10 +7,10 @@
  * session's own watch list; nothing walks all tubes or all jobs. Global figures are kept current
  * incrementally (see EngineCounts).
  */
-import assert from 'node:assert';
 import type { Clock } from './clock';
 import { MIN_TTR_MS } from './constants';
 import { IndexedHeap } from './heap';
+import { invariant } from './invariant';
 import { deadlineLess, getHeapIndex, Job, setHeapIndex } from './job';
 import { type JobRecord, JobState, type Journal, nullJournal } from './journal';
 import { Session, type WaitOutcome } from './session';
@@ -91,7 +91,7 @@ export class Engine {
     this.journal = options.journal ?? nullJournal;
     this.idStride = options.idStride ?? 1;
     this.nextId = options.idOffset ?? 1;
-    assert(this.idStride >= 1 && this.nextId >= 1 && this.nextId <= this.idStride);
+    invariant(this.idStride >= 1 && this.nextId >= 1 && this.nextId <= this.idStride, 'bad id stride/offset');
     this.defaultTube = this.findOrMakeTube('default');
     this.defaultTube.permanent = true;
   }
@@ -431,6 +431,11 @@ export class Engine {
       this.setPaused(tube, false);
       dirty.add(tube);
     }
+    // Jobs that became ready go to waiters first; then waits that are due are answered — before any
+    // TTR expires, so a late tick answers DEADLINE_SOON rather than handing a waiter its own job.
+    this.waits.wakeTubes(dirty);
+    dirty.clear();
+    this.waits.expire(now);
     for (let job = this.ttrHeap.peek(); job && job.deadlineAtMs <= now; job = this.ttrHeap.peek()) {
       const owner = job.reservedBy as Session;
       this.unlinkReserved(job);
@@ -545,7 +550,7 @@ export class Engine {
 
   private allocateId(): number {
     const id = this.nextId;
-    assert(id < Number.MAX_SAFE_INTEGER, 'job id space exhausted');
+    invariant(id < Number.MAX_SAFE_INTEGER, 'job id space exhausted');
     this.nextId += this.idStride;
     return id;
   }
