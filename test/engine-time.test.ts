@@ -1,6 +1,8 @@
 /** Engine: delays, TTR expiry, pause/unpause and tick's next deadline, all on a FakeClock. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { FakeClock } from '../src/engine/clock';
+import { Engine } from '../src/engine/engine';
 import { Harness, T0 } from './support/engine-fixture';
 
 describe('engine delays', () => {
@@ -347,4 +349,21 @@ describe('engine tick', () => {
     assert.equal(h.advance(1000), Number.POSITIVE_INFINITY); // delayed → ready
     h.check();
   });
+});
+
+test('engine: a tick that comes late answers a waiter DEADLINE_SOON instead of handing it its own expired job', () => {
+  const clock = new FakeClock();
+  const engine = new Engine({ clock });
+  const owner = engine.openSession();
+  const outcomes: string[] = [];
+  owner.onWake = (o) => outcomes.push(o.type);
+  engine.put(owner, 0, 0, 2000, Buffer.from('x\r\n'), true);
+  const first = engine.reserve(owner, null);
+  assert.equal(first?.type, 'reserved');
+  assert.equal(engine.reserve(owner, null), null, 'waits: the held job is not yet within the margin');
+  clock.advance(2500); // past the margin (1000 ms) and past the TTR deadline (2000 ms)
+  engine.tick();
+  assert.deepEqual(outcomes, ['DEADLINE_SOON']);
+  assert.equal(engine.counts.ready, 1, 'the expired job went back to ready');
+  assert.equal(engine.counts.jobTimeouts, 1);
 });
