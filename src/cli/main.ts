@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { STALKD_VERSION } from '../version';
 import { registerNodeCommand } from './node';
+import { registerProxyCommand } from './proxy';
 
 export function buildProgram(): Command {
   const program = new Command('stalkd')
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .version(STALKD_VERSION, '-v, --version', 'print the version')
     .showHelpAfterError();
   registerNodeCommand(program);
+  registerProxyCommand(program);
   return program;
 }
 
