@@ -2,6 +2,7 @@
 /** The `stalkd` command: nodes, the proxy, a local cluster and client commands. */
 import { Command } from 'commander';
 import { STALKD_VERSION } from '../version';
+import { registerClusterCommand } from './cluster';
 import { registerNodeCommand } from './node';
 import { registerProxyCommand } from './proxy';
 
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerNodeCommand(program);
   registerProxyCommand(program);
+  registerClusterCommand(program);
   return program;
 }
 
