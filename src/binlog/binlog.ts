@@ -86,7 +86,7 @@ export interface BinlogStats {
 }
 
 /** Where a live job's records are; `orderLsn` = LSN that set its current state (buried FIFO order). */
-interface JobEntry {
+export interface JobEntry {
   seg: Segment;
   bodySeg: Segment;
   fullBytes: number;
@@ -96,7 +96,8 @@ interface JobEntry {
 /** Replay's findings handed to the constructor. */
 export interface BinlogInit {
   segments: Segment[];
-  jobs: { id: number; seg: Segment; bodySeg: Segment; fullBytes: number; orderLsn: number }[];
+  /** Live jobs by id (replay hands over its map: no second index of millions of entries). */
+  jobs: Map<number, JobEntry>;
   maxId: number;
   lastLsn: number;
   nextSegmentIndex: number;
@@ -110,7 +111,7 @@ export class Binlog implements Journal {
   private readonly segmentCapacity: number;
   private readonly segments: Segment[];
   private current!: Segment;
-  private readonly jobs = new Map<number, JobEntry>();
+  private readonly jobs: Map<number, JobEntry>;
   /** One delete record per live job: the current segment always keeps this much free. */
   private reservedBytes = 0;
   private liveBytes = 0;
@@ -150,13 +151,13 @@ export class Binlog implements Journal {
     this.nextSegmentIndex = init.nextSegmentIndex;
     this.recordsMigrated = init.recordsMigrated;
     this.writer = new LogWriter(ops, dir, this.mode, fsyncEveryMs ?? 0, this.writerHooks(), init.lastLsn);
-    for (const j of init.jobs) {
-      this.jobs.set(j.id, { seg: j.seg, bodySeg: j.bodySeg, fullBytes: j.fullBytes, orderLsn: j.orderLsn });
-      j.seg.refs.add(j.id);
-      j.bodySeg.refs.add(j.id);
+    this.jobs = init.jobs;
+    for (const [id, j] of this.jobs) {
+      j.seg.refs.add(id);
+      j.bodySeg.refs.add(id);
       this.liveBytes += j.fullBytes;
-      this.reservedBytes += DELETE_RECORD_BYTES;
     }
+    this.reservedBytes = this.jobs.size * DELETE_RECORD_BYTES;
     // Replay never appends to old files: every start opens a new segment (its start record carries
     // the id floor). A failure here is a start-up error and propagates.
     const spare = createSpareSync(ops, dir, this.capacityFor(this.reservedBytes));

@@ -80,7 +80,9 @@ export type LogRecord =
       job: JobRecord;
       orderLsn: number;
       flags: number;
-      body: Buffer;
+      /** The body is buf[bodyAt, bodyAt + bodyBytes) of the buffer decoded (no view made per record). */
+      bodyAt: number;
+      bodyBytes: number;
     }
   | { type: typeof RecordType.Update; lsn: number; job: JobMeta }
   | { type: typeof RecordType.Delete; lsn: number; id: number };
@@ -150,7 +152,8 @@ function writeJobMeta(buf: Buffer, off: number, job: JobMeta): void {
   buf.writeUInt32LE(job.kicks, off + 61);
 }
 
-function readJobMeta(buf: Buffer, off: number): JobMeta | undefined {
+/** Reads job meta; `tube` is stored alongside so a Put builds its record in one object. */
+function readJob(buf: Buffer, off: number, tube: string): JobRecord | undefined {
   const state = STATE_BY_CODE[buf[off + 12]!];
   const id = readU64(buf, off);
   const delayMs = readU64(buf, off + 13);
@@ -162,6 +165,7 @@ function readJobMeta(buf: Buffer, off: number): JobMeta | undefined {
   }
   return {
     id,
+    tube,
     pri: buf.readUInt32LE(off + 8),
     state,
     delayMs,
@@ -244,7 +248,7 @@ export type DecodeResult =
 
 /**
  * Decodes the record at buf[off]. Never throws and never returns a record whose checksum or fields
- * are wrong. Bodies are subarrays of buf: copy what you keep.
+ * are wrong. A Put's body stays in buf (bodyAt, bodyBytes).
  */
 export function decodeRecord(buf: Buffer, off: number): DecodeResult {
   if (off + RECORD_HEADER_BYTES > buf.length) {
@@ -295,8 +299,10 @@ function decodePayload(buf: Buffer, type: number, p: number, payloadBytes: numbe
       return decodePut(buf, lsn, p, payloadBytes);
     case RecordType.Update: {
       if (payloadBytes !== UPDATE_RECORD_BYTES - RECORD_HEADER_BYTES) return 'bad update record length';
-      const job = readJobMeta(buf, p + LSN_BYTES);
-      return job ? { type, lsn, job } : 'invalid job fields';
+      const job = readJob(buf, p + LSN_BYTES, '');
+      if (job === undefined) return 'invalid job fields';
+      const { tube: _none, ...meta } = job;
+      return { type, lsn, job: meta };
     }
     case RecordType.Delete: {
       if (payloadBytes !== DELETE_RECORD_BYTES - RECORD_HEADER_BYTES) return 'bad delete record length';
@@ -310,8 +316,6 @@ function decodePayload(buf: Buffer, type: number, p: number, payloadBytes: numbe
 
 function decodePut(buf: Buffer, lsn: number, p: number, payloadBytes: number): LogRecord | string {
   if (payloadBytes < PUT_FIXED_PAYLOAD_BYTES) return 'put record too short';
-  const meta = readJobMeta(buf, p + LSN_BYTES);
-  if (!meta) return 'invalid job fields';
   let q = p + LSN_BYTES + JOB_META_BYTES;
   const orderLsn = readU64(buf, q);
   const flags = buf[q + 8]!;
@@ -320,11 +324,12 @@ function decodePut(buf: Buffer, lsn: number, p: number, payloadBytes: number): L
   if (orderLsn < 0 || PUT_FIXED_PAYLOAD_BYTES + tubeBytes > payloadBytes) return 'invalid put fields';
   const tube = buf.toString('latin1', q, q + tubeBytes);
   if (!TUBE_NAME.test(tube)) return 'invalid tube name';
+  const job = readJob(buf, p + LSN_BYTES, tube);
+  if (!job) return 'invalid job fields';
   q += tubeBytes;
   const bodyBytes = buf.readUInt32LE(q);
   if (PUT_FIXED_PAYLOAD_BYTES + tubeBytes + bodyBytes !== payloadBytes) return 'put record length mismatch';
-  const body = buf.subarray(q + 4, q + 4 + bodyBytes);
-  return { type: RecordType.Put, lsn, job: { ...meta, tube }, orderLsn, flags, body };
+  return { type: RecordType.Put, lsn, job, orderLsn, flags, bodyAt: q + 4, bodyBytes };
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);

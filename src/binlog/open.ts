@@ -10,7 +10,7 @@ import { type FileOps, nodeFileOps } from './file-ops';
 import { decodeRecord, FILE_HEADER_BYTES, RecordType, START_IMPORTED } from './format';
 import { importBeanstalkd } from './import-beanstalkd';
 import { lockDirectory } from './lock';
-import { listSegments, type ReplayedJob, replaySegments } from './replay';
+import { LiveJob, listSegments, type ReplayedJob, replaySegments } from './replay';
 import { segmentFileName } from './segment';
 
 export interface OpenedBinlog {
@@ -53,7 +53,7 @@ export async function openBinlog(
     const replay = replaySegments(ops, dir);
     const binlog = new Binlog(ops, dir, options, {
       segments: replay.segments,
-      jobs: replay.index,
+      jobs: replay.live,
       maxId: replay.maxId,
       lastLsn: replay.lastLsn,
       nextSegmentIndex: replay.nextSegmentIndex,
@@ -80,8 +80,14 @@ export interface JobRestorer {
   setNextId(n: number): void;
 }
 
-/** Feeds a replay into the engine: every job in order, then the id sequence. */
+/**
+ * Feeds a replay into the engine: every job in order, then the id sequence. Bodies are views into
+ * the replay's read buffers, released job by job as they are handed over (the engine copies them).
+ */
 export function restoreInto(target: JobRestorer, replay: { jobs: ReplayedJob[]; nextId: number }): void {
-  for (const job of replay.jobs) target.restoreJob(job.record, job.body);
+  for (const job of replay.jobs) {
+    target.restoreJob(job.record, job.body);
+    if (job instanceof LiveJob) job.detach();
+  }
   target.setNextId(replay.nextId);
 }

@@ -16,6 +16,7 @@
  */
 import * as path from 'node:path';
 import { type JobRecord, JobState } from '../engine/journal';
+import type { JobEntry } from './binlog';
 import type { FileOps } from './file-ops';
 import {
   checkFileHeader,
@@ -31,27 +32,51 @@ import { isSpareFileName, parseSegmentFileName, Segment, segmentFileName } from 
 
 export interface ReplayedJob {
   record: JobRecord;
+  /** A view into the segment's read buffer: copy it if you keep it (the engine does). */
   body: Buffer;
 }
 
-interface LiveJob {
-  record: JobRecord;
-  body: Buffer;
-  seg: Segment;
-  bodySeg: Segment;
-  fullBytes: number;
-  orderLsn: number;
+const NO_FILE = Buffer.alloc(0);
+
+/**
+ * A live job and where its records are. One object per job, the body only as offsets into the
+ * segment's read buffer (the view is made when asked for), and the same object then serves as the
+ * Binlog's index entry: replaying millions of jobs stays cheap. `detach()` (done by restoreInto)
+ * lets the read buffers go once the engine has its copies.
+ */
+export class LiveJob implements ReplayedJob, JobEntry {
+  constructor(
+    public record: JobRecord,
+    private file: Buffer,
+    private bodyAt: number,
+    private bodyBytes: number,
+    public seg: Segment,
+    public bodySeg: Segment,
+    public fullBytes: number,
+    public orderLsn: number,
+  ) {}
+
+  get body(): Buffer {
+    return this.file.subarray(this.bodyAt, this.bodyAt + this.bodyBytes);
+  }
+
+  detach(): void {
+    this.file = NO_FILE;
+    this.bodyAt = 0;
+    this.bodyBytes = 0;
+  }
 }
 
 export interface ReplayOutcome {
   /** Live jobs in restore order (state-setting record order: buried FIFO kept). */
-  jobs: ReplayedJob[];
+  jobs: LiveJob[];
+  /** The same jobs by id (becomes the Binlog's index). */
+  live: Map<number, LiveJob>;
   /** Max id ever logged + 1. */
   nextId: number;
   warnings: string[];
-  /** For the Binlog: surviving segments and where each job's records are. */
+  /** For the Binlog: the surviving segments (each job says where its records are). */
   segments: Segment[];
-  index: { id: number; seg: Segment; bodySeg: Segment; fullBytes: number; orderLsn: number }[];
   maxId: number;
   lastLsn: number;
   nextSegmentIndex: number;
@@ -113,10 +138,11 @@ class Replayer {
     let off = FILE_HEADER_BYTES;
     let dataEnd = FILE_HEADER_BYTES;
     let records = 0;
+    const at = { file: buf, segment, name };
     while (off < buf.length) {
       const r = decodeRecord(buf, off);
       if (r.ok) {
-        this.apply(r.record, segment, r.bytes, records === 0, name, off);
+        this.apply(r.record, at, r.bytes, records === 0, off);
         records++;
         off += r.bytes;
         dataEnd = off;
@@ -146,12 +172,12 @@ class Replayer {
 
   private apply(
     rec: LogRecord,
-    segment: Segment,
+    at: { file: Buffer; segment: Segment; name: string },
     bytes: number,
     first: boolean,
-    name: string,
     off: number,
   ): void {
+    const { file, segment, name } = at;
     if (rec.lsn <= this.lastLsn) {
       this.warnings.push(
         `record in ${name} at offset ${off} repeats LSN ${rec.lsn} (a copied file?): ignored`,
@@ -167,15 +193,10 @@ class Replayer {
         return;
       case RecordType.Put: {
         const orderLsn = rec.orderLsn > 0 ? rec.orderLsn : rec.lsn;
-        const body = Buffer.from(rec.body);
-        this.live.set(rec.job.id, {
-          record: rec.job,
-          body,
-          seg: segment,
-          bodySeg: segment,
-          fullBytes: bytes,
-          orderLsn,
-        });
+        this.live.set(
+          rec.job.id,
+          new LiveJob(rec.job, file, rec.bodyAt, rec.bodyBytes, segment, segment, bytes, orderLsn),
+        );
         break;
       }
       case RecordType.Update: {
@@ -214,23 +235,20 @@ export function replaySegments(ops: FileOps, dir: string): ReplayOutcome {
   const indices = listSegments(ops, dir);
   const replayer = new Replayer(ops, dir);
   for (const index of indices) replayer.readSegment(index);
-  const live = [...replayer.live.entries()].sort((a, b) => a[1].orderLsn - b[1].orderLsn);
-  const jobs: ReplayedJob[] = [];
-  const index: ReplayOutcome['index'] = [];
-  for (const [id, j] of live) {
-    const record =
-      j.record.state === JobState.Reserved
-        ? { ...j.record, state: JobState.Ready, deadlineAtMs: 0 }
-        : j.record;
-    jobs.push({ record, body: j.body });
-    index.push({ id, seg: j.seg, bodySeg: j.bodySeg, fullBytes: j.fullBytes, orderLsn: j.orderLsn });
+  const jobs = [...replayer.live.values()];
+  let sorted = true;
+  for (let i = 1; i < jobs.length && sorted; i++) sorted = jobs[i - 1]!.orderLsn < jobs[i]!.orderLsn;
+  if (!sorted) jobs.sort((a, b) => a.orderLsn - b.orderLsn);
+  for (const j of jobs) {
+    if (j.record.state === JobState.Reserved)
+      j.record = { ...j.record, state: JobState.Ready, deadlineAtMs: 0 };
   }
   return {
     jobs,
+    live: replayer.live,
     nextId: replayer.maxId + 1,
     warnings: replayer.warnings,
     segments: replayer.segments,
-    index,
     maxId: replayer.maxId,
     lastLsn: replayer.lastLsn,
     nextSegmentIndex: (indices[indices.length - 1] ?? 0) + 1,
