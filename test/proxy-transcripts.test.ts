@@ -44,7 +44,7 @@ const DIFFERENCES: Record<string, { kinds: ProxyBackendKind[]; reason: string }>
     kinds: ['reference'],
     reason: 'the proxy parses with 1.13 rules in front of any node',
   },
-  'stats: malformed commands are not counted, NOT_FOUND ones are': {
+  'malformed commands are not counted, NOT_FOUND ones are': {
     kinds: ['reference'],
     reason: 'the proxy parses reserve-with-timeout with 1.13 rules in front of any node',
   },

@@ -61,7 +61,7 @@ export class NodeLink {
    * Set on the node that owns `default`: the control channel then parks on this tube instead,
    * so it never shows in that tube's current-using/current-watching (conn-sync.ts).
    */
-  parkControlOn: string | null = null;
+  readonly parkControlOn: string | null;
   private control: Backend | null = null;
   private readonly backends = new Set<Backend>();
   private probeTimer: NodeJS.Timeout | null = null;
@@ -75,7 +75,9 @@ export class NodeLink {
     readonly node: NodeAddress,
     private readonly options: PoolOptions,
     private readonly events: PoolEvents = noPoolEvents,
+    parkControlOn: string | null = null,
   ) {
+    this.parkControlOn = parkControlOn;
     this.backoffMs = options.backoffMinMs;
     this.firstProbe = new Promise((resolve) => {
       this.firstProbeDone = resolve;
@@ -208,8 +210,13 @@ export class NodePool {
     nodes: NodeAddress[],
     readonly options: PoolOptions = defaultPoolOptions,
     events: PoolEvents = noPoolEvents,
+    /** The node whose control channel must park (it owns `default`) and where. */
+    park: { index: number; tube: string } | null = null,
   ) {
-    for (const node of nodes) this.links.set(node.index, new NodeLink(node, options, events));
+    for (const node of nodes) {
+      const parkOn = park?.index === node.index ? park.tube : null;
+      this.links.set(node.index, new NodeLink(node, options, events, parkOn));
+    }
   }
 
   get(index: number): NodeLink | undefined {

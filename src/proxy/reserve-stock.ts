@@ -137,7 +137,13 @@ async function sweep(st: StockState, cands: Candidate[]): Promise<ReplyParts | n
     ranked = priced;
   }
   const [best, ...rest] = ranked as [Omit<SweptJob, 'pri' | 'age'>, ...Omit<SweptJob, 'pri' | 'age'>[]];
-  for (const job of rest) surplus({ index: job.c.index, conn: job.c.conn, reply: job.reply });
+  // Priorities are known here: release at once, so the release reaches each node before any
+  // later command of this client (a second stats-job round trip would let the next reserve
+  // overtake it and skip the job).
+  for (const job of rest as SweptJob[]) {
+    job.c.conn.link.countOverhead('cmd-release');
+    void job.c.conn.backend.request(`release ${job.reply.line.split(' ')[1]} ${job.pri} 0`);
+  }
   return deliverJob(best.c.conn, best.c.index, best.reply.line, best.reply.data);
 }
 

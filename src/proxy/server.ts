@@ -58,10 +58,9 @@ export function topologyOf(options: ProxyServerOptions): Topology {
 
 export async function startProxyServer(options: ProxyServerOptions): Promise<ProxyServer> {
   const placement = new Placement(topologyOf(options));
-  const pool = new NodePool(options.nodes, { ...defaultPoolOptions, ...options.pool }, options.events);
+  const park = { index: placement.ownerOf('default').index, tube: PARKING_TUBE };
+  const pool = new NodePool(options.nodes, { ...defaultPoolOptions, ...options.pool }, options.events, park);
   const counters = new ProxyCounters();
-  const defaultOwner = pool.get(placement.ownerOf('default').index);
-  if (defaultOwner) defaultOwner.parkControlOn = PARKING_TUBE;
   const ctx: ProxyContext = {
     placement,
     pool,

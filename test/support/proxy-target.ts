@@ -6,7 +6,7 @@
 import { FakeClock } from '../../src/engine/clock';
 import { startProxyServer } from '../../src/proxy/server';
 import { startNodeServer } from '../../src/server/node-server';
-import { startReference } from './reference';
+import { referenceVersion, startReference } from './reference';
 import type { TranscriptCase } from './transcript';
 import type { Target } from './transcript-targets';
 
@@ -51,21 +51,19 @@ interface Started {
   stopNodes: () => Promise<void>;
 }
 
-async function startStalkdNodes(maxJobBytes: number): Promise<Started> {
+async function startStalkdNodes(maxJobBytes: number, fakeClock: boolean): Promise<Started> {
   const clock = new FakeClock();
   const servers = await Promise.all(
     Array.from({ length: NODE_COUNT }, () =>
-      startNodeServer({ host: '127.0.0.1', port: 0, clock, maxJobBytes }),
+      startNodeServer(
+        fakeClock
+          ? { host: '127.0.0.1', port: 0, clock, maxJobBytes }
+          : { host: '127.0.0.1', port: 0, maxJobBytes },
+      ),
     ),
   );
-  return {
+  const started: Started = {
     nodes: servers.map((s) => ({ host: '127.0.0.1', port: s.port })),
-    advance: async (ms) => {
-      // Two turns of the loop: the proxy forwards what the transcript wrote, the nodes read it.
-      for (let i = 0; i < 4; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-      clock.advance(ms);
-      for (const s of servers) s.tick();
-    },
     drainNodes: async () => {
       for (const s of servers) s.drain();
     },
@@ -73,6 +71,15 @@ async function startStalkdNodes(maxJobBytes: number): Promise<Started> {
       await Promise.all(servers.map((s) => s.close()));
     },
   };
+  if (fakeClock) {
+    started.advance = async (ms) => {
+      // A few turns of the loop: the proxy forwards what the transcript wrote, the nodes read it.
+      for (let i = 0; i < 4; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+      clock.advance(ms);
+      for (const s of servers) s.tick();
+    };
+  }
+  return started;
 }
 
 async function startReferenceNodes(args: readonly string[]): Promise<Started> {
@@ -94,9 +101,11 @@ export async function startProxyTarget(
   version: '1.12' | '1.13',
   args: readonly string[],
   pins: Record<string, string>,
+  fakeClock = kind === 'stalkd',
 ): Promise<Target> {
   const maxJobBytes = maxJobBytesFrom(args);
-  const started = kind === 'stalkd' ? await startStalkdNodes(maxJobBytes) : await startReferenceNodes(args);
+  const started =
+    kind === 'stalkd' ? await startStalkdNodes(maxJobBytes, fakeClock) : await startReferenceNodes(args);
   const proxy = await startProxyServer({
     port: 0,
     nodes: started.nodes.map((n, index) => ({ index, name: `node-${index}`, ...n })),
@@ -108,7 +117,7 @@ export async function startProxyTarget(
   const target: Target = {
     name,
     version,
-    fakeClock: kind === 'stalkd',
+    fakeClock: started.advance !== undefined,
     host: '127.0.0.1',
     port: proxy.port,
     drain: async () => {
@@ -122,4 +131,38 @@ export async function startProxyTarget(
   };
   if (started.advance) target.advance = started.advance;
   return target;
+}
+
+/** Shaped as client-targets.ts ClientTarget (kept structural to avoid importing test wiring). */
+export interface ProxyClientTarget {
+  name: string;
+  version: '1.12' | '1.13';
+  singleServer: boolean;
+  start(args: readonly string[]): Promise<Target>;
+}
+
+/**
+ * Client-test targets: the proxy in front of 3 stalkd nodes (real clock) and in front of 3
+ * beanstalkd servers, tubes placed by the ring (no pins).
+ */
+export function proxyClientTargets(): ProxyClientTarget[] {
+  const targets: ProxyClientTarget[] = [
+    {
+      name: 'proxy over 3 stalkd',
+      version: '1.13',
+      singleServer: false,
+      start: (args) => startProxyTarget('stalkd', '1.13', args, {}, false),
+    },
+  ];
+  const refVersion = referenceVersion();
+  if (refVersion) {
+    const version = refVersion === '1.12' ? '1.12' : '1.13';
+    targets.push({
+      name: 'proxy over 3 reference',
+      version,
+      singleServer: false,
+      start: (args) => startProxyTarget('reference', version, args, {}),
+    });
+  }
+  return targets;
 }
