@@ -8,14 +8,20 @@
  * logged; when the room (or a new segment) cannot be had it returns null and the engine answers
  * OUT_OF_MEMORY. A new segment is preallocated with room for all reservations plus `-s` bytes.
  *
- * Compaction: each live job pins the segment holding its latest full record and the one holding its
- * latest record of any kind. Segments are unlinked oldest first (so the files left are always a
- * suffix of the log and replay stays correct), once nothing pins them and the records that superseded
- * them are safe (fsynced; written under -F). While the closed segments hold more than twice the live
- * data, live jobs of the oldest segments are rewritten into the current one from the engine's current
- * state (JobSource), at least twice as many bytes per batch as the commands wrote.
+ * Compaction: live jobs pin segments (job-index.ts); unpinned segments are unlinked oldest first
+ * (retention.ts). While the pinned old segments hold more than twice the live data, live jobs of the
+ * oldest ones are rewritten into the current segment from the engine's current state (JobSource), at
+ * least twice as many bytes per batch as the commands wrote, so cleaning outpaces the writes.
  */
 import type { JobRecord, Journal } from '../engine/journal';
+import {
+  type BinlogInit,
+  type BinlogOptions,
+  type BinlogStats,
+  DEFAULT_FSYNC_EVERY_MS,
+  DEFAULT_SEGMENT_BYTES,
+  type JobSource,
+} from './contract';
 import type { FileOps } from './file-ops';
 import {
   DELETE_RECORD_BYTES,
@@ -29,7 +35,9 @@ import {
   START_RECORD_BYTES,
   UPDATE_RECORD_BYTES,
 } from './format';
+import { JobIndex } from './job-index';
 import { LogWriter, SyncMode } from './log-writer';
+import { pinnedOldBytes, unlinkOldSegments } from './retention';
 import {
   activateSpare,
   createSpare,
@@ -40,70 +48,15 @@ import {
   type SpareFile,
 } from './segment';
 
-export const DEFAULT_SEGMENT_BYTES = 10 * 1024 * 1024;
-export const DEFAULT_FSYNC_EVERY_MS = 50;
 /** Smallest segment we create, whatever -s says: header + start record + room for a few records. */
 const MIN_SEGMENT_BYTES = 4096;
 /** Compaction copies at least this much per batch while the log is over its bound (also when idle). */
 const MIN_COMPACT_BYTES = 256 * 1024;
 const IDLE_COMPACT_MS = 10;
+/** After a failed preallocation (disk full), background work waits this long before trying again. */
+const SPACE_RETRY_MS = 1000;
 /** The next segment is preallocated in the background once the current one is this full. */
 const SPARE_AT_FILL = 0.5;
-
-export interface BinlogOptions {
-  /** -s: segment size in bytes as given (stats show it as is; files are rounded up to 4 KiB). */
-  segmentBytes?: number;
-  /** -f MS: fsync at most every MS ms; 0 = strict group commit; null = -F (never fsync). */
-  fsyncEveryMs?: number | null;
-  /** Where operating warnings go (disk full, write errors). Default: stderr. */
-  log?: (line: string) => void;
-}
-
-/** The engine's current view of a live job, for compaction copies. */
-export type JobSource = (id: number) => { record: JobRecord; body: Buffer } | undefined;
-
-export interface BinlogStats {
-  /** Index of the oldest segment file (`binlog-oldest-index`). */
-  oldestIndex: number;
-  /** Index of the segment being written (`binlog-current-index`). */
-  currentIndex: number;
-  recordsMigrated: number;
-  /** Job records written, compaction copies included. */
-  recordsWritten: number;
-  /** -s as given (`binlog-max-size`). */
-  maxSizeBytes: number;
-  /** Bytes of every segment file (preallocation and the spare included). */
-  diskBytes: number;
-  /** Capacity of the current segment (preallocated). */
-  currentBytes: number;
-  /** Capacity of the preallocated next segment (ready or being written), 0 when there is none. */
-  spareBytes: number;
-  /** Bytes of the live jobs' full records: what a freshly compacted log would hold. */
-  liveBytes: number;
-  liveJobs: number;
-  segments: number;
-  fsyncs: number;
-}
-
-/** Where a live job's records are; `orderLsn` = LSN that set its current state (buried FIFO order). */
-export interface JobEntry {
-  seg: Segment;
-  bodySeg: Segment;
-  fullBytes: number;
-  orderLsn: number;
-}
-
-/** Replay's findings handed to the constructor. */
-export interface BinlogInit {
-  segments: Segment[];
-  /** Live jobs by id (replay hands over its map: no second index of millions of entries). */
-  jobs: Map<number, JobEntry>;
-  maxId: number;
-  lastLsn: number;
-  nextSegmentIndex: number;
-  recordsMigrated: number;
-  release: () => Promise<void>;
-}
 
 export class Binlog implements Journal {
   readonly mode: SyncMode;
@@ -111,10 +64,7 @@ export class Binlog implements Journal {
   private readonly segmentCapacity: number;
   private readonly segments: Segment[];
   private current!: Segment;
-  private readonly jobs: Map<number, JobEntry>;
-  /** One delete record per live job: the current segment always keeps this much free. */
-  private reservedBytes = 0;
-  private liveBytes = 0;
+  private readonly index: JobIndex;
   private nextLsn: number;
   private maxId: number;
   private nextSegmentIndex: number;
@@ -128,6 +78,8 @@ export class Binlog implements Journal {
   private gc: Promise<void> | undefined;
   private closing = false;
   private spaceWarned = false;
+  /** Background preallocation and compaction wait until then after running out of space. */
+  private spaceRetryAtMs = 0;
   private recordsWritten = 0;
   private recordsMigrated: number;
   private readonly log: (line: string) => void;
@@ -151,16 +103,10 @@ export class Binlog implements Journal {
     this.nextSegmentIndex = init.nextSegmentIndex;
     this.recordsMigrated = init.recordsMigrated;
     this.writer = new LogWriter(ops, dir, this.mode, fsyncEveryMs ?? 0, this.writerHooks(), init.lastLsn);
-    this.jobs = init.jobs;
-    for (const [id, j] of this.jobs) {
-      j.seg.refs.add(id);
-      j.bodySeg.refs.add(id);
-      this.liveBytes += j.fullBytes;
-    }
-    this.reservedBytes = this.jobs.size * DELETE_RECORD_BYTES;
+    this.index = new JobIndex(init.jobs);
     // Replay never appends to old files: every start opens a new segment (its start record carries
     // the id floor). A failure here is a start-up error and propagates.
-    const spare = createSpareSync(ops, dir, this.capacityFor(this.reservedBytes));
+    const spare = createSpareSync(ops, dir, this.capacityFor(this.index.reservedBytes()));
     this.openSegment(spare);
   }
 
@@ -168,7 +114,7 @@ export class Binlog implements Journal {
     return {
       beforeBatch: () => this.compact(),
       afterStep: () => {
-        this.gc ??= this.collectGarbage().finally(() => {
+        this.gc ??= this.collectGarbage(() => this.closing).finally(() => {
           this.gc = undefined;
         });
         this.armIdleCompaction();
@@ -190,13 +136,7 @@ export class Binlog implements Journal {
     const lsn = this.nextLsn++;
     const { buf, off } = this.current.allocate(bytes);
     encodePut(buf, off, lsn, job, body, 0, 0);
-    const old = this.jobs.get(job.id);
-    if (old !== undefined) this.forget(job.id, old, lsn);
-    const entry: JobEntry = { seg: this.current, bodySeg: this.current, fullBytes: bytes, orderLsn: lsn };
-    this.jobs.set(job.id, entry);
-    this.current.refs.add(job.id);
-    this.reservedBytes += DELETE_RECORD_BYTES;
-    this.liveBytes += bytes;
+    this.index.fullRecord(job.id, this.current, bytes, lsn, lsn);
     if (job.id > this.maxId) this.maxId = job.id;
     return this.appended(lsn, bytes);
   }
@@ -208,22 +148,17 @@ export class Binlog implements Journal {
     const lsn = this.nextLsn++;
     const { buf, off } = this.current.allocate(UPDATE_RECORD_BYTES);
     encodeUpdate(buf, off, lsn, job);
-    const entry = this.jobs.get(job.id);
-    if (entry !== undefined) {
-      this.moveRefs(job.id, entry, this.current, entry.bodySeg, lsn);
-      entry.orderLsn = lsn;
-    }
+    this.index.stateRecord(job.id, this.current, lsn);
     return this.appended(lsn, UPDATE_RECORD_BYTES);
   }
 
   /** Uses the room reserved by the put: never fails. */
   logDelete(jobId: number): number {
-    const entry = this.jobs.get(jobId);
-    if (entry === undefined || this.closing) return this.nextLsn - 1;
+    if (this.index.get(jobId) === undefined || this.closing) return this.nextLsn - 1;
     const lsn = this.nextLsn++;
     const { buf, off } = this.current.allocate(DELETE_RECORD_BYTES);
     encodeDelete(buf, off, lsn, jobId);
-    this.forget(jobId, entry, lsn);
+    this.index.remove(jobId, lsn);
     return this.appended(lsn, DELETE_RECORD_BYTES);
   }
 
@@ -254,7 +189,7 @@ export class Binlog implements Journal {
 
   /** Index of the segment holding the job's latest full record (stats-job `file`), 0 if unknown. */
   fileOf(jobId: number): number {
-    return this.jobs.get(jobId)?.bodySeg.index ?? 0;
+    return this.index.get(jobId)?.bodySeg.index ?? 0;
   }
 
   stats(): BinlogStats {
@@ -270,8 +205,8 @@ export class Binlog implements Journal {
       diskBytes,
       currentBytes: this.current.capacity,
       spareBytes,
-      liveBytes: this.liveBytes,
-      liveJobs: this.jobs.size,
+      liveBytes: this.index.liveBytes,
+      liveJobs: this.index.size,
       segments: this.segments.length,
       fsyncs: this.writer.syncCount,
     };
@@ -294,7 +229,7 @@ export class Binlog implements Journal {
     try {
       await this.gc;
       await this.writer.drain();
-      await this.collectGarbage(true);
+      await this.collectGarbage(() => false);
     } finally {
       this.writer.stopTimers();
       await this.spareCreation;
@@ -314,7 +249,7 @@ export class Binlog implements Journal {
 
   /** Ensures the current segment can take `bytes` and still hold every reservation plus `extraReserve`. */
   private makeRoom(bytes: number, extraReserve: number): boolean {
-    const need = bytes + this.reservedBytes + extraReserve;
+    const need = bytes + this.index.reservedBytes() + extraReserve;
     if (this.current.free() >= need) return true;
     let spare = this.spare;
     if (spare !== undefined && spare.capacity - FILE_HEADER_BYTES - START_RECORD_BYTES >= need) {
@@ -368,8 +303,8 @@ export class Binlog implements Journal {
 
   private maybePrepareSpare(): void {
     if (this.spare !== undefined || this.spareCreation !== undefined || this.closing) return;
-    if (this.current.used < this.current.capacity * SPARE_AT_FILL) return;
-    const capacity = this.capacityFor(this.reservedBytes * 1.25);
+    if (this.current.used < this.current.capacity * SPARE_AT_FILL || Date.now() < this.spaceRetryAtMs) return;
+    const capacity = this.capacityFor(this.index.reservedBytes() * 1.25);
     this.spareCreationBytes = capacity;
     this.spareCreation = createSpare(this.ops, this.dir, capacity)
       .then(
@@ -379,6 +314,7 @@ export class Binlog implements Journal {
         },
         () => {
           // Disk full or failing: the synchronous attempt at rotation time reports it.
+          this.spaceRetryAtMs = Date.now() + SPACE_RETRY_MS;
         },
       )
       .finally(() => {
@@ -387,51 +323,10 @@ export class Binlog implements Journal {
       });
   }
 
-  // ---- job index ----------------------------------------------------------------------------------
-
-  private moveRefs(id: number, entry: JobEntry, seg: Segment, bodySeg: Segment, lsn: number): void {
-    const oldSeg = entry.seg;
-    const oldBodySeg = entry.bodySeg;
-    entry.seg = seg;
-    entry.bodySeg = bodySeg;
-    seg.refs.add(id);
-    bodySeg.refs.add(id);
-    this.unpin(id, oldSeg, entry, lsn);
-    if (oldBodySeg !== oldSeg) this.unpin(id, oldBodySeg, entry, lsn);
-  }
-
-  private unpin(id: number, s: Segment, entry: JobEntry | undefined, lsn: number): void {
-    if (entry !== undefined && (entry.seg === s || entry.bodySeg === s)) return;
-    if (s.refs.delete(id) && s.refs.size === 0) s.freedAtLsn = lsn;
-  }
-
-  private forget(id: number, entry: JobEntry, lsn: number): void {
-    this.jobs.delete(id);
-    this.unpin(id, entry.seg, undefined, lsn);
-    this.unpin(id, entry.bodySeg, undefined, lsn);
-    this.reservedBytes -= DELETE_RECORD_BYTES;
-    this.liveBytes -= entry.fullBytes;
-  }
-
   // ---- compaction -------------------------------------------------------------------------------
 
-  /**
-   * Bytes of the old segments that will still exist once the unpinned head is unlinked: from the
-   * oldest pinned segment up to (not including) the current one.
-   */
-  private pinnedOldBytes(): number {
-    let n = 0;
-    let pinned = false;
-    for (const s of this.segments) {
-      if (s === this.current) break;
-      pinned ||= s.refs.size > 0;
-      if (pinned) n += s.used;
-    }
-    return n;
-  }
-
   private overBound(): boolean {
-    return this.pinnedOldBytes() > 2 * this.liveBytes;
+    return pinnedOldBytes(this.segments, this.current) > 2 * this.index.liveBytes;
   }
 
   /** Copies live jobs out of the oldest segments while the log is over its bound. */
@@ -439,12 +334,16 @@ export class Binlog implements Journal {
     const budget = Math.max(2 * this.appendedSinceBatch, MIN_COMPACT_BYTES);
     this.appendedSinceBatch = 0;
     if (this.jobSource === undefined || this.closing || this.writer.failure !== undefined) return;
+    if (Date.now() < this.spaceRetryAtMs) return;
     let spent = 0;
     for (const s of this.segments) {
       if (s === this.current || spent >= budget || !this.overBound()) return;
       for (const id of s.refs) {
         const bytes = this.migrate(id);
-        if (bytes < 0) return;
+        if (bytes < 0) {
+          this.spaceRetryAtMs = Date.now() + SPACE_RETRY_MS;
+          return;
+        }
         spent += bytes;
         if (spent >= budget) return;
       }
@@ -453,7 +352,7 @@ export class Binlog implements Journal {
 
   /** Rewrites one live job as a full record in the current segment. -1 when there is no room. */
   private migrate(id: number): number {
-    const entry = this.jobs.get(id)!;
+    const entry = this.index.get(id)!;
     const job = this.jobSource!(id);
     if (job === undefined) {
       // The engine no longer has it although it was never logged as deleted: log it now.
@@ -465,9 +364,7 @@ export class Binlog implements Journal {
     const lsn = this.nextLsn++;
     const { buf, off } = this.current.allocate(bytes);
     encodePut(buf, off, lsn, job.record, job.body, entry.orderLsn, PUT_MIGRATED);
-    this.moveRefs(id, entry, this.current, this.current, lsn);
-    this.liveBytes += bytes - entry.fullBytes;
-    entry.fullBytes = bytes;
+    this.index.fullRecord(id, this.current, bytes, entry.orderLsn, lsn);
     this.recordsWritten++;
     this.recordsMigrated++;
     this.writer.appended(lsn);
@@ -476,8 +373,8 @@ export class Binlog implements Journal {
   }
 
   private armIdleCompaction(): void {
-    if (this.idleTimer !== undefined || this.closing || this.jobSource === undefined || !this.overBound())
-      return;
+    if (this.idleTimer !== undefined || this.closing || this.jobSource === undefined) return;
+    if (Date.now() < this.spaceRetryAtMs || !this.overBound()) return;
     if (!this.segments.some((s) => s !== this.current && s.refs.size > 0)) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
@@ -486,30 +383,18 @@ export class Binlog implements Journal {
     this.idleTimer.unref();
   }
 
-  private canUnlinkOldest(): boolean {
-    const s = this.segments[0];
-    if (s === undefined || s === this.current || s.refs.size > 0 || !s.closed) return false;
-    return this.writer.safeLsn() >= Math.max(s.freedAtLsn, s.successorStartLsn);
-  }
-
-  /**
-   * Unlinks unpinned segments from the head. Between two unlinks the directory is fsynced, so a power
-   * loss can only bring back a prefix of them: the files left stay a suffix of the log.
-   */
-  private async collectGarbage(closing = false): Promise<void> {
+  /** Unlinks the unpinned head of the log (see retention.ts); failures are reported, never thrown. */
+  private async collectGarbage(stop: () => boolean): Promise<void> {
     try {
-      while ((closing || !this.closing) && this.canUnlinkOldest()) {
-        const s = this.segments.shift()!;
-        try {
-          await this.ops.unlink(s.path);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-            this.segments.unshift(s);
-            throw err;
-          }
-        }
-        if (this.mode !== SyncMode.Never && this.canUnlinkOldest()) await this.ops.fsyncDir(this.dir);
-      }
+      await unlinkOldSegments(
+        this.ops,
+        this.dir,
+        this.segments,
+        () => this.current,
+        () => this.writer.safeLsn(),
+        this.mode !== SyncMode.Never,
+        stop,
+      );
     } catch (err) {
       this.log(`binlog: cannot remove an old segment in ${this.dir} (${(err as Error).message})`);
     }

@@ -1,12 +1,12 @@
 /** The write-ahead log of a storage node (`stalkd node -b DIR`). */
+export { Binlog } from './binlog';
 export {
-  Binlog,
   type BinlogOptions,
   type BinlogStats,
   DEFAULT_FSYNC_EVERY_MS,
   DEFAULT_SEGMENT_BYTES,
   type JobSource,
-} from './binlog';
+} from './contract';
 export { type FileOps, nodeFileOps } from './file-ops';
 export { BinlogImportError, IMPORTED_DIR } from './import-beanstalkd';
 export { BinlogLockedError } from './lock';

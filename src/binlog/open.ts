@@ -5,7 +5,8 @@
  */
 import * as path from 'node:path';
 import type { JobRecord } from '../engine/journal';
-import { Binlog, type BinlogOptions } from './binlog';
+import { Binlog } from './binlog';
+import type { BinlogOptions } from './contract';
 import { type FileOps, nodeFileOps } from './file-ops';
 import { decodeRecord, FILE_HEADER_BYTES, RecordType, START_IMPORTED } from './format';
 import { importBeanstalkd } from './import-beanstalkd';

@@ -16,7 +16,6 @@
  */
 import * as path from 'node:path';
 import { type JobRecord, JobState } from '../engine/journal';
-import type { JobEntry } from './binlog';
 import type { FileOps } from './file-ops';
 import {
   checkFileHeader,
@@ -28,6 +27,7 @@ import {
   RecordType,
   START_IMPORTED,
 } from './format';
+import type { JobEntry } from './job-index';
 import { isSpareFileName, parseSegmentFileName, Segment, segmentFileName } from './segment';
 
 export interface ReplayedJob {

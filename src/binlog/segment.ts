@@ -10,6 +10,7 @@
  * Records are encoded straight into 64 KiB chunks in memory; `take()` hands the unwritten part to the
  * writer as a list of buffers for one pwritev.
  */
+import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { FileOps } from './file-ops';
 import { encodeFileHeader, FILE_HEADER_BYTES } from './format';
@@ -112,6 +113,7 @@ export class Segment {
 
   /** Room for one record of `bytes`; the caller encodes into buf at off. Caller checked free(). */
   allocate(bytes: number): { buf: Buffer; off: number } {
+    assert.ok(bytes <= this.free() && !this.sealed, 'binlog: append beyond the segment or after sealing');
     if (this.chunk === undefined || this.chunk.length - this.chunkUsed < bytes) {
       this.cutChunk();
       this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes));

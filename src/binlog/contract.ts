@@ -1,0 +1,57 @@
+/**
+ * What the node server sees of the binlog besides the Journal: options (the -b/-f/-F/-s flags),
+ * the stats behind the `binlog-*` keys, and the engine's job lookup used by compaction.
+ */
+import type { JobRecord } from '../engine/journal';
+import type { JobEntry } from './job-index';
+import type { Segment } from './segment';
+
+export const DEFAULT_SEGMENT_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_FSYNC_EVERY_MS = 50;
+
+export interface BinlogOptions {
+  /** -s: segment size in bytes as given (stats show it as is; files are rounded up to 4 KiB). */
+  segmentBytes?: number;
+  /** -f MS: fsync at most every MS ms; 0 = strict group commit; null = -F (never fsync). */
+  fsyncEveryMs?: number | null;
+  /** Where operating warnings go (disk full, write errors). Default: stderr. */
+  log?: (line: string) => void;
+}
+
+/** The engine's current view of a live job, for compaction copies. */
+export type JobSource = (id: number) => { record: JobRecord; body: Buffer } | undefined;
+
+export interface BinlogStats {
+  /** Index of the oldest segment file (`binlog-oldest-index`). */
+  oldestIndex: number;
+  /** Index of the segment being written (`binlog-current-index`). */
+  currentIndex: number;
+  recordsMigrated: number;
+  /** Job records written, compaction copies included. */
+  recordsWritten: number;
+  /** -s as given (`binlog-max-size`). */
+  maxSizeBytes: number;
+  /** Bytes of every segment file (preallocation and the spare included). */
+  diskBytes: number;
+  /** Capacity of the current segment (preallocated). */
+  currentBytes: number;
+  /** Capacity of the preallocated next segment (ready or being written), 0 when there is none. */
+  spareBytes: number;
+  /** Bytes of the live jobs' full records: what a freshly compacted log would hold. */
+  liveBytes: number;
+  liveJobs: number;
+  segments: number;
+  fsyncs: number;
+}
+
+/** Replay's findings handed to the constructor. */
+export interface BinlogInit {
+  segments: Segment[];
+  /** Live jobs by id (replay hands over its map: no second index of millions of entries). */
+  jobs: Map<number, JobEntry>;
+  maxId: number;
+  lastLsn: number;
+  nextSegmentIndex: number;
+  recordsMigrated: number;
+  release: () => Promise<void>;
+}
