@@ -80,6 +80,11 @@ export function syncConn(session: ClientSession, conn: NodeConn, index: number):
   return sent;
 }
 
+/** Before put, peek-ready/-delayed/-buried and kick: only the used tube matters (hot path). */
+export function syncUse(session: ClientSession, conn: NodeConn, index: number): void {
+  if (conn.used !== session.used) syncConn(session, conn, index);
+}
+
 /** True when the connection watches only its node's parking tube (reserving there takes nothing). */
 export function isParked(session: ClientSession, conn: NodeConn, index: number): boolean {
   return conn.watched.length === 1 && conn.watched[0] === parkingTubeOf(session, index);

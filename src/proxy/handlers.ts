@@ -10,7 +10,7 @@
  * list-tubes-watched → answered locally (watch/ignore also update the node connection).
  */
 import type { Command, Verb } from './commands';
-import { ownerIndex, syncConn } from './conn-sync';
+import { ownerIndex, syncUse } from './conn-sync';
 import { handleListTubes, handleStats } from './fanout';
 import { decodeJobId } from './job-id';
 import {
@@ -75,7 +75,7 @@ async function forwardTo(
 ): Promise<ReplyParts> {
   const conn = session.connTo(index);
   if (!conn) return Reply.INTERNAL_ERROR;
-  if (USED_TUBE_VERBS.has(command.verb)) syncConn(session, conn, index);
+  if (USED_TUBE_VERBS.has(command.verb)) syncUse(session, conn, index);
   const reply = await conn.backend.request(head, command.body);
   if (!reply) return Reply.INTERNAL_ERROR;
   return withClientId(reply, index) ?? Reply.INTERNAL_ERROR;

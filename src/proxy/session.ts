@@ -81,9 +81,12 @@ export class ClientSession {
   /** Set while a reserve waits: ends it with TIMED_OUT when the client half-closes. */
   abortWait: (() => void) | null = null;
   private readonly conns = new Map<number, NodeConn>();
+  /** Commands in arrival order; [head, dispatched) started, [dispatched, length) waiting. */
   private readonly slots: Slot[] = [];
-  /** Slots [0, dispatched) have been started. */
+  /** slots[head] is the oldest reply not yet written. */
+  private head = 0;
   private dispatched = 0;
+  private flushScheduled = false;
   private outstanding = 0;
   private activeNode = -1;
   private barrier = false;
@@ -256,39 +259,64 @@ export class ClientSession {
     if (async && target !== 'local') this.outstanding--;
     if (target === 'barrier') this.barrier = false;
     if (this.closed) return;
-    this.flush();
+    this.scheduleFlush();
     if (async) this.pump();
   }
 
+  /**
+   * Replies completed in one turn of the event loop (a node's chunk resolves many) leave
+   * together: one cork/uncork, one writev.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
   private flush(): void {
-    let n = 0;
-    while (n < this.dispatched && this.slots[n]?.reply) n++;
-    if (n === 0) return;
-    const done = this.slots.splice(0, n);
-    this.dispatched -= n;
+    if (this.closed) return;
     this.socket.cork();
-    for (const slot of done) {
+    while (this.head < this.dispatched) {
+      const slot = this.slots[this.head] as Slot;
+      if (!slot.reply) break;
+      this.slots[this.head] = undefined as unknown as Slot;
+      this.head++;
       if (slot.event.kind === 'command' && isQuit(slot.event.command)) {
         this.socket.uncork();
         this.close(true);
         return;
       }
-      for (const part of slot.reply as ReplyParts) this.socket.write(part);
+      for (const part of slot.reply) this.socket.write(part);
     }
     this.socket.uncork();
+    if (this.head === this.slots.length) {
+      this.slots.length = 0;
+      this.dispatched = this.head = 0;
+    } else if (this.head >= 1024) {
+      this.slots.splice(0, this.head);
+      this.dispatched -= this.head;
+      this.head = 0;
+    }
     this.updateReading();
     this.maybeFinish();
   }
 
+  private get queuedCount(): number {
+    return this.slots.length - this.head;
+  }
+
   private maybeFinish(): void {
-    if (this.inputEnded && this.slots.length === 0 && !this.closed) {
+    if (this.inputEnded && this.queuedCount === 0 && !this.closed) {
       this.close(true);
     }
   }
 
   private updateReading(): void {
     if (this.closed) return;
-    const pause = this.slots.length >= MAX_QUEUED_SLOTS || this.socket.writableNeedDrain;
+    const pause = this.queuedCount >= MAX_QUEUED_SLOTS || this.socket.writableNeedDrain;
     if (pause && !this.readPaused) this.socket.pause();
     if (!pause && this.readPaused) this.socket.resume();
     this.readPaused = pause;
