@@ -151,9 +151,11 @@ class Replayer {
       const next = findNextRecord(buf, off + 1);
       if (next < 0) {
         if (!isZero(buf, off, buf.length)) {
+          let end = buf.length;
+          while (end > off && buf[end - 1] === 0) end--;
           this.warnings.push(
-            `torn tail in ${name} at offset ${off} (${r.reason}): ${buf.length - off} bytes after the last ` +
-              'intact record dropped and the file truncated — an interrupted write, never acknowledged in -f 0',
+            `torn tail in ${name} at offset ${off} (${r.reason}): ${end - off} bytes after the last intact ` +
+              'record dropped and the file truncated — an interrupted write, never confirmed in -f 0',
           );
         }
         break;

@@ -22,6 +22,11 @@ async function main(): Promise<void> {
   const opened = await openBinlog(dir!, { fsyncEveryMs: 0, segmentBytes: 16 * 1024, log: () => {} });
   const jobs = new Map<number, { record: JobRecord; body: Buffer }>();
   let nextId = 1;
+
+  const { binlog } = opened;
+  binlog.attachJobSource((id) => jobs.get(id));
+  // Straight from the replay, not from the map: a job replayed twice must be visible to the parent.
+  const replayed = opened.jobs.map((j) => [j.record.id, j.body.toString()]);
   restoreInto(
     {
       restoreJob: (record, body) => jobs.set(record.id, { record, body }),
@@ -31,9 +36,6 @@ async function main(): Promise<void> {
     },
     opened,
   );
-  const { binlog } = opened;
-  binlog.attachJobSource((id) => jobs.get(id));
-  const replayed = [...jobs.values()].map((j) => [j.record.id, j.body.toString()]);
   process.stdout.write(`R ${JSON.stringify({ jobs: replayed, nextId })}\n`);
 
   const durable = (seq: number): Promise<void> =>
