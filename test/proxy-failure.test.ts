@@ -3,12 +3,14 @@
  * accepts but never answers, and recovery without restarting the proxy.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { type ProxyServer, startProxyServer } from '../src/proxy/server';
+import { CLI_PATH, startCli } from './support/cli-process';
 import { RawClient, tubesPerNode } from './support/proxy-harness';
 import { BEANSTALKD_PATH, type ReferenceServer, startReference } from './support/reference';
 
@@ -39,83 +41,132 @@ async function eventually(check: () => Promise<boolean>, attempts = 100): Promis
   assert.fail('condition not reached in time');
 }
 
-describe('node failure', { skip: !BEANSTALKD_PATH }, () => {
-  test('failure: a killed node fails fast, other tubes keep working, its jobs return after restart', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'proxy-failure-'));
-    const ports = await Promise.all([freePort(), freePort(), freePort()]);
-    for (const i of [0, 1, 2]) mkdirSync(join(dir, `n${i}`));
-    const start = (i: number): Promise<ReferenceServer> =>
-      startReference(['-b', join(dir, `n${i}`), '-f', '0', '-p', String(ports[i])]);
-    const nodes = await Promise.all([0, 1, 2].map(start));
-    const proxy = await startProxyServer({
-      port: 0,
-      nodes: ports.map((port, index) => ({ index, name: `node-${index}`, host: '127.0.0.1', port })),
-      pool: POOL,
-    });
-    const tubes = tubesPerNode(proxy, 3, 1, 'f');
-    const [t0, t1, t2] = [tubes[0]?.[0], tubes[1]?.[0], tubes[2]?.[0]] as string[];
-    const p = await RawClient.open(proxy.port);
-    await p.cmd(`use ${t1}`);
-    const acked: number[] = [];
-    for (let i = 0; i < 50; i++) acked.push(await p.put(`t1-${i}`));
+/** Starts node i (0..2) on its fixed port with its binlog under `dir`, fsync on every write. */
+interface NodeLauncher {
+  start(i: number): Promise<{ stop(): Promise<void> }>;
+}
 
-    // Load on the other nodes while node 1 dies.
-    let stop = false;
-    let loadPuts = 0;
-    const loadErrors: string[] = [];
-    const load = (async () => {
-      const c = await RawClient.open(proxy.port);
-      for (let i = 0; !stop; i++) {
-        await c.cmd(`use ${i % 2 ? t0 : t2}`);
-        const r = await c.cmd('put 0 0 60 4', 'load');
-        if (r.line.startsWith('INSERTED')) loadPuts++;
-        else loadErrors.push(r.line);
-      }
-      c.close();
-    })();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    await (nodes[1] as ReferenceServer).stop();
+function stockLauncher(dir: string, ports: number[]): NodeLauncher {
+  return { start: (i) => startReference(['-b', join(dir, `n${i}`), '-f', '0', '-p', String(ports[i])]) };
+}
 
-    const failed = await timed(p.cmd('put 0 0 60 1', 'x'));
-    assert.equal(failed.value.line, 'INTERNAL_ERROR');
-    assert.ok(failed.ms < 500, `INTERNAL_ERROR after ${failed.ms} ms`);
-    assert.equal((await p.cmd(`peek ${acked[0]}`)).line, 'INTERNAL_ERROR');
-    assert.equal((await p.cmd(`stats-tube ${t1}`)).line, 'INTERNAL_ERROR');
-    const w = await RawClient.open(proxy.port);
-    await w.cmd(`watch ${t0}`);
-    await w.cmd(`watch ${t1}`);
-    await w.cmd('ignore default');
-    const fromLive = await w.cmd('reserve-with-timeout 2');
-    assert.match(fromLive.line, /^RESERVED /, 'reserve carries on with the live nodes');
-    await w.cmd(`release ${fromLive.line.split(' ')[1]} 0 0`);
-    assert.match((await p.cmd('stats')).line, /^OK /, 'stats stays available');
+/** stalkd nodes through the CLI (`stalkd node -b DIR -f 0`); killed with SIGKILL. */
+function stalkdLauncher(dir: string, ports: number[], metricsPorts: number[]): NodeLauncher {
+  return {
+    start: async (i) => {
+      const args = ['node', '-l', '127.0.0.1', '-p', String(ports[i]), '-b', join(dir, `n${i}`), '-f', '0'];
+      const cli = await startCli(
+        [...args, '--metrics-port', String(metricsPorts[i])],
+        metricsPorts[i] as number,
+      );
+      return {
+        stop: async () => {
+          cli.child.kill('SIGKILL');
+          await cli.stop();
+        },
+      };
+    },
+  };
+}
 
-    nodes[1] = await start(1);
-    await eventually(async () => (await p.cmd(`stats-tube ${t1}`)).line.startsWith('OK '));
-    stop = true;
-    await load;
-    assert.deepEqual(loadErrors, [], 'puts to other nodes never failed');
-    assert.ok(loadPuts > 10, `${loadPuts} puts during the outage`);
-    const c = await RawClient.open(proxy.port);
-    await c.cmd(`watch ${t1}`);
-    await c.cmd('ignore default');
-    const back = new Set<number>();
-    for (;;) {
-      const r = await c.cmd('reserve-with-timeout 0');
-      if (r.line === 'TIMED_OUT') break;
-      back.add(Number(r.line.split(' ')[1]));
-    }
-    assert.deepEqual(
-      [...back].sort((a, b) => a - b),
-      [...acked].sort((a, b) => a - b),
-      'every acknowledged job is back',
-    );
-    for (const x of [p, w, c]) x.close();
-    await proxy.close();
-    await Promise.all(nodes.map((n) => n.stop()));
+const STALKD_HAS_BINLOG = /\n\s+-b[ ,]/.test(
+  spawnSync(process.execPath, [CLI_PATH, 'node', '--help'], { encoding: 'utf8' }).stdout ?? '',
+);
+
+async function killedNodeScenario(kind: 'stock' | 'stalkd'): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'proxy-failure-'));
+  const ports = await Promise.all([freePort(), freePort(), freePort()]);
+  for (const i of [0, 1, 2]) mkdirSync(join(dir, `n${i}`));
+  const launcher =
+    kind === 'stock'
+      ? stockLauncher(dir, ports)
+      : stalkdLauncher(dir, ports, await Promise.all([freePort(), freePort(), freePort()]));
+  const nodes = await Promise.all([0, 1, 2].map((i) => launcher.start(i)));
+  const start = (i: number) => launcher.start(i);
+  const proxy = await startProxyServer({
+    port: 0,
+    nodes: ports.map((port, index) => ({ index, name: `node-${index}`, host: '127.0.0.1', port })),
+    pool: POOL,
   });
+  const tubes = tubesPerNode(proxy, 3, 1, 'f');
+  const [t0, t1, t2] = [tubes[0]?.[0], tubes[1]?.[0], tubes[2]?.[0]] as string[];
+  const p = await RawClient.open(proxy.port);
+  await p.cmd(`use ${t1}`);
+  const acked: number[] = [];
+  for (let i = 0; i < 50; i++) acked.push(await p.put(`t1-${i}`));
 
-  test('failure: a node that accepts but never answers is timed out and marked down', async () => {
+  // Load on the other nodes while node 1 dies.
+  let stop = false;
+  let loadPuts = 0;
+  const loadErrors: string[] = [];
+  const load = (async () => {
+    const c = await RawClient.open(proxy.port);
+    for (let i = 0; !stop; i++) {
+      await c.cmd(`use ${i % 2 ? t0 : t2}`);
+      const r = await c.cmd('put 0 0 60 4', 'load');
+      if (r.line.startsWith('INSERTED')) loadPuts++;
+      else loadErrors.push(r.line);
+    }
+    c.close();
+  })();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await (nodes[1] as { stop(): Promise<void> }).stop();
+
+  const failed = await timed(p.cmd('put 0 0 60 1', 'x'));
+  assert.equal(failed.value.line, 'INTERNAL_ERROR');
+  assert.ok(failed.ms < 500, `INTERNAL_ERROR after ${failed.ms} ms`);
+  assert.equal((await p.cmd(`peek ${acked[0]}`)).line, 'INTERNAL_ERROR');
+  assert.equal((await p.cmd(`stats-tube ${t1}`)).line, 'INTERNAL_ERROR');
+  const w = await RawClient.open(proxy.port);
+  await w.cmd(`watch ${t0}`);
+  await w.cmd(`watch ${t1}`);
+  await w.cmd('ignore default');
+  const fromLive = await w.cmd('reserve-with-timeout 2');
+  assert.match(fromLive.line, /^RESERVED /, 'reserve carries on with the live nodes');
+  await w.cmd(`release ${fromLive.line.split(' ')[1]} 0 0`);
+  assert.match((await p.cmd('stats')).line, /^OK /, 'stats stays available');
+
+  nodes[1] = await start(1);
+  await eventually(async () => (await p.cmd(`stats-tube ${t1}`)).line.startsWith('OK '));
+  stop = true;
+  await load;
+  assert.deepEqual(loadErrors, [], 'puts to other nodes never failed');
+  assert.ok(loadPuts > 10, `${loadPuts} puts during the outage`);
+  const c = await RawClient.open(proxy.port);
+  await c.cmd(`watch ${t1}`);
+  await c.cmd('ignore default');
+  const back = new Set<number>();
+  for (;;) {
+    const r = await c.cmd('reserve-with-timeout 0');
+    if (r.line === 'TIMED_OUT') break;
+    back.add(Number(r.line.split(' ')[1]));
+  }
+  assert.deepEqual(
+    [...back].sort((a, b) => a - b),
+    [...acked].sort((a, b) => a - b),
+    'every acknowledged job is back',
+  );
+  for (const x of [p, w, c]) x.close();
+  await proxy.close();
+  await Promise.all(nodes.map((n) => n.stop()));
+}
+
+describe('node failure', () => {
+  test(
+    'failure: a killed beanstalkd (-f 0) fails fast, other tubes keep working, its jobs return after restart',
+    { skip: !BEANSTALKD_PATH },
+    () => killedNodeScenario('stock'),
+  );
+
+  test(
+    'failure: a killed stalkd node (-f 0) fails fast, other tubes keep working, its jobs return after restart',
+    { skip: STALKD_HAS_BINLOG ? false : 'stalkd node has no -b yet' },
+    () => killedNodeScenario('stalkd'),
+  );
+
+  test('failure: a node that accepts but never answers is timed out and marked down', {
+    skip: !BEANSTALKD_PATH,
+  }, async () => {
     const real = await Promise.all([startReference(), startReference(), startReference()]);
     const freezer = await startFreezer(real[2] as ReferenceServer);
     const proxy: ProxyServer = await startProxyServer({
