@@ -59,6 +59,7 @@ const SPACE_RETRY_MS = 1000;
 const SPARE_AT_FILL = 0.5;
 
 export class Binlog implements Journal {
+  private fsyncObserver: { onFsync(seconds: number): void } | undefined;
   readonly mode: SyncMode;
   private readonly writer: LogWriter;
   private readonly segmentCapacity: number;
@@ -119,6 +120,7 @@ export class Binlog implements Journal {
         });
         this.armIdleCompaction();
       },
+      onFsync: (seconds: number) => this.fsyncObserver?.onFsync(seconds),
       onFailure: (err: Error) =>
         this.log(
           `binlog: write to ${this.dir} failed (${err.message}); retrying, puts answer OUT_OF_MEMORY meanwhile`,
@@ -183,6 +185,11 @@ export class Binlog implements Journal {
   }
 
   /** The engine's job lookup, used to copy live jobs out of old segments. */
+  /** Told the duration of every successful segment fsync (metrics). */
+  setFsyncObserver(observer: { onFsync(seconds: number): void } | undefined): void {
+    this.fsyncObserver = observer;
+  }
+
   attachJobSource(source: JobSource): void {
     this.jobSource = source;
   }

@@ -28,6 +28,8 @@ export interface WriterHooks {
   afterStep(): void;
   /** A write or fsync failed; the step will be retried. */
   onFailure(err: Error): void;
+  /** One fdatasync of a segment succeeded after `seconds` (the fsync-latency histogram). */
+  onFsync?(seconds: number): void;
 }
 
 export class LogWriter {
@@ -191,7 +193,9 @@ export class LogWriter {
     this.lastSyncAtMs = Date.now();
     let dirSync = false;
     for (const segment of this.dirty) {
+      const startedAt = performance.now();
       await this.ops.fdatasync(segment.fd);
+      this.hooks.onFsync?.((performance.now() - startedAt) / 1000);
       dirSync ||= segment.needsDirSync;
     }
     if (dirSync) await this.ops.fsyncDir(this.dir);

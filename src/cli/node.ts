@@ -1,10 +1,16 @@
 /** `stalkd node`: one storage node, flags as beanstalkd's (-l -p -z -V …) plus long forms. */
 import { type Command, Option } from 'commander';
+import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES, openBinlog, restoreInto } from '../binlog';
 import { startNodeMetrics } from '../metrics/node-metrics';
 import { MAX_JOB_BYTES_LIMIT, type NodeServerOptions, startNodeServer } from '../server/node-server';
 import { increase, parseInteger, parsePort } from './options';
 
 export interface NodeCommandOptions {
+  binlogDir?: string;
+  fsyncMs: number;
+  /** false with -F / --no-fsync. */
+  fsync: boolean;
+  binlogSize: number;
   listen: string;
   port: number;
   maxJobSize: number;
@@ -35,6 +41,22 @@ export function registerNodeCommand(program: Command): Command {
       new Option('-z, --max-job-size <bytes>', `maximum job body size (at most ${MAX_JOB_BYTES_LIMIT})`)
         .argParser(parseInteger(0, Number.MAX_SAFE_INTEGER))
         .default(65535),
+    )
+    .addOption(
+      new Option('-b, --binlog-dir <dir>', 'keep a write-ahead log in DIR (jobs survive restarts)').env(
+        'STALKD_BINLOG_DIR',
+      ),
+    )
+    .addOption(
+      new Option('-f, --fsync-ms <ms>', 'fsync at most every MS ms; 0 = before every confirming reply')
+        .argParser(parseInteger(0, 3_600_000))
+        .default(DEFAULT_FSYNC_EVERY_MS),
+    )
+    .addOption(new Option('-F, --no-fsync', 'never fsync (the OS writes the log back when it likes)'))
+    .addOption(
+      new Option('-s, --binlog-size <bytes>', 'size of each binlog segment file')
+        .argParser(parseInteger(4096, 1 << 30))
+        .default(DEFAULT_SEGMENT_BYTES),
     )
     .addOption(new Option('-V, --verbose', 'more output (repeatable)').argParser(increase).default(0))
     .addOption(
@@ -78,6 +100,27 @@ export function registerNodeCommand(program: Command): Command {
     });
 }
 
+/** Opens (replays, or imports from beanstalkd) the log and has the server restore it before listening. */
+async function attachBinlog(serverOptions: NodeServerOptions, opts: NodeCommandOptions): Promise<void> {
+  const dir = opts.binlogDir as string;
+  const log = (line: string): void => {
+    process.stderr.write(`stalkd: ${line}\n`);
+  };
+  const opened = await openBinlog(dir, {
+    fsyncEveryMs: opts.fsync ? opts.fsyncMs : null,
+    segmentBytes: opts.binlogSize,
+    log,
+  });
+  for (const line of opened.notes) log(line);
+  for (const line of opened.warnings) log(`WARNING: ${line}`);
+  serverOptions.log = opened.binlog;
+  serverOptions.beforeListen = (engine) => {
+    restoreInto(engine, opened);
+    opened.binlog.attachJobSource((id) => engine.jobSource(id));
+    if (opts.verbose > 0) log(`binlog ${dir}: ${opened.jobs.length} jobs restored`);
+  };
+}
+
 export async function runNode(opts: NodeCommandOptions): Promise<void> {
   if (opts.maxJobSize > MAX_JOB_BYTES_LIMIT) {
     process.stderr.write(
@@ -93,6 +136,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
     idOffset: opts.idOffset,
   };
   if (opts.maxConnections !== undefined) serverOptions.maxConnections = opts.maxConnections;
+  if (opts.binlogDir !== undefined) await attachBinlog(serverOptions, opts);
   const server = await startNodeServer(serverOptions);
   if (opts.verbose > 0) {
     process.stderr.write(`pid ${process.pid}\nbind ${server.host}:${server.port}\n`);

@@ -540,6 +540,13 @@ export class Engine {
     this.setNextId(record.id + 1);
   }
 
+  /** A live job as the binlog's compaction copies it: its record and body (without the CRLF). */
+  jobSource(id: number): { record: JobRecord; body: Buffer } | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    return { record: job.toRecord(), body: job.bodyWithCrlf.subarray(0, job.bodyWithCrlf.length - 2) };
+  }
+
   /** The next id handed out is at least n (and in this node's residue class). */
   setNextId(n: number): void {
     while (this.nextId < n)

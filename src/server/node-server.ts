@@ -20,13 +20,14 @@ export const MAX_JOB_BYTES_LIMIT = 1073741824;
 /** What the server needs from a write-ahead log beyond the engine's Journal. */
 export interface DurableLog extends Journal {
   durableSeq(): number;
-  onDurable(listener: () => void): void;
+  onDurable(listener: () => void): unknown;
   stats(): {
     oldestIndex: number;
     currentIndex: number;
     recordsMigrated: number;
     recordsWritten: number;
-    maxBytes: number;
+    /** -s as given (`binlog-max-size`). */
+    maxSizeBytes: number;
   };
   fileOf?(jobId: number): number;
   close(): Promise<void>;
@@ -188,7 +189,7 @@ export class NodeServer {
       binlogCurrentIndex: binlog?.currentIndex ?? 0,
       binlogRecordsMigrated: binlog?.recordsMigrated ?? 0,
       binlogRecordsWritten: binlog?.recordsWritten ?? 0,
-      binlogMaxBytes: binlog?.maxBytes ?? 10485760,
+      binlogMaxBytes: binlog?.maxSizeBytes ?? 10485760,
       instanceId: this.instanceId,
       hostname: os.hostname(),
       os: os.version(),
