@@ -208,7 +208,7 @@ describe('node metrics', () => {
         currentIndex: 5,
         recordsMigrated: 7,
         recordsWritten: 42,
-        maxBytes: 4096,
+        maxSizeBytes: 4096,
         liveBytes: 1000,
       }),
       close: async () => {},
