@@ -2,6 +2,7 @@
 /** The `stalkd` command: nodes, the proxy, a local cluster and client commands. */
 import { Command } from 'commander';
 import { STALKD_VERSION } from '../version';
+import { registerClientCommands } from './client';
 import { registerClusterCommand } from './cluster';
 import { registerNodeCommand } from './node';
 import { registerProxyCommand } from './proxy';
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerNodeCommand(program);
   registerProxyCommand(program);
   registerClusterCommand(program);
+  registerClientCommands(program);
   return program;
 }
 

@@ -3,6 +3,7 @@
  * `stalkd placement`: which node owns a tube under a given topology (the same code as the proxy).
  */
 import { type Command, Option } from 'commander';
+import { ADMIN_TOKEN_ENV, attachDashboard, connectHostFor, proxyClusterView } from '../dashboard';
 import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-metrics';
 import { Placement } from '../proxy/ring';
 import { type ProxyServer, startProxyServer } from '../proxy/server';
@@ -19,6 +20,8 @@ export interface ProxyCommandOptions {
   reserveSlice: number;
   metricsPort: number;
   metricsHost: string;
+  adminToken?: string;
+  dashboard: boolean;
   verbose: number;
 }
 
@@ -77,6 +80,12 @@ export function registerProxyCommand(program: Command): Command {
         .env('STALKD_METRICS_PORT'),
     )
     .addOption(new Option('--metrics-host <addr>', 'address for the metrics port').default('127.0.0.1'))
+    .addOption(
+      new Option('--admin-token <token>', 'dashboard admin actions need this token (unset: admin off)').env(
+        ADMIN_TOKEN_ENV,
+      ),
+    )
+    .addOption(new Option('--no-dashboard', 'do not serve the dashboard (/dashboard/) on the metrics port'))
     .addOption(new Option('-V, --verbose', 'more output (repeatable)').argParser(increase).default(0));
   addTopologyOptions(proxy).action(async (opts: ProxyCommandOptions) => {
     await runProxy(opts);
@@ -149,6 +158,14 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
     const body = { tube, node: node.name, index: node.index, host: node.host, port: node.port, pinned };
     res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
   });
+  const dashboard =
+    metrics && opts.dashboard
+      ? attachDashboard(metrics.server, {
+          view: proxyClusterView(server),
+          target: { host: connectHostFor(server.host), port: server.port },
+          adminToken: opts.adminToken,
+        })
+      : undefined;
   if (opts.verbose > 0) {
     process.stderr.write(`pid ${process.pid}\nbind ${server.host}:${server.port}\n`);
     for (const l of server.pool.all()) {
@@ -157,6 +174,12 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
       );
     }
     if (metrics) process.stderr.write(`metrics ${opts.metricsHost}:${metrics.server.port}\n`);
+    if (dashboard) {
+      const admin = dashboard.adminEnabled ? 'admin on' : 'admin off';
+      process.stderr.write(
+        `dashboard http://${opts.metricsHost}:${metrics?.server.port}/dashboard/ (${admin})\n`,
+      );
+    }
   }
   process.on('SIGUSR1', () => {
     server.counters.draining = true;
@@ -165,7 +188,7 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
-    Promise.all([server.close(), metrics?.server.close()]).then(
+    Promise.all([dashboard?.close(), server.close(), metrics?.server.close()]).then(
       () => process.exit(0),
       (err: unknown) => {
         process.stderr.write(`stalkd proxy: error while stopping: ${String(err)}\n`);

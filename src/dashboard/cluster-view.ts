@@ -1,0 +1,73 @@
+/**
+ * What the dashboard needs to know about the cluster, and nothing more: the nodes (address, the
+ * proxy's view of their health) and which node owns a tube. The proxy implements it with
+ * `proxyClusterView`; `top` and tests use `singleEndpointView` for one server (a node, the proxy's
+ * client port, or a stock beanstalkd).
+ */
+import { PARKING_TUBE } from '../proxy/conn-sync';
+import type { ProxyServer } from '../proxy/server';
+
+export interface DashboardNodeInfo {
+  /** Stable node index (the one baked into proxy job ids). */
+  index: number;
+  name: string;
+  host: string;
+  port: number;
+  /** The owner's view of health (the proxy's probes); the collector adds its own reachability. */
+  up: boolean;
+  /** `stalkd`, `stock`, `unknown`, or `endpoint` for a single-endpoint view. */
+  kind: string;
+}
+
+export interface ClusterView {
+  nodes(): DashboardNodeInfo[];
+  /** Index of the node that owns `tube`. */
+  ownerOf(tube: string): number;
+  /**
+   * A tube the collector's own connection to node `index` should use and watch instead of
+   * `default`, so that it never shows in `default`'s current-using/current-watching; null = stay.
+   */
+  parkingTubeOf(index: number): string | null;
+  /** Tubes never shown (the proxy's parking tube). */
+  hiddenTubes: ReadonlySet<string>;
+}
+
+/** The parts of a running proxy the view reads (ProxyServer fits). */
+export type ProxyLike = Pick<ProxyServer, 'pool' | 'placement'>;
+
+export function proxyClusterView(proxy: ProxyLike): ClusterView {
+  return {
+    nodes: () =>
+      proxy.pool.all().map((link) => ({
+        index: link.node.index,
+        name: link.node.name,
+        host: link.node.host,
+        port: link.node.port,
+        up: link.up,
+        kind: link.kind,
+      })),
+    ownerOf: (tube) => proxy.placement.ownerOf(tube).index,
+    // Same rule as the proxy's own connections (conn-sync.ts): only the owner of `default` reports
+    // on it, so only there does a parked connection matter.
+    parkingTubeOf: (index) => (proxy.placement.ownerOf('default').index === index ? PARKING_TUBE : null),
+    hiddenTubes: new Set([PARKING_TUBE]),
+  };
+}
+
+/** One beanstalkd endpoint seen as a one-node cluster that owns every tube. */
+export function singleEndpointView(host: string, port: number, name = `${host}:${port}`): ClusterView {
+  const node: DashboardNodeInfo = { index: 0, name, host, port, up: true, kind: 'endpoint' };
+  return {
+    nodes: () => [node],
+    ownerOf: () => 0,
+    parkingTubeOf: () => null,
+    hiddenTubes: new Set(),
+  };
+}
+
+/** An address to connect to for a listener bound to `host` (a wildcard means this machine). */
+export function connectHostFor(host: string): string {
+  if (host === '' || host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::' || host === '[::]') return '::1';
+  return host;
+}
