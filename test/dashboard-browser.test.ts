@@ -215,7 +215,6 @@ describe('dashboard: in chromium', { skip }, () => {
     await page.screenshot({ path, fullPage: true });
     assert.ok(existsSync(path));
     t.diagnostic(`screenshot: ${path}`);
-    process.stdout.write(`# dashboard screenshot: ${path}\n`);
     assert.deepEqual(pageErrors, [], 'no script errors or CSP violations');
   });
 });

@@ -325,6 +325,22 @@ describe('dashboard: without a token', () => {
   });
 });
 
+describe('dashboard: slow viewers', () => {
+  test('dashboard: a viewer past the hard buffer limit is terminated, not buffered for', async () => {
+    const logged: string[] = [];
+    const d = await startDashboardCluster({ log: (l) => logged.push(l), limits: { hardBufferBytes: 16 } });
+    try {
+      const viewer = await Viewer.open(d.base);
+      await viewer.waitFor(() => viewer.closeCode !== null, 'terminated');
+      assert.equal(viewer.closeCode, 1006, 'terminated without a close frame');
+      assert.match(logged.join('\n'), /dropping viewer .*: more than 16 bytes unsent/);
+      assert.equal(d.dashboard.viewerCount, 0);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
 describe('dashboard: node health', () => {
   test('dashboard: a node that stops shows as down and unreachable; the others keep updating', async () => {
     const d = await startDashboardCluster();
