@@ -7,6 +7,7 @@ import { BinlogLockedError, openBinlog } from '../src/binlog';
 import { HOLDER_FILE } from '../src/binlog/lock';
 import { tempDir } from './support/binlog-fixtures';
 import { BEANSTALKD_PATH, startReference } from './support/reference';
+import { whenInstalled } from './support/requires';
 
 const BINLOG_MODULE = path.join(__dirname, '../src/binlog/index.js');
 
@@ -78,13 +79,15 @@ describe('binlog lock', () => {
     }
   });
 
-  it('lock: a running beanstalkd on the directory is detected', { skip: !BEANSTALKD_PATH }, async () => {
-    const dir = tempDir();
-    const ref = await startReference(['-b', dir]);
-    try {
-      await assert.rejects(openBinlog(dir), new RegExp(`in use by beanstalkd \\(pid ${ref.pid} holds `));
-    } finally {
-      await ref.stop();
-    }
-  });
+  whenInstalled(BEANSTALKD_PATH !== undefined, 'beanstalkd', () =>
+    it('lock: a running beanstalkd on the directory is detected', async () => {
+      const dir = tempDir();
+      const ref = await startReference(['-b', dir]);
+      try {
+        await assert.rejects(openBinlog(dir), new RegExp(`in use by beanstalkd \\(pid ${ref.pid} holds `));
+      } finally {
+        await ref.stop();
+      }
+    }),
+  );
 });

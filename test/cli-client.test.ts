@@ -5,6 +5,7 @@
  * --json output, exit statuses, one-line errors, binary-safe bodies, --host/--port and their
  * environment defaults (STALKD_CLIENT_HOST / STALKD_CLIENT_PORT).
  */
+
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -19,6 +20,7 @@ import { type NodeServer, startNodeServer } from '../src/server/node-server';
 import { CLI_PATH, freePort } from './support/cli-process';
 import { startStalkdCluster } from './support/proxy-harness';
 import { BEANSTALKD_PATH, startReference } from './support/reference';
+import { whenInstalled } from './support/requires';
 
 interface CliResult {
   code: number | null;
@@ -78,10 +80,10 @@ interface Target {
   stop(): Promise<void>;
 }
 
-const TARGETS: Array<{ name: string; skip: string | false; start(): Promise<Target> }> = [
+const TARGETS: Array<{ name: string; installed: boolean; start(): Promise<Target> }> = [
   {
     name: 'node',
-    skip: false,
+    installed: true,
     async start() {
       const server = await startNodeServer({ host: '127.0.0.1', port: 0 });
       return { name: 'node', port: server.port, stop: () => server.close() };
@@ -89,7 +91,7 @@ const TARGETS: Array<{ name: string; skip: string | false; start(): Promise<Targ
   },
   {
     name: 'proxy',
-    skip: false,
+    installed: true,
     async start() {
       const cluster = await startStalkdCluster(3);
       return { name: 'proxy', port: cluster.proxy.port, stop: () => cluster.stop() };
@@ -97,7 +99,7 @@ const TARGETS: Array<{ name: string; skip: string | false; start(): Promise<Targ
   },
   {
     name: 'beanstalkd',
-    skip: BEANSTALKD_PATH ? false : 'beanstalkd is not installed',
+    installed: BEANSTALKD_PATH !== undefined,
     async start() {
       const ref = await startReference();
       return { name: 'beanstalkd', port: ref.port, stop: () => ref.stop() };
@@ -107,8 +109,12 @@ const TARGETS: Array<{ name: string; skip: string | false; start(): Promise<Targ
 
 // The targets are independent: their suites run side by side (each spawns its commands in turn).
 describe('cli client commands', { concurrency: TARGETS.length }, () => {
-  for (const kind of TARGETS) {
-    describe(`cli client commands against ${kind.name}`, { skip: kind.skip, concurrency: false }, () => {
+  const installed = TARGETS.filter((kind) => {
+    whenInstalled(kind.installed, kind.name, () => {});
+    return kind.installed;
+  });
+  for (const kind of installed) {
+    describe(`cli client commands against ${kind.name}`, { concurrency: false }, () => {
       let target: Target;
       let client: Client;
       let tmp: string;
@@ -322,73 +328,73 @@ describe('cli client commands: connection settings', () => {
   });
 });
 
-describe('cli client commands: TLS', {
-  skip: existsSync('/usr/bin/openssl') ? false : 'openssl is not installed',
-}, () => {
-  let dir: string;
-  let node: NodeServer;
-  let terminator: TlsServer;
-  let port: number;
+whenInstalled(existsSync('/usr/bin/openssl'), 'openssl', () =>
+  describe('cli client commands: TLS', () => {
+    let dir: string;
+    let node: NodeServer;
+    let terminator: TlsServer;
+    let port: number;
 
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'stalkd-cli-tls-'));
-    const made = spawnSync('/usr/bin/openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=stalkd-test',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ]);
-    assert.equal(made.status, 0, made.stderr.toString());
-    node = await startNodeServer({ host: '127.0.0.1', port: 0 });
-    // A TLS terminator in front of the node stands in for any TLS-serving beanstalkd endpoint.
-    terminator = createTlsServer(
-      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
-      (socket) => {
-        const upstream = connect({ host: '127.0.0.1', port: node.port });
-        socket.pipe(upstream).pipe(socket);
-        socket.on('error', () => upstream.destroy());
-        upstream.on('error', () => socket.destroy());
-      },
-    );
-    terminator.listen(0, '127.0.0.1');
-    await once(terminator, 'listening');
-    port = (terminator.address() as AddressInfo).port;
-  });
-  after(async () => {
-    await new Promise<void>((resolve) => terminator.close(() => resolve()));
-    await node.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'stalkd-cli-tls-'));
+      const made = spawnSync('/usr/bin/openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=stalkd-test',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ]);
+      assert.equal(made.status, 0, made.stderr.toString());
+      node = await startNodeServer({ host: '127.0.0.1', port: 0 });
+      // A TLS terminator in front of the node stands in for any TLS-serving beanstalkd endpoint.
+      terminator = createTlsServer(
+        { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+        (socket) => {
+          const upstream = connect({ host: '127.0.0.1', port: node.port });
+          socket.pipe(upstream).pipe(socket);
+          socket.on('error', () => upstream.destroy());
+          upstream.on('error', () => socket.destroy());
+        },
+      );
+      terminator.listen(0, '127.0.0.1');
+      await once(terminator, 'listening');
+      port = (terminator.address() as AddressInfo).port;
+    });
+    after(async () => {
+      await new Promise<void>((resolve) => terminator.close(() => resolve()));
+      await node.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
 
-  test('cli: --tls-ca trusts the server; an untrusted certificate is one line and exit 1', async () => {
-    const ca = join(dir, 'cert.pem');
-    const put = await runCli(['put', 'over tls', '-p', String(port), '--tls-ca', ca, '--json']);
-    const { id } = json<{ id: number }>(put);
-    const peek = await runCli(['peek', String(id), '-p', String(port), '--tls-insecure', '--raw']);
-    assert.equal(peek.stdout, 'over tls');
-    assertOneLineError(
-      await runCli(['stats', '-p', String(port), '--tls']),
-      /^stalkd stats: cannot connect to 127\.0\.0\.1:\d+: (DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)$/,
-    );
-    const top = await runCli(['top', '-p', String(port), '--tls-ca', ca, '-i', '100']);
-    assert.equal(top.code, 0, top.stderr);
-    assert.match(top.stdout, /^default +\d+/m);
-    assertOneLineError(
-      await runCli(['tubes', '-p', String(port), '--tls-ca', join(dir, 'nope.pem')]),
-      /cannot read CA file/,
-    );
-  });
-});
+    test('cli: --tls-ca trusts the server; an untrusted certificate is one line and exit 1', async () => {
+      const ca = join(dir, 'cert.pem');
+      const put = await runCli(['put', 'over tls', '-p', String(port), '--tls-ca', ca, '--json']);
+      const { id } = json<{ id: number }>(put);
+      const peek = await runCli(['peek', String(id), '-p', String(port), '--tls-insecure', '--raw']);
+      assert.equal(peek.stdout, 'over tls');
+      assertOneLineError(
+        await runCli(['stats', '-p', String(port), '--tls']),
+        /^stalkd stats: cannot connect to 127\.0\.0\.1:\d+: (DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)$/,
+      );
+      const top = await runCli(['top', '-p', String(port), '--tls-ca', ca, '-i', '100']);
+      assert.equal(top.code, 0, top.stderr);
+      assert.match(top.stdout, /^default +\d+/m);
+      assertOneLineError(
+        await runCli(['tubes', '-p', String(port), '--tls-ca', join(dir, 'nope.pem')]),
+        /cannot read CA file/,
+      );
+    });
+  }),
+);
