@@ -6,9 +6,8 @@
  * expression of every panel of every shipped dashboard must return data through Prometheus's API
  * (template variables resolved as Grafana does). Empty panels are listed in the failure.
  *
- * When the CLI has `stalkd proxy`, a proxy in front of the nodes is scraped too and the load goes
- * through it. Panels that need a part the CLI lacks are played as `todo` (reported, not failing):
- * proxy panels without `stalkd proxy`, binlog panels while `stalkd node` has no -b.
+ * The nodes keep binlogs (`-b`), so the binlog panels have data; a `stalkd proxy` in front of the
+ * nodes is scraped too and the load goes through it, so the proxy panels have data.
  *
  * STALKD_CLI=path/to/main.js runs another build of the CLI.
  */
@@ -25,6 +24,7 @@ import { parse, stringify } from 'yaml';
 import { type Dashboard, GRAFANA_DIR, loadDashboards, substitute } from './support/dashboards';
 import { MiniClient } from './support/mini-client';
 import { hasBinary, type Prometheus, pollUntil, startPrometheus } from './support/prometheus';
+import { whenInstalled } from './support/requires';
 
 const REPO = join(GRAFANA_DIR, '..');
 const CLI = process.env.STALKD_CLI ?? join(__dirname, '..', 'src', 'cli', 'main.js');
@@ -34,8 +34,6 @@ const BUILTINS = { __rate_interval: '5s', __interval: '1s', __range: '1m' };
 const DATA_TIMEOUT_MS = 20_000;
 
 const prometheusInstalled = hasBinary('prometheus') && hasBinary('promtool');
-if (!prometheusInstalled)
-  console.log('observability: needs prometheus and promtool (apt-get install prometheus)');
 
 /** Shipped files that are Prometheus server configs (they have scrape_configs at top level). */
 function shippedPrometheusConfigs(dir = REPO, depth = 0): string[] {
@@ -52,99 +50,84 @@ function shippedPrometheusConfigs(dir = REPO, depth = 0): string[] {
   return out;
 }
 
-describe('observability', { skip: !prometheusInstalled }, () => {
-  test('observability: promtool check config passes on every shipped Prometheus config', () => {
-    const configs = shippedPrometheusConfigs();
-    assert.ok(
-      configs.some((c) => c.endsWith(join('grafana', 'prometheus-local.yml'))),
-      'grafana/prometheus-local.yml is found',
-    );
-    for (const config of configs) {
-      const r = spawnSync('promtool', ['check', 'config', config], { encoding: 'utf8' });
-      assert.equal(r.status, 0, `promtool check config ${config}:\n${r.stdout}${r.stderr}`);
-    }
-  });
-
-  describe('observability: dashboards against a scraped cluster', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stalkd-obs-'));
-    const nodes: StartedProcess[] = [];
-    const dashboards = loadDashboards();
-    let prom: Prometheus | undefined;
-    let load: Load | undefined;
-    let proxy: StartedProcess | undefined;
-    const binlog = cliHelp('node').includes('--binlog-dir');
-    const withProxy = /^\s+proxy \[options\]/m.test(cliHelp());
-
-    before(async () => {
-      const t0 = Date.now();
-      // Prometheus first: its discovery hands targets to the scrapers only after ~5 s, and the
-      // nodes start meanwhile on metrics ports picked now.
-      const metricsPorts = await Promise.all(Array.from({ length: NODE_COUNT }, () => freePort()));
-      const proxyMetricsPort = withProxy ? await freePort() : undefined;
-      prom = await startPrometheus(scrapeConfig(metricsPorts, proxyMetricsPort), dir);
-      nodes.push(
-        ...(await Promise.all(
-          metricsPorts.map((port, i) => {
-            const args = ['node', '-l', '127.0.0.1', '-p', '0', '--id-stride', String(NODE_COUNT)];
-            args.push('--id-offset', String(i + 1));
-            if (binlog) args.push('-b', mkdtempSync(join(dir, `node${i}-`)));
-            return startProcess(`node ${i}`, args, port);
-          }),
-        )),
+whenInstalled(prometheusInstalled, 'prometheus and promtool (apt-get install prometheus)', () =>
+  describe('observability', () => {
+    test('observability: promtool check config passes on every shipped Prometheus config', () => {
+      const configs = shippedPrometheusConfigs();
+      assert.ok(
+        configs.some((c) => c.endsWith(join('grafana', 'prometheus-local.yml'))),
+        'grafana/prometheus-local.yml is found',
       );
-      if (proxyMetricsPort !== undefined) {
+      for (const config of configs) {
+        const r = spawnSync('promtool', ['check', 'config', config], { encoding: 'utf8' });
+        assert.equal(r.status, 0, `promtool check config ${config}:\n${r.stdout}${r.stderr}`);
+      }
+    });
+
+    describe('observability: dashboards against a scraped cluster', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'stalkd-obs-'));
+      const nodes: StartedProcess[] = [];
+      const dashboards = loadDashboards();
+      let prom: Prometheus | undefined;
+      let load: Load | undefined;
+      let proxy: StartedProcess | undefined;
+
+      before(async () => {
+        const t0 = Date.now();
+        // Prometheus first: its discovery hands targets to the scrapers only after ~5 s, and the
+        // nodes start meanwhile on metrics ports picked now.
+        const metricsPorts = await Promise.all(Array.from({ length: NODE_COUNT }, () => freePort()));
+        const proxyMetricsPort = await freePort();
+        prom = await startPrometheus(scrapeConfig(metricsPorts, proxyMetricsPort), dir);
+        nodes.push(
+          ...(await Promise.all(
+            metricsPorts.map((port, i) => {
+              const args = ['node', '-l', '127.0.0.1', '-p', '0', '--id-stride', String(NODE_COUNT)];
+              args.push('--id-offset', String(i + 1));
+              args.push('-b', mkdtempSync(join(dir, `node${i}-`)));
+              return startProcess(`node ${i}`, args, port);
+            }),
+          )),
+        );
         const list = nodes.map((n, i) => `node-${i}=127.0.0.1:${n.port}`).join(',');
         proxy = await startProcess(
           'proxy',
           ['proxy', '-l', '127.0.0.1', '-p', '0', '--nodes', list],
           proxyMetricsPort,
         );
-      }
-      load = startLoad(proxy ? [proxy.port] : nodes.map((n) => n.port));
-      const p = prom;
-      const targetCount = NODE_COUNT + (proxy ? 1 : 0);
-      await pollUntil(
-        'every target up',
-        async () => {
-          const targets = await p.targets();
-          return targets.length === targetCount && targets.every((t) => t.health === 'up') ? true : undefined;
-        },
-        20_000,
-      );
-      console.log(`observability: cluster and Prometheus up, targets scraped in ${Date.now() - t0} ms`);
-    });
-
-    after(async () => {
-      await load?.stop();
-      await prom?.stop();
-      await proxy?.stop();
-      await Promise.all(nodes.map((n) => n.stop()));
-      rmSync(dir, { recursive: true, force: true });
-    });
-
-    for (const dashboard of dashboards) {
-      const pendingReason = (exprs: string[]): string | undefined => {
-        const text = exprs.join('\n');
-        if (!withProxy && text.includes('stalkd_proxy_')) return 'the CLI has no `stalkd proxy` yet';
-        if (!binlog && text.includes('stalkd_binlog_')) return '`stalkd node` has no -b yet';
-        return undefined;
-      };
-      const ready = dashboard.panels.filter((p) => !pendingReason(p.exprs));
-      const pending = dashboard.panels.filter((p) => pendingReason(p.exprs));
-      test(`observability: every panel of ${dashboard.file} returns data`, async () => {
-        const empty = await emptyPanels(prom as Prometheus, dashboard, ready);
-        assert.deepEqual(empty, [], `panels without data:\n${empty.join('\n')}`);
+        load = startLoad([proxy.port]);
+        const p = prom;
+        const targetCount = NODE_COUNT + 1;
+        await pollUntil(
+          'every target up',
+          async () => {
+            const targets = await p.targets();
+            return targets.length === targetCount && targets.every((t) => t.health === 'up')
+              ? true
+              : undefined;
+          },
+          20_000,
+        );
+        console.log(`observability: cluster and Prometheus up, targets scraped in ${Date.now() - t0} ms`);
       });
-      if (pending.length > 0) {
-        const reasons = [...new Set(pending.map((p) => pendingReason(p.exprs)))].join('; ');
-        test(`observability: pending panels of ${dashboard.file}`, { todo: reasons }, async () => {
-          const empty = await emptyPanels(prom as Prometheus, dashboard, pending, 0);
+
+      after(async () => {
+        await load?.stop();
+        await prom?.stop();
+        await proxy?.stop();
+        await Promise.all(nodes.map((n) => n.stop()));
+        rmSync(dir, { recursive: true, force: true });
+      });
+
+      for (const dashboard of dashboards) {
+        test(`observability: every panel of ${dashboard.file} returns data`, async () => {
+          const empty = await emptyPanels(prom as Prometheus, dashboard, dashboard.panels);
           assert.deepEqual(empty, [], `panels without data:\n${empty.join('\n')}`);
         });
       }
-    }
-  });
-});
+    });
+  }),
+);
 
 /**
  * Resolves the dashboard's variables (first value in sorted order, preferring the load's own tubes)
@@ -194,12 +177,8 @@ async function hasData(prom: Prometheus, expr: string): Promise<boolean> {
   return series.some((s) => !Number.isNaN(Number(s.value[1])));
 }
 
-function cliHelp(...command: string[]): string {
-  return spawnSync(process.execPath, [CLI, ...command, '--help'], { encoding: 'utf8' }).stdout;
-}
-
 /** The shipped local scrape config with the test's targets and a 1 s interval. */
-function scrapeConfig(metricsPorts: number[], proxyMetricsPort: number | undefined): string {
+function scrapeConfig(metricsPorts: number[], proxyMetricsPort: number): string {
   const config = parse(readFileSync(join(GRAFANA_DIR, 'prometheus-local.yml'), 'utf8')) as {
     global: Record<string, string>;
     scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
@@ -212,9 +191,7 @@ function scrapeConfig(metricsPorts: number[], proxyMetricsPort: number | undefin
   nodeJob.static_configs = [{ targets: metricsPorts.map((port) => `127.0.0.1:${port}`) }];
   const proxyJob = config.scrape_configs.find((j) => j.job_name === 'stalkd-proxy');
   assert.ok(proxyJob, 'prometheus-local.yml has a stalkd-proxy job');
-  if (proxyMetricsPort === undefined)
-    config.scrape_configs = config.scrape_configs.filter((j) => j !== proxyJob);
-  else proxyJob.static_configs = [{ targets: [`127.0.0.1:${proxyMetricsPort}`] }];
+  proxyJob.static_configs = [{ targets: [`127.0.0.1:${proxyMetricsPort}`] }];
   return stringify(config);
 }
 

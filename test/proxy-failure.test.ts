@@ -1,18 +1,19 @@
 /**
- * Node failure through the proxy: a killed beanstalkd (binlog, -f0) under load, a node that
- * accepts but never answers, and recovery without restarting the proxy.
+ * Node failure through the proxy: a killed node under load — `stalkd node -b DIR -f 0` through the
+ * CLI, and Debian's beanstalkd with its binlog — a node that accepts but never answers, and
+ * recovery without restarting the proxy.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { type ProxyServer, startProxyServer } from '../src/proxy/server';
-import { CLI_PATH, startCli } from './support/cli-process';
+import { startCli } from './support/cli-process';
 import { RawClient, tubesPerNode } from './support/proxy-harness';
 import { BEANSTALKD_PATH, type ReferenceServer, startReference } from './support/reference';
+import { whenInstalled } from './support/requires';
 
 const POOL = { nodeTimeoutMs: 800, probeIntervalMs: 200, backoffMinMs: 50, backoffMaxMs: 200 };
 
@@ -68,10 +69,6 @@ function stalkdLauncher(dir: string, ports: number[], metricsPorts: number[]): N
     },
   };
 }
-
-const STALKD_HAS_BINLOG = /\n\s+-b[ ,]/.test(
-  spawnSync(process.execPath, [CLI_PATH, 'node', '--help'], { encoding: 'utf8' }).stdout ?? '',
-);
 
 async function killedNodeScenario(kind: 'stock' | 'stalkd'): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'proxy-failure-'));
@@ -152,54 +149,48 @@ async function killedNodeScenario(kind: 'stock' | 'stalkd'): Promise<void> {
 }
 
 describe('node failure', () => {
-  test(
-    'failure: a killed beanstalkd (-f 0) fails fast, other tubes keep working, its jobs return after restart',
-    { skip: !BEANSTALKD_PATH },
-    () => killedNodeScenario('stock'),
-  );
+  test('failure: a killed stalkd node (-f 0) fails fast, other tubes keep working, its jobs return after restart', () =>
+    killedNodeScenario('stalkd'));
 
-  test(
-    'failure: a killed stalkd node (-f 0) fails fast, other tubes keep working, its jobs return after restart',
-    { skip: STALKD_HAS_BINLOG ? false : 'stalkd node has no -b yet' },
-    () => killedNodeScenario('stalkd'),
-  );
+  whenInstalled(BEANSTALKD_PATH !== undefined, 'beanstalkd', () => {
+    test('failure: a killed beanstalkd (-f 0) fails fast, other tubes keep working, its jobs return after restart', () =>
+      killedNodeScenario('stock'));
 
-  test('failure: a node that accepts but never answers is timed out and marked down', {
-    skip: !BEANSTALKD_PATH,
-  }, async () => {
-    const real = await Promise.all([startReference(), startReference(), startReference()]);
-    const freezer = await startFreezer(real[2] as ReferenceServer);
-    const proxy: ProxyServer = await startProxyServer({
-      port: 0,
-      nodes: [
-        { index: 0, name: 'node-0', host: '127.0.0.1', port: (real[0] as ReferenceServer).port },
-        { index: 1, name: 'node-1', host: '127.0.0.1', port: (real[1] as ReferenceServer).port },
-        { index: 2, name: 'node-2', host: '127.0.0.1', port: freezer.port },
-      ],
-      pool: POOL,
+    test('failure: a node that accepts but never answers is timed out and marked down', async () => {
+      const real = await Promise.all([startReference(), startReference(), startReference()]);
+      const freezer = await startFreezer(real[2] as ReferenceServer);
+      const proxy: ProxyServer = await startProxyServer({
+        port: 0,
+        nodes: [
+          { index: 0, name: 'node-0', host: '127.0.0.1', port: (real[0] as ReferenceServer).port },
+          { index: 1, name: 'node-1', host: '127.0.0.1', port: (real[1] as ReferenceServer).port },
+          { index: 2, name: 'node-2', host: '127.0.0.1', port: freezer.port },
+        ],
+        pool: POOL,
+      });
+      const tubes = tubesPerNode(proxy, 3, 1, 'h');
+      const c = await RawClient.open(proxy.port);
+      await c.cmd(`use ${tubes[2]?.[0]}`);
+      assert.match((await c.cmd('put 0 0 60 1', 'a')).line, /^INSERTED /);
+      freezer.frozen = true;
+      const hung = await timed(c.cmd('put 0 0 60 1', 'b'));
+      assert.equal(hung.value.line, 'INTERNAL_ERROR');
+      assert.ok(hung.ms >= 700 && hung.ms < 2000, `timed out after ${hung.ms} ms`);
+      assert.equal(proxy.pool.get(2)?.up, false);
+      const again = await timed(c.cmd('put 0 0 60 1', 'c'));
+      assert.equal(again.value.line, 'INTERNAL_ERROR');
+      assert.ok(again.ms < 300, 'a down node fails at once');
+      await c.cmd(`use ${tubes[0]?.[0]}`);
+      assert.match((await c.cmd('put 0 0 60 1', 'd')).line, /^INSERTED /);
+      freezer.frozen = false;
+      await eventually(async () => proxy.pool.get(2)?.up === true);
+      await c.cmd(`use ${tubes[2]?.[0]}`);
+      assert.match((await c.cmd('put 0 0 60 1', 'e')).line, /^INSERTED /);
+      c.close();
+      await proxy.close();
+      freezer.server.close();
+      await Promise.all(real.map((n) => n.stop()));
     });
-    const tubes = tubesPerNode(proxy, 3, 1, 'h');
-    const c = await RawClient.open(proxy.port);
-    await c.cmd(`use ${tubes[2]?.[0]}`);
-    assert.match((await c.cmd('put 0 0 60 1', 'a')).line, /^INSERTED /);
-    freezer.frozen = true;
-    const hung = await timed(c.cmd('put 0 0 60 1', 'b'));
-    assert.equal(hung.value.line, 'INTERNAL_ERROR');
-    assert.ok(hung.ms >= 700 && hung.ms < 2000, `timed out after ${hung.ms} ms`);
-    assert.equal(proxy.pool.get(2)?.up, false);
-    const again = await timed(c.cmd('put 0 0 60 1', 'c'));
-    assert.equal(again.value.line, 'INTERNAL_ERROR');
-    assert.ok(again.ms < 300, 'a down node fails at once');
-    await c.cmd(`use ${tubes[0]?.[0]}`);
-    assert.match((await c.cmd('put 0 0 60 1', 'd')).line, /^INSERTED /);
-    freezer.frozen = false;
-    await eventually(async () => proxy.pool.get(2)?.up === true);
-    await c.cmd(`use ${tubes[2]?.[0]}`);
-    assert.match((await c.cmd('put 0 0 60 1', 'e')).line, /^INSERTED /);
-    c.close();
-    await proxy.close();
-    freezer.server.close();
-    await Promise.all(real.map((n) => n.stop()));
   });
 });
 

@@ -4,7 +4,9 @@
  * a pseudo-random moment, then restarted on the same directory. After every restart: every put
  * reported durable (the INSERTED moment) for which no delete was issued is present exactly once with
  * its body; no delete reported durable (DELETED) comes back; no id is ever handed out twice.
- * Violations throw AssertionError.
+ * Violations throw AssertionError. The bookkeeping and checks (CrashModel) are shared with the same
+ * test through the real server (node-binlog-crash.test.ts), which reads the jobs back over the
+ * protocol instead of from a replay.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -65,6 +67,66 @@ export interface CrashTotals {
   live: number;
 }
 
+/**
+ * What the clients of a crash run know, checked after every restart (shared with the same test
+ * through the real server, node-binlog-crash.test.ts): acknowledged puts not since deleted must be
+ * present exactly once with their body, acknowledged deletes must stay deleted, no id twice.
+ */
+export class CrashModel {
+  /** Durable puts with no delete issued since: present after every restart, body unchanged. */
+  readonly acked = new Map<number, string>();
+  private readonly deleted = new Set<number>();
+  /** Every id a client was ever given or found after a restart. */
+  private readonly everIssued = new Set<number>();
+  private maxAcked = 0;
+
+  /**
+   * After restart `run`: `jobs` is everything the log holds; `nextId` the id it hands out next
+   * when known. Jobs present but never acknowledged were durable but the kill came before the
+   * reply: they are adopted (from now on they must stay).
+   */
+  checkRestart(run: number, jobs: [number, string][], nextId?: number): Map<number, string> {
+    const present = new Map(jobs);
+    assert.equal(present.size, jobs.length, `run ${run}: no job twice`);
+    assert.equal(new Set(present.values()).size, present.size, `run ${run}: no body under two ids`);
+    for (const [id, body] of this.acked) {
+      assert.equal(present.get(id), body, `run ${run}: acknowledged job ${id} lost or changed`);
+    }
+    for (const id of this.deleted)
+      assert.equal(present.has(id), false, `run ${run}: deleted job ${id} came back`);
+    if (nextId !== undefined)
+      assert.ok(nextId > this.maxAcked, `run ${run}: next id ${nextId} <= ${this.maxAcked}`);
+    for (const [id, body] of present) {
+      if (!this.acked.has(id)) this.acked.set(id, body);
+      this.everIssued.add(id);
+    }
+    return present;
+  }
+
+  /**
+   * What round `run` reported before its kill: puts acknowledged (id, body), deletes issued
+   * (acknowledged or not) and deletes acknowledged.
+   */
+  recordRound(run: number, puts: [number, string][], issued: number[], deletes: number[]): void {
+    for (const [id, body] of puts) {
+      assert.ok(!this.everIssued.has(id), `run ${run}: id ${id} handed out twice`);
+      this.everIssued.add(id);
+      this.acked.set(id, body);
+      this.maxAcked = Math.max(this.maxAcked, id);
+    }
+    // A delete issued but not acknowledged may or may not have become durable: the job may stay.
+    for (const id of issued) this.acked.delete(id);
+    for (const id of deletes) this.deleted.add(id);
+  }
+
+  /** The highest id ever acknowledged or found. */
+  get maxId(): number {
+    let max = this.maxAcked;
+    for (const id of this.everIssued) if (id > max) max = id;
+    return max;
+  }
+}
+
 /** Kills the writer `kills` times on dir (then restarts it once more to check the end state). */
 export async function crashRounds(
   dir: string,
@@ -72,37 +134,17 @@ export async function crashRounds(
   onRound: (run: number, totals: CrashTotals) => void = () => {},
 ): Promise<CrashTotals> {
   const totals: CrashTotals = { kills: 0, puts: 0, deletes: 0, live: 0 };
-  const acked = new Map<number, string>(); // durable puts with no delete issued
-  const deleted = new Set<number>();
-  const everIssued = new Set<number>();
-  let maxAcked = 0;
+  const model = new CrashModel();
   for (let run = 0; run <= kills; run++) {
     const last = run === kills;
     const { replay, puts, issued, deletes } = await runOnce(dir, last ? 0 : 50 + ((run * 37) % 250), run + 1);
-    const present = new Map(replay.jobs);
-    assert.equal(present.size, replay.jobs.length, 'no job twice');
-    for (const [id, body] of acked) {
-      assert.equal(present.get(id), body, `run ${run}: acknowledged job ${id} lost or changed`);
-    }
-    for (const id of deleted) assert.equal(present.has(id), false, `run ${run}: deleted job ${id} came back`);
-    assert.ok(replay.nextId > maxAcked, `run ${run}: next id ${replay.nextId} <= ${maxAcked}`);
-    // Jobs present but never acknowledged were durable but killed before reporting: adopt them.
-    for (const [id, body] of present) if (!acked.has(id)) acked.set(id, body);
-    for (const [id, body] of puts) {
-      assert.ok(!everIssued.has(id), `run ${run}: id ${id} handed out twice`);
-      everIssued.add(id);
-      acked.set(id, body);
-      maxAcked = Math.max(maxAcked, id);
-      totals.puts++;
-    }
-    // A delete issued but not reported may or may not have become durable: the job may stay.
-    for (const id of issued) acked.delete(id);
-    for (const id of deletes) deleted.add(id);
+    const present = model.checkRestart(run, replay.jobs, replay.nextId);
+    model.recordRound(run, puts, issued, deletes);
+    totals.puts += puts.length;
     totals.deletes += deletes.length;
     totals.kills = run;
     totals.live = present.size;
     onRound(run, totals);
-    for (const id of present.keys()) everIssued.add(id);
   }
   return totals;
 }
