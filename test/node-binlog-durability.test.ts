@@ -175,6 +175,40 @@ describe('node binlog durability', () => {
     assert.equal(syncs.writevs - writesHeld, 1, 'and one write');
   });
 
+  it('durability: close() (what SIGTERM does) first sends the confirmations of every change made before it', async () => {
+    const syncs = new HeldSyncs();
+    const dir = tempDir('stalkd-node-');
+    const { server } = await startLogged(dir, { fsyncEveryMs: 0 }, syncs.ops);
+    const control = await client(server);
+    const writers: Client[] = [];
+    for (let i = 0; i < 8; i++) writers.push(await client(server));
+    syncs.holding = true;
+    const puts = writers.flatMap((w, i) =>
+      Array.from({ length: 25 }, (_, k) =>
+        w.put(`job ${i}.${k}`).then(
+          (id) => id,
+          (err: Error) => err.message,
+        ),
+      ),
+    );
+    for (let tries = 0; (await control.stats())['cmd-put'] < 200; tries++) {
+      assert.ok(tries < 10_000, 'the server never received the puts');
+    }
+    await syncs.untilParked();
+    const closing = servers.splice(0)[0]?.close();
+    syncs.release();
+    await closing;
+    const answers = await Promise.all(puts);
+    assert.deepEqual(
+      answers.filter((a) => typeof a !== 'number'),
+      [],
+      'every put made before close() was confirmed before the connection closed',
+    );
+    clients.length = 0;
+    const again = await startLogged(dir, { fsyncEveryMs: 0 });
+    assert.equal((await (await client(again.server)).stats())['current-jobs-ready'], 200);
+  });
+
   it('durability: a full disk answers put with OUT_OF_MEMORY, accepted jobs stay deletable, the node keeps serving; a restart agrees', async () => {
     const dir = tempDir('stalkd-node-');
     const ops = new FaultyFileOps();

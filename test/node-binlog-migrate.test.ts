@@ -15,7 +15,7 @@ import { afterEach, describe, it } from 'node:test';
 import { IMPORTED_DIR } from '../src/binlog';
 import { type Client, connect, type JobStats } from '../src/client';
 import { tempDir } from './support/binlog-fixtures';
-import { type NodeProcess, startNode } from './support/node-process';
+import { type NodeProcess, runCliToExit, startNode } from './support/node-process';
 import { BEANSTALKD_PATH, type ReferenceServer, startReference } from './support/reference';
 import { whenInstalled } from './support/requires';
 
@@ -184,6 +184,22 @@ whenInstalled(BEANSTALKD_PATH !== undefined, 'beanstalkd', () =>
         [live.length - 3 + 1, 2, 1],
       );
       assert.equal(await t.put('next'), probe + 1);
+    });
+
+    it('migrate: stalkd node refuses a directory a running beanstalkd holds, and takes nothing from it', async () => {
+      const dir = tempDir('stalkd-migrate-');
+      const ref = await startReference(['-b', dir, '-f', '0']);
+      processes.push(ref);
+      const b = await open(ref.port);
+      const id = await b.put("still beanstalkd's");
+      const refused = await runCliToExit(['node', '-l', '127.0.0.1', '-p', '0', '-b', dir]);
+      assert.notEqual(refused.code, 0);
+      assert.match(
+        refused.stderr,
+        new RegExp(`is in use by beanstalkd \\(pid ${ref.pid} holds .*stop it first`),
+      );
+      assert.deepEqual(fs.readdirSync(dir).sort(), ['binlog.1', 'lock'], 'nothing imported or moved');
+      assert.equal((await b.peek(id))?.body.toString(), "still beanstalkd's");
     });
   }),
 );

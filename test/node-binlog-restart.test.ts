@@ -158,8 +158,19 @@ describe('node binlog restart', () => {
 
     const after = await c.stats();
     assert.deepEqual(
-      [after['current-jobs-ready'], after['current-jobs-delayed'], after['current-jobs-buried']],
-      [5, 1, 2],
+      [
+        after['current-jobs-ready'],
+        after['current-jobs-urgent'],
+        after['current-jobs-delayed'],
+        after['current-jobs-buried'],
+      ],
+      [5, 5, 1, 2],
+    );
+    const gamma = await c.statsTube('gamma');
+    assert.deepEqual(
+      [gamma?.['current-jobs-ready'], gamma?.['current-jobs-buried'], gamma?.['current-jobs-urgent']],
+      [3, 2, 3],
+      'per-tube counts rebuilt',
     );
     assert.equal(after['binlog-oldest-index'], 1);
     assert.equal(after['binlog-current-index'], 2, 'every start opens a new segment');
@@ -204,6 +215,38 @@ describe('node binlog restart', () => {
       assert.equal((await c.peek(id))?.body.toString(), `job ${i}`);
       assert.equal((await statsJob(c, id)).state, 'ready');
     }
+  });
+
+  it('restart: SIGTERM under load confirms every put the node took before stopping (-f 0)', async () => {
+    const dir = tempDir('stalkd-node-');
+    const first = await node(dir, ['-f', '0']);
+    const control = await client(first);
+    const writers = await Promise.all(Array.from({ length: 8 }, () => client(first)));
+    const puts = writers.flatMap((w, i) =>
+      Array.from({ length: 100 }, (_, k) =>
+        w.put(`job ${i}.${k}`).then(
+          (id) => id,
+          (err: Error) => err.message,
+        ),
+      ),
+    );
+    // One round trip per try until the node has run every put; then stop it.
+    for (let tries = 0; (await control.stats())['cmd-put'] < 800; tries++) {
+      assert.ok(tries < 10_000, 'the node never received the puts');
+    }
+    const exit = await first.stop();
+    assert.deepEqual([exit.code, exit.signal], [0, null], exit.stderr);
+    const answers = await Promise.all(puts);
+    assert.deepEqual(
+      answers.filter((a) => typeof a !== 'number'),
+      [],
+      'no put the node took lost its INSERTED',
+    );
+    clients.length = 0;
+    const second = await node(dir, ['-f', '0']);
+    const c = await client(second);
+    assert.equal((await c.stats())['current-jobs-ready'], 800);
+    for (const id of answers as number[]) assert.ok(await c.peek(id), `job ${id}`);
   });
 
   it('restart: a second process on the same DIR exits non-zero with a clear error; a killed one leaves no lock', async () => {

@@ -17,6 +17,9 @@ import { Connection } from './connection';
 export const DEFAULT_MAX_JOB_BYTES = 65535;
 export const MAX_JOB_BYTES_LIMIT = 1073741824;
 
+/** On close, how long replies waiting for their records may wait for the log to make them durable. */
+const CLOSE_DURABLE_WAIT_MS = 5000;
+
 /** What the server needs from a write-ahead log beyond the engine's Journal. */
 export interface DurableLog extends Journal {
   durableSeq(): number;
@@ -203,9 +206,32 @@ export class NodeServer {
     this.timer = undefined;
     this.manualTimersStop();
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    // Confirmations already earned go out before the sockets close: a clean stop must not leave a
+    // client without the INSERTED/DELETED of a change that the log's close makes durable anyway.
+    await this.untilDurable(CLOSE_DURABLE_WAIT_MS);
     for (const c of [...this.connections]) c.close();
     await closed;
     await this.log?.close();
+  }
+
+  /**
+   * Resolves once every change made so far is durable (the gated replies are out), or after maxMs
+   * when the log cannot get there (a failing disk: its close reports that).
+   */
+  private untilDurable(maxMs: number): Promise<void> {
+    const log = this.log;
+    if (!log || log.durableSeq() >= this.engine.lastJournalSeq) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (typeof off === 'function') off();
+        resolve();
+      };
+      const timer = setTimeout(done, maxMs);
+      const off = log.onDurable(() => {
+        if (log.durableSeq() >= this.engine.lastJournalSeq) done();
+      });
+    });
   }
 
   private manualTimersStop(): void {
