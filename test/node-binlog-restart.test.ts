@@ -269,6 +269,22 @@ describe('node binlog restart', () => {
     assert.equal(await c.put('y'), id + 1);
   });
 
+  it('restart: a cluster node keeps its id residue class (--id-stride 3 --id-offset 2), deleted highest id included', async () => {
+    const dir = tempDir('stalkd-node-');
+    const args = ['-f', '0', '--id-stride', '3', '--id-offset', '2'];
+    const first = await node(dir, args);
+    const p = await client(first);
+    const ids = [await p.put('a'), await p.put('b'), await p.put('c')];
+    assert.deepEqual(ids, [2, 5, 8]);
+    assert.equal(await p.delete(8), 'DELETED');
+    await first.kill();
+    clients.length = 0;
+    const second = await node(dir, args);
+    const c = await client(second);
+    assert.equal(await c.put('d'), 11);
+    assert.equal((await c.peek(5))?.body.toString(), 'b');
+  });
+
   it('restart: -s 4096 rotates segments; live jobs and the id floor survive compaction and restarts', async () => {
     const dir = tempDir('stalkd-node-');
     const args = ['-f', '0', '-s', '4096'];
