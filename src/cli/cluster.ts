@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { loadTopologyFile, type Topology } from '../proxy/topology';
@@ -88,7 +89,11 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   const cli = path.join(__dirname, 'main.js');
   const members: Member[] = [];
   const start = (label: string, args: string[], env: NodeJS.ProcessEnv = process.env): Member => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env });
+    // The IPC channel lets children notice when the launcher is gone, however it ended.
+    const child = spawn(process.execPath, [cli, ...args], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env,
+    });
     const member = { label, child };
     members.push(member);
     return member;
@@ -144,6 +149,14 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
     });
   }
 
+  const proxyHost = topology.proxy.host ?? opts.listen;
+  if (!(await waitForPort(proxyHost === '0.0.0.0' ? '127.0.0.1' : proxyHost, proxyPort, () => stopping))) {
+    if (!stopping) {
+      process.stderr.write(`stalkd cluster: the proxy did not open ${proxyHost}:${proxyPort} in time\n`);
+      await stop(1);
+    }
+    return;
+  }
   const lines = [`stalkd cluster: ${topology.nodes.length} nodes + proxy (topology ${topologyPath})`];
   lines.push(`  proxy    beanstalkd protocol on ${topology.proxy.host ?? opts.listen}:${proxyPort}`);
   if (topology.proxy.metricsPort) {
@@ -158,4 +171,21 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   }
   lines.push('Ctrl-C stops everything.');
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Connects until host:port accepts (every 50 ms, at most 30 s) or `cancelled()`; true when it did. */
+async function waitForPort(host: string, port: number, cancelled: () => boolean): Promise<boolean> {
+  for (let attempt = 0; attempt < 600 && !cancelled(); attempt++) {
+    const accepted = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, host);
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (accepted) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
 }
