@@ -2,7 +2,7 @@
  * The crash test through the real server: `stalkd node -b DIR -f 0 -s 16384` (small segments, so
  * rotation, compaction and unlinking run all the time) takes puts and deletes from 6 connections
  * with 2 commands in flight each, and is SIGKILLed at a seeded random moment, 24 times, then
- * restarted on the same DIR; 6 times each in -f 100 and -F, which promise the same for a crash of
+ * restarted on the same DIR; 4 times each in -f 100 and -F, which promise the same for a crash of
  * the process (not of the machine). The clients' model (CrashModel, shared with the binlog-level
  * binlog-crash.test.ts) records every put answered INSERTED with its body and every delete answered
  * DELETED. After each restart every job the node holds is read back over the protocol (peek of
@@ -21,7 +21,7 @@ import { type NodeProcess, startNode } from './support/node-process';
 const KILLS = 24;
 const CONNECTIONS = 6;
 const IN_FLIGHT_PER_CONNECTION = 2;
-const OTHER_MODE_KILLS = 6;
+const OTHER_MODE_KILLS = 4;
 /** Small segments: rotation, compaction and unlinking run all the time. */
 const SEGMENT = ['-s', '16384'];
 const SEED = Number(process.env.STALKD_CRASH_SEED ?? 20240611);
