@@ -112,6 +112,15 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
     if (n.metricsPort) args.push('--metrics-port', String(n.metricsPort));
     return start(n.name, args);
   });
+  // The proxy starts once every node accepts, so its first probes find them all up.
+  for (const n of topology.nodes) {
+    if (!(await waitForPort(n.host === '0.0.0.0' ? '127.0.0.1' : n.host, n.port, () => false))) {
+      process.stderr.write(`stalkd cluster: ${n.name} did not open ${n.host}:${n.port} in time\n`);
+      for (const m of nodeMembers) m.child.kill('SIGTERM');
+      await Promise.all(nodeMembers.map(exited));
+      process.exit(1);
+    }
+  }
   const proxyPort = topology.proxy.port ?? opts.port;
   const proxyArgs = [
     'proxy',
