@@ -1,0 +1,339 @@
+/**
+ * The servers under test, each started fresh on an ephemeral loopback port: Debian's beanstalkd,
+ * `stalkd node` (the CLI, as users run it), `stalkd proxy` in front of three stalkd nodes, and the
+ * generator's do-nothing server (its ceiling). A target is ready when its port answers.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { type Generator, TMP_DIR } from './loadgen';
+
+export const TARGET_NAMES = ['beanstalkd', 'node', 'proxy', 'null'] as const;
+export type TargetName = (typeof TARGET_NAMES)[number];
+
+export interface BinlogConfig {
+  dir: string;
+  /** -f MS; 'never' = -F. */
+  fsync: number | 'never';
+}
+
+export interface TargetConfig {
+  maxJobBytes: number;
+  /** One directory per server process (the proxy's three nodes get dir/n0, n1, n2). */
+  binlog?: BinlogConfig;
+  /** Extra node flags for stalkd processes (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  /** Ask stalkd processes for a metrics port (when the CLI supports it). */
+  metrics?: boolean;
+}
+
+export interface RunningTarget {
+  name: TargetName;
+  host: string;
+  port: number;
+  /** Every server-side process (for CPU and RSS). */
+  pids: number[];
+  /** performance.now() when the first process was spawned. */
+  spawnedAtMs: number;
+  metricsUrl?: string;
+  /** SIGTERM (stalkd writes its --cpu-prof then) or SIGKILL (a crash, for replay). */
+  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The compiled stalkd under test: dist/src, or the private copy made by snapshotBuild(). */
+let stalkdRoot = path.resolve(__dirname, '..', 'src');
+const stalkdCli = (): string => path.join(stalkdRoot, 'cli', 'main.js');
+
+/**
+ * Copies dist/src into `dir` and runs every stalkd process from there, so a rebuild during a long
+ * run (others working in the same tree) cannot change, or half-replace, the code being measured.
+ * Modules still resolve from the project's node_modules (dir lies inside the project).
+ */
+export function snapshotBuild(dir: string): void {
+  // Copies left by runs that were killed (their pid is gone) would otherwise pile up.
+  for (const name of readdirSync(path.dirname(dir))) {
+    const pid = Number(/^build-(\d+)$/.exec(name)?.[1] ?? 0);
+    if (pid > 0 && pid !== process.pid && !isAlive(pid))
+      rmSync(path.join(path.dirname(dir), name), { recursive: true, force: true });
+  }
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(stalkdRoot, path.join(dir, 'src'), { recursive: true });
+  stalkdRoot = path.join(dir, 'src');
+  nodeHelp = undefined;
+}
+export const PROXY_NODES = 3;
+
+export const BEANSTALKD_PATH = [
+  '/usr/bin/beanstalkd',
+  '/usr/sbin/beanstalkd',
+  '/usr/local/bin/beanstalkd',
+].find((p) => existsSync(p));
+
+let nodeHelp: string | undefined;
+/** `stalkd node --help`, to learn which optional flags (binlog, metrics) exist in this build. */
+function stalkdNodeHelp(): string {
+  nodeHelp ??=
+    spawnSync(process.execPath, [stalkdCli(), 'node', '--help'], { encoding: 'utf8' }).stdout ?? '';
+  return nodeHelp;
+}
+
+export function stalkdSupportsBinlog(): boolean {
+  return /-b, --binlog-dir|-b </.test(stalkdNodeHelp());
+}
+
+export function stalkdSupportsMetrics(): boolean {
+  return /--metrics-port/.test(stalkdNodeHelp());
+}
+
+/** Why a target cannot run a config, or undefined when it can. */
+export function unsupported(name: TargetName, config: TargetConfig): string | undefined {
+  if (name === 'beanstalkd' && !BEANSTALKD_PATH) return 'beanstalkd is not installed';
+  if ((name === 'node' || name === 'proxy') && config.binlog && !stalkdSupportsBinlog())
+    return '`stalkd node -b` not available in this build';
+  return undefined;
+}
+
+const children = new Set<ChildProcess>();
+/** Kills every server still running (bench exit, Ctrl-C). */
+export function killAll(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
+
+interface Spawned {
+  child: ChildProcess;
+  port: number;
+}
+
+/** Spawns a server and resolves with the port from its log line once the port is listening. */
+function spawnServer(bin: string, args: string[], portLine: RegExp, label: string): Promise<Spawned> {
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return new Promise((resolve, reject) => {
+    let log = '';
+    let found = false;
+    const onData = (chunk: Buffer): void => {
+      if (found) return;
+      log += chunk.toString('latin1');
+      const m = portLine.exec(log);
+      if (!m) return;
+      found = true;
+      const port = Number(m[1]);
+      waitUntilListening(port).then(() => resolve({ child, port }), reject);
+    };
+    // Logs are read (and then drained) on both streams so a full pipe never blocks a server.
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (!found) reject(new Error(`${label} exited early (${code ?? signal}): ${log.slice(-2000)}`));
+    });
+  });
+}
+
+/** beanstalkd logs "bind" before listen(): poll the kernel's socket table for LISTEN. */
+async function waitUntilListening(port: number): Promise<void> {
+  if (!existsSync('/proc/net/tcp')) return;
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (let i = 0; i < 1_000_000; i++) {
+    const rows = readFileSync('/proc/net/tcp', 'latin1').split('\n');
+    for (const row of rows) {
+      const cols = row.trim().split(/\s+/);
+      if (cols[1] === local && cols[3] === '0A') return;
+    }
+    await new Promise<void>((resolve) => setTimeout(resolve, 1));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+function stopper(procs: ChildProcess[]): (signal?: 'SIGTERM' | 'SIGKILL') => Promise<void> {
+  return async (signal = 'SIGKILL') => {
+    await Promise.all(
+      procs.map(
+        (child) =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) return done();
+            const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              done();
+            });
+            child.kill(signal);
+          }),
+      ),
+    );
+  };
+}
+
+function binlogFlags(b: BinlogConfig | undefined, dir: string | undefined): string[] {
+  if (!b || !dir) return [];
+  return ['-b', dir, ...(b.fsync === 'never' ? ['-F'] : ['-f', String(b.fsync)])];
+}
+
+async function startBeanstalkd(config: TargetConfig): Promise<RunningTarget> {
+  const spawnedAtMs = performance.now();
+  const args = ['-V', '-l', HOST, '-p', '0', '-z', String(config.maxJobBytes)];
+  args.push(...binlogFlags(config.binlog, config.binlog?.dir));
+  const s = await spawnServer(BEANSTALKD_PATH as string, args, /bind \d+ 127\.0\.0\.1:(\d+)/, 'beanstalkd');
+  return {
+    name: 'beanstalkd',
+    host: HOST,
+    port: s.port,
+    pids: [s.child.pid ?? 0],
+    spawnedAtMs,
+    stop: stopper([s.child]),
+  };
+}
+
+function startStalkdNode(
+  config: TargetConfig,
+  dir: string | undefined,
+  extra: string[] = [],
+): Promise<Spawned> {
+  const args = [...(config.nodeArgs ?? []), stalkdCli(), 'node', '-V', '-l', HOST, '-p', '0'];
+  args.push('-z', String(config.maxJobBytes), ...binlogFlags(config.binlog, dir), ...extra);
+  return spawnServer(process.execPath, args, /bind 127\.0\.0\.1:(\d+)/, 'stalkd node');
+}
+
+async function startNode(config: TargetConfig): Promise<RunningTarget> {
+  const spawnedAtMs = performance.now();
+  // --metrics-port takes a fixed port (0 = off): borrow a free one from the kernel.
+  const metricsPort = config.metrics ? await freePort() : 0;
+  const extra = metricsPort ? ['--metrics-port', String(metricsPort), '--metrics-max-tubes', '100000'] : [];
+  const s = await startStalkdNode(config, config.binlog?.dir, extra);
+  const t: RunningTarget = {
+    name: 'node',
+    host: HOST,
+    port: s.port,
+    pids: [s.child.pid ?? 0],
+    spawnedAtMs,
+    stop: stopper([s.child]),
+  };
+  if (metricsPort) {
+    await waitUntilListening(metricsPort);
+    t.metricsUrl = `http://${HOST}:${metricsPort}/metrics`;
+  }
+  return t;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Three stalkd nodes (started in parallel) and `stalkd proxy` in front, from a topology file that
+ * pins the generator's tubes b0..b255 round-robin to the nodes so each carries an equal share (ring
+ * placement of a handful of tubes is lumpy). Builds without the proxy subcommand use
+ * bench/proxy-launcher.ts (the same startProxyServer, same pins).
+ */
+async function startProxy(config: TargetConfig): Promise<RunningTarget> {
+  const spawnedAtMs = performance.now();
+  const nodes = await Promise.all(
+    Array.from({ length: PROXY_NODES }, (_, i) =>
+      startStalkdNode(config, config.binlog ? path.join(config.binlog.dir, `n${i}`) : undefined),
+    ),
+  );
+  let args: string[];
+  let topologyFile: string | undefined;
+  if (existsSync(path.join(stalkdRoot, 'cli', 'proxy.js'))) {
+    const pins: Record<string, string> = {};
+    for (let i = 0; i < 256; i++) pins[`b${i}`] = `n${i % PROXY_NODES}`;
+    const topology = {
+      version: 1,
+      description: 'bench: three local stalkd nodes, generator tubes pinned round-robin',
+      nodes: nodes.map((n, i) => ({ name: `n${i}`, index: i, host: HOST, port: n.port, weight: 1 })),
+      pins,
+    };
+    mkdirSync(TMP_DIR, { recursive: true });
+    topologyFile = path.join(TMP_DIR, `topology-${process.pid}-${nodes[0]?.port ?? 0}.json`);
+    writeFileSync(topologyFile, JSON.stringify(topology));
+    args = [
+      stalkdCli(),
+      'proxy',
+      '-V',
+      '-l',
+      HOST,
+      '-p',
+      '0',
+      '-z',
+      String(config.maxJobBytes),
+      '--topology',
+      topologyFile,
+    ];
+  } else {
+    args = [path.join(__dirname, 'proxy-launcher.js'), '--max-job-bytes', String(config.maxJobBytes)];
+    for (const n of nodes) args.push('--node', `${HOST}:${n.port}`);
+  }
+  const proxy = await spawnServer(
+    process.execPath,
+    [...(config.nodeArgs ?? []), ...args],
+    /bind 127\.0\.0\.1:(\d+)/,
+    'stalkd proxy',
+  );
+  const procs = [proxy.child, ...nodes.map((n) => n.child)];
+  const stopAll = stopper(procs);
+  return {
+    name: 'proxy',
+    host: HOST,
+    port: proxy.port,
+    pids: procs.map((c) => c.pid ?? 0),
+    spawnedAtMs,
+    stop: async (signal) => {
+      await stopAll(signal);
+      if (topologyFile) rmSync(topologyFile, { force: true });
+    },
+  };
+}
+
+async function startNull(gen: Generator, config: TargetConfig, bodyBytes: number): Promise<RunningTarget> {
+  const spawnedAtMs = performance.now();
+  const [bin, ...pre] = gen.command as [string, ...string[]];
+  const args = [...pre, '--mode', 'serve', '--host', HOST, '--port', '0', '--body', String(bodyBytes)];
+  void config;
+  const s = await spawnServer(bin, args, /listening (\d+)/, 'null server');
+  return {
+    name: 'null',
+    host: HOST,
+    port: s.port,
+    pids: [s.child.pid ?? 0],
+    spawnedAtMs,
+    stop: stopper([s.child]),
+  };
+}
+
+export function startTarget(
+  name: TargetName,
+  config: TargetConfig,
+  gen: Generator,
+  bodyBytes: number,
+): Promise<RunningTarget> {
+  switch (name) {
+    case 'beanstalkd':
+      return startBeanstalkd(config);
+    case 'node':
+      return startNode(config);
+    case 'proxy':
+      return startProxy(config);
+    case 'null':
+      return startNull(gen, config, bodyBytes);
+  }
+}
