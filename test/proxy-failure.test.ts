@@ -1,7 +1,8 @@
 /**
  * Node failure through the proxy: a killed node under load — `stalkd node -b DIR -f 0` through the
  * CLI, and Debian's beanstalkd with its binlog — a node that accepts but never answers, and
- * recovery without restarting the proxy.
+ * recovery without restarting the proxy. At the end of each, every acknowledged put is found
+ * again (test/proxy-restart.test.ts restarts the proxy itself).
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -95,14 +96,17 @@ async function killedNodeScenario(kind: 'stock' | 'stalkd'): Promise<void> {
   // Load on the other nodes while node 1 dies.
   let stop = false;
   let loadPuts = 0;
+  const loadAcked: number[] = [];
   const loadErrors: string[] = [];
   const load = (async () => {
     const c = await RawClient.open(proxy.port);
     for (let i = 0; !stop; i++) {
       await c.cmd(`use ${i % 2 ? t0 : t2}`);
       const r = await c.cmd('put 0 0 60 4', 'load');
-      if (r.line.startsWith('INSERTED')) loadPuts++;
-      else loadErrors.push(r.line);
+      if (r.line.startsWith('INSERTED')) {
+        loadPuts++;
+        loadAcked.push(Number(r.line.split(' ')[1]));
+      } else loadErrors.push(r.line);
     }
     c.close();
   })();
@@ -142,6 +146,21 @@ async function killedNodeScenario(kind: 'stock' | 'stalkd'): Promise<void> {
     [...back].sort((a, b) => a - b),
     [...acked].sort((a, b) => a - b),
     'every acknowledged job is back',
+  );
+  // The puts to the live nodes during the outage are all there too (and nothing else).
+  await c.cmd(`watch ${t0}`);
+  await c.cmd(`watch ${t2}`);
+  await c.cmd(`ignore ${t1}`);
+  const live = new Set<number>();
+  for (let i = 0; i <= loadAcked.length; i++) {
+    const r = await c.cmd('reserve-with-timeout 0');
+    if (r.line === 'TIMED_OUT') break;
+    live.add(Number(r.line.split(' ')[1]));
+  }
+  assert.deepEqual(
+    [...live].sort((a, b) => a - b),
+    [...loadAcked].sort((a, b) => a - b),
+    'every put acknowledged during the outage is there',
   );
   for (const x of [p, w, c]) x.close();
   await proxy.close();
@@ -186,6 +205,17 @@ describe('node failure', () => {
       await eventually(async () => proxy.pool.get(2)?.up === true);
       await c.cmd(`use ${tubes[2]?.[0]}`);
       assert.match((await c.cmd('put 0 0 60 1', 'e')).line, /^INSERTED /);
+      // Acknowledged: a (before the freeze), d and e; b timed out and never reached the node.
+      await c.cmd(`watch ${tubes[0]?.[0]}`);
+      await c.cmd(`watch ${tubes[2]?.[0]}`);
+      await c.cmd('ignore default');
+      const bodies: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await c.cmd('reserve-with-timeout 0');
+        if (r.line === 'TIMED_OUT') break;
+        bodies.push(r.data?.toString() ?? '');
+      }
+      assert.deepEqual(bodies.sort(), ['a', 'd', 'e'], 'every acknowledged put is there');
       c.close();
       await proxy.close();
       freezer.server.close();

@@ -3,9 +3,10 @@ import { type Command, Option } from 'commander';
 import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES, openBinlog, restoreInto } from '../binlog';
 import { startNodeMetrics } from '../metrics/node-metrics';
 import { MAX_JOB_BYTES_LIMIT, type NodeServerOptions, startNodeServer } from '../server/node-server';
+import { addLimitOptions, type LimitCommandOptions } from './limit-options';
 import { increase, parseInteger, parsePort } from './options';
 
-export interface NodeCommandOptions {
+export interface NodeCommandOptions extends LimitCommandOptions {
   binlogDir?: string;
   fsyncMs: number;
   /** false with -F / --no-fsync. */
@@ -15,7 +16,6 @@ export interface NodeCommandOptions {
   port: number;
   maxJobSize: number;
   verbose: number;
-  maxConnections?: number;
   idStride: number;
   idOffset: number;
   metricsPort: number;
@@ -25,7 +25,7 @@ export interface NodeCommandOptions {
 }
 
 export function registerNodeCommand(program: Command): Command {
-  return program
+  const node = program
     .command('node')
     .description('run one storage node (a drop-in beanstalkd 1.13)')
     .addOption(
@@ -60,11 +60,6 @@ export function registerNodeCommand(program: Command): Command {
     )
     .addOption(new Option('-V, --verbose', 'more output (repeatable)').argParser(increase).default(0))
     .addOption(
-      new Option('--max-connections <n>', 'refuse connections beyond this many')
-        .argParser(parseInteger(1, 10_000_000))
-        .env('STALKD_MAX_CONNECTIONS'),
-    )
-    .addOption(
       new Option('--id-stride <k>', 'job ids advance by k (cluster nodes)')
         .argParser(parseInteger(1, 1 << 20))
         .default(1),
@@ -94,10 +89,10 @@ export function registerNodeCommand(program: Command): Command {
       new Option('--metrics-tubes <names>', 'comma-separated tubes always given per-tube series')
         .argParser((v: string) => v.split(',').filter((name) => name.length > 0))
         .default([]),
-    )
-    .action(async (opts: NodeCommandOptions) => {
-      await runNode(opts);
-    });
+    );
+  return addLimitOptions(node, 'unprocessed input').action(async (opts: NodeCommandOptions) => {
+    await runNode(opts);
+  });
 }
 
 /** Opens (replays, or imports from beanstalkd) the log and has the server restore it before listening. */
@@ -134,8 +129,11 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
     maxJobBytes: Math.min(opts.maxJobSize, MAX_JOB_BYTES_LIMIT),
     idStride: opts.idStride,
     idOffset: opts.idOffset,
+    maxConnections: opts.maxConnections,
+    maxOutputBytes: opts.maxOutputBytes,
+    maxInputBytes: opts.maxInputBytes,
+    requestTimeoutMs: opts.requestTimeoutMs,
   };
-  if (opts.maxConnections !== undefined) serverOptions.maxConnections = opts.maxConnections;
   if (opts.binlogDir !== undefined) await attachBinlog(serverOptions, opts);
   const server = await startNodeServer(serverOptions);
   if (opts.verbose > 0) {

@@ -8,15 +8,24 @@ import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-met
 import { Placement } from '../proxy/ring';
 import { type ProxyServer, startProxyServer } from '../proxy/server';
 import { loadTopologyFile, type Topology, topologyFromNodeList } from '../proxy/topology';
+import { DEFAULT_MAX_INFLIGHT } from '../server/limits';
+import {
+  addLimitOptions,
+  addTlsOptions,
+  type LimitCommandOptions,
+  type TlsCommandOptions,
+  tlsFromOptions,
+} from './limit-options';
 import { increase, parseInteger, parsePort } from './options';
 
-export interface ProxyCommandOptions {
+export interface ProxyCommandOptions extends LimitCommandOptions, TlsCommandOptions {
   listen: string;
   port: number;
   nodes?: string;
   topology?: string;
   maxJobSize: number;
   nodeTimeoutMs: number;
+  maxInflight: number;
   reserveSlice: number;
   metricsPort: number;
   metricsHost: string;
@@ -69,6 +78,14 @@ export function registerProxyCommand(program: Command): Command {
         .default(3000),
     )
     .addOption(
+      new Option(
+        '--max-inflight <n>',
+        "requests outstanding on one client's node connection before the next waits",
+      )
+        .argParser(parseInteger(1, 1_000_000))
+        .default(DEFAULT_MAX_INFLIGHT),
+    )
+    .addOption(
       new Option('--reserve-slice <secs>', 'stock beanstalkd nodes: length of one reserve wait across nodes')
         .argParser(parseInteger(1, 60))
         .default(1),
@@ -87,9 +104,11 @@ export function registerProxyCommand(program: Command): Command {
     )
     .addOption(new Option('--no-dashboard', 'do not serve the dashboard (/dashboard/) on the metrics port'))
     .addOption(new Option('-V, --verbose', 'more output (repeatable)').argParser(increase).default(0));
-  addTopologyOptions(proxy).action(async (opts: ProxyCommandOptions) => {
-    await runProxy(opts);
-  });
+  addTopologyOptions(addTlsOptions(addLimitOptions(proxy, 'queued put bodies'))).action(
+    async (opts: ProxyCommandOptions) => {
+      await runProxy(opts);
+    },
+  );
   const placement = program
     .command('placement')
     .description('print the node that owns each tube (pins first, then the ring)')
@@ -121,6 +140,7 @@ function metricsSource(server: ProxyServer, stopping: () => boolean): ProxyMetri
 
 export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
   const topology = topologyFromOptions(opts);
+  const tls = tlsFromOptions(opts);
   let stopping = false;
   let recorder: Awaited<ReturnType<typeof startProxyMetrics>>['recorder'] | undefined;
   const server = await startProxyServer({
@@ -131,6 +151,12 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
     maxJobBytes: opts.maxJobSize,
     reserveSliceSec: opts.reserveSlice,
     pool: { nodeTimeoutMs: opts.nodeTimeoutMs },
+    maxClients: opts.maxConnections,
+    maxInflight: opts.maxInflight,
+    maxOutputBytes: opts.maxOutputBytes,
+    maxInputBytes: opts.maxInputBytes,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    ...(tls ? { tls } : {}),
     events: {
       command: (c, r, s) => recorder?.command(c, r, s),
       reserveWait: (c, r, s) => recorder?.reserveWait(c, r, s),
@@ -168,6 +194,7 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
       : undefined;
   if (opts.verbose > 0) {
     process.stderr.write(`pid ${process.pid}\nbind ${server.host}:${server.port}\n`);
+    if (tls) process.stderr.write(`tls on${opts.tlsVerifyClients ? ', client certificates required' : ''}\n`);
     for (const l of server.pool.all()) {
       process.stderr.write(
         `node ${l.node.index} ${l.node.name} ${l.node.host}:${l.node.port} ${l.kind}${l.up ? '' : ' DOWN'}\n`,

@@ -54,6 +54,11 @@ export class RequestParser {
     return this.buf.length - this.pos;
   }
 
+  /** True from a request's first byte to its end: a partial line, body or discard is pending. */
+  get midRequest(): boolean {
+    return this.state !== State.WantCommand || this.pos < this.buf.length;
+  }
+
   push(chunk: Buffer): void {
     if (this.pos >= this.buf.length) {
       this.buf = chunk;

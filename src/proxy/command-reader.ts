@@ -19,6 +19,11 @@ export class CommandReader {
     this.parser = new RequestParser(maxJobBytes);
   }
 
+  /** A partial request (line, body or discard) is waiting for more bytes. */
+  get midRequest(): boolean {
+    return this.parser.midRequest;
+  }
+
   push(chunk: Buffer): void {
     this.parser.push(chunk);
     for (let req = this.parser.next(); req !== undefined; req = this.parser.next())

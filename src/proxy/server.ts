@@ -2,8 +2,22 @@
  * The proxy's TCP listener: accepts beanstalkd clients and gives each a ClientSession in front of
  * the node pool. Stateless apart from its client sessions: any number of proxies built from the
  * same topology route identically (ring.ts) and map ids identically (job-id.ts).
+ *
+ * Optionally TLS (`tls` options: certificate and key, optionally a CA and client-certificate
+ * verification). TLS handshakes count against maxClients like plain connections and must finish
+ * within the request timeout, so they cannot be used to hold connections open either.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_INFLIGHT,
+  DEFAULT_MAX_INPUT_BYTES,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MIN_OUTPUT_BYTES,
+} from '../server/limits';
+import { StallWatch } from '../server/stall-watch';
 import { STALKD_VERSION } from '../version';
 import { PARKING_TUBE } from './conn-sync';
 import {
@@ -34,8 +48,18 @@ export interface ProxyServerOptions {
   events?: SessionEvents & PoolEvents & { clientAccepted(): void };
   /** See ProxyContext.eagerState (default true). */
   eagerState?: boolean;
-  /** Max client connections; further ones are closed at once. */
+  /** Max client connections (TLS handshakes included); further ones are closed at once. */
   maxClients?: number;
+  /** Requests outstanding on one client's node connection before its next one waits. */
+  maxInflight?: number;
+  /** Unsent reply bytes per client before its requests wait (as the node's maxOutputBytes). */
+  maxOutputBytes?: number;
+  /** Queued put-body bytes per client before reading it pauses. */
+  maxInputBytes?: number;
+  /** See NodeServerOptions.requestTimeoutMs; also bounds TLS handshakes. 0 = never. */
+  requestTimeoutMs?: number;
+  /** TLS on the client listener (node:tls server options: key, cert, ca, requestCert …). */
+  tls?: TlsOptions;
 }
 
 export interface ProxyServer {
@@ -44,6 +68,8 @@ export interface ProxyServer {
   placement: Placement;
   pool: NodePool;
   counters: ProxyCounters;
+  /** The client listener speaks TLS. */
+  tls: boolean;
   /** Closes every client session, every node connection and the listener. */
   close(): Promise<void>;
 }
@@ -61,6 +87,8 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
   const park = { index: placement.ownerOf('default').index, tube: PARKING_TUBE };
   const pool = new NodePool(options.nodes, { ...defaultPoolOptions, ...options.pool }, options.events, park);
   const counters = new ProxyCounters();
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const stalls = new StallWatch(requestTimeoutMs);
   const ctx: ProxyContext = {
     placement,
     pool,
@@ -70,16 +98,32 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     version: STALKD_VERSION,
     eagerState: options.eagerState ?? true,
     events: options.events ?? null,
+    maxInflight: options.maxInflight ?? DEFAULT_MAX_INFLIGHT,
+    maxOutputBytes: Math.max(MIN_OUTPUT_BYTES, options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES),
+    maxInputBytes: options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES,
+    stalls,
   };
   const sessions = new Set<ClientSession>();
-  const maxClients = options.maxClients ?? 65536;
-  const server: Server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
-    if (sessions.size >= maxClients) return void socket.destroy();
+  const accept = (socket: Socket): void => {
     options.events?.clientAccepted();
     const session = new ClientSession(ctx, socket);
     sessions.add(session);
     socket.on('close', () => sessions.delete(session));
-  });
+  };
+  // keepAlive: a client host that vanished without a FIN is found by the kernel (hours, not never).
+  const listenerOptions = { allowHalfOpen: true, keepAlive: true };
+  const server: Server = options.tls
+    ? createTlsServer(
+        {
+          ...listenerOptions,
+          ...options.tls,
+          ...(requestTimeoutMs > 0 ? { handshakeTimeout: requestTimeoutMs } : {}),
+        },
+        accept,
+      )
+    : createServer(listenerOptions, accept);
+  // Counted by the listener before any handshake: the limit holds for TLS clients too.
+  server.maxConnections = options.maxClients ?? DEFAULT_MAX_CONNECTIONS;
   // Every node answered (or failed) one probe: kinds are known, control channels are parked.
   await Promise.all(pool.all().map((l) => l.firstProbe));
   return new Promise((resolve, reject) => {
@@ -94,10 +138,13 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
         placement,
         pool,
         counters,
+        tls: options.tls !== undefined,
         close: () =>
           new Promise<void>((done) => {
-            for (const s of sessions) s.close();
+            // terminate, not close: a session already ending may still hold unsent output.
+            for (const s of sessions) s.terminate();
             pool.close();
+            stalls.close();
             server.close(() => done());
           }),
       });

@@ -13,8 +13,15 @@
  * Reserves, fan-outs (stats, list-tubes) and quit are barriers: they start when nothing is
  * outstanding and nothing starts until they finish — as beanstalkd stops reading a connection
  * that waits in reserve.
+ *
+ * Bounds (docs/limits.md): reading pauses while MAX_QUEUED_SLOTS commands or maxInputBytes of put
+ * bodies are queued, or while the socket needs a drain; dispatch waits while maxInflight requests
+ * are outstanding on the node connection or more than maxOutputBytes of replies are unsent; a
+ * partial request or unread output over the bound is closed after the request timeout
+ * (src/server/stall-watch.ts).
  */
 import type { Socket } from 'node:net';
+import type { Stallable, StallWatch } from '../server/stall-watch';
 import type { Backend } from './backend';
 import { CommandReader, type ReaderEvent } from './command-reader';
 import type { Command } from './commands';
@@ -47,6 +54,13 @@ export interface ProxyContext {
    * would; off: only when a command needs the node.
    */
   eagerState: boolean;
+  /** Requests outstanding on one client's node connection before dispatch waits. */
+  maxInflight: number;
+  /** Unsent reply bytes to one client before dispatch waits. */
+  maxOutputBytes: number;
+  /** Queued put-body bytes from one client before reading pauses. */
+  maxInputBytes: number;
+  stalls: StallWatch;
 }
 
 /** This client's connection to one node. */
@@ -71,7 +85,7 @@ interface Slot {
 /** Stop reading the client while this many commands wait for dispatch or replies. */
 const MAX_QUEUED_SLOTS = 1024;
 
-export class ClientSession {
+export class ClientSession implements Stallable {
   used = 'default';
   watched: string[] = ['default'];
   producer = false;
@@ -97,6 +111,14 @@ export class ClientSession {
   /** State changes not yet acknowledged by the nodes; local replies wait for them. */
   private pendingSync: Promise<unknown> | null = null;
   private readPaused = false;
+  /** Dispatch stopped because more than maxOutputBytes are unsent; the next drain restarts it. */
+  private outputBlocked = false;
+  /** Put-body bytes held by queued slots (released when the reply is written). */
+  private queuedBodyBytes = 0;
+  /** In ctx.stalls (partial request, or unread output over the bound / after close). */
+  private stalled = false;
+  /** A request arrived or output drained since the last stall check. */
+  private progressed = false;
   private readonly reader: CommandReader;
 
   constructor(
@@ -105,11 +127,17 @@ export class ClientSession {
   ) {
     this.reader = new CommandReader(ctx.maxJobBytes, (event) => this.onEvent(event));
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      this.reader.push(chunk);
+      this.updateStall();
+    });
     socket.on('end', () => this.onInputEnd());
     socket.on('error', () => this.close());
-    socket.on('close', () => this.close());
-    socket.on('drain', () => this.updateReading());
+    socket.on('close', () => {
+      this.close();
+      this.setStalled(false);
+    });
+    socket.on('drain', () => this.onDrain());
     ctx.counters.currentConnections++;
     ctx.counters.totalConnections++;
   }
@@ -157,8 +185,22 @@ export class ClientSession {
     if (this.waiting) c.currentWaiting--;
     for (const conn of this.conns.values()) conn.link.releaseBackend(conn.backend);
     this.conns.clear();
-    if (graceful) this.socket.end();
-    else this.socket.destroy();
+    if (graceful) {
+      this.socket.end();
+      // Replies still unsent must reach the client within the request timeout.
+      this.setStalled(this.socket.writableLength > 0);
+    } else this.socket.destroy();
+  }
+
+  /** Closes at once, also a session already closed gracefully whose output is still pending. */
+  terminate(): void {
+    this.close();
+    this.socket.destroy();
+  }
+
+  abortStalled(): void {
+    this.stalled = false;
+    this.terminate();
   }
 
   markProducer(): void {
@@ -193,6 +235,8 @@ export class ClientSession {
       this.awaitSync(this.syncState());
     }
     this.slots.push({ event, reply: null, startedAtMs: 0 });
+    this.progressed = true;
+    if (event.kind === 'command' && event.command.body) this.queuedBodyBytes += event.command.body.length;
     this.pump();
     this.updateReading();
   }
@@ -211,9 +255,14 @@ export class ClientSession {
     return event.kind === 'error' ? 'local' : dispatchTarget(this, event.command);
   }
 
-  /** Starts every command the ordering rule allows. */
+  /** Starts every command the ordering rule and the bounds allow. */
   private pump(): void {
     while (!this.closed && !this.barrier && this.dispatched < this.slots.length) {
+      if (this.socket.writableLength > this.ctx.maxOutputBytes) {
+        this.outputBlocked = true;
+        this.updateStall();
+        return;
+      }
       const slot = this.slots[this.dispatched] as Slot;
       const target = this.targetOf(slot.event);
       if (target === 'barrier') {
@@ -221,6 +270,7 @@ export class ClientSession {
         this.barrier = true;
       } else if (typeof target === 'number') {
         if (this.outstanding > 0 && this.activeNode !== target) return;
+        if (this.outstanding >= this.ctx.maxInflight) return;
         this.activeNode = target;
       }
       this.dispatched++;
@@ -284,6 +334,8 @@ export class ClientSession {
       if (!slot.reply) break;
       this.slots[this.head] = undefined as unknown as Slot;
       this.head++;
+      if (slot.event.kind === 'command' && slot.event.command.body)
+        this.queuedBodyBytes -= slot.event.command.body.length;
       if (slot.event.kind === 'command' && isQuit(slot.event.command)) {
         this.socket.uncork();
         this.close(true);
@@ -301,6 +353,7 @@ export class ClientSession {
       this.head = 0;
     }
     this.updateReading();
+    this.updateStall();
     this.maybeFinish();
   }
 
@@ -316,10 +369,41 @@ export class ClientSession {
 
   private updateReading(): void {
     if (this.closed) return;
-    const pause = this.queuedCount >= MAX_QUEUED_SLOTS || this.socket.writableNeedDrain;
+    const pause =
+      this.queuedCount >= MAX_QUEUED_SLOTS ||
+      this.queuedBodyBytes >= this.ctx.maxInputBytes ||
+      this.socket.writableNeedDrain;
     if (pause && !this.readPaused) this.socket.pause();
     if (!pause && this.readPaused) this.socket.resume();
     this.readPaused = pause;
+  }
+
+  private onDrain(): void {
+    this.progressed = true;
+    if (this.closed) {
+      this.setStalled(false);
+      return;
+    }
+    if (this.outputBlocked) {
+      this.outputBlocked = false;
+      this.pump();
+    }
+    this.updateReading();
+    this.updateStall();
+  }
+
+  /** Waiting (in reserve, or on the bounds above) is not stalling; a partial request is. */
+  private updateStall(): void {
+    if (this.closed) return;
+    const partial = !this.readPaused && !this.waiting && this.reader.midRequest;
+    this.setStalled(this.outputBlocked || partial);
+  }
+
+  private setStalled(stalled: boolean): void {
+    if (!stalled && !this.stalled) return;
+    this.stalled = stalled;
+    this.ctx.stalls.update(this, stalled, this.progressed);
+    this.progressed = false;
   }
 }
 

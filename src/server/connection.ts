@@ -6,7 +6,8 @@
  * Replies go out in request order; a reply that confirms a logged change waits until the journal
  * says its record is durable. Everything a connection can hold is bounded: unprocessed input
  * (reading pauses past maxInputBytes), unsent output (processing pauses past maxOutputBytes until
- * the socket drains).
+ * the socket drains), and time: a started request, or output over the bound, must make progress
+ * within the request timeout (stall-watch.ts; waiting in reserve is not stalling).
  */
 import type { Socket } from 'node:net';
 import type { Session, WaitOutcome } from '../engine/session';
@@ -14,13 +15,14 @@ import type { Request } from '../protocol/commands';
 import { RequestParser } from '../protocol/parser';
 import { dispatch, type HandlerContext, outcomeReply, type Reply } from './handlers';
 import type { NodeServer } from './node-server';
+import type { Stallable } from './stall-watch';
 
 interface QueuedReply {
   reply: Reply;
   seq: number;
 }
 
-export class Connection implements HandlerContext {
+export class Connection implements HandlerContext, Stallable {
   readonly parser: RequestParser;
   readonly session: Session;
   private held: Request | undefined;
@@ -31,6 +33,8 @@ export class Connection implements HandlerContext {
   private quitting = false;
   private inputEnded = false;
   private pausedForOutput = false;
+  /** In the server's StallWatch: an incomplete request or unread output holds this connection. */
+  private stalled = false;
   /** Replies held back until the journal makes their records durable, in order. */
   private readonly gated: QueuedReply[] = [];
 
@@ -84,6 +88,7 @@ export class Connection implements HandlerContext {
     if (this.processing || this.closed) return;
     this.processing = true;
     const socket = this.socket;
+    let served = 0;
     socket.cork();
     try {
       while (!this.closed && !this.quitting) {
@@ -99,6 +104,7 @@ export class Connection implements HandlerContext {
         const req = this.held ?? this.parser.next();
         this.held = undefined;
         if (!req) break;
+        served++;
         const seqBefore = this.engine.lastJournalSeq;
         const reply = dispatch(this, req);
         if (reply)
@@ -108,7 +114,7 @@ export class Connection implements HandlerContext {
       socket.uncork();
       this.processing = false;
     }
-    this.afterProcess();
+    this.afterProcess(served > 0);
   }
 
   /** A blocked reserve ended (job, TIMED_OUT or DEADLINE_SOON): answer it and go on. */
@@ -128,7 +134,7 @@ export class Connection implements HandlerContext {
     });
   }
 
-  private afterProcess(): void {
+  private afterProcess(progressed: boolean): void {
     if (this.closed) return;
     if (this.quitting) {
       this.finish();
@@ -144,7 +150,21 @@ export class Connection implements HandlerContext {
     } else if (!this.inputEnded) this.socket.resume();
     // Input ended and nothing more can run: incomplete trailing input can never complete.
     if (this.inputEnded && !this.session.waiting && !this.pausedForOutput) this.finish();
+    else this.updateStall(progressed);
     this.server.armTimer();
+  }
+
+  /** Waiting in reserve is not stalling; a partial request or unread output over the bound is. */
+  private updateStall(progressed: boolean): void {
+    const stalled = this.pausedForOutput || (!this.session.waiting && this.parser.midRequest);
+    if (!stalled && !this.stalled) return;
+    this.stalled = stalled;
+    this.server.stalls.update(this, stalled, progressed);
+  }
+
+  abortStalled(): void {
+    this.stalled = false;
+    this.close(true);
   }
 
   private send(reply: Reply, seq: number): void {
@@ -191,12 +211,19 @@ export class Connection implements HandlerContext {
     this.close();
   }
 
-  close(): void {
+  /** `abort`: drop unsent replies (the client stalled); otherwise they go out before the FIN. */
+  close(abort = false): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.stalled) this.server.stalls.end(this);
+    this.stalled = false;
     this.server.engine.closeSession(this.session);
     this.server.forget(this);
-    if (!this.socket.destroyed && this.socket.writableLength === 0) this.socket.destroy();
-    else this.socket.end();
+    if (abort || this.socket.destroyed || this.socket.writableLength === 0) {
+      this.socket.destroy();
+    } else {
+      this.socket.end();
+      this.server.linger(this.socket);
+    }
   }
 }

@@ -12,10 +12,21 @@ import type { Journal } from '../engine/journal';
 import { renderStats } from '../protocol/replies';
 import { STALKD_VERSION } from '../version';
 import { Connection } from './connection';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_INPUT_BYTES,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MIN_OUTPUT_BYTES,
+} from './limits';
+import { StallWatch } from './stall-watch';
 
 /** beanstalkd's default and ceiling for -z. */
 export const DEFAULT_MAX_JOB_BYTES = 65535;
 export const MAX_JOB_BYTES_LIMIT = 1073741824;
+
+/** On shutdown, replies already queued get this long to reach their clients before sockets are cut. */
+export const SHUTDOWN_GRACE_MS = 2000;
 
 /** On close, how long replies waiting for their records may wait for the log to make them durable. */
 const CLOSE_DURABLE_WAIT_MS = 5000;
@@ -43,11 +54,17 @@ export interface NodeServerOptions {
   clock?: Clock;
   manualTimers?: boolean;
   maxJobBytes?: number;
+  /** Connections beyond this many are closed at once (default 10 000). */
   maxConnections?: number;
   /** Unsent reply bytes per connection before it stops processing requests (default 4 MiB). */
   maxOutputBytes?: number;
   /** Unprocessed input bytes per connection before it stops reading (default 1 MiB). */
   maxInputBytes?: number;
+  /**
+   * A started request must be complete, and replies over maxOutputBytes drained, within this many
+   * ms, or the connection is closed (stall-watch.ts); 0 = never (default 30 s).
+   */
+  requestTimeoutMs?: number;
   idStride?: number;
   idOffset?: number;
   log?: DurableLog;
@@ -66,6 +83,10 @@ export class NodeServer {
   readonly maxInputBytes: number;
   readonly stalkdVersion = STALKD_VERSION;
   readonly connections = new Set<Connection>();
+  /** Connections stalled on their client (incomplete request, unread replies). */
+  readonly stalls: StallWatch;
+  /** Closed connections whose unsent replies are still going out. */
+  private readonly lingering = new Set<net.Socket>();
   totalConnections = 0;
   private readonly listener: net.Server;
   private readonly manualTimers: boolean;
@@ -83,8 +104,9 @@ export class NodeServer {
     const clock = options.clock ?? systemClock;
     this.manualTimers = options.manualTimers ?? options.clock !== undefined;
     this.maxJobBytes = Math.min(options.maxJobBytes ?? DEFAULT_MAX_JOB_BYTES, MAX_JOB_BYTES_LIMIT);
-    this.maxOutputBytes = options.maxOutputBytes ?? 4 * 1024 * 1024;
-    this.maxInputBytes = options.maxInputBytes ?? 1024 * 1024;
+    this.maxOutputBytes = Math.max(MIN_OUTPUT_BYTES, options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
+    this.maxInputBytes = options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;
+    this.stalls = new StallWatch(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     this.protocolVersion = options.protocolVersion ?? '1.13';
     const engineOptions: ConstructorParameters<typeof Engine>[0] = { clock };
     if (options.idStride !== undefined) engineOptions.idStride = options.idStride;
@@ -93,7 +115,7 @@ export class NodeServer {
     this.engine = new Engine(engineOptions);
     this.log?.onDurable(() => this.onDurable());
     this.listener = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-    if (options.maxConnections !== undefined) this.listener.maxConnections = options.maxConnections;
+    this.listener.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   }
 
   get port(): number {
@@ -126,6 +148,20 @@ export class NodeServer {
   forget(c: Connection): void {
     this.connections.delete(c);
     this.awaitingDurable.delete(c);
+  }
+
+  /**
+   * A closed connection's socket still has replies to send: it counts against maxConnections until
+   * they are out, so they must drain within the request timeout like any stalled output.
+   */
+  linger(socket: net.Socket): void {
+    const target = { abortStalled: () => socket.destroy() };
+    this.lingering.add(socket);
+    this.stalls.update(target, true, true);
+    socket.once('close', () => {
+      this.lingering.delete(socket);
+      this.stalls.end(target);
+    });
   }
 
   /** Runs due deadlines now (tests with a fake clock call this after advancing it). */
@@ -210,7 +246,13 @@ export class NodeServer {
     // client without the INSERTED/DELETED of a change that the log's close makes durable anyway.
     await this.untilDurable(CLOSE_DURABLE_WAIT_MS);
     for (const c of [...this.connections]) c.close();
+    // A client that never reads would otherwise hold the listener (and the process) open forever.
+    const grace = setTimeout(() => {
+      for (const socket of this.lingering) socket.destroy();
+    }, SHUTDOWN_GRACE_MS);
     await closed;
+    clearTimeout(grace);
+    this.stalls.close();
     await this.log?.close();
   }
 

@@ -4,7 +4,7 @@
  *
  * How a connection is judged: after its fuzz bytes, the checker sends a filler larger than any
  * body or discard the generator can have declared (so a pending body or JOB_TOO_BIG skip ends),
- * then CRLF and `use sync-<n>`. The connection passed if `USING sync-<n>` arrives (it is in sync)
+ * then two CRLFs and `use sync-<n>`. The connection passed if `USING sync-<n>` arrives (it is in sync)
  * or the server closed it (a `quit` was in the stream). Blocking reserves are kept out of the
  * stream (the word is defused) so a connection cannot legitimately stop answering.
  */
@@ -203,7 +203,9 @@ export async function fuzzConnection(
   if (closed) return { verdict: 'closed-by-server', mayQuit };
   const marker = `USING sync-${n}\r\n`;
   socket.write(Buffer.alloc(FUZZ_FILLER_BYTES, 0x78));
-  socket.write(`\r\nuse sync-${n}\r\n`);
+  // Two CRLFs: a long-line discard looks at 224-byte windows and misses a CRLF that straddles two
+  // (as beanstalkd does); the second one then ends it.
+  socket.write(`\r\n\r\nuse sync-${n}\r\n`);
   const verdict = await new Promise<FuzzVerdict>((resolve, reject) => {
     const timer = setTimeout(
       () =>

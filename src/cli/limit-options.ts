@@ -1,0 +1,90 @@
+/**
+ * Flags shared by `stalkd node` and `stalkd proxy`: per-connection bounds (docs/limits.md) and,
+ * for the proxy's client listener, TLS.
+ */
+import { readFileSync } from 'node:fs';
+import type { TlsOptions } from 'node:tls';
+import { type Command, Option } from 'commander';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_INPUT_BYTES,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MIN_OUTPUT_BYTES,
+} from '../server/limits';
+import { parseInteger } from './options';
+
+export interface LimitCommandOptions {
+  maxConnections: number;
+  maxOutputBytes: number;
+  maxInputBytes: number;
+  requestTimeoutMs: number;
+}
+
+export function addLimitOptions(command: Command, inputMeaning: string): Command {
+  return command
+    .addOption(
+      new Option('--max-connections <n>', 'client connections beyond this many are closed at once')
+        .argParser(parseInteger(1, 10_000_000))
+        .default(DEFAULT_MAX_CONNECTIONS)
+        .env('STALKD_MAX_CONNECTIONS'),
+    )
+    .addOption(
+      new Option('--max-output-bytes <bytes>', 'unread replies per client before its requests wait')
+        .argParser(parseInteger(MIN_OUTPUT_BYTES, 1 << 30))
+        .default(DEFAULT_MAX_OUTPUT_BYTES),
+    )
+    .addOption(
+      new Option('--max-input-bytes <bytes>', `${inputMeaning} per client before reading it pauses`)
+        .argParser(parseInteger(1024, 1 << 30))
+        .default(DEFAULT_MAX_INPUT_BYTES),
+    )
+    .addOption(
+      new Option(
+        '--request-timeout-ms <ms>',
+        'close a client whose started request, or unread output over the bound, stalls this long (0 = never)',
+      )
+        .argParser(parseInteger(0, 86_400_000))
+        .default(DEFAULT_REQUEST_TIMEOUT_MS),
+    );
+}
+
+export interface TlsCommandOptions {
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  tlsVerifyClients?: boolean;
+}
+
+export function addTlsOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--tls-cert <file>', 'serve clients over TLS with this certificate chain (PEM)'))
+    .addOption(new Option('--tls-key <file>', 'private key (PEM) for --tls-cert'))
+    .addOption(new Option('--tls-ca <file>', 'CA certificates (PEM) that client certificates must chain to'))
+    .addOption(
+      new Option('--tls-verify-clients', 'require a client certificate signed by --tls-ca (mutual TLS)'),
+    );
+}
+
+/** Error class for the CLI edge: a TLS flag combination that cannot work. */
+export class TlsConfigError extends Error {
+  readonly code = 'TLS_CONFIG';
+}
+
+/** node:tls server options from the flags; undefined when TLS is off. Reads the files now. */
+export function tlsFromOptions(opts: TlsCommandOptions): TlsOptions | undefined {
+  if (!opts.tlsCert && !opts.tlsKey) {
+    if (opts.tlsCa || opts.tlsVerifyClients)
+      throw new TlsConfigError('--tls-ca and --tls-verify-clients need --tls-cert and --tls-key');
+    return undefined;
+  }
+  if (!opts.tlsCert || !opts.tlsKey) throw new TlsConfigError('give both --tls-cert and --tls-key');
+  if (opts.tlsVerifyClients && !opts.tlsCa) throw new TlsConfigError('--tls-verify-clients needs --tls-ca');
+  const tls: TlsOptions = { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) };
+  if (opts.tlsCa) tls.ca = readFileSync(opts.tlsCa);
+  if (opts.tlsVerifyClients) {
+    tls.requestCert = true;
+    tls.rejectUnauthorized = true;
+  }
+  return tls;
+}
