@@ -1,4 +1,5 @@
 /** `stalkd node`: one storage node, flags as beanstalkd's (-l -p -z -V …) plus long forms. */
+import { mkdirSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES, openBinlog, restoreInto } from '../binlog';
 import { startNodeMetrics } from '../metrics/node-metrics';
@@ -101,6 +102,8 @@ async function attachBinlog(serverOptions: NodeServerOptions, opts: NodeCommandO
   const log = (line: string): void => {
     process.stderr.write(`stalkd: ${line}\n`);
   };
+  // Unlike beanstalkd, a missing directory is created (containers mount volumes at fresh paths).
+  mkdirSync(dir, { recursive: true });
   const opened = await openBinlog(dir, {
     fsyncEveryMs: opts.fsync ? opts.fsyncMs : null,
     segmentBytes: opts.binlogSize,
@@ -168,4 +171,6 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Started by `stalkd cluster` (IPC channel): stop when the launcher goes, even if it was killed.
+  if (process.connected) process.on('disconnect', stop);
 }

@@ -225,4 +225,6 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Started by `stalkd cluster` (IPC channel): stop when the launcher goes, even if it was killed.
+  if (process.connected) process.on('disconnect', stop);
 }
