@@ -3,6 +3,7 @@
  * verification, certificates made by the test with the openssl binary), and the admin token kept
  * out of logs and metrics. See docs/limits.md ("Network exposure").
  */
+
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -17,6 +18,7 @@ import { Client } from '../src/client';
 import { type NodeServer, startNodeServer } from '../src/server/node-server';
 import { freePort, httpGet } from './support/cli-process';
 import { connectRaw, type StalkdProcess, startNodeProcess, startProxyProcess } from './support/processes';
+import { whenInstalled } from './support/requires';
 
 function defaultOf(command: string, flag: string): unknown {
   const cmd = buildProgram().commands.find((c) => c.name() === command);
@@ -112,118 +114,124 @@ function makeCertificates(dir: string): void {
   issue('rogue-client', 'rogue-ca');
 }
 
-describe('proxy TLS', { skip: OPENSSL ? false : 'needs the openssl binary' }, () => {
-  let dir: string;
-  let node: NodeServer;
-  let file: (name: string) => string;
-  let pem: (name: string) => Buffer;
+whenInstalled(OPENSSL, 'openssl', () =>
+  describe('proxy TLS', () => {
+    let dir: string;
+    let node: NodeServer;
+    let file: (name: string) => string;
+    let pem: (name: string) => Buffer;
 
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'stalkd-tls-'));
-    makeCertificates(dir);
-    file = (name) => join(dir, name);
-    pem = (name) => readFileSync(file(name));
-    node = await startNodeServer({ host: '127.0.0.1', port: 0 });
-  });
-
-  after(async () => {
-    await node.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  /** Opens a TLS connection; resolves with what the server answered to `request` (or '' on refusal). */
-  async function tlsExchange(port: number, options: tls.ConnectionOptions, request: string): Promise<string> {
-    const socket = tls.connect({ host: '127.0.0.1', port, ...options });
-    socket.on('error', () => {});
-    let text = '';
-    socket.on('data', (c: Buffer) => {
-      text += c.toString('latin1');
-      if (text.endsWith('\r\n')) socket.end();
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'stalkd-tls-'));
+      makeCertificates(dir);
+      file = (name) => join(dir, name);
+      pem = (name) => readFileSync(file(name));
+      node = await startNodeServer({ host: '127.0.0.1', port: 0 });
     });
-    socket.once('secureConnect', () => socket.write(request));
-    // Not events.once: that rejects on the 'error' a refused handshake emits first.
-    await new Promise((resolve) => socket.once('close', resolve));
-    return text;
-  }
 
-  test('security: proxy --tls-cert/--tls-key serves TLS clients (node:tls and src/client) and not plain ones', async () => {
-    const proxy = await startProxyProcess(
-      [node.port],
-      ['--tls-cert', file('server.crt'), '--tls-key', file('server.key')],
-    );
-    try {
-      await proxy.untilStderr(/tls on\n/);
-      assert.equal(await tlsExchange(proxy.port, { ca: pem('ca.crt') }, 'use tls\r\n'), 'USING tls\r\n');
-      const client = await Client.connect({
-        host: '127.0.0.1',
-        port: proxy.port,
-        tls: { ca: pem('ca.crt') },
-      });
-      await client.use('tls-client');
-      const id = await client.put('secret');
-      await client.watch('tls-client');
-      const job = await client.reserveWithTimeout(0);
-      assert.ok(typeof job === 'object' && job.id === id && job.body.toString() === 'secret');
-      assert.equal(await client.delete(id), 'DELETED');
-      await client.close();
-      // A plain client's command is not a TLS handshake: no beanstalkd reply, the proxy hangs up.
-      const plain = await connectRaw(proxy.port);
+    after(async () => {
+      await node.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** Opens a TLS connection; resolves with what the server answered to `request` (or '' on refusal). */
+    async function tlsExchange(
+      port: number,
+      options: tls.ConnectionOptions,
+      request: string,
+    ): Promise<string> {
+      const socket = tls.connect({ host: '127.0.0.1', port, ...options });
+      socket.on('error', () => {});
       let text = '';
-      plain.on('data', (c: Buffer) => {
+      socket.on('data', (c: Buffer) => {
         text += c.toString('latin1');
+        if (text.endsWith('\r\n')) socket.end();
       });
-      plain.write('list-tube-used\r\n');
-      await once(plain, 'close');
-      assert.doesNotMatch(text, /USING/);
-      // Certificates are checked by clients too: one not trusting our CA refuses the proxy.
-      await assert.rejects(Client.connect({ host: '127.0.0.1', port: proxy.port, tls: true }));
-    } finally {
-      await proxy.kill();
+      socket.once('secureConnect', () => socket.write(request));
+      // Not events.once: that rejects on the 'error' a refused handshake emits first.
+      await new Promise((resolve) => socket.once('close', resolve));
+      return text;
     }
-  });
 
-  test('security: proxy --tls-verify-clients refuses clients without a certificate from --tls-ca', async () => {
-    const proxy = await startProxyProcess(
-      [node.port],
-      [
+    test('security: proxy --tls-cert/--tls-key serves TLS clients (node:tls and src/client) and not plain ones', async () => {
+      const proxy = await startProxyProcess(
+        [node.port],
+        ['--tls-cert', file('server.crt'), '--tls-key', file('server.key')],
+      );
+      try {
+        await proxy.untilStderr(/tls on\n/);
+        assert.equal(await tlsExchange(proxy.port, { ca: pem('ca.crt') }, 'use tls\r\n'), 'USING tls\r\n');
+        const client = await Client.connect({
+          host: '127.0.0.1',
+          port: proxy.port,
+          tls: { ca: pem('ca.crt') },
+        });
+        await client.use('tls-client');
+        const id = await client.put('secret');
+        await client.watch('tls-client');
+        const job = await client.reserveWithTimeout(0);
+        assert.ok(typeof job === 'object' && job.id === id && job.body.toString() === 'secret');
+        assert.equal(await client.delete(id), 'DELETED');
+        await client.close();
+        // A plain client's command is not a TLS handshake: no beanstalkd reply, the proxy hangs up.
+        const plain = await connectRaw(proxy.port);
+        let text = '';
+        plain.on('data', (c: Buffer) => {
+          text += c.toString('latin1');
+        });
+        plain.write('list-tube-used\r\n');
+        await once(plain, 'close');
+        assert.doesNotMatch(text, /USING/);
+        // Certificates are checked by clients too: one not trusting our CA refuses the proxy.
+        await assert.rejects(Client.connect({ host: '127.0.0.1', port: proxy.port, tls: true }));
+      } finally {
+        await proxy.kill();
+      }
+    });
+
+    test('security: proxy --tls-verify-clients refuses clients without a certificate from --tls-ca', async () => {
+      const proxy = await startProxyProcess(
+        [node.port],
+        [
+          '--tls-cert',
+          file('server.crt'),
+          '--tls-key',
+          file('server.key'),
+          '--tls-ca',
+          file('ca.crt'),
+          '--tls-verify-clients',
+        ],
+      );
+      try {
+        await proxy.untilStderr(/tls on, client certificates required\n/);
+        const ca = pem('ca.crt');
+        const withCert = { ca, cert: pem('client.crt'), key: pem('client.key') };
+        assert.equal(await tlsExchange(proxy.port, withCert, 'use mtls\r\n'), 'USING mtls\r\n');
+        assert.equal(await tlsExchange(proxy.port, { ca }, 'use mtls\r\n'), '');
+        const rogue = { ca, cert: pem('rogue-client.crt'), key: pem('rogue-client.key') };
+        assert.equal(await tlsExchange(proxy.port, rogue, 'use mtls\r\n'), '');
+        const client = await Client.connect({ host: '127.0.0.1', port: proxy.port, tls: withCert });
+        assert.equal(await client.listTubeUsed(), 'default');
+        await client.close();
+      } finally {
+        await proxy.kill();
+      }
+    });
+
+    test('security: TLS flags that cannot work are refused at startup', async () => {
+      const lone = spawnSync(process.execPath, [
+        join(__dirname, '..', 'src', 'cli', 'main.js'),
+        'proxy',
+        '--nodes',
+        `127.0.0.1:${node.port}`,
         '--tls-cert',
         file('server.crt'),
-        '--tls-key',
-        file('server.key'),
-        '--tls-ca',
-        file('ca.crt'),
-        '--tls-verify-clients',
-      ],
-    );
-    try {
-      await proxy.untilStderr(/tls on, client certificates required\n/);
-      const ca = pem('ca.crt');
-      const withCert = { ca, cert: pem('client.crt'), key: pem('client.key') };
-      assert.equal(await tlsExchange(proxy.port, withCert, 'use mtls\r\n'), 'USING mtls\r\n');
-      assert.equal(await tlsExchange(proxy.port, { ca }, 'use mtls\r\n'), '');
-      const rogue = { ca, cert: pem('rogue-client.crt'), key: pem('rogue-client.key') };
-      assert.equal(await tlsExchange(proxy.port, rogue, 'use mtls\r\n'), '');
-      const client = await Client.connect({ host: '127.0.0.1', port: proxy.port, tls: withCert });
-      assert.equal(await client.listTubeUsed(), 'default');
-      await client.close();
-    } finally {
-      await proxy.kill();
-    }
-  });
-
-  test('security: TLS flags that cannot work are refused at startup', async () => {
-    const lone = spawnSync(process.execPath, [
-      join(__dirname, '..', 'src', 'cli', 'main.js'),
-      'proxy',
-      '--nodes',
-      `127.0.0.1:${node.port}`,
-      '--tls-cert',
-      file('server.crt'),
-    ]);
-    assert.notEqual(lone.status, 0);
-    assert.match(lone.stderr.toString(), /--tls-cert and --tls-key/);
-  });
-});
+      ]);
+      assert.notEqual(lone.status, 0);
+      assert.match(lone.stderr.toString(), /--tls-cert and --tls-key/);
+    });
+  }),
+);
 
 describe('admin token', () => {
   const TOKEN = 'tok-3f9a1c77e2d84b06-never-shown';
