@@ -1,21 +1,24 @@
 /**
  * The long version of the fuzz tests (test/fuzz-node.test.ts, test/fuzz-proxy.test.ts): fuzz
  * connections for a given time against a node process and/or a proxy in front of three node
- * processes, checking every verdict, serving a probe client every `--probe-every` connections and
- * sampling each process's RSS. The fuzz streams store jobs they never delete (tens of thousands a
- * minute), so a janitor deletes every job every --janitor-secs: what remains growing is the
- * server's own. Exits 1 on a desynchronised connection, a crash, a failed probe or RSS growth
- * beyond --max-rss-growth-mib.
+ * processes, checking every verdict and serving a probe client every `--probe-every` connections.
+ *
+ * The run goes in rounds of --round-secs. The fuzz streams store jobs they never delete (thousands
+ * a second), so after each round the fuzzing stops, a janitor deletes every job, and each process's
+ * RSS is read at rest. V8 keeps the heap it grew to, so RSS at rest climbs to a plateau; it must
+ * then stay flat: the highest at-rest sample of the last fifth of the rounds may exceed the highest
+ * of the second fifth by at most --max-rss-growth-mib. Exits 1 on a desynchronised connection, a
+ * crash, a failed probe or RSS that keeps growing.
  *
  *   node dist/bench/fuzz-long.js [--target node|proxy|both] [--minutes 10] [--connections N]
- *        [--seed S] [--concurrency 4] [--commands 200] [--probe-every 10] [--max-rss-growth-mib 128]
- *        [--janitor-secs 5]
+ *        [--seed S] [--concurrency 4] [--commands 200] [--probe-every 10] [--round-secs 30]
+ *        [--max-rss-growth-mib 64]
  *
  * Environment: STALKD_FUZZ_SEED, STALKD_FUZZ_CONNECTIONS, STALKD_FUZZ_MINUTES (flags win). A failure
  * names the connection's seed: replay it alone with fuzzConnection(port, seededRand(seed), n, 200).
  */
 import { Client } from '../src/client';
-import { type FuzzRunResult, runFuzz } from '../test/support/fuzz-run';
+import { runFuzz } from '../test/support/fuzz-run';
 import { type StalkdProcess, startNodeProcess, startProxyProcess } from '../test/support/processes';
 
 function option(name: string, env: string | null, fallback: string): string {
@@ -31,6 +34,7 @@ function numberOption(name: string, env: string | null, fallback: number): numbe
 }
 
 const MiB = 1024 * 1024;
+const mib = (bytes: number): string => (bytes / MiB).toFixed(1);
 
 interface Target {
   name: string;
@@ -58,24 +62,24 @@ async function startTarget(kind: 'node' | 'proxy'): Promise<Target> {
   };
 }
 
-/** Deletes every ready and buried job on `port`; returns how many. Bounded per tube. */
+/**
+ * Deletes every ready, delayed and buried job on `port`; returns how many. Peeks rather than
+ * reserves (reserving jobs with the streams' 1 s TTRs would answer DEADLINE_SOON, and paused tubes
+ * would answer nothing); each delete travels with the next peek. Bounded per tube and kind.
+ */
 async function deleteAllJobs(port: number): Promise<number> {
   const c = await Client.connect({ host: '127.0.0.1', port, timeoutMs: 5000 });
   let deleted = 0;
   try {
     for (const tube of await c.listTubes()) {
       await c.use(tube);
-      await c.kick(1_000_000);
-      await c.watch(tube);
-      for (const other of await c.listTubesWatched()) if (other !== tube) await c.ignore(other);
-      for (let round = 0; round < 1000; round++) {
-        // The streams pause tubes (for up to a second): unpause before each round.
-        await c.pauseTube(tube, 0);
-        const jobs = await Promise.all(Array.from({ length: 100 }, () => c.reserveWithTimeout(0)));
-        const ids = jobs.flatMap((j) => (typeof j === 'object' ? [j.id] : []));
-        await Promise.all(ids.map((id) => c.delete(id)));
-        deleted += ids.length;
-        if (ids.length < 100) break;
+      for (const peek of [() => c.peekReady(), () => c.peekDelayed(), () => c.peekBuried()]) {
+        let job = await peek();
+        for (let i = 0; job && i < 1_000_000; i++) {
+          const [result, next] = await Promise.all([c.delete(job.id), peek()]);
+          if (result === 'DELETED') deleted++;
+          job = next;
+        }
       }
     }
   } finally {
@@ -84,70 +88,80 @@ async function deleteAllJobs(port: number): Promise<number> {
   return deleted;
 }
 
-/** Runs deleteAllJobs every `everyMs` until `untilMs`; returns the total. */
-async function janitor(port: number, everyMs: number, untilMs: number): Promise<number> {
-  let total = 0;
-  while (Date.now() + everyMs < untilMs) {
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-    total += await deleteAllJobs(port);
-  }
-  return total;
-}
-
 interface Outcome {
   target: Target;
-  result: FuzzRunResult | null;
-  error: string | null;
-  rss: Map<string, { start: number; max: number; end: number }>;
+  connections: number;
+  verdicts: Record<string, number>;
+  probes: number;
   jobsDeleted: number;
+  error: string | null;
+  /** RSS at rest after each round, per process label. */
+  rest: Map<string, number[]>;
 }
 
 async function fuzzTarget(target: Target, seed: number, untilMs: number): Promise<Outcome> {
-  const rss = new Map(target.processes.map((p) => [p.label, { start: p.process.rss(), max: 0, end: 0 }]));
-  const sample = (): void => {
-    for (const p of target.processes) {
-      const r = rss.get(p.label);
-      if (r && p.process.child.exitCode === null) r.max = Math.max(r.max, p.process.rss());
-    }
+  const out: Outcome = {
+    target,
+    connections: 0,
+    verdicts: {},
+    probes: 0,
+    jobsDeleted: 0,
+    error: null,
+    rest: new Map(target.processes.map((p) => [p.label, [p.process.rss()]])),
   };
-  const startedMs = Date.now();
-  let lastReportMs = startedMs;
-  const connections = numberOption('connections', 'STALKD_FUZZ_CONNECTIONS', 0);
-  const janitorMs = numberOption('janitor-secs', null, 5) * 1000;
-  const cleaning = janitorMs > 0 ? janitor(target.port, janitorMs, untilMs) : Promise.resolve(0);
+  const limit = numberOption('connections', 'STALKD_FUZZ_CONNECTIONS', 0) || Number.POSITIVE_INFINITY;
+  const roundMs = numberOption('round-secs', null, 30) * 1000;
   try {
-    const result = await runFuzz({
-      port: target.port,
-      seed,
-      ...(connections > 0 ? { connections } : {}),
-      untilMs,
-      concurrency: numberOption('concurrency', null, 4),
-      commandsPerConnection: numberOption('commands', null, 200),
-      probeEvery: numberOption('probe-every', null, 10),
-      onConnection: (n) => {
-        if (n % 20 === 0) sample();
-        if (Date.now() - lastReportMs > 30_000) {
-          lastReportMs = Date.now();
-          const s = Math.round((lastReportMs - startedMs) / 1000);
-          console.log(`${target.name}: ${s} s, ${n} connections`);
-        }
-      },
-    });
-    return { target, result, error: null, rss, jobsDeleted: await cleaning };
-  } catch (err) {
-    return {
-      target,
-      result: null,
-      error: (err as Error).message,
-      rss,
-      jobsDeleted: await cleaning.catch(() => 0),
-    };
-  } finally {
-    sample();
-    for (const p of target.processes) {
-      const r = rss.get(p.label);
-      if (r && p.process.child.exitCode === null) r.end = p.process.rss();
+    for (let round = 0; Date.now() < untilMs && out.connections < limit; round++) {
+      const result = await runFuzz({
+        port: target.port,
+        seed: seed + round * 1_000_003,
+        ...(Number.isFinite(limit) ? { connections: limit - out.connections } : {}),
+        untilMs: Math.min(untilMs, Date.now() + roundMs),
+        concurrency: numberOption('concurrency', null, 4),
+        commandsPerConnection: numberOption('commands', null, 200),
+        probeEvery: numberOption('probe-every', null, 10),
+      });
+      out.connections += result.connections;
+      out.probes += result.probes;
+      for (const [k, v] of Object.entries(result.verdicts)) out.verdicts[k] = (out.verdicts[k] ?? 0) + v;
+      out.jobsDeleted += await deleteAllJobs(target.port);
+      for (const p of target.processes) out.rest.get(p.label)?.push(p.process.rss());
+      const left = Math.max(0, Math.round((untilMs - Date.now()) / 1000));
+      console.log(
+        `${target.name}: round ${round} done (${left} s left), ${out.connections} connections, RSS at rest ${target.processes.map((p) => mib(p.process.rss())).join(' / ')} MiB`,
+      );
     }
+  } catch (err) {
+    out.error = (err as Error).message;
+  }
+  return out;
+}
+
+/** Highest at-rest sample of the second fifth and of the last fifth of the rounds. */
+function plateau(samples: number[]): { warm: number; late: number } {
+  const fifth = Math.max(1, Math.floor(samples.length / 5));
+  return {
+    warm: Math.max(...samples.slice(fifth, 2 * fifth)),
+    late: Math.max(...samples.slice(-fifth)),
+  };
+}
+
+function judge(o: Outcome, maxGrowthBytes: number, failures: string[]): void {
+  console.log(
+    `${o.target.name}: ${o.connections} connections ${JSON.stringify(o.verdicts)}, ${o.probes} probes served, ${o.jobsDeleted} fuzz jobs deleted between rounds`,
+  );
+  if (o.error) failures.push(`${o.target.name}: ${o.error}`);
+  for (const p of o.target.processes) {
+    const samples = o.rest.get(p.label) ?? [];
+    const { warm, late } = plateau(samples);
+    console.log(
+      `  ${p.label} RSS MiB at rest: start ${mib(samples[0] ?? 0)}, second fifth ${mib(warm)}, last fifth ${mib(late)} (${samples.length - 1} rounds)`,
+    );
+    if (p.process.child.exitCode !== null || p.process.child.signalCode !== null)
+      failures.push(`${p.label} exited: ${p.process.stderr().slice(-500)}`);
+    else if (late - warm > maxGrowthBytes)
+      failures.push(`${p.label} RSS not flat: ${mib(warm)} → ${mib(late)} MiB`);
   }
 }
 
@@ -157,31 +171,14 @@ async function main(): Promise<void> {
   if (!kinds.every((k) => k === 'node' || k === 'proxy')) throw new Error('--target node|proxy|both');
   const minutes = numberOption('minutes', 'STALKD_FUZZ_MINUTES', 10);
   const seed = numberOption('seed', 'STALKD_FUZZ_SEED', Date.now() % 1_000_000_007);
-  const maxGrowthBytes = numberOption('max-rss-growth-mib', null, 128) * MiB;
+  const maxGrowthBytes = numberOption('max-rss-growth-mib', null, 64) * MiB;
   console.log(`fuzz-long: ${kinds.join(' + ')}, ${minutes} min, seed ${seed}`);
   const targets = await Promise.all(kinds.map(startTarget));
   const untilMs = Date.now() + minutes * 60_000;
   const failures: string[] = [];
   try {
     const outcomes = await Promise.all(targets.map((t, i) => fuzzTarget(t, seed + i, untilMs)));
-    for (const o of outcomes) {
-      const r = o.result;
-      console.log(
-        `${o.target.name}: ${r ? `${r.connections} connections ${JSON.stringify(r.verdicts)}, ${r.probes} probes served` : 'stopped'}, ${o.jobsDeleted} fuzz jobs deleted by the janitor`,
-      );
-      if (o.error) failures.push(`${o.target.name}: ${o.error}`);
-      for (const p of o.target.processes) {
-        const x = o.rss.get(p.label);
-        if (!x) continue;
-        console.log(
-          `  ${p.label} RSS MiB: start ${(x.start / MiB).toFixed(1)}, max ${(x.max / MiB).toFixed(1)}, end ${(x.end / MiB).toFixed(1)}`,
-        );
-        if (p.process.child.exitCode !== null || p.process.child.signalCode !== null)
-          failures.push(`${p.label} exited: ${p.process.stderr().slice(-500)}`);
-        else if (x.max - x.start > maxGrowthBytes)
-          failures.push(`${p.label} RSS grew by ${((x.max - x.start) / MiB).toFixed(1)} MiB`);
-      }
-    }
+    for (const o of outcomes) judge(o, maxGrowthBytes, failures);
   } finally {
     for (const t of targets) for (const p of t.processes) await p.process.kill();
   }
