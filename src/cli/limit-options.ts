@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import type { TlsOptions } from 'node:tls';
 import { type Command, Option } from 'commander';
 import {
-  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_INPUT_BYTES,
   DEFAULT_MAX_OUTPUT_BYTES,
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -21,12 +20,15 @@ export interface LimitCommandOptions {
   requestTimeoutMs: number;
 }
 
-export function addLimitOptions(command: Command, inputMeaning: string): Command {
+export function addLimitOptions(
+  command: Command,
+  defaults: { maxConnections: number; inputMeaning: string },
+): Command {
   return command
     .addOption(
       new Option('--max-connections <n>', 'client connections beyond this many are closed at once')
         .argParser(parseInteger(1, 10_000_000))
-        .default(DEFAULT_MAX_CONNECTIONS)
+        .default(defaults.maxConnections)
         .env('STALKD_MAX_CONNECTIONS'),
     )
     .addOption(
@@ -35,7 +37,7 @@ export function addLimitOptions(command: Command, inputMeaning: string): Command
         .default(DEFAULT_MAX_OUTPUT_BYTES),
     )
     .addOption(
-      new Option('--max-input-bytes <bytes>', `${inputMeaning} per client before reading it pauses`)
+      new Option('--max-input-bytes <bytes>', `${defaults.inputMeaning} per client before reading it pauses`)
         .argParser(parseInteger(1024, 1 << 30))
         .default(DEFAULT_MAX_INPUT_BYTES),
     )

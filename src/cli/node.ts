@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES, openBinlog, restoreInto } from '../binlog';
 import { startNodeMetrics } from '../metrics/node-metrics';
+import { DEFAULT_MAX_CONNECTIONS } from '../server/limits';
 import { MAX_JOB_BYTES_LIMIT, type NodeServerOptions, startNodeServer } from '../server/node-server';
 import { addLimitOptions, type LimitCommandOptions } from './limit-options';
 import { increase, parseInteger, parsePort } from './options';
@@ -91,7 +92,8 @@ export function registerNodeCommand(program: Command): Command {
         .argParser((v: string) => v.split(',').filter((name) => name.length > 0))
         .default([]),
     );
-  return addLimitOptions(node, 'unprocessed input').action(async (opts: NodeCommandOptions) => {
+  const limits = { maxConnections: DEFAULT_MAX_CONNECTIONS, inputMeaning: 'unprocessed input' };
+  return addLimitOptions(node, limits).action(async (opts: NodeCommandOptions) => {
     await runNode(opts);
   });
 }

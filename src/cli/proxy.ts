@@ -8,7 +8,7 @@ import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-met
 import { Placement } from '../proxy/ring';
 import { type ProxyServer, startProxyServer } from '../proxy/server';
 import { loadTopologyFile, type Topology, topologyFromNodeList } from '../proxy/topology';
-import { DEFAULT_MAX_INFLIGHT } from '../server/limits';
+import { DEFAULT_MAX_INFLIGHT, DEFAULT_PROXY_MAX_CONNECTIONS } from '../server/limits';
 import {
   addLimitOptions,
   addTlsOptions,
@@ -104,7 +104,8 @@ export function registerProxyCommand(program: Command): Command {
     )
     .addOption(new Option('--no-dashboard', 'do not serve the dashboard (/dashboard/) on the metrics port'))
     .addOption(new Option('-V, --verbose', 'more output (repeatable)').argParser(increase).default(0));
-  addTopologyOptions(addTlsOptions(addLimitOptions(proxy, 'queued put bodies'))).action(
+  const limits = { maxConnections: DEFAULT_PROXY_MAX_CONNECTIONS, inputMeaning: 'queued put bodies' };
+  addTopologyOptions(addTlsOptions(addLimitOptions(proxy, limits))).action(
     async (opts: ProxyCommandOptions) => {
       await runProxy(opts);
     },

@@ -10,10 +10,10 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import {
-  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_INFLIGHT,
   DEFAULT_MAX_INPUT_BYTES,
   DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_PROXY_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MIN_OUTPUT_BYTES,
 } from '../server/limits';
@@ -123,7 +123,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
       )
     : createServer(listenerOptions, accept);
   // Counted by the listener before any handshake: the limit holds for TLS clients too.
-  server.maxConnections = options.maxClients ?? DEFAULT_MAX_CONNECTIONS;
+  server.maxConnections = options.maxClients ?? DEFAULT_PROXY_MAX_CONNECTIONS;
   // Every node answered (or failed) one probe: kinds are known, control channels are parked.
   await Promise.all(pool.all().map((l) => l.firstProbe));
   return new Promise((resolve, reject) => {
