@@ -84,6 +84,15 @@ describe('binlog lock', () => {
       const dir = tempDir();
       const ref = await startReference(['-b', dir]);
       try {
+        // beanstalkd listens before it opens its binlog and takes the lock: wait (bounded) until
+        // the kernel lists its lock, so the check below does not race its start-up.
+        for (
+          let attempt = 0;
+          attempt < 500 && !fs.readFileSync('/proc/locks', 'utf8').includes(` ${ref.pid} `);
+          attempt++
+        ) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
         await assert.rejects(openBinlog(dir), new RegExp(`in use by beanstalkd \\(pid ${ref.pid} holds `));
       } finally {
         await ref.stop();
