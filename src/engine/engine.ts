@@ -11,8 +11,9 @@ import type { Clock } from './clock';
 import { MIN_TTR_MS } from './constants';
 import { IndexedHeap } from './heap';
 import { invariant } from './invariant';
-import { deadlineLess, getHeapIndex, Job, setHeapIndex } from './job';
+import { Job } from './job';
 import { type JobRecord, JobState, type Journal, nullJournal } from './journal';
+import { JobPlacement } from './placement';
 import { Session, type WaitOutcome } from './session';
 import {
   type CommandCounts,
@@ -21,7 +22,8 @@ import {
   newCommandCounts,
   type TubeStats,
 } from './stats';
-import { Tube, URGENT_THRESHOLD } from './tube';
+import { jobStats, tubeStats } from './stats-view';
+import { Tube } from './tube';
 import { WaitSet } from './wait-set';
 
 export interface EngineOptions {
@@ -66,16 +68,8 @@ export class Engine {
   private nextId: number;
   private readonly idStride: number;
   private nextSessionId = 1;
-  /** Reserved jobs by TTR deadline (Job.heapIndex: a reserved job is in no tube heap). */
-  private readonly ttrHeap = new IndexedHeap<Job>(deadlineLess, setHeapIndex, getHeapIndex);
-  /** Tubes with delayed jobs, by their soonest delayed deadline. */
-  private readonly delayTubes = new IndexedHeap<Tube>(
-    (a, b) => deadlineLess(a.delayed.peek() as Job, b.delayed.peek() as Job),
-    (t, i) => {
-      t.delayHeapIndex = i;
-    },
-    (t) => t.delayHeapIndex,
-  );
+  /** Where each job sits by state: tube structures, the TTR and delay heaps, the counts. */
+  private readonly place: JobPlacement;
   /** Paused tubes by unpause time. */
   private readonly pauseHeap = new IndexedHeap<Tube>(
     (a, b) => a.unpauseAtMs < b.unpauseAtMs,
@@ -84,11 +78,19 @@ export class Engine {
     },
     (t) => t.pauseHeapIndex,
   );
-  private readonly waits = new WaitSet(this);
+  private readonly waits: WaitSet;
 
   constructor(options: EngineOptions) {
     this.clock = options.clock;
     this.journal = options.journal ?? nullJournal;
+    this.place = new JobPlacement(this.counts, this.clock);
+    this.waits = new WaitSet({
+      clock: this.clock,
+      counts: this.counts,
+      markWorker: (s) => this.markWorker(s),
+      removeReady: (job) => this.place.removeReady(job),
+      reserveFor: (s, job) => this.place.reserveFor(s, job),
+    });
     this.idStride = options.idStride ?? 1;
     this.nextId = options.idOffset ?? 1;
     invariant(this.idStride >= 1 && this.nextId >= 1 && this.nextId <= this.idStride, 'bad id stride/offset');
@@ -113,8 +115,8 @@ export class Engine {
     this.waits.cancel(s);
     const dirty = new Set<Tube>();
     for (let job = s.reserved.peek(); job; job = s.reserved.peek()) {
-      this.unlinkReserved(job);
-      this.makeReady(job);
+      this.place.unlinkReserved(job);
+      this.place.makeReady(job);
       dirty.add(job.tube);
     }
     const used = s.used;
@@ -247,9 +249,9 @@ export class Engine {
     this.jobs.set(id, job);
     tube.totalJobs++;
     this.counts.totalJobs++;
-    if (delayMs > 0) this.addDelayed(job);
+    if (delayMs > 0) this.place.addDelayed(job);
     else {
-      this.makeReady(job);
+      this.place.makeReady(job);
       this.waits.wakeTubes([tube]);
     }
     return { word: 'INSERTED', id };
@@ -259,7 +261,7 @@ export class Engine {
   delete(s: Session, id: number): 'DELETED' | 'NOT_FOUND' {
     const job = this.jobs.get(id);
     if (!job || (job.state === JobState.Reserved && job.reservedBy !== s)) return 'NOT_FOUND';
-    this.detach(job);
+    this.place.detach(job);
     this.jobs.delete(id);
     job.tube.cmdDelete++;
     this.lastJournalSeq = this.journal.logDelete(id);
@@ -287,15 +289,15 @@ export class Engine {
     const seq = this.journal.logUpdate(record);
     if (seq === null && delayMs > 0) return 'OUT_OF_MEMORY';
     if (seq !== null) this.lastJournalSeq = seq;
-    this.unlinkReserved(job);
+    this.place.unlinkReserved(job);
     job.pri = pri;
     job.delayMs = delayMs;
     job.releases++;
     if (delayMs > 0) {
       job.deadlineAtMs = now + delayMs;
-      this.addDelayed(job);
+      this.place.addDelayed(job);
     } else {
-      this.makeReady(job);
+      this.place.makeReady(job);
       this.waits.wakeTubes([job.tube]);
     }
     return 'RELEASED';
@@ -308,9 +310,9 @@ export class Engine {
   unreserve(s: Session, id: number): 'UNRESERVED' | 'NOT_FOUND' {
     const job = this.jobs.get(id);
     if (!job || job.reservedBy !== s) return 'NOT_FOUND';
-    this.unlinkReserved(job);
+    this.place.unlinkReserved(job);
     job.reserves--;
-    this.makeReady(job);
+    this.place.makeReady(job);
     this.waits.wakeTubes([job.tube]);
     return 'UNRESERVED';
   }
@@ -326,10 +328,10 @@ export class Engine {
     const seq = this.journal.logUpdate(record);
     if (seq === null) return 'INTERNAL_ERROR';
     this.lastJournalSeq = seq;
-    this.unlinkReserved(job);
+    this.place.unlinkReserved(job);
     job.pri = pri;
     job.buries++;
-    this.addBuried(job);
+    this.place.addBuried(job);
     return 'BURIED';
   }
 
@@ -338,7 +340,7 @@ export class Engine {
     const job = this.jobs.get(id);
     if (!job || job.reservedBy !== s) return 'NOT_FOUND';
     job.deadlineAtMs = this.clock.nowMs() + job.ttrMs;
-    this.ttrHeap.update(job);
+    this.place.ttrHeap.update(job);
     s.reserved.update(job);
     return 'TOUCHED';
   }
@@ -348,8 +350,8 @@ export class Engine {
     const job = this.jobs.get(id);
     if (!job || job.state === JobState.Reserved) return 'NOT_FOUND';
     this.markWorker(s);
-    this.detach(job);
-    this.reserveFor(s, job);
+    this.place.detach(job);
+    this.place.reserveFor(s, job);
     return job;
   }
 
@@ -419,11 +421,11 @@ export class Engine {
   tick(): number {
     const now = this.clock.nowMs();
     const dirty = new Set<Tube>();
-    for (let tube = this.delayTubes.peek(); tube; tube = this.delayTubes.peek()) {
+    for (let tube = this.place.delayTubes.peek(); tube; tube = this.place.delayTubes.peek()) {
       const job = tube.delayed.peek() as Job;
       if (job.deadlineAtMs > now) break;
-      this.removeDelayed(job);
-      this.makeReady(job);
+      this.place.removeDelayed(job);
+      this.place.makeReady(job);
       dirty.add(tube);
     }
     for (let tube = this.pauseHeap.peek(); tube && tube.unpauseAtMs <= now; tube = this.pauseHeap.peek()) {
@@ -436,12 +438,16 @@ export class Engine {
     this.waits.wakeTubes(dirty);
     dirty.clear();
     this.waits.expire(now);
-    for (let job = this.ttrHeap.peek(); job && job.deadlineAtMs <= now; job = this.ttrHeap.peek()) {
+    for (
+      let job = this.place.ttrHeap.peek();
+      job && job.deadlineAtMs <= now;
+      job = this.place.ttrHeap.peek()
+    ) {
       const owner = job.reservedBy as Session;
-      this.unlinkReserved(job);
+      this.place.unlinkReserved(job);
       job.timeouts++;
       this.counts.jobTimeouts++;
-      this.makeReady(job);
+      this.place.makeReady(job);
       dirty.add(job.tube);
       this.waits.refresh(owner);
     }
@@ -452,11 +458,11 @@ export class Engine {
 
   nextDeadline(): number {
     let next = this.waits.nextWakeAtMs();
-    const delayed = this.delayTubes.peek()?.delayed.peek();
+    const delayed = this.place.delayTubes.peek()?.delayed.peek();
     if (delayed && delayed.deadlineAtMs < next) next = delayed.deadlineAtMs;
     const paused = this.pauseHeap.peek();
     if (paused && paused.unpauseAtMs < next) next = paused.unpauseAtMs;
-    const ttr = this.ttrHeap.peek();
+    const ttr = this.place.ttrHeap.peek();
     if (ttr && ttr.deadlineAtMs < next) next = ttr.deadlineAtMs;
     return next;
   }
@@ -465,47 +471,12 @@ export class Engine {
 
   statsJob(id: number, fileOf: (id: number) => number = () => 0): JobStats | undefined {
     const job = this.jobs.get(id);
-    if (!job) return undefined;
-    const now = this.clock.nowMs();
-    const timed = job.state === JobState.Reserved || job.state === JobState.Delayed;
-    return {
-      id: job.id,
-      tube: job.tube.name,
-      state: job.state,
-      pri: job.pri,
-      ageSecs: Math.max(0, Math.floor((now - job.createdAtMs) / 1000)),
-      delaySecs: Math.floor(job.delayMs / 1000),
-      ttrSecs: Math.floor(job.ttrMs / 1000),
-      timeLeftSecs: timed ? Math.max(0, Math.floor((job.deadlineAtMs - now) / 1000)) : 0,
-      file: fileOf(job.id),
-      reserves: job.reserves,
-      timeouts: job.timeouts,
-      releases: job.releases,
-      buries: job.buries,
-      kicks: job.kicks,
-    };
+    return job && jobStats(job, this.clock.nowMs(), fileOf(id));
   }
 
   statsTube(name: string): TubeStats | undefined {
-    const t = this.tubes.get(name);
-    if (!t) return undefined;
-    const now = this.clock.nowMs();
-    return {
-      name: t.name,
-      urgent: t.urgentCount,
-      ready: t.ready.size,
-      reserved: t.reservedCount,
-      delayed: t.delayed.size,
-      buried: t.buriedCount,
-      totalJobs: t.totalJobs,
-      using: t.usingCount,
-      watching: t.watchingCount,
-      waiting: t.waiting.size,
-      cmdDelete: t.cmdDelete,
-      cmdPauseTube: t.cmdPauseTube,
-      pauseSecs: t.paused ? Math.floor(t.pauseMs / 1000) : 0,
-      pauseTimeLeftSecs: t.paused ? Math.max(0, Math.floor((t.unpauseAtMs - now) / 1000)) : 0,
-    };
+    const tube = this.tubes.get(name);
+    return tube && tubeStats(tube, this.clock.nowMs());
   }
 
   // ---- recovery -------------------------------------------------------------------------------
@@ -532,11 +503,11 @@ export class Engine {
     job.buries = record.buries;
     job.kicks = record.kicks;
     this.jobs.set(job.id, job);
-    if (record.state === JobState.Buried) this.addBuried(job);
+    if (record.state === JobState.Buried) this.place.addBuried(job);
     else if (record.state === JobState.Delayed && record.deadlineAtMs > this.clock.nowMs()) {
       job.deadlineAtMs = record.deadlineAtMs;
-      this.addDelayed(job);
-    } else this.makeReady(job);
+      this.place.addDelayed(job);
+    } else this.place.makeReady(job);
     this.setNextId(record.id + 1);
   }
 
@@ -588,85 +559,6 @@ export class Engine {
     this.counts.tubes--;
   }
 
-  /** Reserve `job` (already detached from its tube structures) for `s`. */
-  reserveFor(s: Session, job: Job): void {
-    job.state = JobState.Reserved;
-    job.reservedBy = s;
-    job.reserves++;
-    job.deadlineAtMs = this.clock.nowMs() + job.ttrMs;
-    job.tube.reservedCount++;
-    this.counts.reserved++;
-    this.ttrHeap.push(job);
-    s.reserved.push(job);
-  }
-
-  private unlinkReserved(job: Job): void {
-    const owner = job.reservedBy as Session;
-    this.ttrHeap.remove(job);
-    owner.reserved.remove(job);
-    job.reservedBy = null;
-    job.deadlineAtMs = 0;
-    job.tube.reservedCount--;
-    this.counts.reserved--;
-  }
-
-  /** Takes `job` out of whatever structure holds it (ready, delayed, buried or reserved). */
-  private detach(job: Job): void {
-    switch (job.state) {
-      case JobState.Ready:
-        this.removeReady(job);
-        break;
-      case JobState.Delayed:
-        this.removeDelayed(job);
-        break;
-      case JobState.Buried:
-        job.tube.removeBuried(job);
-        this.counts.buried--;
-        break;
-      case JobState.Reserved:
-        this.unlinkReserved(job);
-        break;
-    }
-  }
-
-  makeReady(job: Job): void {
-    job.state = JobState.Ready;
-    job.deadlineAtMs = 0;
-    job.tube.pushReady(job);
-    this.counts.ready++;
-    if (job.pri < URGENT_THRESHOLD) this.counts.urgent++;
-  }
-
-  removeReady(job: Job): void {
-    job.tube.removeReady(job);
-    this.counts.ready--;
-    if (job.pri < URGENT_THRESHOLD) this.counts.urgent--;
-  }
-
-  private addDelayed(job: Job): void {
-    const tube = job.tube;
-    job.state = JobState.Delayed;
-    tube.delayed.push(job);
-    this.counts.delayed++;
-    if (this.delayTubes.has(tube)) this.delayTubes.update(tube);
-    else this.delayTubes.push(tube);
-  }
-
-  private removeDelayed(job: Job): void {
-    const tube = job.tube;
-    tube.delayed.remove(job);
-    this.counts.delayed--;
-    if (tube.delayed.size === 0) this.delayTubes.remove(tube);
-    else this.delayTubes.update(tube);
-  }
-
-  private addBuried(job: Job): void {
-    job.state = JobState.Buried;
-    job.deadlineAtMs = 0;
-    job.tube.appendBuried(job);
-    this.counts.buried++;
-  }
-
   /** One buried or delayed job → ready. Journal: a state record; if it cannot be logged the job stays. */
   private kickOne(job: Job): boolean {
     const record = job.toRecord();
@@ -676,9 +568,9 @@ export class Engine {
     const seq = this.journal.logUpdate(record);
     if (seq === null) return false;
     this.lastJournalSeq = seq;
-    this.detach(job);
+    this.place.detach(job);
     job.kicks++;
-    this.makeReady(job);
+    this.place.makeReady(job);
     this.waits.wakeTubes([job.tube]);
     return true;
   }
