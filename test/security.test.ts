@@ -5,9 +5,9 @@
  */
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +16,7 @@ import type { Option } from 'commander';
 import { buildProgram } from '../src/cli/main';
 import { Client } from '../src/client';
 import { type NodeServer, startNodeServer } from '../src/server/node-server';
+import { makeCertificates, OPENSSL } from './support/certificates';
 import { freePort, httpGet } from './support/cli-process';
 import { connectRaw, type StalkdProcess, startNodeProcess, startProxyProcess } from './support/processes';
 import { whenInstalled } from './support/requires';
@@ -65,54 +66,6 @@ describe('network exposure', () => {
     }
   });
 });
-
-const OPENSSL = spawnSync('openssl', ['version']).status === 0;
-
-/** A CA, a server certificate for 127.0.0.1 and two client certificates (one from another CA). */
-function makeCertificates(dir: string): void {
-  const ssl = (...args: string[]): void => {
-    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  for (const ca of ['ca', 'rogue-ca']) {
-    ssl(
-      'req',
-      '-x509',
-      ...ec,
-      '-keyout',
-      `${ca}.key`,
-      '-out',
-      `${ca}.crt`,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${ca}`,
-    );
-  }
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  const issue = (name: string, ca: string, ext?: string): void => {
-    ssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      `${ca}.crt`,
-      '-CAkey',
-      `${ca}.key`,
-      '-CAcreateserial',
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '1',
-      ...(ext ? ['-extfile', ext] : []),
-    );
-  };
-  issue('server', 'ca', 'server.ext');
-  issue('client', 'ca');
-  issue('rogue-client', 'rogue-ca');
-}
 
 whenInstalled(OPENSSL, 'openssl', () =>
   describe('proxy TLS', () => {

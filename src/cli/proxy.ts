@@ -10,6 +10,12 @@ import { type ProxyServer, startProxyServer } from '../proxy/server';
 import { loadTopologyFile, type Topology, topologyFromNodeList } from '../proxy/topology';
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_PROXY_MAX_CONNECTIONS } from '../server/limits';
 import {
+  addDashboardTlsOptions,
+  checkDashboardTls,
+  type DashboardTlsCommandOptions,
+  dashboardTlsFromOptions,
+} from './dashboard-tls';
+import {
   addLimitOptions,
   addTlsOptions,
   type LimitCommandOptions,
@@ -18,7 +24,10 @@ import {
 } from './limit-options';
 import { increase, parseInteger, parsePort } from './options';
 
-export interface ProxyCommandOptions extends LimitCommandOptions, TlsCommandOptions {
+export interface ProxyCommandOptions
+  extends LimitCommandOptions,
+    TlsCommandOptions,
+    DashboardTlsCommandOptions {
   listen: string;
   port: number;
   nodes?: string;
@@ -105,7 +114,7 @@ export function registerProxyCommand(program: Command): Command {
     .addOption(new Option('--no-dashboard', 'do not serve the dashboard (/dashboard/) on the metrics port'))
     .addOption(new Option('-V, --verbose', 'more output (repeatable)').argParser(increase).default(0));
   const limits = { maxConnections: DEFAULT_PROXY_MAX_CONNECTIONS, inputMeaning: 'queued put bodies' };
-  addTopologyOptions(addTlsOptions(addLimitOptions(proxy, limits))).action(
+  addTopologyOptions(addDashboardTlsOptions(addTlsOptions(addLimitOptions(proxy, limits)))).action(
     async (opts: ProxyCommandOptions) => {
       await runProxy(opts);
     },
@@ -142,6 +151,8 @@ function metricsSource(server: ProxyServer, stopping: () => boolean): ProxyMetri
 export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
   const topology = topologyFromOptions(opts);
   const tls = tlsFromOptions(opts);
+  const dashboardOn = opts.metricsPort > 0 && opts.dashboard;
+  const dashboardTls = dashboardTlsFromOptions(opts, tls, dashboardOn);
   let stopping = false;
   let recorder: Awaited<ReturnType<typeof startProxyMetrics>>['recorder'] | undefined;
   const server = await startProxyServer({
@@ -167,6 +178,20 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
       clientAccepted: () => recorder?.clientAccepted(),
     },
   });
+  // Peeks and admin actions use the client port like any client: over TLS when it serves TLS.
+  const opsTarget = {
+    host: connectHostFor(server.host),
+    port: server.port,
+    ...(dashboardTls ? { tls: dashboardTls } : {}),
+  };
+  if (dashboardOn && dashboardTls) {
+    try {
+      await checkDashboardTls(opsTarget, opts.tlsVerifyClients === true);
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+  }
   const metrics =
     opts.metricsPort > 0
       ? await startProxyMetrics(
@@ -189,7 +214,7 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
     metrics && opts.dashboard
       ? attachDashboard(metrics.server, {
           view: proxyClusterView(server),
-          target: { host: connectHostFor(server.host), port: server.port },
+          target: opsTarget,
           adminToken: opts.adminToken,
         })
       : undefined;
