@@ -29,6 +29,8 @@ function flag(name: string, fallback: number): number {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const TUBES = Array.from({ length: 9 }, (_, i) => `soak-${i}`);
 const MiB = 1024 * 1024;
+/** The drain fails when the jobs left stop decreasing for this long. */
+const DRAIN_STALL_MS = 60_000;
 
 type Phase = 'load' | 'drain' | 'done';
 
@@ -261,10 +263,20 @@ async function main(): Promise<void> {
     soak.phase = 'drain';
     await killer;
     const drainStartedMs = Date.now();
+    const backlog = await jobsLeft(ports).catch(() => Number.NaN);
+    console.log(`load over: ${backlog} jobs queued; draining`);
+    // The backlog at the end of the load can be large (slow jobs overrun their TTR and come back
+    // until the drain): drain for as long as it shrinks, and give up only after it stalls.
     let left = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < 240 && left > 0; i++) {
+    let best = left;
+    let progressedAtMs = Date.now();
+    while (left > 0 && Date.now() - progressedAtMs < DRAIN_STALL_MS) {
       await sleep(500);
       left = await jobsLeft(ports).catch(() => Number.POSITIVE_INFINITY);
+      if (left < best) {
+        best = left;
+        progressedAtMs = Date.now();
+      }
     }
     soak.phase = 'done';
     await Promise.all(loops);

@@ -149,5 +149,50 @@ for (const kind of kinds) {
       p.close();
       w.close();
     });
+
+    test('reserve: pipelined on one node, reserves answer in order and what follows waits for them', async () => {
+      const t = tube(2, 6);
+      const p = await RawClient.open(cluster.proxy.port);
+      await p.cmd(`use ${t}`);
+      const ids = [await p.put('first', 5), await p.put('second', 5), await p.put('third', 5)];
+      const w = await watcher(cluster.proxy.port, [t]);
+      // Four reserves, a local command and a node command in one write: the fourth reserve waits
+      // for a job, and stats-tube (sent behind it to the same node) must see that job reserved.
+      w.write(
+        `reserve\r\nreserve\r\nreserve-with-timeout 0\r\nreserve\r\nlist-tube-used\r\nstats-tube ${t}\r\n`,
+      );
+      for (const [i, body] of ['first', 'second', 'third'].entries()) {
+        const r = await w.next();
+        assert.equal(r?.line, `RESERVED ${ids[i]} ${body.length}`);
+        assert.equal(r?.data?.toString(), body);
+      }
+      // The fourth reserve waits on the node: another client sees it as waiting, then feeds it.
+      for (;;) {
+        const stats = await p.cmd(`stats-tube ${t}`);
+        if (/current-waiting: 1\n/.test(stats.data?.toString() ?? '')) break;
+      }
+      const late = await p.put('late', 1);
+      assert.equal((await w.next())?.line, `RESERVED ${late} 4`);
+      assert.equal((await w.next())?.line, 'USING default');
+      const stats = (await w.next())?.data?.toString() ?? '';
+      assert.match(stats, /current-jobs-reserved: 4\n/);
+      assert.match(stats, /current-waiting: 0\n/);
+      w.write([...ids, late].map((id) => `delete ${id}\r\n`).join(''));
+      for (let i = 0; i < 4; i++) assert.equal((await w.next())?.line, 'DELETED');
+      p.close();
+      w.close();
+    });
+
+    test('reserve: a client half-closing behind a pipelined reserve gets TIMED_OUT, nothing after it', async () => {
+      const t = tube(1, 6);
+      const w = await watcher(cluster.proxy.port, [t]);
+      await w.cmd(`use ${t}`);
+      const replies: string[] = [];
+      const gone = new Promise<void>((resolve) => w.socket.on('close', () => resolve()));
+      w.socket.on('data', (chunk: Buffer) => replies.push(chunk.toString('latin1')));
+      w.socket.end('reserve-with-timeout 30\r\nlist-tube-used\r\nput 0 0 60 1\r\nx\r\n');
+      await gone;
+      assert.equal(replies.join(''), 'TIMED_OUT\r\n');
+    });
   });
 }

@@ -65,6 +65,10 @@ function track(backend: Backend, on: boolean): void {
   }
 }
 
+function uncorkBackend(backend: Backend): void {
+  backend.flushWrites();
+}
+
 export class Backend {
   state: BackendState = BackendState.Connecting;
   private readonly socket: Socket;
@@ -74,6 +78,8 @@ export class Backend {
   /** Deadline of the head request (or of connecting), ms since epoch; Infinity when none. */
   private headDeadlineAtMs: number;
   private readonly reader: ReplyReader;
+  /** Writes are held (socket corked) until the end of the current tick. */
+  private corked = false;
   /** Resolves true once connected, false if the connection failed first. */
   readonly connected: Promise<boolean>;
   private settleConnected: (ok: boolean) => void = () => {};
@@ -132,17 +138,27 @@ export class Backend {
     if (nowMs >= this.headDeadlineAtMs) this.fail('node did not answer in time', true);
   }
 
+  /**
+   * Requests written in one turn of the event loop (every request parsed from one client read,
+   * every follow-up started by one node reply chunk) leave in one writev: the socket stays corked
+   * until the current tick's work is done.
+   */
   private write(req: Request): void {
     if (this.inflight.length === this.inflightHead) this.armHead(req);
     this.inflight.push(req);
-    if (req.body) {
+    if (!this.corked) {
+      this.corked = true;
       this.socket.cork();
-      this.socket.write(`${req.head}\r\n`, 'latin1');
-      this.socket.write(req.body);
-      this.socket.uncork();
-    } else {
-      this.socket.write(`${req.head}\r\n`, 'latin1');
+      process.nextTick(uncorkBackend, this);
     }
+    this.socket.write(`${req.head}\r\n`, 'latin1');
+    if (req.body) this.socket.write(req.body);
+  }
+
+  /** The end of the tick that first wrote since the last flush (see write). */
+  flushWrites(): void {
+    this.corked = false;
+    this.socket.uncork();
   }
 
   private armHead(req: Request | undefined): void {
@@ -155,10 +171,8 @@ export class Backend {
     this.state = BackendState.Open;
     this.settleConnected(true);
     this.armHead(undefined);
-    this.socket.cork();
     for (const req of this.pending) this.write(req);
     this.pending.length = 0;
-    this.socket.uncork();
   }
 
   private onReply(reply: NodeReply): void {

@@ -2,7 +2,7 @@
  * One handler per command, in a table (no per-command closures). Each returns the reply parts or
  * a promise of them. `dispatchTarget` tells the session's ordering rule where a command goes:
  * a node index (pipelined per node), 'local' (answered by the proxy from session state) or
- * 'barrier' (reserves, fan-outs, quit).
+ * 'barrier' (reserves that need several nodes, fan-outs, quit).
  *
  * Routing: put, peek-ready/-delayed/-buried and kick → owner of the used tube; stats-tube and
  * pause-tube → owner of the named tube; id commands → the node encoded in the id, over the
@@ -22,7 +22,7 @@ import {
   yamlList,
   yamlReply,
 } from './replies';
-import { handleReserve } from './reserve';
+import { handleReserve, reserveTarget } from './reserve';
 import type { ClientSession } from './session';
 
 export type Target = number | 'local' | 'barrier';
@@ -49,7 +49,7 @@ const ID_VERBS = new Set<Verb>([
   'stats-job',
 ]);
 const USED_TUBE_VERBS = new Set<Verb>(['put', 'peek-ready', 'peek-delayed', 'peek-buried', 'kick']);
-const BARRIER_VERBS = new Set<Verb>(['stats', 'list-tubes', 'reserve', 'reserve-with-timeout', 'quit']);
+const BARRIER_VERBS = new Set<Verb>(['stats', 'list-tubes', 'quit']);
 
 /** The node an id command goes to, or -1 when no node of this cluster issued the id. */
 function idTarget(session: ClientSession, command: Command): { index: number; nodeId: number } | null {
@@ -63,6 +63,7 @@ export function dispatchTarget(session: ClientSession, command: Command): Target
   if (USED_TUBE_VERBS.has(verb)) return ownerIndex(session, session.used);
   if (ID_VERBS.has(verb)) return idTarget(session, command)?.index ?? 'local';
   if (verb === 'stats-tube' || verb === 'pause-tube') return ownerIndex(session, command.tube);
+  if (verb === 'reserve' || verb === 'reserve-with-timeout') return reserveTarget(session);
   if (BARRIER_VERBS.has(verb)) return 'barrier';
   return 'local';
 }

@@ -17,7 +17,6 @@ import type { Command } from './commands';
 import { syncConn, watchedNodes } from './conn-sync';
 import { NodeKind } from './node-pool';
 import { Reply, type ReplyParts, withClientId } from './replies';
-import type { NodeReply } from './reply-reader';
 import { reserveExt } from './reserve-ext';
 import { reserveStock } from './reserve-stock';
 import type { ClientSession, NodeConn } from './session';
@@ -60,24 +59,37 @@ async function reserveSingle(session: ClientSession, index: number, plan: Reserv
   const timeoutMs =
     plan.timeoutSec === null ? null : plan.timeoutSec * 1000 + session.ctx.pool.options.nodeTimeoutMs;
   const head = plan.timeoutSec === null ? 'reserve' : `reserve-with-timeout ${plan.timeoutSec}`;
-  const reply = await abortable<NodeReply | null | 'aborted'>(
-    session,
-    conn.backend.request(head, undefined, timeoutMs),
-    'aborted',
-  );
-  if (reply === 'aborted') return Reply.TIMED_OUT;
+  const reply = await conn.backend.request(head, undefined, timeoutMs);
   if (!reply) return Reply.INTERNAL_ERROR;
   if (reply.line.startsWith('RESERVED ')) return deliverJob(conn, index, reply.line, reply.data);
   return [Buffer.from(`${reply.line}\r\n`, 'latin1')];
 }
 
-function planFor(session: ClientSession, command: Command): ReservePlan {
-  const rwt = command.verb === 'reserve-with-timeout';
-  const takeNodes = watchedNodes(session);
-  const deadlineNodes = session
+/** Nodes where the client holds reservations but watches nothing (only they can say DEADLINE_SOON). */
+function deadlineNodesOf(session: ClientSession, takeNodes: number[]): number[] {
+  return session
     .allConns()
     .filter((c) => c.reserved.size > 0 && !takeNodes.includes(c.link.node.index))
     .map((c) => c.link.node.index);
+}
+
+/**
+ * Where a reserve goes in the session's ordering rule: a reserve that one node can answer alone
+ * (one take node, no deadline node) is pipelined to it like any other request — the node itself
+ * holds the requests behind it until the wait ends, exactly as beanstalkd stops reading a waiting
+ * connection; any other reserve is a barrier.
+ */
+export function reserveTarget(session: ClientSession): number | 'barrier' {
+  const takeNodes = watchedNodes(session);
+  const only = takeNodes[0];
+  if (takeNodes.length !== 1 || only === undefined) return 'barrier';
+  return deadlineNodesOf(session, takeNodes).length === 0 ? only : 'barrier';
+}
+
+function planFor(session: ClientSession, command: Command): ReservePlan {
+  const rwt = command.verb === 'reserve-with-timeout';
+  const takeNodes = watchedNodes(session);
+  const deadlineNodes = deadlineNodesOf(session, takeNodes);
   return {
     timeoutSec: rwt ? (command.nums[0] ?? 0) : null,
     statsKey: rwt ? 'cmd-reserve-with-timeout' : 'cmd-reserve',
@@ -92,7 +104,7 @@ export async function handleReserve(session: ClientSession, command: Command): P
   const pool = session.ctx.pool;
   const first = plan.takeNodes[0];
   if (first === undefined) return Reply.INTERNAL_ERROR;
-  session.setWaiting(true);
+  session.beginWait();
   try {
     if (plan.takeNodes.length === 1 && plan.deadlineNodes.length === 0) {
       return await reserveSingle(session, first, plan);
@@ -102,6 +114,6 @@ export async function handleReserve(session: ClientSession, command: Command): P
     return await (allStalkd ? reserveExt(session, plan) : reserveStock(session, plan));
   } finally {
     session.abortWait = null;
-    session.setWaiting(false);
+    session.endWait();
   }
 }

@@ -10,9 +10,10 @@
  * Ordering: every parsed command gets a slot; replies leave strictly in slot order. Commands are
  * dispatched in order under one rule that keeps beanstalkd's causality: requests may be pipelined
  * to one node at a time; a command for another node waits until the earlier ones are answered.
- * Reserves, fan-outs (stats, list-tubes) and quit are barriers: they start when nothing is
- * outstanding and nothing starts until they finish — as beanstalkd stops reading a connection
- * that waits in reserve.
+ * A reserve one node can answer alone is pipelined to that node, which holds what follows it
+ * until the wait ends. Reserves that span nodes, fan-outs (stats, list-tubes) and quit are
+ * barriers: they start when nothing is outstanding and nothing starts until they finish — as
+ * beanstalkd stops reading a connection that waits in reserve.
  *
  * Bounds (docs/limits.md): reading pauses while MAX_QUEUED_SLOTS commands or maxInputBytes of put
  * bodies are queued, or while the socket needs a drain; dispatch waits while maxInflight requests
@@ -90,10 +91,11 @@ export class ClientSession implements Stallable {
   watched: string[] = ['default'];
   producer = false;
   worker = false;
-  waiting = false;
   closed = false;
-  /** Set while a reserve waits: ends it with TIMED_OUT when the client half-closes. */
+  /** Set while a reserve that spans nodes waits: ends it with TIMED_OUT when the client half-closes. */
   abortWait: (() => void) | null = null;
+  /** Reserves started and not yet answered (several when pipelined to one node). */
+  private waits = 0;
   private readonly conns = new Map<number, NodeConn>();
   /** Commands in arrival order; [head, dispatched) started, [dispatched, length) waiting. */
   private readonly slots: Slot[] = [];
@@ -213,10 +215,16 @@ export class ClientSession implements Stallable {
     this.worker = true;
   }
 
-  setWaiting(on: boolean): void {
-    if (on === this.waiting) return;
-    this.waiting = on;
-    this.ctx.counters.currentWaiting += on ? 1 : -1;
+  get waiting(): boolean {
+    return this.waits > 0;
+  }
+
+  beginWait(): void {
+    if (this.waits++ === 0) this.ctx.counters.currentWaiting++;
+  }
+
+  endWait(): void {
+    if (--this.waits === 0 && !this.closed) this.ctx.counters.currentWaiting--;
   }
 
   /** Local replies wait until `sent` settles (the first command's connections, for one). */
@@ -247,8 +255,26 @@ export class ClientSession implements Stallable {
     if (this.abortWait) {
       this.slots.length = this.dispatched;
       this.abortWait();
-    }
+    } else if (this.waiting) this.abortPipelinedWait();
     this.maybeFinish();
+  }
+
+  /**
+   * A reserve pipelined to a node waits there, holding what was sent behind it: the oldest
+   * unanswered reserve answers TIMED_OUT and everything after it is dropped (beanstalkd never
+   * reads past a waiting reserve). Closing the node connections afterwards releases any job the
+   * node hands over late.
+   */
+  private abortPipelinedWait(): void {
+    for (let i = this.head; i < this.dispatched; i++) {
+      const slot = this.slots[i] as Slot;
+      if (slot.reply || slot.event.kind !== 'command' || !WAIT_VERBS.has(slot.event.command.verb)) continue;
+      slot.reply = Reply.TIMED_OUT;
+      this.slots.length = i + 1;
+      this.dispatched = i + 1;
+      this.scheduleFlush();
+      return;
+    }
   }
 
   private targetOf(event: ReaderEvent): Target {
@@ -320,13 +346,11 @@ export class ClientSession implements Stallable {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
+    process.nextTick(flushSession, this);
   }
 
-  private flush(): void {
+  flush(): void {
+    this.flushScheduled = false;
     if (this.closed) return;
     this.socket.cork();
     while (this.head < this.dispatched) {
@@ -418,6 +442,10 @@ function reportCommand(events: SessionEvents, slot: Slot): void {
   if (WAIT_VERBS.has(verb)) events.reserveWait(verb, result, seconds);
   else events.command(verb, result, seconds);
   if (FANOUT_VERBS.has(verb)) events.fanout(verb, seconds);
+}
+
+function flushSession(session: ClientSession): void {
+  session.flush();
 }
 
 function isQuit(command: Command): boolean {
