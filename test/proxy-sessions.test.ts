@@ -28,6 +28,32 @@ for (const kind of kinds) {
     after(() => cluster.stop());
     const tube = (node: number, i: number): string => tubes[node]?.[i] as string;
 
+    test('sessions: a client watching thousands of tubes on 3 nodes: each node sees its share, ignore parks', async () => {
+      const count = 3000;
+      const names = Array.from({ length: count }, (_, i) => `many-${kind}-${i}`);
+      const c = await RawClient.open(cluster.proxy.port);
+      c.write(names.map((t) => `watch ${t}\r\n`).join(''));
+      for (let i = 0; i < count; i++) assert.equal((await c.next(60_000))?.line, `WATCHING ${i + 2}`);
+      const other = await RawClient.open(cluster.proxy.port);
+      const watchingOf = async (t: string): Promise<string | undefined> =>
+        /current-watching: (\d+)/.exec((await other.cmd(`stats-tube ${t}`)).data?.toString() ?? '')?.[1];
+      const sample = names.filter((_, i) => i % 97 === 0);
+      for (const t of sample) assert.equal(await watchingOf(t), '1', t);
+      // Ignore them all (default stays): every node's share empties and its connection parks.
+      c.write(names.map((t) => `ignore ${t}\r\n`).join(''));
+      for (let i = count; i > 0; i--) assert.equal((await c.next(60_000))?.line, `WATCHING ${i}`);
+      // Nobody watches them and they hold no jobs: each node dropped its tubes, as beanstalkd does.
+      for (const t of sample) assert.equal((await other.cmd(`stats-tube ${t}`)).line, 'NOT_FOUND', t);
+      assert.equal(await watchingOf('default'), '2'); // c and other
+      await other.cmd(`use ${names[5]}`);
+      await other.put('not-for-c');
+      assert.equal((await c.cmd('reserve-with-timeout 0')).line, 'TIMED_OUT');
+      assert.equal((await c.cmd(`watch ${names[5]}`)).line, 'WATCHING 2');
+      assert.match((await c.cmd('reserve-with-timeout 0')).line, /^RESERVED \d+ 9$/);
+      c.close();
+      other.close();
+    });
+
     test('sessions: one write of commands for 3 nodes gets its replies in request order', async () => {
       const c = await RawClient.open(cluster.proxy.port);
       let batch = '';

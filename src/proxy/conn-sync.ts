@@ -31,11 +31,15 @@ export function watchedOn(session: ClientSession, index: number): string[] {
   return session.watched.filter((t) => ownerIndex(session, t) === index);
 }
 
-/** Node indexes owning at least one watched tube, ascending. */
+/** Node indexes owning at least one watched tube, ascending (cached until the state changes). */
 export function watchedNodes(session: ClientSession): number[] {
+  const cache = session.watchedNodesCache;
+  if (cache.version === session.stateVersion) return cache.nodes;
   const set = new Set<number>();
   for (const tube of session.watched) set.add(ownerIndex(session, tube));
-  return [...set].sort((a, b) => a - b);
+  const nodes = [...set].sort((a, b) => a - b);
+  session.watchedNodesCache = { version: session.stateVersion, nodes };
+  return nodes;
 }
 
 /** Nodes whose connection carries visible state: owner of the used tube and of each watched tube. */
@@ -50,42 +54,90 @@ function sendOwn(conn: NodeConn, line: string, statsKey: string, sent: Promise<u
   sent.push(conn.backend.request(line));
 }
 
-/**
- * Brings the node-side used tube and watch list of `conn` (node `index`) in line. Returns the
- * requests sent: use/watch/ignore wait for them before answering, so that once a client reads
- * `WATCHING n` every other client sees the tube, as with one beanstalkd.
- */
-export function syncConn(session: ClientSession, conn: NodeConn, index: number): Promise<unknown>[] {
-  const sent: Promise<unknown>[] = [];
-  const parking = parkingTubeOf(session, index);
-  const use = ownerIndex(session, session.used) === index ? session.used : parking;
+function syncUsed(session: ClientSession, conn: NodeConn, index: number, sent: Promise<unknown>[]): void {
+  const use = ownerIndex(session, session.used) === index ? session.used : parkingTubeOf(session, index);
   if (conn.used !== use) {
     sendOwn(conn, `use ${use}`, 'cmd-use', sent);
     conn.used = use;
   }
+}
+
+/**
+ * Brings the node-side used tube and watch list of `conn` (node `index`) in line. Returns the
+ * requests sent: use/watch/ignore wait for them before answering, so that once a client reads
+ * `WATCHING n` every other client sees the tube, as with one beanstalkd. O(watch list); skipped
+ * when nothing changed since the connection was last brought in line.
+ */
+export function syncConn(session: ClientSession, conn: NodeConn, index: number): Promise<unknown>[] {
+  const sent: Promise<unknown>[] = [];
+  if (conn.syncedVersion === session.stateVersion) return sent;
+  syncUsed(session, conn, index, sent);
   const desired = watchedOn(session, index);
-  const target = desired.length > 0 ? desired : [parking];
+  const target = desired.length > 0 ? desired : [parkingTubeOf(session, index)];
   for (const tube of target) {
-    if (!conn.watched.includes(tube)) {
+    if (!conn.watched.has(tube)) {
       sendOwn(conn, `watch ${tube}`, 'cmd-watch', sent);
-      conn.watched.push(tube);
+      conn.watched.add(tube);
     }
   }
+  const keep = new Set(target);
   for (const tube of [...conn.watched]) {
-    if (!target.includes(tube)) {
+    if (!keep.has(tube)) {
       sendOwn(conn, `ignore ${tube}`, 'cmd-ignore', sent);
-      conn.watched.splice(conn.watched.indexOf(tube), 1);
+      conn.watched.delete(tube);
     }
   }
+  conn.syncedVersion = session.stateVersion;
+  return sent;
+}
+
+/**
+ * After `watch tube` / `ignore tube` on a connection that was in line before: only the owner's
+ * connection changes, by one tube (and the parking tube when the node's share becomes empty or
+ * stops being empty). O(1), so a client may watch 10,000 tubes.
+ */
+export function syncWatchChange(
+  session: ClientSession,
+  conn: NodeConn,
+  index: number,
+  tube: string,
+): Promise<unknown>[] {
+  const sent: Promise<unknown>[] = [];
+  const parking = parkingTubeOf(session, index);
+  if (session.isWatching(tube)) {
+    if (!conn.watched.has(tube)) {
+      sendOwn(conn, `watch ${tube}`, 'cmd-watch', sent);
+      conn.watched.add(tube);
+    }
+    if (conn.watched.has(parking) && tube !== parking) {
+      sendOwn(conn, `ignore ${parking}`, 'cmd-ignore', sent);
+      conn.watched.delete(parking);
+    }
+  } else if (conn.watched.has(tube)) {
+    if (tube === parking && conn.watched.size === 1) return sent;
+    if (conn.watched.size === 1) {
+      sendOwn(conn, `watch ${parking}`, 'cmd-watch', sent);
+      conn.watched.add(parking);
+    }
+    sendOwn(conn, `ignore ${tube}`, 'cmd-ignore', sent);
+    conn.watched.delete(tube);
+  }
+  return sent;
+}
+
+/** After `use`: every connection's used tube (the owner uses it, the others park). */
+export function syncUseChange(session: ClientSession, conn: NodeConn, index: number): Promise<unknown>[] {
+  const sent: Promise<unknown>[] = [];
+  syncUsed(session, conn, index, sent);
   return sent;
 }
 
 /** Before put, peek-ready/-delayed/-buried and kick: only the used tube matters (hot path). */
 export function syncUse(session: ClientSession, conn: NodeConn, index: number): void {
-  if (conn.used !== session.used) syncConn(session, conn, index);
+  if (conn.used !== session.used) syncUsed(session, conn, index, []);
 }
 
 /** True when the connection watches only its node's parking tube (reserving there takes nothing). */
 export function isParked(session: ClientSession, conn: NodeConn, index: number): boolean {
-  return conn.watched.length === 1 && conn.watched[0] === parkingTubeOf(session, index);
+  return conn.watched.size === 1 && conn.watched.has(parkingTubeOf(session, index));
 }

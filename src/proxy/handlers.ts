@@ -139,34 +139,26 @@ async function handleIdCommand(session: ClientSession, command: Command): Promis
   return parts ?? Reply.INTERNAL_ERROR;
 }
 
-/** The reply leaves once the nodes acknowledged the state change (see syncConn). */
-function afterSync(session: ClientSession, reply: ReplyParts): ReplyParts {
-  session.awaitSync(session.syncState());
-  return reply;
-}
+// use, watch and ignore: the reply leaves once the nodes acknowledged the state change
+// (ClientSession.changed).
 
 function handleUse(session: ClientSession, command: Command): ReplyParts {
   session.ctx.counters.countLocal('cmd-use');
-  session.used = command.tube;
-  return afterSync(session, lineReply(`USING ${command.tube}`));
+  session.use(command.tube);
+  return lineReply(`USING ${command.tube}`);
 }
 
 function handleWatch(session: ClientSession, command: Command): ReplyParts {
   session.ctx.counters.countLocal('cmd-watch');
-  if (!session.watched.includes(command.tube)) session.watched.push(command.tube);
-  return afterSync(session, lineReply(`WATCHING ${session.watched.length}`));
+  session.watch(command.tube);
+  return lineReply(`WATCHING ${session.watched.length}`);
 }
 
 function handleIgnore(session: ClientSession, command: Command): ReplyParts {
   session.ctx.counters.countLocal('cmd-ignore');
-  const at = session.watched.indexOf(command.tube);
-  if (at >= 0) {
-    if (session.watched.length === 1) return Reply.NOT_IGNORED;
-    // beanstalkd removes by moving the last entry into the hole.
-    const last = session.watched.pop() as string;
-    if (at < session.watched.length) session.watched[at] = last;
-  }
-  return afterSync(session, lineReply(`WATCHING ${session.watched.length}`));
+  if (session.isWatching(command.tube) && session.watched.length === 1) return Reply.NOT_IGNORED;
+  session.ignore(command.tube);
+  return lineReply(`WATCHING ${session.watched.length}`);
 }
 
 function handleListTubeUsed(session: ClientSession): ReplyParts {

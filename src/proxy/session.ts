@@ -26,7 +26,7 @@ import type { Stallable, StallWatch } from '../server/stall-watch';
 import type { Backend } from './backend';
 import { CommandReader, type ReaderEvent } from './command-reader';
 import type { Command } from './commands';
-import { stateNodes, syncConn } from './conn-sync';
+import { ownerIndex, stateNodes, syncConn, syncUseChange, syncWatchChange } from './conn-sync';
 import { dispatchTarget, runCommand, type Target } from './handlers';
 import type { NodeLink, NodePool } from './node-pool';
 import { Reply, type ReplyParts } from './replies';
@@ -71,7 +71,9 @@ export interface NodeConn {
   /** The node-side used tube of this connection. */
   used: string;
   /** The node-side watch list of this connection. */
-  watched: string[];
+  watched: Set<string>;
+  /** The session's stateVersion this connection was last brought in line with. */
+  syncedVersion: number;
   /** Node-local ids reserved over this connection (TTR expiry is not seen, so a superset). */
   reserved: Set<number>;
 }
@@ -88,7 +90,12 @@ const MAX_QUEUED_SLOTS = 1024;
 
 export class ClientSession implements Stallable {
   used = 'default';
+  /** The watch list in beanstalkd's order (list-tubes-watched); `watching` mirrors it. */
   watched: string[] = ['default'];
+  private readonly watching = new Set<string>(['default']);
+  /** Bumped by every change of the used tube or the watch list. */
+  stateVersion = 0;
+  watchedNodesCache: { version: number; nodes: number[] } = { version: -1, nodes: [] };
   producer = false;
   worker = false;
   closed = false;
@@ -151,7 +158,14 @@ export class ClientSession implements Stallable {
     const link = this.ctx.pool.get(index);
     const backend = link?.openBackend();
     if (!link || !backend) return null;
-    const conn: NodeConn = { link, backend, used: 'default', watched: ['default'], reserved: new Set() };
+    const conn: NodeConn = {
+      link,
+      backend,
+      used: 'default',
+      watched: new Set(['default']),
+      syncedVersion: -1,
+      reserved: new Set(),
+    };
     this.conns.set(index, conn);
     this.opening.push(backend.connected);
     syncConn(this, conn, index);
@@ -167,6 +181,72 @@ export class ClientSession implements Stallable {
     const sent: Promise<unknown>[] = this.opening.splice(0);
     for (const [index, conn] of this.conns) {
       if (conn.backend.state !== 'closed') sent.push(...syncConn(this, conn, index));
+    }
+    return sent;
+  }
+
+  isWatching(tube: string): boolean {
+    return this.watching.has(tube);
+  }
+
+  /** `watch tube`: true when the list changed. */
+  watch(tube: string): boolean {
+    if (this.watching.has(tube)) return false;
+    this.watching.add(tube);
+    this.watched.push(tube);
+    this.changed((conn, index) =>
+      index === ownerIndex(this, tube) ? syncWatchChange(this, conn, index, tube) : [],
+    );
+    return true;
+  }
+
+  /** `ignore tube` (the caller has refused to drop the last one). */
+  ignore(tube: string): void {
+    const at = this.watched.indexOf(tube);
+    if (at < 0) return;
+    this.watching.delete(tube);
+    // beanstalkd removes by moving the last entry into the hole.
+    const last = this.watched.pop() as string;
+    if (at < this.watched.length) this.watched[at] = last;
+    this.changed((conn, index) =>
+      index === ownerIndex(this, tube) ? syncWatchChange(this, conn, index, tube) : [],
+    );
+  }
+
+  use(tube: string): void {
+    if (tube === this.used) return;
+    this.used = tube;
+    this.changed((conn, index) => syncUseChange(this, conn, index));
+  }
+
+  /**
+   * One change of the used tube or the watch list: the nodes that must now show this client's
+   * state get a connection (eagerState), connections that were in line get the change alone
+   * (`apply`, O(1) for watch/ignore), any other one a full sync. Replies to use/watch/ignore wait
+   * for what was sent (awaitSync).
+   */
+  private changed(apply: (conn: NodeConn, index: number) => Promise<unknown>[]): void {
+    const before = this.stateVersion++;
+    this.awaitSync(this.bringInLine(before, apply));
+  }
+
+  private bringInLine(
+    before: number,
+    apply: (conn: NodeConn, index: number) => Promise<unknown>[],
+  ): Promise<unknown>[] {
+    if (this.ctx.eagerState) {
+      this.connTo(ownerIndex(this, this.used));
+      const last = this.watched[this.watched.length - 1];
+      if (last !== undefined) this.connTo(ownerIndex(this, last));
+    }
+    const sent: Promise<unknown>[] = this.opening.splice(0);
+    for (const [index, conn] of this.conns) {
+      if (conn.backend.state === 'closed') continue;
+      if (conn.syncedVersion !== before) sent.push(...syncConn(this, conn, index));
+      else {
+        sent.push(...apply(conn, index));
+        conn.syncedVersion = this.stateVersion;
+      }
     }
     return sent;
   }
