@@ -65,6 +65,10 @@ function track(backend: Backend, on: boolean): void {
   }
 }
 
+function resolveAllNull(reqs: Request[]): void {
+  for (const req of reqs) req.resolve(null);
+}
+
 function uncorkBackend(backend: Backend): void {
   backend.flushWrites();
 }
@@ -112,16 +116,32 @@ export class Backend {
     body?: Buffer,
     timeoutMs: number | null = this.options.timeoutMs,
   ): Promise<BackendResult> {
-    return new Promise((resolve) => {
-      if (this.state === BackendState.Closed) return resolve(null);
-      const req: Request = { head, body, timeoutMs, resolve };
-      if (this.state === BackendState.Connecting) {
-        if (this.pending.length >= this.options.maxPending) return resolve(null);
-        this.pending.push(req);
-        return;
-      }
-      this.write(req);
-    });
+    return new Promise((resolve) => this.send(head, body, timeoutMs, resolve));
+  }
+
+  /** As request(), with a callback, always called later (the proxy's per-command hot path: no promise). */
+  send(
+    head: string,
+    body: Buffer | undefined,
+    timeoutMs: number | null,
+    resolve: (result: BackendResult) => void,
+  ): void {
+    // Never called back from inside send(): callers may be mid-dispatch.
+    if (this.state === BackendState.Closed) {
+      process.nextTick(resolve, null);
+      return;
+    }
+    const req: Request = { head, body, timeoutMs, resolve };
+    if (this.state === BackendState.Connecting) {
+      if (this.pending.length >= this.options.maxPending) process.nextTick(resolve, null);
+      else this.pending.push(req);
+      return;
+    }
+    this.write(req);
+  }
+
+  get replyTimeoutMs(): number {
+    return this.options.timeoutMs;
   }
 
   /** Closes the connection; the node releases this connection's reservations. */
@@ -199,7 +219,8 @@ export class Backend {
     this.inflight.length = 0;
     this.inflightHead = 0;
     this.pending.length = 0;
-    for (const req of reqs) req.resolve(null);
+    // Later, as send() promises: close() may run in the middle of a caller's dispatch.
+    if (reqs.length > 0) process.nextTick(resolveAllNull, reqs);
   }
 
   private fail(reason: string, timedOut: boolean): void {

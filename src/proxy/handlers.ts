@@ -22,11 +22,12 @@ import {
   yamlList,
   yamlReply,
 } from './replies';
+import type { NodeReply } from './reply-reader';
 import { handleReserve, reserveTarget } from './reserve';
-import type { ClientSession } from './session';
+import type { ClientSession, NodeConn } from './session';
 
 export type Target = number | 'local' | 'barrier';
-type Handler = (session: ClientSession, command: Command) => ReplyParts | Promise<ReplyParts>;
+type Handler = (session: ClientSession, command: Command) => HandlerResult;
 
 /** Stats key beanstalkd bumps for each id command (reserve-job and kick-job have none). */
 const ID_STATS_KEY: Partial<Record<Verb, string>> = {
@@ -68,21 +69,42 @@ export function dispatchTarget(session: ClientSession, command: Command): Target
   return 'local';
 }
 
-async function forwardTo(
-  session: ClientSession,
-  index: number,
-  head: string,
-  command: Command,
-): Promise<ReplyParts> {
+/**
+ * A command forwarded as is to one node over the client's own connection: the session sends it
+ * and hands the node's reply to `finish` (no promise per command: this is the hot path).
+ */
+export class Forward {
+  constructor(
+    readonly conn: NodeConn,
+    readonly index: number,
+    readonly head: string,
+    readonly body: Buffer | undefined,
+    readonly command: Command,
+    /** The node-local id of an id command, else 0. */
+    readonly nodeId: number,
+  ) {}
+
+  /** The client's reply to the node's `reply` (null: the node connection failed). */
+  finish(reply: NodeReply | null): ReplyParts {
+    if (!reply) return Reply.INTERNAL_ERROR;
+    const verb = this.command.verb;
+    if (this.nodeId > 0) trackReservation(this.conn.reserved, verb, this.nodeId, reply.line);
+    const parts =
+      verb === 'stats-job' ? statsJobWithClientId(reply, this.index) : withClientId(reply, this.index);
+    return parts ?? Reply.INTERNAL_ERROR;
+  }
+}
+
+export type HandlerResult = ReplyParts | Promise<ReplyParts> | Forward;
+
+function forwardTo(session: ClientSession, index: number, head: string, command: Command): HandlerResult {
   const conn = session.connTo(index);
   if (!conn) return Reply.INTERNAL_ERROR;
   if (USED_TUBE_VERBS.has(command.verb)) syncUse(session, conn, index);
-  const reply = await conn.backend.request(head, command.body);
-  if (!reply) return Reply.INTERNAL_ERROR;
-  return withClientId(reply, index) ?? Reply.INTERNAL_ERROR;
+  return new Forward(conn, index, head, command.body, command, 0);
 }
 
-function handlePut(session: ClientSession, command: Command): ReplyParts | Promise<ReplyParts> {
+function handlePut(session: ClientSession, command: Command): HandlerResult {
   session.markProducer();
   if (session.ctx.counters.draining) {
     session.ctx.counters.countLocal('cmd-put');
@@ -93,12 +115,12 @@ function handlePut(session: ClientSession, command: Command): ReplyParts | Promi
   return forwardTo(session, index, `put ${pri} ${delay} ${ttr} ${bytes}`, command);
 }
 
-function handleUsedTubeCommand(session: ClientSession, command: Command): Promise<ReplyParts> {
+function handleUsedTubeCommand(session: ClientSession, command: Command): HandlerResult {
   const head = command.verb === 'kick' ? `kick ${command.nums[0]}` : command.verb;
   return forwardTo(session, ownerIndex(session, session.used), head, command);
 }
 
-function handleTubeCommand(session: ClientSession, command: Command): Promise<ReplyParts> {
+function handleTubeCommand(session: ClientSession, command: Command): HandlerResult {
   const head =
     command.verb === 'pause-tube'
       ? `pause-tube ${command.tube} ${command.nums[0]}`
@@ -119,7 +141,7 @@ function trackReservation(reserved: Set<number>, verb: Verb, nodeId: number, lin
   } else if (verb === 'touch' && line === 'NOT_FOUND') reserved.delete(nodeId);
 }
 
-async function handleIdCommand(session: ClientSession, command: Command): Promise<ReplyParts> {
+function handleIdCommand(session: ClientSession, command: Command): HandlerResult {
   if (command.verb === 'reserve-job') session.markWorker();
   const target = idTarget(session, command);
   if (!target) {
@@ -129,14 +151,7 @@ async function handleIdCommand(session: ClientSession, command: Command): Promis
   }
   const conn = session.connTo(target.index);
   if (!conn) return Reply.INTERNAL_ERROR;
-  const reply = await conn.backend.request(idHead(command, target.nodeId));
-  if (!reply) return Reply.INTERNAL_ERROR;
-  trackReservation(conn.reserved, command.verb, target.nodeId, reply.line);
-  const parts =
-    command.verb === 'stats-job'
-      ? statsJobWithClientId(reply, target.index)
-      : withClientId(reply, target.index);
-  return parts ?? Reply.INTERNAL_ERROR;
+  return new Forward(conn, target.index, idHead(command, target.nodeId), undefined, command, target.nodeId);
 }
 
 // use, watch and ignore: the reply leaves once the nodes acknowledged the state change
@@ -199,6 +214,6 @@ const HANDLERS: Record<Verb, Handler> = {
   'pause-tube': handleTubeCommand,
 };
 
-export function runCommand(session: ClientSession, command: Command): ReplyParts | Promise<ReplyParts> {
+export function runCommand(session: ClientSession, command: Command): HandlerResult {
   return HANDLERS[command.verb](session, command);
 }

@@ -24,7 +24,7 @@ export interface NodeJobId {
 
 /** Client-visible id for job `nodeId` on node `nodeIndex`, or null when it would reach 2^53. */
 export function encodeJobId(nodeIndex: number, nodeId: number): number | null {
-  if (nodeId < 1 || nodeId > MAX_NODE_JOB_ID) return null;
+  if (!Number.isSafeInteger(nodeId) || nodeId < 1 || nodeId > MAX_NODE_JOB_ID) return null;
   return (nodeId - 1) * MAX_NODES + nodeIndex + 1;
 }
 

@@ -27,7 +27,7 @@ import type { Backend } from './backend';
 import { CommandReader, type ReaderEvent } from './command-reader';
 import type { Command } from './commands';
 import { ownerIndex, stateNodes, syncConn, syncUseChange, syncWatchChange } from './conn-sync';
-import { dispatchTarget, runCommand, type Target } from './handlers';
+import { dispatchTarget, Forward, runCommand, type Target } from './handlers';
 import type { NodeLink, NodePool } from './node-pool';
 import { Reply, type ReplyParts } from './replies';
 import type { Placement } from './ring';
@@ -392,7 +392,15 @@ export class ClientSession implements Stallable {
       this.complete(slot, Reply[event.reply], target);
       return;
     }
-    let result = runCommand(this, event.command);
+    const handled = runCommand(this, event.command);
+    if (handled instanceof Forward) {
+      this.outstanding++;
+      handled.conn.backend.send(handled.head, handled.body, handled.conn.backend.replyTimeoutMs, (reply) =>
+        this.complete(slot, handled.finish(reply), target, true),
+      );
+      return;
+    }
+    let result = handled;
     const pendingSync = this.pendingSync;
     if (target === 'local' && pendingSync) {
       const value = result;
