@@ -12,6 +12,7 @@
 import type { Command, Verb } from './commands';
 import { ownerIndex, syncUse } from './conn-sync';
 import { handleListTubes, handleStats } from './fanout';
+import { Forward } from './forward';
 import { decodeJobId } from './job-id';
 import {
   lineReply,
@@ -69,28 +70,25 @@ export function dispatchTarget(session: ClientSession, command: Command): Target
   return 'local';
 }
 
-/**
- * A command forwarded as is to one node over the client's own connection: the session sends it
- * and hands the node's reply to `finish` (no promise per command: this is the hot path).
- */
-export class Forward {
+/** A command forwarded as is: the reply with its id rewritten, reservations tracked. */
+class CommandForward extends Forward {
   constructor(
-    readonly conn: NodeConn,
-    readonly index: number,
-    readonly head: string,
-    readonly body: Buffer | undefined,
-    readonly command: Command,
+    conn: NodeConn,
+    index: number,
+    head: string,
+    body: Buffer | undefined,
+    private readonly verb: Verb,
     /** The node-local id of an id command, else 0. */
-    readonly nodeId: number,
-  ) {}
+    private readonly nodeId: number,
+  ) {
+    super(conn, index, head, body, conn.backend.replyTimeoutMs);
+  }
 
-  /** The client's reply to the node's `reply` (null: the node connection failed). */
   finish(reply: NodeReply | null): ReplyParts {
     if (!reply) return Reply.INTERNAL_ERROR;
-    const verb = this.command.verb;
-    if (this.nodeId > 0) trackReservation(this.conn.reserved, verb, this.nodeId, reply.line);
+    if (this.nodeId > 0) trackReservation(this.conn.reserved, this.verb, this.nodeId, reply.line);
     const parts =
-      verb === 'stats-job' ? statsJobWithClientId(reply, this.index) : withClientId(reply, this.index);
+      this.verb === 'stats-job' ? statsJobWithClientId(reply, this.index) : withClientId(reply, this.index);
     return parts ?? Reply.INTERNAL_ERROR;
   }
 }
@@ -101,7 +99,7 @@ function forwardTo(session: ClientSession, index: number, head: string, command:
   const conn = session.connTo(index);
   if (!conn) return Reply.INTERNAL_ERROR;
   if (USED_TUBE_VERBS.has(command.verb)) syncUse(session, conn, index);
-  return new Forward(conn, index, head, command.body, command, 0);
+  return new CommandForward(conn, index, head, command.body, command.verb, 0);
 }
 
 function handlePut(session: ClientSession, command: Command): HandlerResult {
@@ -151,7 +149,14 @@ function handleIdCommand(session: ClientSession, command: Command): HandlerResul
   }
   const conn = session.connTo(target.index);
   if (!conn) return Reply.INTERNAL_ERROR;
-  return new Forward(conn, target.index, idHead(command, target.nodeId), undefined, command, target.nodeId);
+  return new CommandForward(
+    conn,
+    target.index,
+    idHead(command, target.nodeId),
+    undefined,
+    command.verb,
+    target.nodeId,
+  );
 }
 
 // use, watch and ignore: the reply leaves once the nodes acknowledged the state change

@@ -15,8 +15,11 @@
  */
 import type { Command } from './commands';
 import { syncConn, watchedNodes } from './conn-sync';
+import { Forward } from './forward';
+import type { HandlerResult } from './handlers';
 import { NodeKind } from './node-pool';
-import { Reply, type ReplyParts, withClientId } from './replies';
+import { passThrough, Reply, type ReplyParts, withClientId } from './replies';
+import type { NodeReply } from './reply-reader';
 import { reserveExt } from './reserve-ext';
 import { reserveStock } from './reserve-stock';
 import type { ClientSession, NodeConn } from './session';
@@ -51,18 +54,37 @@ export function abortable<T>(session: ClientSession, work: Promise<T>, fallback:
   });
 }
 
-/** Forwards a reserve to the one node that owns every watched tube. */
-async function reserveSingle(session: ClientSession, index: number, plan: ReservePlan): Promise<ReplyParts> {
+/** A reserve forwarded to the one node that owns every watched tube (pipelined, see reserveTarget). */
+class SingleReserve extends Forward {
+  constructor(
+    private readonly session: ClientSession,
+    conn: NodeConn,
+    index: number,
+    plan: ReservePlan,
+  ) {
+    super(
+      conn,
+      index,
+      plan.timeoutSec === null ? 'reserve' : `reserve-with-timeout ${plan.timeoutSec}`,
+      undefined,
+      plan.timeoutSec === null ? null : plan.timeoutSec * 1000 + session.ctx.pool.options.nodeTimeoutMs,
+    );
+    session.beginWait();
+  }
+
+  finish(reply: NodeReply | null): ReplyParts {
+    this.session.endWait();
+    if (!reply) return Reply.INTERNAL_ERROR;
+    if (reply.line.startsWith('RESERVED ')) return deliverJob(this.conn, this.index, reply.line, reply.data);
+    return passThrough(reply);
+  }
+}
+
+function reserveSingle(session: ClientSession, index: number, plan: ReservePlan): HandlerResult {
   const conn = session.connTo(index);
   if (!conn) return Reply.INTERNAL_ERROR;
   syncConn(session, conn, index);
-  const timeoutMs =
-    plan.timeoutSec === null ? null : plan.timeoutSec * 1000 + session.ctx.pool.options.nodeTimeoutMs;
-  const head = plan.timeoutSec === null ? 'reserve' : `reserve-with-timeout ${plan.timeoutSec}`;
-  const reply = await conn.backend.request(head, undefined, timeoutMs);
-  if (!reply) return Reply.INTERNAL_ERROR;
-  if (reply.line.startsWith('RESERVED ')) return deliverJob(conn, index, reply.line, reply.data);
-  return [Buffer.from(`${reply.line}\r\n`, 'latin1')];
+  return new SingleReserve(session, conn, index, plan);
 }
 
 /** Nodes where the client holds reservations but watches nothing (only they can say DEADLINE_SOON). */
@@ -98,17 +120,20 @@ function planFor(session: ClientSession, command: Command): ReservePlan {
   };
 }
 
-export async function handleReserve(session: ClientSession, command: Command): Promise<ReplyParts> {
+export function handleReserve(session: ClientSession, command: Command): HandlerResult {
   session.markWorker();
   const plan = planFor(session, command);
-  const pool = session.ctx.pool;
   const first = plan.takeNodes[0];
   if (first === undefined) return Reply.INTERNAL_ERROR;
+  if (plan.takeNodes.length === 1 && plan.deadlineNodes.length === 0)
+    return reserveSingle(session, first, plan);
+  return reserveAcross(session, plan);
+}
+
+async function reserveAcross(session: ClientSession, plan: ReservePlan): Promise<ReplyParts> {
+  const pool = session.ctx.pool;
   session.beginWait();
   try {
-    if (plan.takeNodes.length === 1 && plan.deadlineNodes.length === 0) {
-      return await reserveSingle(session, first, plan);
-    }
     const involved = [...plan.takeNodes, ...plan.deadlineNodes].map((i) => pool.get(i));
     const allStalkd = involved.every((l) => l?.kind === NodeKind.Stalkd);
     return await (allStalkd ? reserveExt(session, plan) : reserveStock(session, plan));

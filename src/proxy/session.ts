@@ -27,7 +27,8 @@ import type { Backend } from './backend';
 import { CommandReader, type ReaderEvent } from './command-reader';
 import type { Command } from './commands';
 import { ownerIndex, stateNodes, syncConn, syncUseChange, syncWatchChange } from './conn-sync';
-import { dispatchTarget, Forward, runCommand, type Target } from './handlers';
+import { Forward } from './forward';
+import { dispatchTarget, runCommand, type Target } from './handlers';
 import type { NodeLink, NodePool } from './node-pool';
 import { Reply, type ReplyParts } from './replies';
 import type { Placement } from './ring';
@@ -395,7 +396,7 @@ export class ClientSession implements Stallable {
     const handled = runCommand(this, event.command);
     if (handled instanceof Forward) {
       this.outstanding++;
-      handled.conn.backend.send(handled.head, handled.body, handled.conn.backend.replyTimeoutMs, (reply) =>
+      handled.conn.backend.send(handled.head, handled.body, handled.timeoutMs, (reply) =>
         this.complete(slot, handled.finish(reply), target, true),
       );
       return;

@@ -1,0 +1,25 @@
+/**
+ * A command the session sends to one node over the client's own connection, with what to make of
+ * the reply: the per-command hot path (put, id commands, single-node reserve), so no promise per
+ * command — the session calls Backend.send and hands the reply to `finish`.
+ */
+import type { ReplyParts } from './replies';
+import type { NodeReply } from './reply-reader';
+import type { NodeConn } from './session';
+
+export abstract class Forward {
+  constructor(
+    readonly conn: NodeConn,
+    /** The node's index (ids in the reply are rewritten with it). */
+    readonly index: number,
+    /** The command line for the node, without CRLF. */
+    readonly head: string,
+    /** Put body with its CRLF. */
+    readonly body: Buffer | undefined,
+    /** Reply deadline once the request is the oldest outstanding; null: none (blocking reserve). */
+    readonly timeoutMs: number | null,
+  ) {}
+
+  /** The client's reply to the node's `reply` (null: the node connection failed). */
+  abstract finish(reply: NodeReply | null): ReplyParts;
+}
