@@ -13,6 +13,7 @@
  * with `null` — callers turn that into INTERNAL_ERROR — and reports to `onFailure` once.
  */
 import { connect, type Socket } from 'node:net';
+import { OutBatch } from './out-batch';
 import { type NodeReply, ReplyReader } from './reply-reader';
 
 export type BackendResult = NodeReply | null;
@@ -44,15 +45,22 @@ const watched = new Set<Backend>();
 let sweepTimer: NodeJS.Timeout | null = null;
 const SWEEP_INTERVAL_MS = 50;
 
+/**
+ * Deadlines are armed on every reply, so they read a clock the sweep refreshes rather than
+ * Date.now(): a deadline may start up to one sweep interval early (reply deadlines are seconds).
+ */
+let coarseNowMs = Date.now();
+
 function sweepDeadlines(): void {
-  const now = Date.now();
-  for (const backend of watched) backend.checkDeadline(now);
+  coarseNowMs = Date.now();
+  for (const backend of watched) backend.checkDeadline(coarseNowMs);
 }
 
 function track(backend: Backend, on: boolean): void {
   if (on) {
     watched.add(backend);
     if (!sweepTimer) {
+      coarseNowMs = Date.now();
       sweepTimer = setInterval(sweepDeadlines, SWEEP_INTERVAL_MS);
       sweepTimer.unref();
     }
@@ -69,7 +77,7 @@ function resolveAllNull(reqs: Request[]): void {
   for (const req of reqs) req.resolve(null);
 }
 
-function uncorkBackend(backend: Backend): void {
+function flushBackend(backend: Backend): void {
   backend.flushWrites();
 }
 
@@ -82,8 +90,8 @@ export class Backend {
   /** Deadline of the head request (or of connecting), ms since epoch; Infinity when none. */
   private headDeadlineAtMs: number;
   private readonly reader: ReplyReader;
-  /** Writes are held (socket corked) until the end of the current tick. */
-  private corked = false;
+  /** Requests written in this tick, sent together at its end. */
+  private readonly out = new OutBatch();
   /** Resolves true once connected, false if the connection failed first. */
   readonly connected: Promise<boolean>;
   private settleConnected: (ok: boolean) => void = () => {};
@@ -160,30 +168,24 @@ export class Backend {
 
   /**
    * Requests written in one turn of the event loop (every request parsed from one client read,
-   * every follow-up started by one node reply chunk) leave in one writev: the socket stays corked
-   * until the current tick's work is done.
+   * every follow-up started by one node reply chunk) leave in one write at the end of the tick.
    */
   private write(req: Request): void {
     if (this.inflight.length === this.inflightHead) this.armHead(req);
     this.inflight.push(req);
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(uncorkBackend, this);
-    }
-    this.socket.write(`${req.head}\r\n`, 'latin1');
-    if (req.body) this.socket.write(req.body);
+    if (this.out.empty) process.nextTick(flushBackend, this);
+    this.out.push(Buffer.from(`${req.head}\r\n`, 'latin1'));
+    if (req.body) this.out.push(req.body);
   }
 
   /** The end of the tick that first wrote since the last flush (see write). */
   flushWrites(): void {
-    this.corked = false;
-    this.socket.uncork();
+    if (this.state !== BackendState.Closed) this.out.writeTo(this.socket);
   }
 
   private armHead(req: Request | undefined): void {
     this.headDeadlineAtMs =
-      req && req.timeoutMs !== null ? Date.now() + req.timeoutMs : Number.POSITIVE_INFINITY;
+      req && req.timeoutMs !== null ? coarseNowMs + req.timeoutMs : Number.POSITIVE_INFINITY;
   }
 
   private onConnect(): void {

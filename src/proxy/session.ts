@@ -30,6 +30,7 @@ import { ownerIndex, stateNodes, syncConn, syncUseChange, syncWatchChange } from
 import { Forward } from './forward';
 import { dispatchTarget, runCommand, type Target } from './handlers';
 import type { NodeLink, NodePool } from './node-pool';
+import { OutBatch } from './out-batch';
 import { Reply, type ReplyParts } from './replies';
 import type { Placement } from './ring';
 import type { ProxyCounters } from './stats-merge';
@@ -130,6 +131,8 @@ export class ClientSession implements Stallable {
   /** A request arrived or output drained since the last stall check. */
   private progressed = false;
   private readonly reader: CommandReader;
+  /** Replies leaving in this flush (one write). */
+  private readonly out = new OutBatch();
 
   constructor(
     readonly ctx: ProxyContext,
@@ -441,7 +444,7 @@ export class ClientSession implements Stallable {
   flush(): void {
     this.flushScheduled = false;
     if (this.closed) return;
-    this.socket.cork();
+    const out = this.out;
     while (this.head < this.dispatched) {
       const slot = this.slots[this.head] as Slot;
       if (!slot.reply) break;
@@ -450,13 +453,13 @@ export class ClientSession implements Stallable {
       if (slot.event.kind === 'command' && slot.event.command.body)
         this.queuedBodyBytes -= slot.event.command.body.length;
       if (slot.event.kind === 'command' && isQuit(slot.event.command)) {
-        this.socket.uncork();
+        out.writeTo(this.socket);
         this.close(true);
         return;
       }
-      for (const part of slot.reply) this.socket.write(part);
+      for (const part of slot.reply) out.push(part);
     }
-    this.socket.uncork();
+    out.writeTo(this.socket);
     if (this.head === this.slots.length) {
       this.slots.length = 0;
       this.dispatched = this.head = 0;
@@ -526,11 +529,18 @@ const FANOUT_VERBS = new Set(['stats', 'list-tubes']);
 function reportCommand(events: SessionEvents, slot: Slot): void {
   const seconds = (performance.now() - slot.startedAtMs) / 1000;
   const verb = slot.event.kind === 'command' ? slot.event.command.verb : 'unknown';
-  const head = slot.reply?.[0];
-  const result = head ? (head.toString('latin1', 0, Math.min(head.length, 24)).split(/[ \r]/)[0] ?? '') : '';
+  const result = slot.reply?.[0] ? firstWord(slot.reply[0]) : '';
   if (WAIT_VERBS.has(verb)) events.reserveWait(verb, result, seconds);
   else events.command(verb, result, seconds);
   if (FANOUT_VERBS.has(verb)) events.fanout(verb, seconds);
+}
+
+/** The reply's first word (up to a space or CR), as its result label. */
+function firstWord(head: Buffer): string {
+  const end = Math.min(head.length, 24);
+  let i = 0;
+  while (i < end && head[i] !== 0x20 && head[i] !== 0x0d) i++;
+  return head.toString('latin1', 0, i);
 }
 
 function flushSession(session: ClientSession): void {

@@ -1,0 +1,58 @@
+/**
+ * Output batching for the proxy's sockets: everything queued for one socket in one turn of the
+ * event loop leaves in one write. Small parts (reply lines, command lines, short bodies) are
+ * copied into one buffer — one chunk for the stream to track instead of hundreds in a writev;
+ * parts of COPY_MAX_BYTES or more are passed as they are, so 64 KiB bodies are not copied.
+ */
+import type { Socket } from 'node:net';
+
+const COPY_MAX_BYTES = 4096;
+
+export class OutBatch {
+  private parts: Buffer[] = [];
+  private bytes = 0;
+
+  get empty(): boolean {
+    return this.parts.length === 0;
+  }
+
+  push(part: Buffer): void {
+    this.parts.push(part);
+    this.bytes += part.length;
+  }
+
+  /** Writes what was pushed (see the header) and starts a new batch. */
+  writeTo(socket: Socket): void {
+    const parts = this.parts;
+    const bytes = this.bytes;
+    this.parts = [];
+    this.bytes = 0;
+    if (parts.length === 0) return;
+    if (parts.length === 1) {
+      socket.write(parts[0] as Buffer);
+      return;
+    }
+    let large = false;
+    for (const part of parts) if (part.length >= COPY_MAX_BYTES) large = true;
+    if (!large) {
+      socket.write(Buffer.concat(parts, bytes));
+      return;
+    }
+    socket.cork();
+    let run: Buffer[] = [];
+    let runBytes = 0;
+    for (const part of parts) {
+      if (part.length < COPY_MAX_BYTES) {
+        run.push(part);
+        runBytes += part.length;
+        continue;
+      }
+      if (run.length > 0) socket.write(run.length === 1 ? (run[0] as Buffer) : Buffer.concat(run, runBytes));
+      run = [];
+      runBytes = 0;
+      socket.write(part);
+    }
+    if (run.length > 0) socket.write(run.length === 1 ? (run[0] as Buffer) : Buffer.concat(run, runBytes));
+    socket.uncork();
+  }
+}
