@@ -169,13 +169,13 @@ export function markdown(r: BenchReport): string {
   );
   lines.push('');
   lines.push(
-    '| scenario | unit | beanstalkd | stalkd node | node ÷ bs | proxy + 3 nodes | proxy ÷ bs | generator ceiling⁴ | goals |',
+    '| scenario | unit | beanstalkd | stalkd node | node ÷ bs | proxy + 3 nodes | proxy ÷ bs | generator ceiling⁴ | Node floor⁵ | goals |',
   );
-  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---|');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const s of r.scenarios) {
     lines.push(
       `| ${s.id} | ${s.unit}${s.higherIsBetter ? '' : ' (lower is better)'} | ${cell(s, 'beanstalkd')} | ${cell(s, 'node')} | ` +
-        `${ratio(s.ratios.node)} | ${cell(s, 'proxy')} | ${ratio(s.ratios.proxy)} | ${cell(s, 'null')} | ${goalText(s)} |`,
+        `${ratio(s.ratios.node)} | ${cell(s, 'proxy')} | ${ratio(s.ratios.proxy)} | ${cell(s, 'null')} | ${cell(s, 'node-null')} | ${goalText(s)} |`,
     );
   }
   lines.push('');
@@ -194,7 +194,7 @@ function latencyTable(r: BenchReport): string {
     '| ping-pong latency (µs) | cycle p50 | cycle p99 | cycle p999 | request p50 | request p99 |',
   ];
   rows.push('|---|---:|---:|---:|---:|---:|');
-  for (const t of ['beanstalkd', 'node', 'proxy', 'null'] as const) {
+  for (const t of ['beanstalkd', 'node', 'proxy', 'null', 'node-null'] as const) {
     const x = s.targets[t]?.median;
     if (!x || x.cycleP50Us === undefined) continue;
     rows.push(
@@ -206,9 +206,9 @@ function latencyTable(r: BenchReport): string {
 
 function cpuTable(r: BenchReport): string {
   const rows = [
-    '| CPU in the measured phase (cores busy: server / generator) | beanstalkd | stalkd node | proxy + 3 nodes | null |',
+    '| CPU in the measured phase (cores busy: server / generator) | beanstalkd | stalkd node | proxy + 3 nodes | null | node-null |',
   ];
-  rows.push('|---|---:|---:|---:|---:|');
+  rows.push('|---|---:|---:|---:|---:|---:|');
   for (const s of r.scenarios) {
     if (s.unit === 'MiB' || s.id.startsWith('replay')) continue;
     const c = (t: TargetName): string => {
@@ -216,7 +216,9 @@ function cpuTable(r: BenchReport): string {
       if (!x || x.serverCores === undefined) return '';
       return `${x.serverCores.toFixed(2)} / ${(x.generatorCores ?? 0).toFixed(2)}`;
     };
-    rows.push(`| ${s.id} | ${c('beanstalkd')} | ${c('node')} | ${c('proxy')} | ${c('null')} |`);
+    rows.push(
+      `| ${s.id} | ${c('beanstalkd')} | ${c('node')} | ${c('proxy')} | ${c('null')} | ${c('node-null')} |`,
+    );
   }
   return rows.join('\n');
 }
@@ -243,6 +245,11 @@ function notes(r: BenchReport): string[] {
       'the most this generator can drive on this machine in that scenario. Where it is near the other columns ' +
       '(one request in flight per connection, ping-pong, 64 KiB bodies) neither it nor the server is CPU-bound ' +
       '(see the CPU table): those runs are bound by loopback round trips and wake-ups, the same for every target.',
+  );
+  out.push(
+    "⁵ the Node generator's do-nothing server (`bench/loadgen-node.ts --mode serve`: one Node process, prebuilt " +
+      'replies, one write per read) driven by the same generator: the most any Node server does here. stalkd node ' +
+      "below it is stalkd's own work; the Node floor below beanstalkd is the Node runtime's per-event cost.",
   );
   const scrape = r.scenarios.find((s) => s.id === 'scrape-10k')?.targets.node?.median;
   if (scrape?.httpSeconds !== undefined)

@@ -34,7 +34,7 @@ export interface Scenario {
 }
 
 const ALL: readonly TargetName[] = ['beanstalkd', 'node', 'proxy'];
-const WITH_CEILING: readonly TargetName[] = ['beanstalkd', 'node', 'proxy', 'null'];
+const WITH_CEILING: readonly TargetName[] = ['beanstalkd', 'node', 'proxy', 'null', 'node-null'];
 const pick = (quick: boolean, full: number, small: number): number => (quick ? small : full);
 
 const durable = (fsync: number | 'never', label: string, goals: Goal[]): Scenario => ({

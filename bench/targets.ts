@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { type Generator, TMP_DIR } from './loadgen';
 
-export const TARGET_NAMES = ['beanstalkd', 'node', 'proxy', 'null'] as const;
+export const TARGET_NAMES = ['beanstalkd', 'node', 'proxy', 'null', 'node-null'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface BinlogConfig {
@@ -320,6 +320,28 @@ async function startNull(gen: Generator, config: TargetConfig, bodyBytes: number
   };
 }
 
+/**
+ * The Node floor: the Node generator's do-nothing server (bench/loadgen-node.ts --mode serve, one
+ * process, prebuilt replies, one write per read). What any Node server can do at most on this
+ * machine in a scenario: the gap between it and `stalkd node` is stalkd's own work, the gap between
+ * it and the C server is the Node runtime's per-event cost.
+ */
+async function startNodeNull(config: TargetConfig, bodyBytes: number): Promise<RunningTarget> {
+  const spawnedAtMs = performance.now();
+  const script = path.join(__dirname, 'loadgen-node.js');
+  const args = [script, '--mode', 'serve', '--host', HOST, '--port', '0', '--body', String(bodyBytes)];
+  void config;
+  const s = await spawnServer(process.execPath, args, /listening (\d+)/, 'Node do-nothing server');
+  return {
+    name: 'node-null',
+    host: HOST,
+    port: s.port,
+    pids: [s.child.pid ?? 0],
+    spawnedAtMs,
+    stop: stopper([s.child]),
+  };
+}
+
 export function startTarget(
   name: TargetName,
   config: TargetConfig,
@@ -335,5 +357,7 @@ export function startTarget(
       return startProxy(config);
     case 'null':
       return startNull(gen, config, bodyBytes);
+    case 'node-null':
+      return startNodeNull(config, bodyBytes);
   }
 }
