@@ -181,19 +181,21 @@ function binlogFlags(b: BinlogConfig | undefined, dir: string | undefined): stri
   return ['-b', dir, ...(b.fsync === 'never' ? ['-F'] : ['-f', String(b.fsync)])];
 }
 
+/** A target that is one spawned server process. */
+function oneProcess(
+  name: TargetName,
+  spawnedAtMs: number,
+  s: { port: number; child: ChildProcess },
+): RunningTarget {
+  return { name, host: HOST, port: s.port, pids: [s.child.pid ?? 0], spawnedAtMs, stop: stopper([s.child]) };
+}
+
 async function startBeanstalkd(config: TargetConfig): Promise<RunningTarget> {
   const spawnedAtMs = performance.now();
   const args = ['-V', '-l', HOST, '-p', '0', '-z', String(config.maxJobBytes)];
   args.push(...binlogFlags(config.binlog, config.binlog?.dir));
   const s = await spawnServer(BEANSTALKD_PATH as string, args, /bind \d+ 127\.0\.0\.1:(\d+)/, 'beanstalkd');
-  return {
-    name: 'beanstalkd',
-    host: HOST,
-    port: s.port,
-    pids: [s.child.pid ?? 0],
-    spawnedAtMs,
-    stop: stopper([s.child]),
-  };
+  return oneProcess('beanstalkd', spawnedAtMs, s);
 }
 
 function startStalkdNode(
@@ -310,14 +312,7 @@ async function startNull(gen: Generator, config: TargetConfig, bodyBytes: number
   const args = [...pre, '--mode', 'serve', '--host', HOST, '--port', '0', '--body', String(bodyBytes)];
   void config;
   const s = await spawnServer(bin, args, /listening (\d+)/, 'null server');
-  return {
-    name: 'null',
-    host: HOST,
-    port: s.port,
-    pids: [s.child.pid ?? 0],
-    spawnedAtMs,
-    stop: stopper([s.child]),
-  };
+  return oneProcess('null', spawnedAtMs, s);
 }
 
 /**
@@ -332,14 +327,7 @@ async function startNodeNull(config: TargetConfig, bodyBytes: number): Promise<R
   const args = [script, '--mode', 'serve', '--host', HOST, '--port', '0', '--body', String(bodyBytes)];
   void config;
   const s = await spawnServer(process.execPath, args, /listening (\d+)/, 'Node do-nothing server');
-  return {
-    name: 'node-null',
-    host: HOST,
-    port: s.port,
-    pids: [s.child.pid ?? 0],
-    spawnedAtMs,
-    stop: stopper([s.child]),
-  };
+  return oneProcess('node-null', spawnedAtMs, s);
 }
 
 export function startTarget(
