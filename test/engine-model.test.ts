@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEADLINE_SOON_MARGIN_MS } from '../src/engine/constants';
-import { type Job, readyLess } from '../src/engine/job';
+import { NO_JOB } from '../src/engine/job-table';
 import { JobState } from '../src/engine/journal';
 import { type Session, WaitFlags, type WaitOutcome } from '../src/engine/session';
 import { body, Harness, prng, RecordingJournal } from './support/engine-fixture';
@@ -135,19 +135,19 @@ const PROFILES: readonly Profile[] = [
   },
 ];
 
-/** The best (pri, id) ready job among the session's unpaused watched tubes, by scanning. */
-function scanBest(s: Session): Job | undefined {
-  let best: Job | undefined;
+/** The best (pri, id) ready job (slot) among the session's unpaused watched tubes, by scanning. */
+function scanBest(s: Session): number {
+  let best = NO_JOB;
   for (const tube of s.watched) {
-    const top = tube.paused ? undefined : tube.ready.peek();
-    if (top && (!best || readyLess(top, best))) best = top;
+    const top = tube.paused ? NO_JOB : tube.ready.peek();
+    if (top !== NO_JOB && (best === NO_JOB || s.jobs.readyLess(top, best))) best = top;
   }
   return best;
 }
 
 function deadlineSoon(s: Session, now: number): boolean {
   const soonest = s.reserved.peek();
-  return soonest !== undefined && now + DEADLINE_SOON_MARGIN_MS >= soonest.deadlineAtMs;
+  return soonest !== NO_JOB && now + DEADLINE_SOON_MARGIN_MS >= s.jobs.deadlineAtMs[soonest]!;
 }
 
 /** What reserve must answer right now (null: it waits). */
@@ -155,8 +155,8 @@ function expectedReserve(s: Session, now: number, timeoutMs: number | null, flag
   const deadlineOnly = (flags & WaitFlags.DeadlineOnly) !== 0;
   const anyReady = s.watched.some((t) => t.ready.size > 0); // pause ignored, as beanstalkd
   if (deadlineSoon(s, now) && (deadlineOnly || !anyReady)) return 'DEADLINE_SOON';
-  const best = deadlineOnly ? undefined : scanBest(s);
-  if (best) return `RESERVED ${best.id}`;
+  const best = deadlineOnly ? NO_JOB : scanBest(s);
+  if (best !== NO_JOB) return `RESERVED ${s.jobs.id[best]}`;
   return timeoutMs === 0 ? 'TIMED_OUT' : null;
 }
 
@@ -180,8 +180,8 @@ function runModel(profile: Profile, seed: number): void {
     const where = `${profile.name} seed ${seed} step ${step} session ${s.id}`;
     if (outcome.type === 'reserved') {
       const better = scanBest(s);
-      if (better && readyLess(better, outcome.job))
-        problems.push(`${where}: woke with job ${outcome.job.id} while ${better.id} was better`);
+      if (better !== NO_JOB && s.jobs.readyLess(better, outcome.job.slot))
+        problems.push(`${where}: woke with job ${outcome.job.id} while ${s.jobs.id[better]} was better`);
       if (outcome.job.reservedBy !== s) problems.push(`${where}: woke with a job it does not hold`);
     } else if (outcome.type === 'DEADLINE_SOON') {
       if (!deadlineSoon(s, now)) problems.push(`${where}: DEADLINE_SOON too early`);
@@ -227,7 +227,7 @@ function runModel(profile: Profile, seed: number): void {
   };
   const ownedJob = (s: Session): number | undefined => {
     const held = s.reserved.values();
-    return held.length > 0 && rand() < 0.8 ? (pick(held) as Job).id : undefined;
+    return held.length > 0 && rand() < 0.8 ? s.jobs.id[pick(held)] : undefined;
   };
 
   for (step = 0; step < STEPS; step++) {

@@ -195,7 +195,7 @@ describe('engine TTR', () => {
     h.engine.reserveJob(s, b);
     h.clock.advance(1500);
     h.engine.touch(s, a); // a: T0+3500, b: T0+3000
-    assert.equal(s.reserved.peek()?.id, b);
+    assert.equal(h.engine.table.id[s.reserved.peek()], b);
     assert.equal(h.advance(1500), T0 + 3500);
     assert.deepEqual([h.state(a), h.state(b)], ['reserved', 'ready']);
     h.check();

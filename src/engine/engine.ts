@@ -11,8 +11,9 @@ import type { Clock } from './clock';
 import { MIN_TTR_MS } from './constants';
 import { IndexedHeap } from './heap';
 import { invariant } from './invariant';
-import { Job } from './job';
-import { type JobRecord, JobState, type Journal, nullJournal } from './journal';
+import { Job, type JobHost, JobsView } from './job';
+import { JobTable, NO_JOB, StateCode } from './job-table';
+import { type JobRecord, JobState, type Journal, newJobRecord, nullJournal } from './journal';
 import { JobPlacement } from './placement';
 import { Session, type WaitOutcome } from './session';
 import {
@@ -38,10 +39,13 @@ export type PutResult =
   | { word: 'INSERTED'; id: number }
   | { word: 'EXPECTED_CRLF' | 'DRAINING' | 'OUT_OF_MEMORY' };
 
-export class Engine {
+export class Engine implements JobHost {
   readonly clock: Clock;
   journal: Journal;
-  readonly jobs = new Map<number, Job>();
+  /** Every live job, by slot (job-table.ts); the engine's structures hold slots. */
+  readonly table = new JobTable((from, to) => this.place.relocate(from, to));
+  /** Live jobs by id, as views. */
+  readonly jobs = new JobsView(this);
   readonly tubes = new Map<string, Tube>();
   /** list-tubes order: creation order, removal swaps the last tube in (as beanstalkd). */
   readonly tubeList: Tube[] = [];
@@ -68,6 +72,11 @@ export class Engine {
   private nextId: number;
   private readonly idStride: number;
   private nextSessionId = 1;
+  /** Open sessions by id (a reserved job names its owner by id). */
+  private readonly sessions = new Map<number, Session>();
+  /** Live tubes by number (a job names its tube by number); numbers of dropped tubes are reused. */
+  private readonly tubesByNo: (Tube | undefined)[] = [];
+  private readonly freeTubeNos: number[] = [];
   /** Where each job sits by state: tube structures, the TTR and delay heaps, the counts. */
   private readonly place: JobPlacement;
   /** Paused tubes by unpause time. */
@@ -83,13 +92,16 @@ export class Engine {
   constructor(options: EngineOptions) {
     this.clock = options.clock;
     this.journal = options.journal ?? nullJournal;
-    this.place = new JobPlacement(this.counts, this.clock);
+    this.place = new JobPlacement(this.counts, this.clock, this);
     this.waits = new WaitSet({
       clock: this.clock,
       counts: this.counts,
+      jobs: this.table,
       markWorker: (s) => this.markWorker(s),
       removeReady: (job) => this.place.removeReady(job),
       reserveFor: (s, job) => this.place.reserveFor(s, job),
+      tubeOf: (job) => this.place.tubeOf(job),
+      view: (job) => this.view(job),
     });
     this.idStride = options.idStride ?? 1;
     this.nextId = options.idOffset ?? 1;
@@ -101,7 +113,8 @@ export class Engine {
   // ---- sessions -------------------------------------------------------------------------------
 
   openSession(onWake: (outcome: WaitOutcome) => void = () => {}): Session {
-    const s = new Session(this.nextSessionId++, this.defaultTube, onWake);
+    const s = new Session(this.nextSessionId++, this.defaultTube, onWake, this.table);
+    this.sessions.set(s.id, s);
     this.defaultTube.usingCount++;
     this.watchTube(s, this.defaultTube);
     this.counts.sessions++;
@@ -114,10 +127,10 @@ export class Engine {
     s.closed = true;
     this.waits.cancel(s);
     const dirty = new Set<Tube>();
-    for (let job = s.reserved.peek(); job; job = s.reserved.peek()) {
+    for (let job = s.reserved.peek(); job !== NO_JOB; job = s.reserved.peek()) {
       this.place.unlinkReserved(job);
       this.place.makeReady(job);
-      dirty.add(job.tube);
+      dirty.add(this.place.tubeOf(job));
     }
     const used = s.used;
     used.usingCount--;
@@ -129,6 +142,7 @@ export class Engine {
     }
     s.watched.length = 0;
     this.counts.sessions--;
+    this.sessions.delete(s.id);
     if (s.isProducer) this.counts.producers--;
     if (s.isWorker) this.counts.workers--;
     this.waits.wakeTubes(dirty);
@@ -157,7 +171,8 @@ export class Engine {
   findOrMakeTube(name: string): Tube {
     let tube = this.tubes.get(name);
     if (!tube) {
-      tube = new Tube(name);
+      tube = new Tube(name, this.freeTubeNos.pop() ?? this.tubesByNo.length, this.table);
+      this.tubesByNo[tube.no] = tube;
       this.tubes.set(name, tube);
       tube.listIndex = this.tubeList.length;
       this.tubeList.push(tube);
@@ -224,6 +239,7 @@ export class Engine {
   /**
    * put → INSERTED <id> | EXPECTED_CRLF | DRAINING | OUT_OF_MEMORY. Failed puts past the size
    * check burn an id, as in beanstalkd. Journal: one full record (space for its delete reserved).
+   * The body is copied into the job table, except a big one (over 32 KiB), which is kept as given.
    */
   put(
     s: Session,
@@ -238,15 +254,11 @@ export class Engine {
     if (this.draining) return { word: 'DRAINING' };
     const now = this.clock.nowMs();
     const tube = s.used;
-    const job = new Job(id, tube, pri, delayMs, Math.max(ttrMs, MIN_TTR_MS), now, bodyWithCrlf);
-    if (delayMs > 0) {
-      job.state = JobState.Delayed;
-      job.deadlineAtMs = now + delayMs;
-    }
-    const seq = this.journal.logPut(job.toRecord(), bodyWithCrlf.subarray(0, bodyWithCrlf.length - 2));
+    const record = newJobRecord(id, tube.name, pri, delayMs, Math.max(ttrMs, MIN_TTR_MS), now);
+    const seq = this.journal.logPut(record, bodyWithCrlf.subarray(0, bodyWithCrlf.length - 2));
     if (seq === null) return { word: 'OUT_OF_MEMORY' };
     this.lastJournalSeq = seq;
-    this.jobs.set(id, job);
+    const job = this.table.create(record, tube.no, bodyWithCrlf, false);
     tube.totalJobs++;
     this.counts.totalJobs++;
     if (delayMs > 0) this.place.addDelayed(job);
@@ -259,13 +271,15 @@ export class Engine {
 
   /** delete <id> → DELETED | NOT_FOUND: own reserved job, or any ready, delayed or buried job. */
   delete(s: Session, id: number): 'DELETED' | 'NOT_FOUND' {
-    const job = this.jobs.get(id);
-    if (!job || (job.state === JobState.Reserved && job.reservedBy !== s)) return 'NOT_FOUND';
+    const job = this.table.slotOf(id);
+    if (job === NO_JOB || (this.table.state[job] === StateCode.Reserved && !this.holds(s, job)))
+      return 'NOT_FOUND';
+    const tube = this.place.tubeOf(job);
     this.place.detach(job);
-    this.jobs.delete(id);
-    job.tube.cmdDelete++;
+    this.table.remove(job); // other jobs may change slots now
+    tube.cmdDelete++;
     this.lastJournalSeq = this.journal.logDelete(id);
-    this.dropTubeIfUnused(job.tube);
+    this.dropTubeIfUnused(tube);
     return 'DELETED';
   }
 
@@ -275,9 +289,9 @@ export class Engine {
    * failure to log it refuses the release.
    */
   release(s: Session, id: number, pri: number, delayMs: number): 'RELEASED' | 'NOT_FOUND' | 'OUT_OF_MEMORY' {
-    const job = this.jobs.get(id);
-    if (!job || job.reservedBy !== s) return 'NOT_FOUND';
-    const record = job.toRecord();
+    const job = this.ownJob(s, id);
+    if (job === NO_JOB) return 'NOT_FOUND';
+    const record = this.view(job).toRecord();
     record.pri = pri;
     record.delayMs = delayMs;
     record.releases++;
@@ -289,16 +303,17 @@ export class Engine {
     const seq = this.journal.logUpdate(record);
     if (seq === null && delayMs > 0) return 'OUT_OF_MEMORY';
     if (seq !== null) this.lastJournalSeq = seq;
+    const jobs = this.table;
     this.place.unlinkReserved(job);
-    job.pri = pri;
-    job.delayMs = delayMs;
-    job.releases++;
+    jobs.pri[job] = pri;
+    jobs.setDelayMs(job, delayMs);
+    jobs.bump(job, 'releases');
     if (delayMs > 0) {
-      job.deadlineAtMs = now + delayMs;
+      jobs.deadlineAtMs[job] = now + delayMs;
       this.place.addDelayed(job);
     } else {
       this.place.makeReady(job);
-      this.waits.wakeTubes([job.tube]);
+      this.waits.wakeTubes([this.place.tubeOf(job)]);
     }
     return 'RELEASED';
   }
@@ -308,20 +323,20 @@ export class Engine {
    * `reserves` decremented, nothing logged (reserves are not logged).
    */
   unreserve(s: Session, id: number): 'UNRESERVED' | 'NOT_FOUND' {
-    const job = this.jobs.get(id);
-    if (!job || job.reservedBy !== s) return 'NOT_FOUND';
+    const job = this.ownJob(s, id);
+    if (job === NO_JOB) return 'NOT_FOUND';
     this.place.unlinkReserved(job);
-    job.reserves--;
+    this.table.bump(job, 'reserves', -1);
     this.place.makeReady(job);
-    this.waits.wakeTubes([job.tube]);
+    this.waits.wakeTubes([this.place.tubeOf(job)]);
     return 'UNRESERVED';
   }
 
   /** bury <id> <pri> → BURIED | NOT_FOUND | INTERNAL_ERROR (cannot log). */
   bury(s: Session, id: number, pri: number): 'BURIED' | 'NOT_FOUND' | 'INTERNAL_ERROR' {
-    const job = this.jobs.get(id);
-    if (!job || job.reservedBy !== s) return 'NOT_FOUND';
-    const record = job.toRecord();
+    const job = this.ownJob(s, id);
+    if (job === NO_JOB) return 'NOT_FOUND';
+    const record = this.view(job).toRecord();
     record.pri = pri;
     record.state = JobState.Buried;
     record.buries++;
@@ -329,17 +344,17 @@ export class Engine {
     if (seq === null) return 'INTERNAL_ERROR';
     this.lastJournalSeq = seq;
     this.place.unlinkReserved(job);
-    job.pri = pri;
-    job.buries++;
+    this.table.pri[job] = pri;
+    this.table.bump(job, 'buries');
     this.place.addBuried(job);
     return 'BURIED';
   }
 
   /** touch <id> → TOUCHED | NOT_FOUND: the reserver gets a full TTR again. Not logged. */
   touch(s: Session, id: number): 'TOUCHED' | 'NOT_FOUND' {
-    const job = this.jobs.get(id);
-    if (!job || job.reservedBy !== s) return 'NOT_FOUND';
-    job.deadlineAtMs = this.clock.nowMs() + job.ttrMs;
+    const job = this.ownJob(s, id);
+    if (job === NO_JOB) return 'NOT_FOUND';
+    this.table.deadlineAtMs[job] = this.clock.nowMs() + this.table.ttrMs(job);
     this.place.ttrHeap.update(job);
     s.reserved.update(job);
     return 'TOUCHED';
@@ -347,12 +362,12 @@ export class Engine {
 
   /** reserve-job <id> → the job | NOT_FOUND. Takes a ready, delayed or buried job; ignores watch and pause. */
   reserveJob(s: Session, id: number): Job | 'NOT_FOUND' {
-    const job = this.jobs.get(id);
-    if (!job || job.state === JobState.Reserved) return 'NOT_FOUND';
+    const job = this.table.slotOf(id);
+    if (job === NO_JOB || this.table.state[job] === StateCode.Reserved) return 'NOT_FOUND';
     this.markWorker(s);
     this.place.detach(job);
     this.place.reserveFor(s, job);
-    return job;
+    return this.view(job);
   }
 
   /**
@@ -378,7 +393,7 @@ export class Engine {
     const fromBuried = tube.buriedCount > 0;
     while (kicked < bound) {
       const job = fromBuried ? tube.buriedHead : tube.delayed.peek();
-      if (!job || !this.kickOne(job)) break;
+      if (job === NO_JOB || !this.kickOne(job)) break;
       kicked++;
     }
     return kicked;
@@ -386,8 +401,10 @@ export class Engine {
 
   /** kick-job <id> → KICKED | NOT_FOUND (only buried or delayed jobs). */
   kickJob(id: number): 'KICKED' | 'NOT_FOUND' {
-    const job = this.jobs.get(id);
-    if (!job || (job.state !== JobState.Buried && job.state !== JobState.Delayed)) return 'NOT_FOUND';
+    const job = this.table.slotOf(id);
+    if (job === NO_JOB) return 'NOT_FOUND';
+    const state = this.table.state[job];
+    if (state !== StateCode.Buried && state !== StateCode.Delayed) return 'NOT_FOUND';
     return this.kickOne(job) ? 'KICKED' : 'NOT_FOUND';
   }
 
@@ -396,15 +413,32 @@ export class Engine {
   }
 
   peekReady(s: Session): Job | undefined {
-    return s.used.ready.peek();
+    return this.viewOrNone(s.used.ready.peek());
   }
 
   peekDelayed(s: Session): Job | undefined {
-    return s.used.delayed.peek();
+    return this.viewOrNone(s.used.delayed.peek());
   }
 
   peekBuried(s: Session): Job | undefined {
-    return s.used.buriedHead ?? undefined;
+    return this.viewOrNone(s.used.buriedHead);
+  }
+
+  // ---- views and registries (JobHost) ---------------------------------------------------------
+
+  /** A view of the job in `slot`, for replies, stats and tests. */
+  view(slot: number): Job {
+    return new Job(this, slot, this.table.id[slot]!);
+  }
+
+  tubeByNo(no: number): Tube {
+    const tube = this.tubesByNo[no];
+    invariant(tube !== undefined, `no tube numbered ${no}`);
+    return tube;
+  }
+
+  sessionById(id: number): Session | undefined {
+    return this.sessions.get(id);
   }
 
   drain(): void {
@@ -420,10 +454,11 @@ export class Engine {
    */
   tick(): number {
     const now = this.clock.nowMs();
+    const jobs = this.table;
     const dirty = new Set<Tube>();
     for (let tube = this.place.delayTubes.peek(); tube; tube = this.place.delayTubes.peek()) {
-      const job = tube.delayed.peek() as Job;
-      if (job.deadlineAtMs > now) break;
+      const job = tube.delayed.peek();
+      if (jobs.deadlineAtMs[job]! > now) break;
       this.place.removeDelayed(job);
       this.place.makeReady(job);
       dirty.add(tube);
@@ -440,15 +475,15 @@ export class Engine {
     this.waits.expire(now);
     for (
       let job = this.place.ttrHeap.peek();
-      job && job.deadlineAtMs <= now;
+      job !== NO_JOB && jobs.deadlineAtMs[job]! <= now;
       job = this.place.ttrHeap.peek()
     ) {
-      const owner = job.reservedBy as Session;
+      const owner = this.place.ownerOf(job);
       this.place.unlinkReserved(job);
-      job.timeouts++;
+      jobs.bump(job, 'timeouts');
       this.counts.jobTimeouts++;
       this.place.makeReady(job);
-      dirty.add(job.tube);
+      dirty.add(this.place.tubeOf(job));
       this.waits.refresh(owner);
     }
     this.waits.wakeTubes(dirty);
@@ -457,13 +492,14 @@ export class Engine {
   }
 
   nextDeadline(): number {
+    const deadlines = this.table.deadlineAtMs;
     let next = this.waits.nextWakeAtMs();
-    const delayed = this.place.delayTubes.peek()?.delayed.peek();
-    if (delayed && delayed.deadlineAtMs < next) next = delayed.deadlineAtMs;
+    const delayed = this.place.delayTubes.peek()?.delayed.peek() ?? NO_JOB;
+    if (delayed !== NO_JOB && deadlines[delayed]! < next) next = deadlines[delayed]!;
     const paused = this.pauseHeap.peek();
     if (paused && paused.unpauseAtMs < next) next = paused.unpauseAtMs;
     const ttr = this.place.ttrHeap.peek();
-    if (ttr && ttr.deadlineAtMs < next) next = ttr.deadlineAtMs;
+    if (ttr !== NO_JOB && deadlines[ttr]! < next) next = deadlines[ttr]!;
     return next;
   }
 
@@ -483,31 +519,11 @@ export class Engine {
 
   /** Rebuilds one job from the binlog: reserved → ready, delayed keeps its absolute deadline. */
   restoreJob(record: JobRecord, body: Buffer): void {
-    const tube = this.findOrMakeTube(record.tube);
-    const bodyWithCrlf = Buffer.allocUnsafe(body.length + 2);
-    body.copy(bodyWithCrlf);
-    bodyWithCrlf[body.length] = 13;
-    bodyWithCrlf[body.length + 1] = 10;
-    const job = new Job(
-      record.id,
-      tube,
-      record.pri,
-      record.delayMs,
-      record.ttrMs,
-      record.createdAtMs,
-      bodyWithCrlf,
-    );
-    job.reserves = record.reserves;
-    job.timeouts = record.timeouts;
-    job.releases = record.releases;
-    job.buries = record.buries;
-    job.kicks = record.kicks;
-    this.jobs.set(job.id, job);
+    const job = this.table.create(record, this.findOrMakeTube(record.tube).no, body, true);
     if (record.state === JobState.Buried) this.place.addBuried(job);
-    else if (record.state === JobState.Delayed && record.deadlineAtMs > this.clock.nowMs()) {
-      job.deadlineAtMs = record.deadlineAtMs;
-      this.place.addDelayed(job);
-    } else this.place.makeReady(job);
+    else if (record.state === JobState.Delayed && record.deadlineAtMs > this.clock.nowMs())
+      this.place.addDelayed(job); // its deadline is the record's
+    else this.place.makeReady(job);
     this.setNextId(record.id + 1);
   }
 
@@ -515,7 +531,8 @@ export class Engine {
   jobSource(id: number): { record: JobRecord; body: Buffer } | undefined {
     const job = this.jobs.get(id);
     if (!job) return undefined;
-    return { record: job.toRecord(), body: job.bodyWithCrlf.subarray(0, job.bodyWithCrlf.length - 2) };
+    const bodyWithCrlf = job.bodyWithCrlf;
+    return { record: job.toRecord(), body: bodyWithCrlf.subarray(0, bodyWithCrlf.length - 2) };
   }
 
   /** The next id handed out is at least n (and in this node's residue class). */
@@ -556,12 +573,28 @@ export class Engine {
     }
     tube.listIndex = -1;
     this.pauseHeap.remove(tube);
+    this.tubesByNo[tube.no] = undefined;
+    this.freeTubeNos.push(tube.no);
     this.counts.tubes--;
   }
 
+  /** The slot of job `id` if `s` holds it reserved, else NO_JOB. */
+  private ownJob(s: Session, id: number): number {
+    const job = this.table.slotOf(id);
+    return job !== NO_JOB && this.holds(s, job) ? job : NO_JOB;
+  }
+
+  private holds(s: Session, job: number): boolean {
+    return this.table.reservedBy[job] === s.id;
+  }
+
+  private viewOrNone(job: number): Job | undefined {
+    return job === NO_JOB ? undefined : this.view(job);
+  }
+
   /** One buried or delayed job → ready. Journal: a state record; if it cannot be logged the job stays. */
-  private kickOne(job: Job): boolean {
-    const record = job.toRecord();
+  private kickOne(job: number): boolean {
+    const record = this.view(job).toRecord();
     record.state = JobState.Ready;
     record.deadlineAtMs = 0;
     record.kicks++;
@@ -569,9 +602,9 @@ export class Engine {
     if (seq === null) return false;
     this.lastJournalSeq = seq;
     this.place.detach(job);
-    job.kicks++;
+    this.table.bump(job, 'kicks');
     this.place.makeReady(job);
-    this.waits.wakeTubes([job.tube]);
+    this.waits.wakeTubes([this.place.tubeOf(job)]);
     return true;
   }
 }

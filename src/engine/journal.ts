@@ -38,6 +38,33 @@ export interface JobRecord {
   kicks: number;
 }
 
+/** The record of a job just put: ready, or delayed until nowMs + delayMs; no counts yet. */
+export function newJobRecord(
+  id: number,
+  tube: string,
+  pri: number,
+  delayMs: number,
+  ttrMs: number,
+  nowMs: number,
+): JobRecord {
+  const delayed = delayMs > 0;
+  return {
+    id,
+    tube,
+    pri,
+    delayMs,
+    ttrMs,
+    createdAtMs: nowMs,
+    deadlineAtMs: delayed ? nowMs + delayMs : 0,
+    state: delayed ? JobState.Delayed : JobState.Ready,
+    reserves: 0,
+    timeouts: 0,
+    releases: 0,
+    buries: 0,
+    kicks: 0,
+  };
+}
+
 export interface Journal {
   /** A new job (full record: metadata + tube + body). Returns the record's seq, or null when no space. */
   logPut(job: JobRecord, body: Buffer): number | null;

@@ -1,5 +1,7 @@
 import { IndexedHeap } from './heap';
-import { deadlineLess, getSessionHeapIndex, type Job, readyLess, setSessionHeapIndex } from './job';
+import type { Job } from './job';
+import { type JobTable, NO_JOB } from './job-table';
+import { SlotHeap } from './slot-heap';
 import type { Tube } from './tube';
 
 /**
@@ -18,17 +20,17 @@ export class WatchEntry {
   ) {}
 }
 
-/** The tube's best job while the tube can give one (ready and not paused). */
-function topOf(entry: WatchEntry): Job | undefined {
-  return entry.tube.paused ? undefined : entry.tube.ready.peek();
+/** The tube's best job while the tube can give one (ready and not paused), else NO_JOB. */
+function topOf(entry: WatchEntry): number {
+  return entry.tube.paused ? NO_JOB : entry.tube.ready.peek();
 }
 
 function entryLess(a: WatchEntry, b: WatchEntry): boolean {
   const ja = topOf(a);
   const jb = topOf(b);
-  if (!ja) return false;
-  if (!jb) return true;
-  return readyLess(ja, jb);
+  if (ja === NO_JOB) return false;
+  if (jb === NO_JOB) return true;
+  return a.session.jobs.readyLess(ja, jb);
 }
 
 /** What a blocked reserve ends with, delivered through Session.onWake. */
@@ -50,8 +52,8 @@ export class Session {
   used: Tube;
   /** Watched tubes in beanstalkd's order (removal swaps the last one in). */
   readonly watched: Tube[] = [];
-  /** Jobs reserved by this session, soonest TTR deadline first. */
-  readonly reserved = new IndexedHeap<Job>(deadlineLess, setSessionHeapIndex, getSessionHeapIndex);
+  /** Jobs (slots) reserved by this session, soonest TTR deadline first. */
+  readonly reserved: SlotHeap;
   isProducer = false;
   isWorker = false;
   /** Blocked in reserve. */
@@ -72,25 +74,27 @@ export class Session {
     readonly id: number,
     defaultTube: Tube,
     public onWake: (outcome: WaitOutcome) => void,
+    readonly jobs: JobTable,
   ) {
     this.used = defaultTube;
+    this.reserved = new SlotHeap(jobs.deadlineLess, jobs.setSessionHeapIndex, jobs.getSessionHeapIndex);
   }
 
   watches(tube: Tube): boolean {
     return this.tubeHeap ? this.entries.has(tube) : this.watched.includes(tube);
   }
 
-  /** The best (pri, id) ready job among the unpaused watched tubes. */
-  bestReadyJob(): Job | undefined {
+  /** The best (pri, id) ready job (slot) among the unpaused watched tubes, or NO_JOB. */
+  bestReadyJob(): number {
     if (this.tubeHeap) {
       const top = this.tubeHeap.peek();
-      return top ? topOf(top) : undefined;
+      return top ? topOf(top) : NO_JOB;
     }
-    let best: Job | undefined;
+    let best = NO_JOB;
     for (const tube of this.watched) {
       if (tube.paused) continue;
       const top = tube.ready.peek();
-      if (top && (!best || readyLess(top, best))) best = top;
+      if (top !== NO_JOB && (best === NO_JOB || this.jobs.readyLess(top, best))) best = top;
     }
     return best;
   }

@@ -1,16 +1,17 @@
-import { IndexedHeap } from './heap';
-import { deadlineLess, getHeapIndex, type Job, readyLess, setHeapIndex } from './job';
+import { type JobTable, NO_JOB } from './job-table';
 import type { Session, WatchEntry } from './session';
+import { SlotHeap } from './slot-heap';
 
 /** Ready jobs with a priority below this count as "urgent" (beanstalkd's URGENT_THRESHOLD). */
 export const URGENT_THRESHOLD = 1024;
 
+/** One tube. Its jobs are slots of the engine's job table (see job-table.ts). */
 export class Tube {
-  readonly ready = new IndexedHeap<Job>(readyLess, setHeapIndex, getHeapIndex);
-  readonly delayed = new IndexedHeap<Job>(deadlineLess, setHeapIndex, getHeapIndex);
-  /** Buried jobs, oldest first (doubly linked through Job.prev/next). */
-  buriedHead: Job | null = null;
-  buriedTail: Job | null = null;
+  readonly ready: SlotHeap;
+  readonly delayed: SlotHeap;
+  /** Buried jobs, oldest first (doubly linked through the table's prev/next columns). */
+  buriedHead = NO_JOB;
+  buriedTail = NO_JOB;
   buriedCount = 0;
   reservedCount = 0;
   urgentCount = 0;
@@ -38,7 +39,15 @@ export class Tube {
   unpauseAtMs = 0;
   paused = false;
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    /** The number jobs name this tube by (the table's tubeNo column) while it lives. */
+    readonly no: number,
+    private readonly jobs: JobTable,
+  ) {
+    this.ready = new SlotHeap(jobs.readyLess, jobs.setHeapIndex, jobs.getHeapIndex);
+    this.delayed = new SlotHeap(jobs.deadlineLess, jobs.setHeapIndex, jobs.getHeapIndex);
+  }
 
   get jobCount(): number {
     return this.ready.size + this.delayed.size + this.buriedCount + this.reservedCount;
@@ -49,16 +58,16 @@ export class Tube {
     return this.permanent || this.usingCount > 0 || this.watchingCount > 0 || this.jobCount > 0;
   }
 
-  pushReady(job: Job): void {
+  pushReady(job: number): void {
     this.ready.push(job);
-    if (job.pri < URGENT_THRESHOLD) this.urgentCount++;
+    if (this.jobs.pri[job]! < URGENT_THRESHOLD) this.urgentCount++;
     if (this.ready.peek() === job) this.topChanged();
   }
 
-  removeReady(job: Job): boolean {
+  removeReady(job: number): boolean {
     const wasTop = this.ready.peek() === job;
     if (!this.ready.remove(job)) return false;
-    if (job.pri < URGENT_THRESHOLD) this.urgentCount--;
+    if (this.jobs.pri[job]! < URGENT_THRESHOLD) this.urgentCount--;
     if (wasTop) this.topChanged();
     return true;
   }
@@ -68,21 +77,36 @@ export class Tube {
     for (const entry of this.bigWatchers) entry.session.tubeHeap?.update(entry);
   }
 
-  appendBuried(job: Job): void {
-    job.prev = this.buriedTail;
-    job.next = null;
-    if (this.buriedTail) this.buriedTail.next = job;
+  appendBuried(job: number): void {
+    const { prev, next } = this.jobs;
+    prev[job] = this.buriedTail;
+    next[job] = NO_JOB;
+    if (this.buriedTail !== NO_JOB) next[this.buriedTail] = job;
     else this.buriedHead = job;
     this.buriedTail = job;
     this.buriedCount++;
   }
 
-  removeBuried(job: Job): void {
-    if (job.prev) job.prev.next = job.next;
-    else this.buriedHead = job.next;
-    if (job.next) job.next.prev = job.prev;
-    else this.buriedTail = job.prev;
-    job.prev = job.next = null;
+  removeBuried(job: number): void {
+    const { prev, next } = this.jobs;
+    const before = prev[job]!;
+    const after = next[job]!;
+    if (before !== NO_JOB) next[before] = after;
+    else this.buriedHead = after;
+    if (after !== NO_JOB) prev[after] = before;
+    else this.buriedTail = before;
+    prev[job] = next[job] = NO_JOB;
     this.buriedCount--;
+  }
+
+  /** The buried job now at slot `to` was at `from` (the table shrank): its neighbours follow. */
+  relinkBuried(to: number): void {
+    const { prev, next } = this.jobs;
+    const before = prev[to]!;
+    const after = next[to]!;
+    if (before !== NO_JOB) next[before] = to;
+    else this.buriedHead = to;
+    if (after !== NO_JOB) prev[after] = to;
+    else this.buriedTail = to;
   }
 }

@@ -6,7 +6,8 @@
 import type { Clock } from './clock';
 import { DEADLINE_SOON_MARGIN_MS } from './constants';
 import { IndexedHeap } from './heap';
-import { type Job, readyLess } from './job';
+import type { Job } from './job';
+import { type JobTable, NO_JOB } from './job-table';
 import { type Session, WaitFlags, type WaitOutcome } from './session';
 import type { EngineCounts } from './stats';
 import type { Tube } from './tube';
@@ -15,9 +16,13 @@ import type { Tube } from './tube';
 export interface WaitHost {
   readonly clock: Clock;
   readonly counts: EngineCounts;
+  readonly jobs: JobTable;
   markWorker(s: Session): void;
-  removeReady(job: Job): void;
-  reserveFor(s: Session, job: Job): void;
+  removeReady(job: number): void;
+  reserveFor(s: Session, job: number): void;
+  tubeOf(job: number): Tube;
+  /** The view handed to the session for a job it now holds. */
+  view(job: number): Job;
 }
 
 export class WaitSet {
@@ -45,9 +50,9 @@ export class WaitSet {
     if (this.deadlineSoon(s, now) && (deadlineOnly || !hasReadyJob(s))) return { type: 'DEADLINE_SOON' };
     if (!deadlineOnly) {
       const job = s.bestReadyJob();
-      if (job) {
+      if (job !== NO_JOB) {
         this.take(s, job);
-        return { type: 'reserved', job };
+        return { type: 'reserved', job: this.engine.view(job) };
       }
     }
     if (timeoutMs === 0) return { type: 'TIMED_OUT' };
@@ -74,7 +79,10 @@ export class WaitSet {
   refresh(s: Session): void {
     if (!s.waiting) return;
     const soonest = s.reserved.peek();
-    const marginAt = soonest ? soonest.deadlineAtMs - DEADLINE_SOON_MARGIN_MS : Number.POSITIVE_INFINITY;
+    const marginAt =
+      soonest === NO_JOB
+        ? Number.POSITIVE_INFINITY
+        : this.engine.jobs.deadlineAtMs[soonest]! - DEADLINE_SOON_MARGIN_MS;
     s.wakeAtMs = Math.min(s.waitTimeoutAtMs, marginAt);
     if (s.wakeAtMs === Number.POSITIVE_INFINITY) this.heap.remove(s);
     else if (this.heap.has(s)) this.heap.update(s);
@@ -90,17 +98,18 @@ export class WaitSet {
   wakeTubes(tubes: Iterable<Tube>): void {
     const candidates: Tube[] = [];
     for (const tube of tubes) if (tube.waiting.size > 0 && tube.ready.size > 0) candidates.push(tube);
+    const jobs = this.engine.jobs;
     for (;;) {
-      let best: Job | undefined;
+      let best = NO_JOB;
       for (const tube of candidates) {
-        const top = tube.paused || tube.waiting.size === 0 ? undefined : tube.ready.peek();
-        if (top && (!best || readyLess(top, best))) best = top;
+        const top = tube.paused || tube.waiting.size === 0 ? NO_JOB : tube.ready.peek();
+        if (top !== NO_JOB && (best === NO_JOB || jobs.readyLess(top, best))) best = top;
       }
-      if (!best) return;
-      const s = best.tube.waiting.values().next().value as Session;
+      if (best === NO_JOB) return;
+      const s = this.engine.tubeOf(best).waiting.values().next().value as Session;
       this.cancel(s);
       this.take(s, best);
-      s.onWake({ type: 'reserved', job: best });
+      s.onWake({ type: 'reserved', job: this.engine.view(best) });
     }
   }
 
@@ -123,10 +132,10 @@ export class WaitSet {
 
   private deadlineSoon(s: Session, now: number): boolean {
     const soonest = s.reserved.peek();
-    return soonest !== undefined && now + DEADLINE_SOON_MARGIN_MS >= soonest.deadlineAtMs;
+    return soonest !== NO_JOB && now + DEADLINE_SOON_MARGIN_MS >= this.engine.jobs.deadlineAtMs[soonest]!;
   }
 
-  private take(s: Session, job: Job): void {
+  private take(s: Session, job: number): void {
     this.engine.removeReady(job);
     this.engine.reserveFor(s, job);
   }

@@ -33,6 +33,56 @@ export const REPLY = {
 } as const;
 export type ReplyWord = keyof typeof REPLY;
 
+/**
+ * `<word> <n>[ <m>[ <k>]]\r\n` (INSERTED, RESERVED, FOUND lines) with the digits written straight
+ * into the reply. Not via a template string: the string of each number converted is kept in V8's
+ * number-string cache, so it survives scavenges; at one per reply, V8 then grows the young
+ * generation (measured over a million puts: 32 MiB resident instead of 16).
+ */
+export function numbersLine(word: Buffer, a: number, b = -1, c = -1): Buffer {
+  let bytes = word.length + 1 + decimalDigits(a) + 2;
+  if (b >= 0) bytes += 1 + decimalDigits(b);
+  if (c >= 0) bytes += 1 + decimalDigits(c);
+  const out = Buffer.allocUnsafe(bytes);
+  word.copy(out, 0);
+  out[word.length] = SPACE;
+  let at = writeDecimal(out, word.length + 1, a);
+  if (b >= 0) {
+    out[at] = SPACE;
+    at = writeDecimal(out, at + 1, b);
+  }
+  if (c >= 0) {
+    out[at] = SPACE;
+    at = writeDecimal(out, at + 1, c);
+  }
+  out[at] = CR;
+  out[at + 1] = LF;
+  return out;
+}
+
+const SPACE = 32;
+const CR = 13;
+const LF = 10;
+
+/** Digits of a non-negative integer (at most 2^53). */
+function decimalDigits(n: number): number {
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  return digits;
+}
+
+/** Writes n in decimal at `at`; returns the offset after the last digit. */
+function writeDecimal(out: Buffer, at: number, n: number): number {
+  const end = at + decimalDigits(n);
+  let rest = n;
+  for (let p = end - 1; p >= at; p--) {
+    const next = Math.floor(rest / 10);
+    out[p] = 48 + (rest - next * 10);
+    rest = next;
+  }
+  return end;
+}
+
 /** `OK <n>\r\n<yaml>\r\n` where n is the YAML's byte length (without the final CRLF). */
 export function okYaml(yaml: string): Buffer {
   const bytes = Buffer.byteLength(yaml);

@@ -8,7 +8,7 @@ import type { Job } from '../engine/job';
 import type { Session, WaitOutcome } from '../engine/session';
 import { WaitFlags } from '../engine/session';
 import type { Request } from '../protocol/commands';
-import { okYaml, REPLY, renderJobStats, renderTubeStats, yamlList } from '../protocol/replies';
+import { numbersLine, okYaml, REPLY, renderJobStats, renderTubeStats, yamlList } from '../protocol/replies';
 
 export type Reply = Buffer | readonly Buffer[];
 
@@ -37,11 +37,15 @@ type RequestOf<K> = Request extends infer R
   : never;
 type HandlerTable = { [K in Request['op']]: Handler<RequestOf<K>> };
 
-export function jobReply(word: string, job: Job, withPri = false): Buffer[] {
-  const head = withPri
-    ? `${word} ${job.id} ${job.bodyBytes} ${job.pri}\r\n`
-    : `${word} ${job.id} ${job.bodyBytes}\r\n`;
-  return [Buffer.from(head, 'latin1'), job.bodyWithCrlf];
+const WORD = {
+  INSERTED: Buffer.from('INSERTED', 'latin1'),
+  RESERVED: Buffer.from('RESERVED', 'latin1'),
+  FOUND: Buffer.from('FOUND', 'latin1'),
+} as const;
+
+export function jobReply(word: 'RESERVED' | 'FOUND', job: Job, withPri = false): Buffer[] {
+  const head = numbersLine(WORD[word], job.id, job.bodyBytes, withPri ? job.pri : -1);
+  return [head, job.bodyWithCrlf];
 }
 
 export function outcomeReply(outcome: WaitOutcome, withPri: boolean): Reply {
@@ -69,7 +73,7 @@ const HANDLERS: HandlerTable = {
     engine.cmd.put++;
     engine.markProducer(session);
     const result = engine.put(session, req.pri, req.delayMs, req.ttrMs, req.body, req.bodyOk);
-    if (result.word === 'INSERTED') return Buffer.from(`INSERTED ${result.id}\r\n`, 'latin1');
+    if (result.word === 'INSERTED') return numbersLine(WORD.INSERTED, result.id);
     return REPLY[result.word];
   },
   error(ctx, req) {

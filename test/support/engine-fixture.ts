@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { FakeClock } from '../../src/engine/clock';
 import { DEADLINE_SOON_MARGIN_MS } from '../../src/engine/constants';
 import { Engine, type EngineOptions } from '../../src/engine/engine';
-import type { IndexedHeap } from '../../src/engine/heap';
-import { deadlineLess, type Job, readyLess } from '../../src/engine/job';
+import { NO_JOB } from '../../src/engine/job-table';
 import { type JobRecord, JobState, type Journal } from '../../src/engine/journal';
 import { type Session, WaitFlags, type WaitOutcome } from '../../src/engine/session';
+import type { SlotHeap } from '../../src/engine/slot-heap';
 import { URGENT_THRESHOLD } from '../../src/engine/tube';
 
 export const T0 = 1_700_000_000_000;
@@ -141,13 +141,13 @@ export function prng(seed: number): () => number {
   };
 }
 
-function checkHeap<T>(heap: IndexedHeap<T>, less: (a: T, b: T) => boolean, what: string): void {
+function checkHeap(heap: SlotHeap, less: (a: number, b: number) => boolean, what: string): void {
   const items = heap.values();
   for (let i = 1; i < items.length; i++)
-    assert.ok(!less(items[i] as T, items[(i - 1) >> 1] as T), `${what}: heap order broken at ${i}`);
+    assert.ok(!less(items[i]!, items[(i - 1) >> 1]!), `${what}: heap order broken at ${i}`);
 }
 
-function heapHolds(heap: IndexedHeap<Job>, job: Job): boolean {
+function heapHolds(heap: SlotHeap, job: number): boolean {
   return heap.has(job) && heap.values().includes(job);
 }
 
@@ -176,13 +176,13 @@ export function checkEngine(engine: Engine, sessions: readonly Session[]): void 
           total.urgent++;
           t.urgent++;
         }
-        assert.ok(heapHolds(job.tube.ready, job), `ready job ${id} not in its tube's ready heap`);
+        assert.ok(heapHolds(job.tube.ready, job.slot), `ready job ${id} not in its tube's ready heap`);
         assert.equal(job.reservedBy, null);
         break;
       case JobState.Delayed:
         total.delayed++;
         t.delayed++;
-        assert.ok(heapHolds(job.tube.delayed, job), `delayed job ${id} not in its tube's delay heap`);
+        assert.ok(heapHolds(job.tube.delayed, job.slot), `delayed job ${id} not in its tube's delay heap`);
         assert.ok(job.deadlineAtMs > 0);
         next = Math.min(next, job.deadlineAtMs);
         break;
@@ -196,7 +196,7 @@ export function checkEngine(engine: Engine, sessions: readonly Session[]): void 
         t.reserved++;
         const owner = job.reservedBy;
         assert.ok(owner && !owner.closed, `reserved job ${id} has no live owner`);
-        assert.ok(heapHolds(owner.reserved, job), `reserved job ${id} not in its owner's heap`);
+        assert.ok(heapHolds(owner.reserved, job.slot), `reserved job ${id} not in its owner's heap`);
         next = Math.min(next, job.deadlineAtMs);
         break;
       }
@@ -204,6 +204,9 @@ export function checkEngine(engine: Engine, sessions: readonly Session[]): void 
   }
   for (const key of Object.keys(total) as (keyof typeof total)[])
     assert.equal(engine.counts[key], total[key], `counts.${key}`);
+  // The job table, its id index and the arena agree on how many jobs live.
+  assert.equal(engine.table.index.size, engine.table.live, 'id index size');
+  assert.equal(engine.table.arena.liveRecords, engine.table.live, 'arena records');
 
   // Tubes: list positions, reference counts, per-tube figures.
   assert.equal(engine.counts.tubes, engine.tubes.size);
@@ -220,18 +223,18 @@ export function checkEngine(engine: Engine, sessions: readonly Session[]): void 
     assert.equal(tube.delayed.size, t.delayed, `${tube.name}.delayed`);
     assert.equal(tube.buriedCount, t.buried, `${tube.name}.buried`);
     let buried = 0;
-    let prev: Job | null = null;
-    for (let j = tube.buriedHead; j; j = j.next) {
-      assert.equal(j.state, JobState.Buried);
-      assert.equal(j.tube, tube);
-      assert.equal(j.prev, prev);
+    let prev = NO_JOB;
+    for (let j = tube.buriedHead; j !== NO_JOB; j = engine.table.next[j]!) {
+      assert.equal(engine.view(j).state, JobState.Buried);
+      assert.equal(engine.view(j).tube, tube);
+      assert.equal(engine.table.prev[j], prev);
       prev = j;
       buried++;
     }
     assert.equal(tube.buriedTail, prev);
     assert.equal(buried, t.buried, `${tube.name} buried list length`);
-    checkHeap(tube.ready, readyLess, `${tube.name}.ready`);
-    checkHeap(tube.delayed, deadlineLess, `${tube.name}.delayed`);
+    checkHeap(tube.ready, engine.table.readyLess, `${tube.name}.ready`);
+    checkHeap(tube.delayed, engine.table.deadlineLess, `${tube.name}.delayed`);
     assert.equal(tube.usingCount, open.filter((s) => s.used === tube).length, `${tube.name}.using`);
     assert.equal(
       tube.watchingCount,
@@ -267,11 +270,14 @@ export function checkEngine(engine: Engine, sessions: readonly Session[]): void 
     assert.equal(engine.tubes.get(s.used.name), s.used, `session ${s.id} uses a dead tube`);
     assert.equal(new Set(s.watched).size, s.watched.length, 'watch list has duplicates');
     for (const tube of s.watched) assert.equal(engine.tubes.get(tube.name), tube);
-    checkHeap(s.reserved, deadlineLess, `session ${s.id}.reserved`);
-    for (const job of s.reserved.values()) assert.equal(job.reservedBy, s);
+    checkHeap(s.reserved, engine.table.deadlineLess, `session ${s.id}.reserved`);
+    for (const job of s.reserved.values()) assert.equal(engine.view(job).reservedBy, s);
     if (s.waiting) {
       const soonest = s.reserved.peek();
-      const marginAt = soonest ? soonest.deadlineAtMs - DEADLINE_SOON_MARGIN_MS : Number.POSITIVE_INFINITY;
+      const marginAt =
+        soonest === NO_JOB
+          ? Number.POSITIVE_INFINITY
+          : engine.table.deadlineAtMs[soonest]! - DEADLINE_SOON_MARGIN_MS;
       next = Math.min(next, s.waitTimeoutAtMs, marginAt);
     }
   }
