@@ -24,7 +24,8 @@ import {
   type TubeStats,
 } from './stats';
 import { jobStats, tubeStats } from './stats-view';
-import { Tube } from './tube';
+import type { Tube } from './tube';
+import { TubeRegistry } from './tube-registry';
 import { WaitSet } from './wait-set';
 
 export interface EngineOptions {
@@ -46,9 +47,7 @@ export class Engine implements JobHost {
   readonly table = new JobTable((from, to) => this.place.relocate(from, to));
   /** Live jobs by id, as views. */
   readonly jobs = new JobsView(this);
-  readonly tubes = new Map<string, Tube>();
-  /** list-tubes order: creation order, removal swaps the last tube in (as beanstalkd). */
-  readonly tubeList: Tube[] = [];
+  private readonly registry: TubeRegistry;
   readonly cmd: CommandCounts = newCommandCounts();
   readonly counts: EngineCounts = {
     urgent: 0,
@@ -75,8 +74,6 @@ export class Engine implements JobHost {
   /** Open sessions by id (a reserved job names its owner by id). */
   private readonly sessions = new Map<number, Session>();
   /** Live tubes by number (a job names its tube by number); numbers of dropped tubes are reused. */
-  private readonly tubesByNo: (Tube | undefined)[] = [];
-  private readonly freeTubeNos: number[] = [];
   /** Where each job sits by state: tube structures, the TTR and delay heaps, the counts. */
   private readonly place: JobPlacement;
   /** Paused tubes by unpause time. */
@@ -93,6 +90,7 @@ export class Engine implements JobHost {
     this.clock = options.clock;
     this.journal = options.journal ?? nullJournal;
     this.place = new JobPlacement(this.counts, this.clock, this);
+    this.registry = new TubeRegistry(this.table);
     this.waits = new WaitSet({
       clock: this.clock,
       counts: this.counts,
@@ -164,20 +162,23 @@ export class Engine implements JobHost {
 
   // ---- tubes ----------------------------------------------------------------------------------
 
+  /** Live tubes by name. */
+  get tubes(): ReadonlyMap<string, Tube> {
+    return this.registry.byName;
+  }
+
+  /** list-tubes order: creation order, removal swaps the last tube in (as beanstalkd). */
+  get tubeList(): readonly Tube[] {
+    return this.registry.list;
+  }
+
   findTube(name: string): Tube | undefined {
-    return this.tubes.get(name);
+    return this.registry.find(name);
   }
 
   findOrMakeTube(name: string): Tube {
-    let tube = this.tubes.get(name);
-    if (!tube) {
-      tube = new Tube(name, this.freeTubeNos.pop() ?? this.tubesByNo.length, this.table);
-      this.tubesByNo[tube.no] = tube;
-      this.tubes.set(name, tube);
-      tube.listIndex = this.tubeList.length;
-      this.tubeList.push(tube);
-      this.counts.tubes++;
-    }
+    const { tube, created } = this.registry.findOrMake(name);
+    if (created) this.counts.tubes++;
     return tube;
   }
 
@@ -218,7 +219,7 @@ export class Engine implements JobHost {
    * (beanstalkd pauses for 1 ns, which its next tick ends).
    */
   pauseTube(name: string, delayMs: number): 'PAUSED' | 'NOT_FOUND' {
-    const tube = this.tubes.get(name);
+    const tube = this.registry.find(name);
     if (!tube) return 'NOT_FOUND';
     tube.cmdPauseTube++;
     this.pauseHeap.remove(tube);
@@ -432,9 +433,7 @@ export class Engine implements JobHost {
   }
 
   tubeByNo(no: number): Tube {
-    const tube = this.tubesByNo[no];
-    invariant(tube !== undefined, `no tube numbered ${no}`);
-    return tube;
+    return this.registry.numbered(no);
   }
 
   sessionById(id: number): Session | undefined {
@@ -511,7 +510,7 @@ export class Engine implements JobHost {
   }
 
   statsTube(name: string): TubeStats | undefined {
-    const tube = this.tubes.get(name);
+    const tube = this.registry.find(name);
     return tube && tubeStats(tube, this.clock.nowMs());
   }
 
@@ -564,17 +563,8 @@ export class Engine implements JobHost {
   }
 
   private dropTubeIfUnused(tube: Tube): void {
-    if (tube.inUse || tube.listIndex < 0) return;
-    this.tubes.delete(tube.name);
-    const last = this.tubeList.pop() as Tube;
-    if (last !== tube) {
-      this.tubeList[tube.listIndex] = last;
-      last.listIndex = tube.listIndex;
-    }
-    tube.listIndex = -1;
+    if (tube.inUse || !this.registry.drop(tube)) return;
     this.pauseHeap.remove(tube);
-    this.tubesByNo[tube.no] = undefined;
-    this.freeTubeNos.push(tube.no);
     this.counts.tubes--;
   }
 
