@@ -46,7 +46,12 @@ interface Round {
   /** Puts sent that got no reply before the kill: each may hold one id above every answered one. */
   unanswered: number;
   errors: string[];
+  /** Called after each acknowledged put (the kill waits for a minimum of them). */
+  afterPut: () => void;
 }
+
+/** A round is killed once its moment has come AND this many puts were acknowledged in it. */
+const MIN_PUTS_PER_ROUND = 30;
 
 /** Every job in the node: peeks ids 1..upTo, then checks with `stats` that no job lies beyond. */
 async function readBack(c: Client, upTo: number): Promise<[number, string][]> {
@@ -88,6 +93,7 @@ async function work(c: Client, pool: number[], round: Round, random: (n: number)
       round.unanswered--;
       round.puts.push([id, body]);
       pool.push(id);
+      round.afterPut();
     }
   } catch (err) {
     if (!(err instanceof ConnectionError)) round.errors.push(String(err));
@@ -111,7 +117,13 @@ async function runRound(
     assert.deepEqual([exit.code, exit.signal], [0, null], exit.stderr);
     return undefined;
   }
-  const round: Round = { puts: [], issued: [], deletes: [], unanswered: 0, errors: [] };
+  // The kill comes at a random moment, but never before the round did some work: on a loaded
+  // machine a fixed delay alone could end a round before its first put is acknowledged.
+  let due = false;
+  const killIfDue = (): void => {
+    if (due && round.puts.length >= MIN_PUTS_PER_ROUND) node.child.kill('SIGKILL');
+  };
+  const round: Round = { puts: [], issued: [], deletes: [], unanswered: 0, errors: [], afterPut: killIfDue };
   const pool = [...model.acked.keys()];
   const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => node.client()));
   await Promise.all(clients.map((c, i) => c.use(`t${i % 3}`)));
@@ -120,7 +132,10 @@ async function runRound(
       work(c, pool, round, random, `r${run}c${i}w${k}`),
     ),
   );
-  const timer = setTimeout(() => node.child.kill('SIGKILL'), killAfterMs);
+  const timer = setTimeout(() => {
+    due = true;
+    killIfDue();
+  }, killAfterMs);
   const exit = await node.exited;
   clearTimeout(timer);
   assert.equal(exit.signal, 'SIGKILL', `run ${run}: the node died on its own: ${exit.stderr}`);
