@@ -14,7 +14,7 @@ import tls from 'node:tls';
 import { dashboardTlsFromOptions } from '../src/cli/dashboard-tls';
 import { Client } from '../src/client';
 import { type NodeServer, startNodeServer } from '../src/server/node-server';
-import { makeCertificates, OPENSSL } from './support/certificates';
+import { makeCertificates, OPENSSL, verifyClientsArgs } from './support/certificates';
 import { freePort } from './support/cli-process';
 import { Viewer } from './support/dashboard-harness';
 import { runCliToExit } from './support/node-process';
@@ -98,13 +98,7 @@ whenInstalled(OPENSSL, 'openssl', () =>
     test('dashboard-tls: with --tls-verify-clients, the dashboard presents --dashboard-tls-cert; the proxy certificate need not name 127.0.0.1 nor come from --tls-ca', async () => {
       // other-server names only queue.example.com and comes from other-ca; clients come from ca.
       const mtls = [
-        '--tls-cert',
-        file('other-server.crt'),
-        '--tls-key',
-        file('other-server.key'),
-        '--tls-ca',
-        file('ca.crt'),
-        '--tls-verify-clients',
+        ...verifyClientsArgs(file, 'other-server'),
         '--dashboard-tls-cert',
         file('client.crt'),
         '--dashboard-tls-key',
@@ -119,15 +113,7 @@ whenInstalled(OPENSSL, 'openssl', () =>
     });
 
     test('dashboard-tls: --tls-verify-clients with the dashboard on and no usable client identity stops the proxy at startup', async () => {
-      const mtls = [
-        '--tls-cert',
-        file('server.crt'),
-        '--tls-key',
-        file('server.key'),
-        '--tls-ca',
-        file('ca.crt'),
-        '--tls-verify-clients',
-      ];
+      const mtls = verifyClientsArgs(file);
       const nodeList = nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
       const base = ['proxy', '-l', '127.0.0.1', '-p', '0', '--nodes', nodeList, ...mtls];
       const metrics = ['--metrics-port', String(await freePort())];

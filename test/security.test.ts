@@ -16,7 +16,7 @@ import type { Option } from 'commander';
 import { buildProgram } from '../src/cli/main';
 import { Client } from '../src/client';
 import { type NodeServer, startNodeServer } from '../src/server/node-server';
-import { makeCertificates, OPENSSL } from './support/certificates';
+import { makeCertificates, OPENSSL, verifyClientsArgs } from './support/certificates';
 import { freePort, httpGet } from './support/cli-process';
 import { connectRaw, type StalkdProcess, startNodeProcess, startProxyProcess } from './support/processes';
 import { whenInstalled } from './support/requires';
@@ -143,18 +143,7 @@ whenInstalled(OPENSSL, 'openssl', () =>
     });
 
     test('security: proxy --tls-verify-clients refuses clients without a certificate from --tls-ca', async () => {
-      const proxy = await startProxyProcess(
-        [node.port],
-        [
-          '--tls-cert',
-          file('server.crt'),
-          '--tls-key',
-          file('server.key'),
-          '--tls-ca',
-          file('ca.crt'),
-          '--tls-verify-clients',
-        ],
-      );
+      const proxy = await startProxyProcess([node.port], verifyClientsArgs(file));
       try {
         await proxy.untilStderr(/tls on, client certificates required\n/);
         const ca = pem('ca.crt');

@@ -60,3 +60,19 @@ export function makeCertificates(dir: string): void {
   issue('rogue-client', 'rogue-ca');
   issue('other-server', 'other-ca', 'other-server.ext');
 }
+
+/**
+ * Proxy flags for TLS on the client listener with client certificates verified against ca.crt,
+ * from the files makeCertificates wrote (`file` maps a file name to its path).
+ */
+export function verifyClientsArgs(file: (name: string) => string, server = 'server'): string[] {
+  return [
+    '--tls-cert',
+    file(`${server}.crt`),
+    '--tls-key',
+    file(`${server}.key`),
+    '--tls-ca',
+    file('ca.crt'),
+    '--tls-verify-clients',
+  ];
+}
