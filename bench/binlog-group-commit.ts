@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openBinlog } from '../src/binlog';
-import { type JobRecord, JobState } from '../src/engine/journal';
+import { type JobRecord, newJobRecord } from '../src/engine/journal';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,21 +24,7 @@ const MODES = flag('modes', '0,50,F').split(',');
 const BASE = flag('dir', os.tmpdir());
 
 function record(id: number): JobRecord {
-  return {
-    id,
-    tube: 'default',
-    pri: 1024,
-    delayMs: 0,
-    ttrMs: 60_000,
-    createdAtMs: Date.now(),
-    deadlineAtMs: 0,
-    state: JobState.Ready,
-    reserves: 0,
-    timeouts: 0,
-    releases: 0,
-    buries: 0,
-    kicks: 0,
-  };
+  return newJobRecord(id, 'default', 1024, 0, 60_000, Date.now());
 }
 
 async function measure(mode: string, writers: number): Promise<string> {

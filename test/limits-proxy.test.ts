@@ -11,38 +11,29 @@ import { after, before, describe, test } from 'node:test';
 import { startProxyServer } from '../src/proxy/server';
 import { type NodeServer, startNodeServer } from '../src/server/node-server';
 import { startHoldingNode } from './support/holding-node';
+import { type LimitTarget, MiB, neverReadingClients, slowlorisClients, until } from './support/limits-cases';
 import {
   closedBy,
   connectRaw,
-  currentConnections,
   eventually,
   probe,
   type StalkdProcess,
   startProxyProcess,
 } from './support/processes';
 
-const MiB = 1024 * 1024;
 const MAX_CONNECTIONS = 200;
 const REQUEST_TIMEOUT_MS = 600;
-
-function until(socket: net.Socket, marker: string): Promise<string> {
-  let text = '';
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      text += chunk.toString('latin1');
-      if (!text.includes(marker)) return;
-      socket.off('data', onData);
-      resolve(text);
-    };
-    socket.on('data', onData);
-    socket.once('close', () => reject(new Error(`closed before ${marker}: ${JSON.stringify(text)}`)));
-  });
-}
 
 describe('proxy limits', () => {
   let nodes: NodeServer[] = [];
   let proxy: StalkdProcess;
   const idle: net.Socket[] = [];
+  const target = (): LimitTarget => ({
+    name: 'proxy',
+    port: proxy.port,
+    rss: () => proxy.rss(),
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
+  });
 
   before(async () => {
     nodes = await Promise.all([0, 1, 2].map(() => startNodeServer({ host: '127.0.0.1', port: 0 })));
@@ -89,72 +80,11 @@ describe('proxy limits', () => {
   });
 
   test('limits: proxy client that never reads is held to the output bound and closed after the request timeout', async () => {
-    const baseline = await currentConnections(proxy.port);
-    const rssBefore = proxy.rss();
-    const setup = await connectRaw(proxy.port);
-    const body = 'x'.repeat(60_000);
-    setup.write(`use never-reads\r\nput 0 0 60 ${body.length}\r\n${body}\r\n`);
-    const id = /INSERTED (\d+)/.exec(await until(setup, 'INSERTED'))?.[1];
-    setup.destroy();
-    const peeks = `peek ${id}\r\n`.repeat(20_000);
-    const reader = await connectRaw(proxy.port);
-    reader.pause();
-    reader.write(peeks);
-    const halfClosed = await connectRaw(proxy.port);
-    halfClosed.pause();
-    halfClosed.end(peeks);
-    const started = Date.now();
-    let maxGrewBytes = 0;
-    await eventually('the proxy closed both', async () => {
-      maxGrewBytes = Math.max(maxGrewBytes, proxy.rss() - rssBefore);
-      return (await currentConnections(proxy.port)) === baseline;
-    });
-    const ms = Date.now() - started;
-    for (const s of [reader, halfClosed]) {
-      const gone = closedBy(s);
-      s.resume();
-      await gone;
-    }
-    console.log(
-      `# proxy: never-reading clients: RSS grew by at most ${maxGrewBytes} bytes, closed after ${ms} ms`,
-    );
-    // Unbounded, each would queue 1.2 GB; bounded, each holds 256 KiB + 128 replies in flight
-    // (7.7 MB), plus replies already freed but not yet collected.
-    assert.ok(maxGrewBytes < 96 * MiB, `RSS grew by ${maxGrewBytes} bytes`);
-    assert.ok(ms >= REQUEST_TIMEOUT_MS - 50, `closed after only ${ms} ms`);
-    await probe(proxy.port, 'after-never-reads');
+    await neverReadingClients(target(), 96 * MiB);
   });
 
   test('limits: proxy slowloris clients are closed after the request timeout; others are served meanwhile', async () => {
-    const baseline = await currentConnections(proxy.port);
-    const rssBefore = proxy.rss();
-    const slow: net.Socket[] = [];
-    for (let i = 0; i < 45; i++) {
-      const s = await connectRaw(proxy.port);
-      s.write(['stats-tube slow', 'put 0 0 60 60000\r\nabc', 'y'.repeat(300)][i % 3] as string);
-      slow.push(s);
-    }
-    const closed = Promise.all(slow.map(closedBy));
-    const started = Date.now();
-    let ticks = 0;
-    const trickle = setInterval(() => {
-      ticks++;
-      for (const s of slow) if (!s.destroyed) s.write('z');
-      if (ticks > 100) clearInterval(trickle);
-    }, 50);
-    try {
-      await probe(proxy.port, 'during-slowloris');
-      const rssDuring = proxy.rss() - rssBefore;
-      await closed;
-      const ms = Date.now() - started;
-      console.log(`# proxy: 45 slowloris clients: RSS grew by ${rssDuring} bytes, all closed after ${ms} ms`);
-      assert.ok(ms >= REQUEST_TIMEOUT_MS - 50, `closed after only ${ms} ms`);
-      assert.ok(ms < REQUEST_TIMEOUT_MS + 3000, `closed after ${ms} ms`);
-      assert.ok(rssDuring < 32 * MiB, `RSS grew by ${rssDuring} bytes`);
-    } finally {
-      clearInterval(trickle);
-    }
-    assert.equal(await currentConnections(proxy.port), baseline);
+    await slowlorisClients(target(), 60000);
   });
 
   test('limits: proxy does not time out a worker waiting in reserve or idle clients; a half-closed client gets its replies', async () => {

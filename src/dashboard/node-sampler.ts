@@ -5,6 +5,7 @@
  * dropped on any failure or timeout; the next poll opens a new one.
  */
 import { Client, type ConnectOptions, type ServerStats, type TubeStats } from '../client';
+import { LazyClient } from './lazy-client';
 
 export interface NodeSample {
   stats: ServerStats | null;
@@ -36,8 +37,7 @@ function describe(err: unknown): string {
 }
 
 export class NodeSampler {
-  private client: Client | null = null;
-  private connecting: Promise<Client> | null = null;
+  private readonly conn = new LazyClient(() => this.open());
 
   constructor(readonly options: SamplerOptions) {}
 
@@ -53,7 +53,7 @@ export class NodeSampler {
     try {
       return await Promise.race([this.read(maxTubes), deadline]);
     } catch (err) {
-      this.drop();
+      this.conn.drop();
       const error =
         err instanceof SampleTimeout ? `no answer in ${this.options.timeoutMs} ms` : describe(err);
       return { stats: null, tubes: [], tubesNotShown: 0, error, atMs: Date.now() };
@@ -63,11 +63,11 @@ export class NodeSampler {
   }
 
   close(): void {
-    this.drop();
+    this.conn.drop();
   }
 
   private async read(maxTubes: number): Promise<NodeSample> {
-    const client = await this.connection();
+    const client = await this.conn.get();
     const [stats, names] = await Promise.all([client.stats(), client.listTubes()]);
     const visible = names.filter((n) => !this.options.hiddenTubes.has(n));
     const shown = visible.slice(0, maxTubes);
@@ -82,30 +82,12 @@ export class NodeSampler {
     };
   }
 
-  private connection(): Promise<Client> {
-    if (this.client) return Promise.resolve(this.client);
-    this.connecting ??= this.open().finally(() => {
-      this.connecting = null;
-    });
-    return this.connecting;
-  }
-
   private async open(): Promise<Client> {
     const { host, port, timeoutMs, parkingTube, tls } = this.options;
     const client = await Client.connect({ host, port, timeoutMs, ...(tls ? { tls } : {}) });
     if (parkingTube !== null) {
       await Promise.all([client.use(parkingTube), client.watch(parkingTube), client.ignore('default')]);
     }
-    this.client = client;
-    void client.closed.then(() => {
-      if (this.client === client) this.client = null;
-    });
     return client;
-  }
-
-  private drop(): void {
-    const client = this.client;
-    this.client = null;
-    if (client) void client.close();
   }
 }

@@ -8,6 +8,7 @@
  * not linger in that tube's current-watching once nobody is clicking.
  */
 import { Client, type ConnectOptions } from '../client';
+import { LazyClient } from './lazy-client';
 
 export interface OpsTarget {
   host: string;
@@ -27,7 +28,7 @@ export class OpsTimeout extends Error {
 }
 
 export class OpsChannel {
-  private client: Client | null = null;
+  private readonly conn = new LazyClient(() => Client.connect(connectOptions(this.target, this.timeoutMs)));
   private tail: Promise<unknown> = Promise.resolve();
   private readonly dedicatedClients = new Set<Client>();
   private idleTimer: NodeJS.Timeout | null = null;
@@ -54,7 +55,7 @@ export class OpsChannel {
 
   private armIdleTimer(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.drop(), this.idleMs);
+    this.idleTimer = setTimeout(() => this.conn.drop(), this.idleMs);
     this.idleTimer.unref();
   }
 
@@ -72,7 +73,7 @@ export class OpsChannel {
 
   close(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.drop();
+    this.conn.drop();
     for (const c of this.dedicatedClients) void c.close();
     this.dedicatedClients.clear();
   }
@@ -89,30 +90,14 @@ export class OpsChannel {
       );
     });
     try {
-      const client = await Promise.race([this.connection(), deadline]);
+      const client = await Promise.race([this.conn.get(), deadline]);
       return await Promise.race([fn(client), deadline]);
     } catch (err) {
       // After a timeout or a connection failure the reply stream may be out of step: start over.
-      this.drop();
+      this.conn.drop();
       throw err;
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  private async connection(): Promise<Client> {
-    if (this.client) return this.client;
-    const client = await Client.connect(connectOptions(this.target, this.timeoutMs));
-    this.client = client;
-    void client.closed.then(() => {
-      if (this.client === client) this.client = null;
-    });
-    return client;
-  }
-
-  private drop(): void {
-    const client = this.client;
-    this.client = null;
-    if (client) void client.close();
   }
 }

@@ -105,13 +105,17 @@ export function reserveTarget(session: ClientSession): number | 'barrier' {
   const takeNodes = watchedNodes(session);
   const only = takeNodes[0];
   if (takeNodes.length !== 1 || only === undefined) return 'barrier';
-  return deadlineNodesOf(session, takeNodes).length === 0 ? only : 'barrier';
+  return session.holdsReservationsOff(only) ? 'barrier' : only;
 }
 
-function planFor(session: ClientSession, command: Command): ReservePlan {
+/** The plan for `command`; the single-node path passes its nodes (already known) to skip the scan. */
+function planFor(
+  session: ClientSession,
+  command: Command,
+  takeNodes = watchedNodes(session),
+  deadlineNodes = deadlineNodesOf(session, takeNodes),
+): ReservePlan {
   const rwt = command.verb === 'reserve-with-timeout';
-  const takeNodes = watchedNodes(session);
-  const deadlineNodes = deadlineNodesOf(session, takeNodes);
   return {
     timeoutSec: rwt ? (command.nums[0] ?? 0) : null,
     statsKey: rwt ? 'cmd-reserve-with-timeout' : 'cmd-reserve',
@@ -122,11 +126,10 @@ function planFor(session: ClientSession, command: Command): ReservePlan {
 
 export function handleReserve(session: ClientSession, command: Command): HandlerResult {
   session.markWorker();
+  const single = reserveTarget(session);
+  if (single !== 'barrier') return reserveSingle(session, single, planFor(session, command, [single], []));
   const plan = planFor(session, command);
-  const first = plan.takeNodes[0];
-  if (first === undefined) return Reply.INTERNAL_ERROR;
-  if (plan.takeNodes.length === 1 && plan.deadlineNodes.length === 0)
-    return reserveSingle(session, first, plan);
+  if (plan.takeNodes.length === 0) return Reply.INTERNAL_ERROR;
   return reserveAcross(session, plan);
 }
 

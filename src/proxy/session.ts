@@ -255,6 +255,13 @@ export class ClientSession implements Stallable {
     return sent;
   }
 
+  /** True when this client holds reservations over an open connection to a node other than `index`. */
+  holdsReservationsOff(index: number): boolean {
+    for (const [i, conn] of this.conns)
+      if (i !== index && conn.reserved.size > 0 && conn.backend.state !== 'closed') return true;
+    return false;
+  }
+
   allConns(): NodeConn[] {
     return [...this.conns.values()].filter((c) => c.backend.state !== 'closed');
   }

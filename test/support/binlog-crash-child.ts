@@ -9,7 +9,7 @@
  * about to be issued) and `D <id>` (delete durable).
  */
 import { openBinlog, restoreInto } from '../../src/binlog';
-import { type JobRecord, JobState } from '../../src/engine/journal';
+import { type JobRecord, newJobRecord } from '../../src/engine/journal';
 
 const [dir, writersArg, seedArg] = process.argv.slice(2);
 let seed = Number(seedArg ?? 1);
@@ -63,21 +63,7 @@ async function main(): Promise<void> {
       }
       const id = nextId++;
       const body = `job-${id}-${'x'.repeat(random(1500))}`;
-      const record: JobRecord = {
-        id,
-        tube: `t${random(3)}`,
-        pri: random(1000),
-        delayMs: 0,
-        ttrMs: 60_000,
-        createdAtMs: Date.now(),
-        deadlineAtMs: 0,
-        state: JobState.Ready,
-        reserves: 0,
-        timeouts: 0,
-        releases: 0,
-        buries: 0,
-        kicks: 0,
-      };
+      const record = newJobRecord(id, `t${random(3)}`, random(1000), 0, 60_000, Date.now());
       const seq = binlog.logPut(record, Buffer.from(body));
       if (seq === null) throw new Error('put refused');
       jobs.set(id, { record, body: Buffer.from(body) });
