@@ -1,0 +1,226 @@
+/**
+ * The dashboard in a real browser: Debian's chromium driven by playwright-core (no browser
+ * download), headless, with a fresh profile. The page loads with its CSP and no script errors,
+ * sees the table change after puts (cells highlighted), drills down to peek (markup and binary
+ * shown safely), is refused an admin action without the token and performs it with the token.
+ * A screenshot goes to test-output/dashboard.png.
+ */
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Client } from '../../src/client';
+import { type DashboardCluster, startDashboardCluster } from '../support/dashboard-harness';
+import { whenInstalled } from '../support/requires';
+
+// The callbacks handed to page.waitForFunction/evaluate run in the page, where these exist; the
+// project's tsconfig has no DOM library, so they are declared just as far as used.
+interface PageElement {
+  textContent: string | null;
+  classList: { contains(name: string): boolean };
+}
+declare const document: {
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): { length: number };
+};
+declare const window: object;
+
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+
+function playwrightAvailable(): boolean {
+  try {
+    require.resolve('playwright-core');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const skip = !CHROMIUM
+  ? 'chromium is not installed (apt-get install -y chromium)'
+  : !playwrightAvailable()
+    ? 'playwright-core is not installed (npm install)'
+    : false;
+
+/** dist/test → <repo>/test-output */
+const OUTPUT_DIR = join(__dirname, '..', '..', '..', 'test-output');
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+whenInstalled(!skip, 'chromium', () =>
+  describe('dashboard: in chromium', () => {
+    const TOKEN = 'browser-test-token-41d2';
+    let d: DashboardCluster;
+    let client: Client;
+    let profileDir: string;
+    let context: import('playwright-core').BrowserContext;
+    let page: import('playwright-core').Page;
+    const pageErrors: string[] = [];
+
+    before(async () => {
+      const { chromium } = await import('playwright-core');
+      d = await startDashboardCluster({ adminToken: TOKEN, limits: { intervalMs: 300 } });
+      client = await Client.connect({ host: '127.0.0.1', port: d.cluster.proxy.port });
+      profileDir = mkdtempSync(join(tmpdir(), 'stalkd-chromium-'));
+      context = await chromium.launchPersistentContext(profileDir, {
+        executablePath: CHROMIUM as string,
+        headless: true,
+        args: CHROMIUM_ARGS,
+        viewport: { width: 1280, height: 900 },
+      });
+      page = context.pages()[0] ?? (await context.newPage());
+      page.on('pageerror', (err) => pageErrors.push(err.message));
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') pageErrors.push(msg.text());
+      });
+      // The clear button asks for confirmation.
+      page.on('dialog', (dialog) => void dialog.accept());
+    });
+
+    after(async () => {
+      await context?.close();
+      if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+      await client?.close();
+      await d?.stop();
+    });
+
+    const cell = (key: string, col: string) => `tr[data-key="${key}"] td[data-col="${col}"]`;
+
+    async function cellText(key: string, col: string, expected: string): Promise<void> {
+      await page.waitForFunction(
+        ([selector, want]) => document.querySelector(selector as string)?.textContent === want,
+        [cell(key, col), expected] as const,
+        { timeout: 10_000 },
+      );
+    }
+
+    test('dashboard: the page loads and lists the three nodes, live', async () => {
+      await page.goto(`${d.base}/dashboard/`);
+      await page.waitForSelector('#conn[data-state="open"]');
+      await page.waitForFunction(() => document.querySelectorAll('tr.node').length === 3);
+      const nodes = await page.$$eval('tr.node td[data-col="name"]', (tds) =>
+        tds.map((td) => td.textContent),
+      );
+      assert.equal(nodes.length, 3);
+      assert.ok(
+        nodes.every((n, i) => n?.startsWith(`node-${i}`)),
+        nodes.join(','),
+      );
+      const status = await page.$$eval('tr.node td[data-col="status"]', (tds) =>
+        tds.map((td) => td.textContent),
+      );
+      assert.deepEqual(status, ['up · stalkd', 'up · stalkd', 'up · stalkd']);
+    });
+
+    test('dashboard: the table changes after puts, and changed cells are highlighted', async () => {
+      await client.use('emails');
+      for (let i = 0; i < 3; i++) await client.put(`email-${i}`);
+      const key = d.ownerKey('emails');
+      await cellText(key, 'ready', '3');
+      const seqBefore = Number(await page.getAttribute('#updated', 'data-seq'));
+      await client.put('email-3');
+      await cellText(key, 'ready', '4');
+      const highlighted = await page.$eval(cell(key, 'ready'), (td) => td.classList.contains('changed'));
+      assert.equal(highlighted, true, 'the changed cell flashes');
+      assert.ok(Number(await page.getAttribute('#updated', 'data-seq')) > seqBefore);
+      // The tube sits under its owner node.
+      const owner = d.cluster.proxy.placement.ownerOf('emails').name;
+      assert.equal(await page.textContent(cell(key, 'status')), owner);
+    });
+
+    test('dashboard: drill-down peeks show bodies as text, markup inert, binary as hex', async () => {
+      await client.use('emails');
+      const key = d.ownerKey('emails');
+      await page.click(`tr[data-key="${key}"]`);
+      await page.waitForSelector('#detail:not([hidden])');
+      await page.click('[data-peek="ready"]');
+      await page.waitForSelector('#job:not([hidden])');
+      assert.equal(await page.textContent('#job-body'), 'email-0');
+      assert.match((await page.textContent('#job-meta')) ?? '', /^job \d+ · 7 bytes · state ready/);
+
+      await client.use('raw');
+      const hostile = await client.put('<img src=x onerror="window.pwned=1">');
+      await client.put(Buffer.from([0x00, 0xff, 0x1b, 0x5b]), { delaySecs: 3600 });
+      const rawKey = d.ownerKey('raw');
+      await page.waitForSelector(`tr[data-key="${rawKey}"]`);
+      await page.click(`tr[data-key="${rawKey}"]`);
+      await page.click('[data-peek="ready"]');
+      await page.waitForFunction(() => document.querySelector('#job-body')?.textContent?.startsWith('<img'));
+      assert.match((await page.textContent('#job-meta')) ?? '', new RegExp(`^job ${hostile} `));
+      assert.equal(await page.$$eval('#job-body img', (imgs) => imgs.length), 0, 'no element created');
+      assert.equal(await page.evaluate(() => (window as { pwned?: number }).pwned), undefined);
+      await page.click('[data-peek="delayed"]');
+      await page.waitForFunction(() => document.querySelector('#job-body')?.classList.contains('hex'));
+      assert.match((await page.textContent('#job-body')) ?? '', /^00000000 {2}00 ff 1b 5b/);
+    });
+
+    test('dashboard: an admin action is refused without the token and done with it', async () => {
+      await client.use('emails'); // keeps the tube alive once it is empty
+      const key = d.ownerKey('emails');
+      await page.click(`tr[data-key="${key}"]`);
+      await page.fill('#token', '');
+      await page.click('#clear');
+      await page.waitForSelector('#result[data-ok="false"]');
+      assert.match((await page.textContent('#result')) ?? '', /^refused: admin token missing or wrong/);
+      assert.equal((await client.statsTube('emails'))?.['current-jobs-ready'], 4, 'nothing was deleted');
+
+      await page.fill('#token', 'not-the-token');
+      await page.click('#pause');
+      await page.waitForFunction(() => document.querySelector('#result')?.textContent?.startsWith('refused'));
+      assert.equal((await client.statsTube('emails'))?.pause, 0);
+
+      await page.fill('#token', TOKEN);
+      await page.click('#clear');
+      await page.waitForSelector('#result[data-ok="true"]');
+      assert.equal(await page.textContent('#result'), 'cleared 4 job(s) from emails');
+      await cellText(key, 'ready', '0');
+      await page.fill('#pause-secs', '120');
+      await page.click('#pause');
+      await page.waitForFunction(
+        () => document.querySelector('#result')?.textContent === 'paused emails for 120 s',
+      );
+      await page.waitForFunction(
+        (selector) => /^\d+ s$/.test(document.querySelector(selector)?.textContent ?? ''),
+        cell(key, 'paused'),
+      );
+      assert.ok(((await client.statsTube('emails'))?.pause ?? 0) === 120);
+    });
+
+    test('dashboard: screenshot saved, no script errors', async (t) => {
+      for (const [tube, count] of [
+        ['reports', 12],
+        ['thumbnails', 40],
+        ['webhooks', 3],
+      ] as const) {
+        await client.use(tube);
+        for (let i = 0; i < count; i++)
+          await client.put(JSON.stringify({ tube, n: i }), { pri: i % 2 ? 10 : 2000 });
+      }
+      await client.watch('thumbnails');
+      await client.ignore('default');
+      const reserved = await client.reserveWithTimeout(5);
+      assert.ok(typeof reserved === 'object', 'a job reserved');
+      await cellText(d.ownerKey('thumbnails'), 'reserved', '1');
+      await page.click(`tr[data-key="${d.ownerKey('reports')}"]`);
+      await page.click('[data-peek="ready"]');
+      await page.waitForFunction(() => document.querySelector('#job-body')?.textContent?.includes('reports'));
+      mkdirSync(OUTPUT_DIR, { recursive: true });
+      const path = join(OUTPUT_DIR, 'dashboard.png');
+      await page.screenshot({ path, fullPage: true });
+      assert.ok(existsSync(path));
+      t.diagnostic(`screenshot: ${path}`);
+      assert.deepEqual(pageErrors, [], 'no script errors or CSP violations');
+    });
+  }),
+);

@@ -1,0 +1,399 @@
+/**
+ * deploy/Dockerfile and deploy/docker-compose.yml, checked offline (no Docker engine here):
+ * Dockerfile structure, compose accepted by Debian's docker-compose, every container command line
+ * parsed by the real CLI, and every port and path that healthchecks, Prometheus and Grafana name
+ * served by the processes those command lines start. Kubernetes: test/deploy-k8s.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, posix, relative } from 'node:path';
+import { test } from 'node:test';
+import { loadTopologyFile } from '../../src/proxy/topology';
+import { replaceOptionValues } from '../support/cli-capture';
+import { freePort, startCli } from '../support/cli-process';
+import {
+  type ComposeFile,
+  durationMs,
+  environmentOf,
+  IMAGE_USER,
+  mountsOf,
+  parseOrFail,
+  REPO,
+  readYaml,
+  repoPath,
+  runStackLocally,
+} from '../support/deploy-files';
+import { execForm, lastInstruction, parseDockerfile } from '../support/dockerfile';
+
+const dockerfileText = readFileSync(repoPath('deploy', 'Dockerfile'), 'utf8');
+const dockerfile = parseDockerfile(dockerfileText);
+const runtime = dockerfile.stages.at(-1);
+const DEPLOY_DIR = repoPath('deploy');
+const compose = readYaml<ComposeFile>(join(DEPLOY_DIR, 'docker-compose.yml'));
+const services = compose.services;
+const stalkdServices = Object.entries(services).filter(([, s]) => s.image === 'stalkd:local');
+const parsedServices = () =>
+  stalkdServices.map(([name, s]) => ({
+    name,
+    service: s,
+    parsed: parseOrFail(`compose service ${name}`, s.command ?? [], environmentOf(s)),
+  }));
+
+function imageCommand() {
+  assert.ok(runtime, 'no stage');
+  const cmd = execForm(lastInstruction(runtime, 'CMD')?.args ?? '');
+  assert.ok(cmd, 'CMD must be in exec form');
+  return parseOrFail('Dockerfile CMD', cmd);
+}
+
+/** The URL the image's HEALTHCHECK asks, e.g. http://127.0.0.1:9300/readyz. */
+function healthcheckUrl(): URL {
+  assert.ok(runtime);
+  const hc = lastInstruction(runtime, 'HEALTHCHECK');
+  assert.ok(hc, 'the runtime stage has a HEALTHCHECK');
+  const m = /^CMD\s+(\[.*\])$/.exec(hc.args);
+  assert.ok(m, `HEALTHCHECK must use CMD in exec form, got: ${hc.args}`);
+  const url = /https?:\/\/[^'"`\s)]+/.exec((execForm(m[1] as string) ?? []).join(' '))?.[0];
+  assert.ok(url, 'the HEALTHCHECK command names an http URL');
+  return new URL(url);
+}
+
+test('deploy/Dockerfile: multi-stage; the runtime stage takes only build output, no toolchain', () => {
+  assert.ok(dockerfile.stages.length >= 2, 'at least a build stage and a runtime stage');
+  assert.ok(runtime);
+  const earlier = new Set(dockerfile.stages.slice(0, -1).map((s) => s.name));
+  const copies = runtime.instructions.filter((i) => i.keyword === 'COPY');
+  assert.ok(
+    copies.some((c) => earlier.has(c.flags.from)),
+    'runtime copies from an earlier stage',
+  );
+  for (const run of runtime.instructions.filter((i) => i.keyword === 'RUN')) {
+    assert.doesNotMatch(run.args, /\btsc\b|npm (ci|install)/, `runtime stage builds: ${run.args}`);
+  }
+  const build = dockerfile.stages.find((s) => s.name === copies.find((c) => c.flags.from)?.flags.from);
+  assert.ok(
+    build?.instructions.some((i) => i.keyword === 'RUN' && /\btsc\b/.test(i.args)),
+    'build runs tsc',
+  );
+  assert.ok(
+    build?.instructions.some(
+      (i) => i.keyword === 'RUN' && /npm prune --omit=dev|npm ci --omit=dev/.test(i.args),
+    ),
+    'production dependencies only',
+  );
+});
+
+test('deploy/Dockerfile: runs as the unprivileged image user', () => {
+  assert.ok(runtime);
+  const user = lastInstruction(runtime, 'USER')?.args;
+  assert.equal(user, IMAGE_USER.name);
+  const userIndex = runtime.instructions.findIndex((i) => i.keyword === 'USER');
+  const entryIndex = runtime.instructions.findIndex((i) => i.keyword === 'ENTRYPOINT');
+  assert.ok(userIndex < entryIndex, 'USER comes before the entrypoint');
+});
+
+test('deploy/Dockerfile: ENTRYPOINT execs the built CLI directly, so SIGTERM reaches it as PID 1', () => {
+  assert.ok(runtime);
+  const entry = execForm(lastInstruction(runtime, 'ENTRYPOINT')?.args ?? '');
+  assert.ok(entry, 'exec form: a shell form would make /bin/sh PID 1, which does not forward SIGTERM');
+  const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { bin: Record<string, string> };
+  const workdir = lastInstruction(runtime, 'WORKDIR')?.args ?? '/';
+  assert.deepEqual(entry, ['node', posix.join(workdir, pkg.bin.stalkd as string)]);
+  assert.ok(existsSync(repoPath(pkg.bin.stalkd as string)), 'tsc produces the entrypoint script');
+  assert.ok(
+    runtime.instructions.some(
+      (i) => i.keyword === 'COPY' && i.flags.from && /dist\/src\s/.test(`${i.args} `),
+    ),
+    'runtime copies dist/src',
+  );
+  // The proxy reads package.json (its version) from beside dist/ at run time.
+  assert.ok(runtime.instructions.some((i) => i.keyword === 'COPY' && /package\.json/.test(i.args)));
+  assert.equal(lastInstruction(runtime, 'STOPSIGNAL')?.args, 'SIGTERM');
+  assert.match(dockerfileText, /PID 1/, 'the file explains its PID-1 signal handling');
+});
+
+test('deploy/Dockerfile: CMD parses with the CLI; HEALTHCHECK asks that process and VOLUME is its binlog', () => {
+  assert.ok(runtime);
+  const cmd = imageCommand();
+  assert.equal(cmd.subcommand, 'node');
+  const url = healthcheckUrl();
+  assert.equal(Number(url.port), cmd.valueOf('--metrics-port'));
+  assert.ok(['/livez', '/readyz'].includes(url.pathname), url.pathname);
+  const volume = execForm(lastInstruction(runtime, 'VOLUME')?.args ?? '') ?? [];
+  assert.ok(volume.includes(cmd.valueOf('-b') as string), `VOLUME ${volume} holds -b`);
+});
+
+test('deploy/Dockerfile: the HEALTHCHECK command passes against the CMD process and fails without it', async () => {
+  assert.ok(runtime);
+  const hc = execForm(
+    /^CMD\s+(\[.*\])$/.exec(lastInstruction(runtime, 'HEALTHCHECK')?.args ?? '')?.[1] ?? '',
+  );
+  assert.ok(hc && hc[0] === 'node', 'the healthcheck runs with the image node binary');
+  const cmd = imageCommand();
+  const dataDir = mkdtempSync(join(tmpdir(), 'stalkd-hc-'));
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const local = replaceOptionValues(cmd.args, {
+    '-l': '127.0.0.1',
+    '-p': String(port),
+    '--metrics-port': String(metricsPort),
+    '--metrics-host': '127.0.0.1',
+    '-b': dataDir,
+  });
+  const runCheck = () =>
+    spawnSync(
+      process.execPath,
+      hc.slice(1).map((a) => a.replace(`:${healthcheckUrl().port}/`, `:${metricsPort}/`)),
+      {
+        encoding: 'utf8',
+        timeout: 10_000,
+      },
+    ).status;
+  const cli = await startCli(local, metricsPort);
+  try {
+    assert.equal(runCheck(), 0, 'healthy while the process serves');
+  } finally {
+    const stop = await cli.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    assert.equal(stop.code, 0, stop.stderr);
+  }
+  assert.equal(runCheck(), 1, 'unhealthy once it is gone');
+});
+
+test('deploy/Dockerfile: every COPY source exists and .dockerignore sends it', () => {
+  const ignore = readFileSync(repoPath('.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  assert.equal(ignore[0], '*', '.dockerignore starts by excluding everything');
+  for (const stage of dockerfile.stages) {
+    for (const copy of stage.instructions.filter((i) => i.keyword === 'COPY' && !i.flags.from)) {
+      for (const source of copy.args.split(/\s+/).slice(0, -1)) {
+        assert.ok(existsSync(repoPath(source)), `COPY source ${source} exists`);
+        const rule = statSync(repoPath(source)).isDirectory() ? `!${source}/` : `!${source}`;
+        assert.ok(ignore.includes(rule), `.dockerignore lets ${source} through (${rule})`);
+      }
+    }
+  }
+});
+
+const DOCKER_COMPOSE = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose'].find((p) =>
+  existsSync(p),
+);
+if (DOCKER_COMPOSE) {
+  test('deploy/docker-compose.yml: Debian docker-compose accepts it (config -q)', () => {
+    const r = spawnSync(DOCKER_COMPOSE, ['-f', join(DEPLOY_DIR, 'docker-compose.yml'), 'config', '-q'], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+  });
+} else if (process.env.CI) {
+  test('deploy/docker-compose.yml: Debian docker-compose accepts it (config -q)', () => {
+    assert.fail('docker-compose is not installed; .ci/run must install the Debian package docker-compose');
+  });
+} else {
+  console.log(
+    '# deploy: docker-compose not installed (apt-get install docker-compose); config check not run',
+  );
+}
+
+test('compose: node-0..2 and the proxy share one image built from deploy/Dockerfile', () => {
+  assert.deepEqual(stalkdServices.map(([n]) => n).sort(), ['node-0', 'node-1', 'node-2', 'proxy']);
+  for (const [name, s] of stalkdServices) {
+    assert.ok(s.build, `${name} builds the image`);
+    assert.equal(join(DEPLOY_DIR, s.build.context), REPO, `${name}: build context is the repository`);
+    assert.ok(existsSync(join(REPO, s.build.dockerfile ?? 'Dockerfile')), `${name}: Dockerfile exists`);
+    assert.equal(s.entrypoint, undefined, `${name} keeps the image's entrypoint (the CLI)`);
+    assert.ok(durationMs(s.stop_grace_period ?? '10s') >= 10_000, `${name}: grace covers the drain`);
+  }
+});
+
+test('compose: every stalkd command line parses with the CLI and listens beyond loopback', () => {
+  for (const { name, parsed } of parsedServices()) {
+    assert.equal(parsed.subcommand, name === 'proxy' ? 'proxy' : 'node', name);
+    assert.equal(parsed.valueOf('-l'), '0.0.0.0', `${name}: other containers must reach the protocol port`);
+    assert.equal(parsed.valueOf('--metrics-host'), '0.0.0.0', `${name}: Prometheus must reach /metrics`);
+    assert.ok((parsed.valueOf('--metrics-port') as number) > 0, `${name}: metrics enabled`);
+  }
+});
+
+test('compose: each node keeps its binlog on its own named volume', () => {
+  const seen = new Set<string>();
+  for (const { name, service, parsed } of parsedServices().filter((p) => p.parsed.subcommand === 'node')) {
+    const mount = mountsOf(service, DEPLOY_DIR).find((m) => m.target === parsed.valueOf('-b'));
+    assert.ok(mount?.named, `${name}: -b ${parsed.valueOf('-b')} is a named volume`);
+    assert.ok(compose.volumes && mount.source in compose.volumes, `${name}: volume ${mount.source} declared`);
+    assert.ok(!seen.has(mount.source), `${name}: volume ${mount.source} not shared`);
+    seen.add(mount.source);
+  }
+});
+
+/** The proxy's topology file on the host, via the bind mount that puts it at --topology. */
+function composeTopologyPath(): string {
+  const proxy = parsedServices().find((p) => p.name === 'proxy');
+  assert.ok(proxy);
+  const mount = mountsOf(proxy.service, DEPLOY_DIR).find(
+    (m) => m.target === proxy.parsed.valueOf('--topology'),
+  );
+  assert.ok(mount && !mount.named, 'the topology is bind-mounted at --topology');
+  return mount.source;
+}
+
+test('compose: the proxy topology comes from cluster/ and names the node services as they run', () => {
+  const path = composeTopologyPath();
+  assert.equal(dirname(path), repoPath('cluster'));
+  const topology = loadTopologyFile(path);
+  const nodes = parsedServices().filter((p) => p.parsed.subcommand === 'node');
+  assert.equal(topology.nodes.length, nodes.length);
+  for (const n of topology.nodes) {
+    const svc = nodes.find((p) => p.name === n.host);
+    assert.ok(svc, `topology node ${n.name}: host ${n.host} is a compose node service`);
+    assert.equal(n.name, svc.name, 'node names follow the service names');
+    assert.equal(n.port, svc.parsed.valueOf('-p'), `${n.name}: port`);
+    assert.equal(n.metricsPort, svc.parsed.valueOf('--metrics-port'), `${n.name}: metricsPort`);
+    assert.equal(n.dataDir, svc.parsed.valueOf('-b'), `${n.name}: dataDir`);
+  }
+  assert.deepEqual(topology.nodes.map((n) => n.index).sort(), [0, 1, 2]);
+});
+
+test('compose: published ports land on the proxy listeners; the proxy waits for healthy nodes', () => {
+  const proxy = parsedServices().find((p) => p.name === 'proxy');
+  assert.ok(proxy);
+  const published = new Map(
+    (proxy.service.ports ?? []).map((p) => p.split(':').map(Number) as [number, number]),
+  );
+  assert.equal(published.get(11300), proxy.parsed.valueOf('-p'), 'clients reach 127.0.0.1:11300');
+  assert.equal(published.get(9300), proxy.parsed.valueOf('--metrics-port'), '/metrics on 127.0.0.1:9300');
+  for (const [name] of stalkdServices.filter(([n]) => n !== 'proxy')) {
+    const deps = proxy.service.depends_on as Record<string, { condition?: string }>;
+    assert.equal(deps[name]?.condition, 'service_healthy', `proxy waits for ${name}`);
+    assert.equal(services[name]?.healthcheck, undefined, `${name} uses the image's HEALTHCHECK`);
+  }
+  const url = healthcheckUrl();
+  for (const { name, parsed } of parsedServices()) {
+    assert.equal(Number(url.port), parsed.valueOf('--metrics-port'), `${name}: HEALTHCHECK port`);
+  }
+});
+
+interface ScrapeConfig {
+  job_name: string;
+  metrics_path?: string;
+  static_configs?: Array<{ targets: string[] }>;
+}
+
+function prometheusConfig() {
+  const prom = services.prometheus;
+  assert.ok(prom, 'a prometheus service');
+  const mount = mountsOf(prom, DEPLOY_DIR).find((m) => m.target === '/etc/prometheus/prometheus.yml');
+  assert.ok(mount, 'prometheus.yml is mounted where --config.file points');
+  assert.ok((prom.command ?? []).includes('--config.file=/etc/prometheus/prometheus.yml'));
+  return readYaml<{ global: { scrape_interval: string }; scrape_configs: ScrapeConfig[] }>(mount.source);
+}
+
+const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p));
+if (PROMTOOL) {
+  test('deploy/prometheus/prometheus.yml: promtool check config accepts it', () => {
+    const r = spawnSync(PROMTOOL, ['check', 'config', repoPath('deploy', 'prometheus', 'prometheus.yml')], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+} else {
+  console.log('# deploy: promtool not installed (Debian package prometheus); config syntax check not run');
+}
+
+test('compose: Prometheus scrapes every stalkd process once, on its metrics port and path', () => {
+  const scraped = new Map<string, { job: string; path: string }>();
+  for (const job of prometheusConfig().scrape_configs) {
+    for (const target of (job.static_configs ?? []).flatMap((s) => s.targets)) {
+      const [host = '', port] = target.split(':');
+      const svc = parsedServices().find((p) => p.name === host);
+      if (!svc) continue;
+      assert.equal(Number(port), svc.parsed.valueOf('--metrics-port'), `${target}: the metrics port`);
+      assert.ok(!scraped.has(host), `${host} scraped once`);
+      scraped.set(host, { job: job.job_name, path: job.metrics_path ?? '/metrics' });
+    }
+  }
+  for (const { name, parsed } of parsedServices()) {
+    // The dashboards find nodes and the proxy by these job names (grafana/prometheus-local.yml).
+    assert.deepEqual(scraped.get(name), { job: `stalkd-${parsed.subcommand}`, path: '/metrics' }, name);
+  }
+});
+
+interface Datasource {
+  type: string;
+  url: string;
+  jsonData?: { timeInterval?: string };
+}
+
+function grafanaProvisioning() {
+  const dir = repoPath('grafana', 'provisioning');
+  const read = <T>(sub: string, key: string): T[] =>
+    readdirSync(join(dir, sub))
+      .filter((f) => /\.ya?ml$/.test(f))
+      .flatMap((f) => readYaml<Record<string, T[]>>(join(dir, sub, f))[key] ?? []);
+  return {
+    datasources: read<Datasource>('datasources', 'datasources'),
+    providers: read<{ options: { path: string } }>('dashboards', 'providers'),
+  };
+}
+
+test('compose: Grafana mounts grafana/ as it is and its datasource reaches the Prometheus service', () => {
+  const grafana = services.grafana;
+  assert.ok(grafana, 'a grafana service');
+  const mounts = mountsOf(grafana, DEPLOY_DIR);
+  const provisioning = mounts.find((m) => m.target === '/etc/grafana/provisioning');
+  assert.equal(provisioning?.source, repoPath('grafana', 'provisioning'));
+  const { datasources, providers } = grafanaProvisioning();
+  assert.ok(providers.length > 0 && datasources.length > 0);
+  for (const provider of providers) {
+    const mount = mounts.find((m) => m.target === provider.options.path);
+    assert.ok(mount && !mount.named, `dashboards path ${provider.options.path} is bind-mounted`);
+    const source = relative(REPO, mount.source);
+    assert.ok(source.startsWith('grafana'), `${source} is under grafana/`);
+    assert.ok(
+      readdirSync(mount.source).some((f) => f.endsWith('.json')),
+      `${source} holds dashboards`,
+    );
+  }
+  const prometheus = datasources.find((d) => d.type === 'prometheus');
+  assert.ok(prometheus);
+  const url = new URL(prometheus.url);
+  assert.ok(url.hostname in services, `datasource host ${url.hostname} is a compose service`);
+  assert.equal(url.port, '9090', "Prometheus's default listen port");
+  assert.ok(!(services[url.hostname]?.command ?? []).some((a) => a.startsWith('--web.listen-address')));
+  const interval = prometheusConfig().global.scrape_interval;
+  assert.equal(prometheus.jsonData?.timeInterval, interval, 'datasource timeInterval = scrape interval');
+});
+
+test('docs/deploy.md: names every port compose publishes', () => {
+  const doc = readFileSync(repoPath('docs', 'deploy.md'), 'utf8');
+  for (const [name, s] of Object.entries(services)) {
+    for (const mapping of s.ports ?? []) {
+      const host = mapping.split(':')[0] as string;
+      assert.match(doc, new RegExp(`127\\.0\\.0\\.1:${host}\\b`), `${name}: port ${host} documented`);
+    }
+  }
+});
+
+test('compose: processes started with the compose flags serve what is probed and scraped, exit 0 on SIGTERM', async () => {
+  const all = parsedServices();
+  const healthPath = healthcheckUrl().pathname;
+  const paths = { node: [healthPath, '/metrics'], proxy: [healthPath, '/metrics'] };
+  const results = await runStackLocally(
+    all.filter((p) => p.parsed.subcommand === 'node').map((p) => ({ name: p.name, parsed: p.parsed })),
+    { name: 'proxy', parsed: all.find((p) => p.name === 'proxy')?.parsed ?? assert.fail('no proxy') },
+    readFileSync(composeTopologyPath(), 'utf8'),
+    paths,
+  );
+  for (const r of results) {
+    for (const [path, status] of r.statuses) assert.equal(status, 200, `${r.name} ${path}`);
+    assert.deepEqual(
+      [r.stop.code, r.stop.signal],
+      [0, null],
+      `${r.name} exits 0 on SIGTERM: ${r.stop.stderr}`,
+    );
+  }
+});
