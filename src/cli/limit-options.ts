@@ -10,7 +10,7 @@ import {
   DEFAULT_MAX_OUTPUT_BYTES,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MIN_OUTPUT_BYTES,
-} from '../server/limits';
+} from '../net/limits';
 import { parseInteger } from './options';
 
 export interface LimitCommandOptions {

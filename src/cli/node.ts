@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES, openBinlog, restoreInto } from '../binlog';
 import { startNodeMetrics } from '../metrics/node-metrics';
-import { DEFAULT_MAX_CONNECTIONS } from '../server/limits';
+import { DEFAULT_MAX_CONNECTIONS } from '../net/limits';
 import { MAX_JOB_BYTES_LIMIT, type NodeServerOptions, startNodeServer } from '../server/node-server';
 import { addLimitOptions, type LimitCommandOptions } from './limit-options';
 import { increase, parseInteger, parsePort } from './options';

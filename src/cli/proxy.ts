@@ -5,10 +5,10 @@
 import { type Command, Option } from 'commander';
 import { ADMIN_TOKEN_ENV, attachDashboard, connectHostFor, proxyClusterView } from '../dashboard';
 import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-metrics';
+import { DEFAULT_MAX_INFLIGHT, DEFAULT_PROXY_MAX_CONNECTIONS } from '../net/limits';
 import { Placement } from '../proxy/ring';
 import { type ProxyServer, startProxyServer } from '../proxy/server';
 import { loadTopologyFile, type Topology, topologyFromNodeList } from '../proxy/topology';
-import { DEFAULT_MAX_INFLIGHT, DEFAULT_PROXY_MAX_CONNECTIONS } from '../server/limits';
 import {
   addDashboardTlsOptions,
   checkDashboardTls,

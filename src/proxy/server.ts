@@ -16,8 +16,8 @@ import {
   DEFAULT_PROXY_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MIN_OUTPUT_BYTES,
-} from '../server/limits';
-import { StallWatch } from '../server/stall-watch';
+} from '../net/limits';
+import { StallWatch } from '../net/stall-watch';
 import { STALKD_VERSION } from '../version';
 import { PARKING_TUBE } from './conn-sync';
 import {

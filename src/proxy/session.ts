@@ -19,10 +19,10 @@
  * bodies are queued, or while the socket needs a drain; dispatch waits while maxInflight requests
  * are outstanding on the node connection or more than maxOutputBytes of replies are unsent; a
  * partial request or unread output over the bound is closed after the request timeout
- * (src/server/stall-watch.ts).
+ * (src/net/stall-watch.ts).
  */
 import type { Socket } from 'node:net';
-import type { Stallable, StallWatch } from '../server/stall-watch';
+import type { Stallable, StallWatch } from '../net/stall-watch';
 import type { Backend } from './backend';
 import { CommandReader, type ReaderEvent } from './command-reader';
 import type { Command } from './commands';

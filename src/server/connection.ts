@@ -7,15 +7,15 @@
  * says its record is durable. Everything a connection can hold is bounded: unprocessed input
  * (reading pauses past maxInputBytes), unsent output (processing pauses past maxOutputBytes until
  * the socket drains), and time: a started request, or output over the bound, must make progress
- * within the request timeout (stall-watch.ts; waiting in reserve is not stalling).
+ * within the request timeout (src/net/stall-watch.ts; waiting in reserve is not stalling).
  */
 import type { Socket } from 'node:net';
 import type { Session, WaitOutcome } from '../engine/session';
+import type { Stallable } from '../net/stall-watch';
 import type { Request } from '../protocol/commands';
 import { RequestParser } from '../protocol/parser';
 import { dispatch, type HandlerContext, outcomeReply, type Reply } from './handlers';
 import type { NodeServer } from './node-server';
-import type { Stallable } from './stall-watch';
 
 interface QueuedReply {
   reply: Reply;

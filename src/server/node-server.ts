@@ -9,17 +9,17 @@ import os from 'node:os';
 import { type Clock, systemClock } from '../engine/clock';
 import { Engine } from '../engine/engine';
 import type { Journal } from '../engine/journal';
-import { renderStats } from '../protocol/replies';
-import { STALKD_VERSION } from '../version';
-import { Connection } from './connection';
 import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_INPUT_BYTES,
   DEFAULT_MAX_OUTPUT_BYTES,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MIN_OUTPUT_BYTES,
-} from './limits';
-import { StallWatch } from './stall-watch';
+} from '../net/limits';
+import { StallWatch } from '../net/stall-watch';
+import { renderStats } from '../protocol/replies';
+import { STALKD_VERSION } from '../version';
+import { Connection } from './connection';
 
 /** beanstalkd's default and ceiling for -z. */
 export const DEFAULT_MAX_JOB_BYTES = 65535;
@@ -62,7 +62,7 @@ export interface NodeServerOptions {
   maxInputBytes?: number;
   /**
    * A started request must be complete, and replies over maxOutputBytes drained, within this many
-   * ms, or the connection is closed (stall-watch.ts); 0 = never (default 30 s).
+   * ms, or the connection is closed (src/net/stall-watch.ts); 0 = never (default 30 s).
    */
   requestTimeoutMs?: number;
   idStride?: number;
