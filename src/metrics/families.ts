@@ -51,6 +51,13 @@ export const FAST_BUCKETS_SECONDS = [
 /** Blocking reserves wait up to their timeout (clients commonly use 1 s … minutes). */
 export const WAIT_BUCKETS_SECONDS = [0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] as const;
 
+/**
+ * The label naming a stalkd node (its topology name). Not `node`: Kubernetes service discovery and
+ * many relabel configs attach `node` (the Kubernetes node a pod runs on) to every scraped series,
+ * which would overwrite ours or be overwritten (`exported_node`).
+ */
+export const NODE_LABEL = 'stalkd_node';
+
 /** Job states as beanstalkd counts them; urgent is a subset of ready (own family). */
 export const JOB_STATES = ['ready', 'reserved', 'delayed', 'buried'] as const;
 export const CONNECTION_ROLES = ['producer', 'worker', 'waiting'] as const;
@@ -133,13 +140,15 @@ export const PROXY = {
     FAST_BUCKETS_SECONDS,
     ['command'],
   ),
-  backendUp: gauge('proxy_backend_up', '1 while the proxy considers the node reachable, else 0.', ['node']),
+  backendUp: gauge('proxy_backend_up', '1 while the proxy considers the node reachable, else 0.', [
+    NODE_LABEL,
+  ]),
   backendErrors: counter('proxy_backend_errors_total', 'Failed node requests and connections, by kind.', [
-    'node',
+    NODE_LABEL,
     'kind',
   ]),
   backendReconnects: counter('proxy_backend_reconnects_total', 'Successful reconnects after a failure.', [
-    'node',
+    NODE_LABEL,
   ]),
   clientConnections: gauge('proxy_client_connections', 'Open client connections.'),
   clientConnectionsAccepted: counter(
@@ -147,7 +156,10 @@ export const PROXY = {
     'Client connections accepted since start.',
   ),
   reserveWaiting: gauge('proxy_reserve_waiting', 'Clients currently blocked in a reserve.'),
-  tubePlacement: gauge('proxy_tube_placement_info', 'Always 1: the node that owns a tube.', ['tube', 'node']),
+  tubePlacement: gauge('proxy_tube_placement_info', 'Always 1: the node that owns a tube.', [
+    'tube',
+    NODE_LABEL,
+  ]),
   tubeSeriesDropped: counter(
     'proxy_tube_series_dropped_total',
     'Placement series left out of scrapes by the tube cap, summed over scrapes.',

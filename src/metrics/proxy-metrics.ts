@@ -30,7 +30,7 @@
  */
 import type { Counter, Histogram, Registry } from 'prom-client';
 import { createRegistry, scrapeSnapshot } from './common';
-import { createCounter, createGauge, createHistogram, PROXY } from './families';
+import { createCounter, createGauge, createHistogram, NODE_LABEL, PROXY } from './families';
 import { type MetricsServer, type Readiness, startMetricsServer } from './metrics-server';
 import { DEFAULT_MAX_TUBES } from './tube-cap';
 
@@ -98,15 +98,15 @@ export function registerProxyMetrics(
   });
   createGauge(registry, PROXY.backendUp, function () {
     this.reset();
-    for (const b of source.backends()) this.set({ node: b.node }, b.up ? 1 : 0);
+    for (const b of source.backends()) this.set({ [NODE_LABEL]: b.node }, b.up ? 1 : 0);
   });
   const errors = createCounter(registry, PROXY.backendErrors, function () {
     // Zero series for every node × kind, so rate() shows 0 rather than nothing before a failure.
     for (const b of source.backends())
-      for (const kind of BACKEND_ERROR_KINDS) this.inc({ node: b.node, kind }, 0);
+      for (const kind of BACKEND_ERROR_KINDS) this.inc({ [NODE_LABEL]: b.node, kind }, 0);
   });
   const reconnects = createCounter(registry, PROXY.backendReconnects, function () {
-    for (const b of source.backends()) this.inc({ node: b.node }, 0);
+    for (const b of source.backends()) this.inc({ [NODE_LABEL]: b.node }, 0);
   });
   const placement = scrapeSnapshot(() => {
     const kept: TubePlacement[] = [];
@@ -116,7 +116,7 @@ export function registerProxyMetrics(
   });
   createGauge(registry, PROXY.tubePlacement, function () {
     this.reset();
-    for (const p of placement.refresh().kept) this.set({ tube: p.tube, node: p.node }, 1);
+    for (const p of placement.refresh().kept) this.set({ tube: p.tube, [NODE_LABEL]: p.node }, 1);
   });
   createCounter(registry, PROXY.tubeSeriesDropped, function () {
     this.inc(placement.current().dropped);
@@ -143,8 +143,8 @@ class Recorder implements ProxyMetricsRecorder {
     private readonly latency: Histogram<'command'>,
     private readonly waits: Histogram<'command'>,
     private readonly fanouts: Histogram<'command'>,
-    private readonly errors: Counter<'node' | 'kind'>,
-    private readonly reconnects: Counter<'node'>,
+    private readonly errors: Counter<typeof NODE_LABEL | 'kind'>,
+    private readonly reconnects: Counter<typeof NODE_LABEL>,
     private readonly accepted: Counter<string>,
   ) {}
 
@@ -164,13 +164,13 @@ class Recorder implements ProxyMetricsRecorder {
 
   backendError(node: string, kind: BackendErrorKind): void {
     this.errors.inc({
-      node,
+      [NODE_LABEL]: node,
       kind: (BACKEND_ERROR_KINDS as readonly string[]).includes(kind) ? kind : 'other',
     });
   }
 
   backendReconnect(node: string): void {
-    this.reconnects.inc({ node });
+    this.reconnects.inc({ [NODE_LABEL]: node });
   }
 
   clientAccepted(): void {

@@ -337,10 +337,10 @@ describe('proxy metrics', () => {
     assert.equal(select(s, `${PROXY.commandDuration.name}_count`, { command: 'reserve' }).length, 0);
     assert.equal(sampleValue(s, `${PROXY.reserveWait.name}_count`, { command: 'reserve' }), 1);
     assert.equal(sampleValue(s, `${PROXY.fanoutDuration.name}_count`, { command: 'stats' }), 1);
-    assert.equal(sampleValue(s, PROXY.backendUp.name, { node: 'node1' }), 0);
-    assert.equal(sampleValue(s, PROXY.backendErrors.name, { node: 'node1', kind: 'timeout' }), 1);
-    assert.equal(sampleValue(s, PROXY.backendErrors.name, { node: 'node0', kind: 'connect' }), 0);
-    assert.equal(sampleValue(s, PROXY.backendReconnects.name, { node: 'node1' }), 1);
+    assert.equal(sampleValue(s, PROXY.backendUp.name, { stalkd_node: 'node1' }), 0);
+    assert.equal(sampleValue(s, PROXY.backendErrors.name, { stalkd_node: 'node1', kind: 'timeout' }), 1);
+    assert.equal(sampleValue(s, PROXY.backendErrors.name, { stalkd_node: 'node0', kind: 'connect' }), 0);
+    assert.equal(sampleValue(s, PROXY.backendReconnects.name, { stalkd_node: 'node1' }), 1);
     assert.equal(sampleValue(s, PROXY.clientConnections.name), 4);
     assert.equal(sampleValue(s, PROXY.clientConnectionsAccepted.name), 1);
     assert.equal(sampleValue(s, PROXY.reserveWaiting.name), 2);
@@ -377,5 +377,14 @@ test('metrics: every family is declared once with the prefix and base-unit namin
     assert.match(f.name, /^stalkd_[a-z0-9_]+$/);
     assert.equal(f.type === 'counter', f.name.endsWith('_total'), `${f.name}: _total iff counter`);
     if (f.type === 'histogram') assert.match(f.name, /_seconds$/);
+  }
+});
+
+test('metrics: no family uses a label that service discovery attaches to targets', () => {
+  // Kubernetes SD and common relabel configs add these to every scraped series; a family label of
+  // the same name would be overwritten (honor_labels: false renames ours to exported_<name>).
+  const targetLabels = ['node', 'pod', 'namespace', 'cluster', 'instance', 'job', 'container', 'service'];
+  for (const f of ALL_FAMILIES) {
+    for (const label of f.labelNames) assert.ok(!targetLabels.includes(label), `${f.name}{${label}}`);
   }
 });

@@ -90,10 +90,18 @@ export function substitute(expr: string, values: Record<string, string>): string
   return out;
 }
 
-/** Metric names an expression refers to (`stalkd_…` and `up`), histogram suffixes removed. */
+/**
+ * Metric names an expression refers to (`stalkd_…` and `up`), histogram suffixes removed. Label
+ * names are not metric names: string literals, `{…}` matchers and the label lists of `by`,
+ * `without`, `on`, `ignoring`, `group_left` and `group_right` are removed first.
+ */
 export function metricNames(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
   const names = new Set<string>();
-  for (const m of expr.matchAll(/\b(stalkd_[a-z0-9_]+|up)\b(?=\s*[{[)]|\s*$|\s)/g)) {
+  for (const m of bare.matchAll(/\b(stalkd_[a-z0-9_]+|up)\b/g)) {
     names.add((m[1] as string).replace(/_(bucket|sum|count)$/, ''));
   }
   return [...names];
