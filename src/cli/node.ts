@@ -151,6 +151,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
           port: opts.metricsPort,
           maxTubes: opts.metricsMaxTubes,
           tubeAllowlist: opts.metricsTubes,
+          ...(opts.binlogDir !== undefined ? { binlogDir: opts.binlogDir } : {}),
         })
       : undefined;
   if (metrics && opts.verbose > 0) process.stderr.write(`metrics ${metrics.host}:${metrics.port}\n`);

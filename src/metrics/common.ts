@@ -1,4 +1,5 @@
 /** Families every stalkd process exports: build info and prom-client's process/nodejs metrics. */
+import { totalmem } from 'node:os';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { STALKD_VERSION } from '../version';
 import { COMMON, createGauge, METRIC_PREFIX } from './families';
@@ -21,7 +22,20 @@ export function createRegistry(component: Component): Registry {
   });
   const info = createGauge(registry, COMMON.buildInfo);
   info.set({ version: STALKD_VERSION, node_version: process.version, component }, 1);
+  createGauge(registry, COMMON.memoryLimit, function () {
+    this.set(memoryLimitBytes());
+  });
   return registry;
+}
+
+/**
+ * The cgroup memory limit (libuv reads cgroup v1 and v2) when one is set below the machine's
+ * memory, else the machine's memory: unconstrained, libuv answers 2^64 or 0.
+ */
+export function memoryLimitBytes(): number {
+  const machine = totalmem();
+  const constrained = process.constrainedMemory();
+  return constrained > 0 && constrained < machine ? constrained : machine;
 }
 
 /**

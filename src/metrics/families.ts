@@ -69,6 +69,10 @@ export const COMMON = {
     'node_version',
     'component',
   ]),
+  memoryLimit: gauge(
+    'memory_limit_bytes',
+    'Memory the process may use: its cgroup limit (container), else the machine memory.',
+  ),
 } as const;
 
 export const NODE = {
@@ -92,6 +96,11 @@ export const NODE = {
     'binlog_live_bytes',
     "Bytes of the live jobs' records: what a freshly compacted binlog would hold.",
   ),
+  binlogFilesystemAvail: gauge(
+    'binlog_filesystem_avail_bytes',
+    'Bytes the node may still write on the binlog filesystem (statfs bavail).',
+  ),
+  binlogFilesystemSize: gauge('binlog_filesystem_size_bytes', 'Size of the binlog filesystem in bytes.'),
   binlogRecordsWritten: counter('binlog_records_written_total', 'Binlog records written since start.'),
   binlogRecordsMigrated: counter(
     'binlog_records_migrated_total',

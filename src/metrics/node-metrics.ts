@@ -7,6 +7,7 @@
  * Per-tube series are bounded by a TubeCap (allowlist + the N tubes holding the most jobs); the
  * selection is computed once per scrape by the first tube family and shared by the others.
  */
+import { statfsSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import type { EngineCounts } from '../engine/stats';
 import type { Tube } from '../engine/tube';
@@ -56,6 +57,8 @@ interface BinlogFigures {
 }
 
 export interface NodeMetricsOptions {
+  /** The binlog directory (-b): its filesystem's free and total bytes are exported. */
+  binlogDir?: string;
   maxTubes?: number;
   tubeAllowlist?: Iterable<string>;
 }
@@ -117,6 +120,7 @@ export function registerNodeMetrics(
 
   const log = server.log as MetricsAwareLog | undefined;
   if (log) registerBinlogMetrics(registry, log);
+  if (options.binlogDir !== undefined) registerFilesystemMetrics(registry, options.binlogDir);
   registerTubeMetrics(registry, server, cap);
 }
 
@@ -147,6 +151,24 @@ function registerBinlogMetrics(registry: Registry, log: MetricsAwareLog): void {
     const fsync = createHistogram(registry, NODE.binlogFsync);
     log.setFsyncObserver({ onFsync: (seconds) => fsync.observe(seconds) });
   }
+}
+
+/** statfs at scrape time (one syscall); a failing statfs exports NaN (comparisons with it are false). */
+function registerFilesystemMetrics(registry: Registry, dir: string): void {
+  const figures = scrapeSnapshot(() => {
+    try {
+      const s = statfsSync(dir);
+      return { availBytes: s.bavail * s.bsize, sizeBytes: s.blocks * s.bsize };
+    } catch {
+      return undefined;
+    }
+  });
+  createGauge(registry, NODE.binlogFilesystemAvail, function () {
+    this.set(figures.refresh()?.availBytes ?? Number.NaN);
+  });
+  createGauge(registry, NODE.binlogFilesystemSize, function () {
+    this.set(figures.current()?.sizeBytes ?? Number.NaN);
+  });
 }
 
 function binlogFiles(s: BinlogFigures): number {

@@ -277,6 +277,16 @@ test('compose: published ports land on the proxy listeners; the proxy waits for 
   }
 });
 
+/** The host path a bind mount puts at `target` (the file itself or a directory above it). */
+function hostPathOf(mounts: ReturnType<typeof mountsOf>, target: string): string | undefined {
+  for (const m of mounts) {
+    if (m.named) continue;
+    if (m.target === target) return m.source;
+    if (target.startsWith(`${m.target}/`)) return join(m.source, target.slice(m.target.length + 1));
+  }
+  return undefined;
+}
+
 interface ScrapeConfig {
   job_name: string;
   metrics_path?: string;
@@ -286,10 +296,11 @@ interface ScrapeConfig {
 function prometheusConfig() {
   const prom = services.prometheus;
   assert.ok(prom, 'a prometheus service');
-  const mount = mountsOf(prom, DEPLOY_DIR).find((m) => m.target === '/etc/prometheus/prometheus.yml');
-  assert.ok(mount, 'prometheus.yml is mounted where --config.file points');
-  assert.ok((prom.command ?? []).includes('--config.file=/etc/prometheus/prometheus.yml'));
-  return readYaml<{ global: { scrape_interval: string }; scrape_configs: ScrapeConfig[] }>(mount.source);
+  const configFile = '/etc/prometheus/prometheus.yml';
+  assert.ok((prom.command ?? []).includes(`--config.file=${configFile}`));
+  const source = hostPathOf(mountsOf(prom, DEPLOY_DIR), configFile);
+  assert.ok(source, 'prometheus.yml is mounted where --config.file points');
+  return readYaml<{ global: { scrape_interval: string }; scrape_configs: ScrapeConfig[] }>(source);
 }
 
 const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p));

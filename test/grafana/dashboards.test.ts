@@ -8,21 +8,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { createRegistry } from '../../src/metrics/common';
 import { ALL_FAMILIES } from '../../src/metrics/families';
-import { GRAFANA_DIR, loadDashboards, metricNames } from '../support/dashboards';
+import { exportedNames, GRAFANA_DIR, loadDashboards, metricNames } from '../support/dashboards';
 
 const dashboards = loadDashboards();
 const DATASOURCE_UID = 'stalkd-prometheus';
 /** Panels name their datasource through the dashboard's `datasource` variable. */
 const DATASOURCE_REF = '$' + '{datasource}';
-
-function exportedNames(): Set<string> {
-  const names = new Set(ALL_FAMILIES.map((f) => f.name));
-  for (const m of createRegistry('node').getMetricsAsArray()) names.add(m.name);
-  names.add('up'); // Prometheus's own per-target series
-  return names;
-}
 
 test('dashboards: every metric a panel queries is one stalkd exports', () => {
   const known = exportedNames();

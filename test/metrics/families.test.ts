@@ -3,11 +3,14 @@
  * the proxy recorder's label bounds and readiness rules.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { createRegistry } from '../../src/metrics/common';
-import { ALL_FAMILIES, NODE, PROXY } from '../../src/metrics/families';
+import { ALL_FAMILIES, COMMON, NODE, PROXY } from '../../src/metrics/families';
 import { renderMetrics, startMetricsServer } from '../../src/metrics/metrics-server';
 import { type FsyncObserver, registerNodeMetrics, startNodeMetrics } from '../../src/metrics/node-metrics';
 import { proxyReadiness, registerProxyMetrics } from '../../src/metrics/proxy-metrics';
@@ -231,9 +234,41 @@ describe('node metrics', () => {
       assert.equal(sampleValue(s, NODE.binlogRecordsMigrated.name), 7);
       assert.equal(sampleValue(s, `${NODE.binlogFsync.name}_count`), 2);
       assert.equal(sampleValue(s, `${NODE.binlogFsync.name}_bucket`, { le: '0.0005' }), 1);
+      assert.equal(select(s, NODE.binlogFilesystemAvail.name).length, 0, 'no directory given');
     } finally {
       await node.close();
     }
+  });
+
+  test('node metrics: the binlog filesystem figures are statfs of the binlog directory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stalkd-fs-'));
+    const node = await startNodeServer({ host: '127.0.0.1', port: 0 });
+    try {
+      const registry = createRegistry('node');
+      registerNodeMetrics(registry, node, { binlogDir: dir });
+      const s = await scrape(registry);
+      const fs = statfsSync(dir);
+      assert.equal(sampleValue(s, NODE.binlogFilesystemSize.name), fs.blocks * fs.bsize);
+      const avail = sampleValue(s, NODE.binlogFilesystemAvail.name) as number;
+      // Other processes write to the same filesystem meanwhile: same order of magnitude, not equal.
+      assert.ok(avail > 0 && avail <= fs.blocks * fs.bsize, `avail ${avail}`);
+      rmSync(dir, { recursive: true });
+      const gone = await scrape(registry);
+      assert.ok(Number.isNaN(sampleValue(gone, NODE.binlogFilesystemAvail.name)), 'statfs failed: NaN');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await node.close();
+    }
+  });
+
+  test('metrics: the memory limit is the cgroup limit when set, else the machine memory', async () => {
+    const registry = createRegistry('proxy');
+    const s = await scrape(registry);
+    const limit = sampleValue(s, COMMON.memoryLimit.name) as number;
+    const constrained = process.constrainedMemory();
+    const expected = constrained > 0 && constrained < totalmem() ? constrained : totalmem();
+    assert.equal(limit, expected);
+    assert.ok(limit > 0 && limit <= totalmem());
   });
 
   test('node metrics: readiness fails while draining and after close', async () => {

@@ -5,6 +5,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRegistry } from '../../src/metrics/common';
+import { ALL_FAMILIES } from '../../src/metrics/families';
 
 /** dist/test/support → the source tree's grafana/ */
 export const GRAFANA_DIR = join(__dirname, '..', '..', '..', 'grafana');
@@ -105,4 +107,12 @@ export function metricNames(expr: string): string[] {
     names.add((m[1] as string).replace(/_(bucket|sum|count)$/, ''));
   }
   return [...names];
+}
+
+/** Every series name a stalkd process exports (families, prom-client defaults) plus `up`. */
+export function exportedNames(): Set<string> {
+  const names = new Set(ALL_FAMILIES.map((f) => f.name));
+  for (const m of createRegistry('node').getMetricsAsArray()) names.add(m.name);
+  names.add('up'); // Prometheus's own per-target series
+  return names;
 }
