@@ -154,6 +154,27 @@ export function parseTopology(raw: unknown, source = 'topology'): Topology {
   return { nodes, pins: parsePins(raw.pins, nodes, source), proxy: parseProxy(raw.proxy, source) };
 }
 
+/** `${NAME}` in a topology file: an environment variable of the proxy (upper case, digits, _). */
+const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/**
+ * Replaces every `${NAME}` in a topology file's text with the variable's value (JSON-escaped, so
+ * a value can never break the document). Kubernetes uses it to name nodes after the StatefulSet
+ * and headless Service as kustomize renamed them (deploy/k8s, `replacements`). An unset variable
+ * is an error naming it, never an empty string.
+ */
+export function expandEnvironment(
+  text: string,
+  source: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string {
+  return text.replace(ENV_REFERENCE, (_all, name: string) => {
+    const value = env[name];
+    if (value === undefined) throw new TopologyError(`\${${name}} is not set in the environment`, source);
+    return JSON.stringify(value).slice(1, -1);
+  });
+}
+
 export function loadTopologyFile(path: string): Topology {
   let text: string;
   try {
@@ -161,6 +182,7 @@ export function loadTopologyFile(path: string): Topology {
   } catch (err) {
     throw new TopologyError(`cannot read: ${(err as Error).message}`, path);
   }
+  text = expandEnvironment(text, path);
   let json: unknown;
   try {
     json = JSON.parse(text);

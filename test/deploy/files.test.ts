@@ -184,10 +184,16 @@ const DOCKER_COMPOSE = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compos
 );
 if (DOCKER_COMPOSE) {
   test('deploy/docker-compose.yml: Debian docker-compose accepts it (config -q)', () => {
-    const r = spawnSync(DOCKER_COMPOSE, ['-f', join(DEPLOY_DIR, 'docker-compose.yml'), 'config', '-q'], {
-      encoding: 'utf8',
-    });
+    const config = (env: Record<string, string>) =>
+      spawnSync(DOCKER_COMPOSE, ['-f', join(DEPLOY_DIR, 'docker-compose.yml'), 'config', '-q'], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '', ...env },
+      });
+    const r = config({ GRAFANA_ADMIN_PASSWORD: 'a-password' });
     assert.equal(r.status, 0, r.stderr);
+    const unset = config({});
+    assert.notEqual(unset.status, 0, 'refuses to start Grafana without an admin password');
+    assert.match(unset.stderr, /GRAFANA_ADMIN_PASSWORD/);
   });
 } else if (process.env.CI) {
   test('deploy/docker-compose.yml: Debian docker-compose accepts it (config -q)', () => {
@@ -262,7 +268,7 @@ test('compose: published ports land on the proxy listeners; the proxy waits for 
   const proxy = parsedServices().find((p) => p.name === 'proxy');
   assert.ok(proxy);
   const published = new Map(
-    (proxy.service.ports ?? []).map((p) => p.split(':').map(Number) as [number, number]),
+    (proxy.service.ports ?? []).map((p) => [publishedOf(p).host, publishedOf(p).container]),
   );
   assert.equal(published.get(11300), proxy.parsed.valueOf('-p'), 'clients reach 127.0.0.1:11300');
   assert.equal(published.get(9300), proxy.parsed.valueOf('--metrics-port'), '/metrics on 127.0.0.1:9300');
@@ -286,6 +292,28 @@ function hostPathOf(mounts: ReturnType<typeof mountsOf>, target: string): string
   }
   return undefined;
 }
+
+/** A short-syntax port mapping, `[IP:]HOST:CONTAINER`. */
+function publishedOf(mapping: string): { ip: string | undefined; host: number; container: number } {
+  const parts = mapping.split(':');
+  const container = Number(parts.pop());
+  const host = Number(parts.pop());
+  return { ip: parts.pop(), host, container };
+}
+
+test('compose: every published port binds to 127.0.0.1 only', () => {
+  const published = Object.entries(services).flatMap(([name, s]) => (s.ports ?? []).map((p) => [name, p]));
+  assert.ok(published.length >= 4);
+  for (const [name, mapping] of published) {
+    assert.equal(publishedOf(mapping as string).ip, '127.0.0.1', `${name}: ${mapping}`);
+  }
+});
+
+test('compose: Grafana has no default admin password; compose requires one', () => {
+  const env = environmentOf(services.grafana ?? {});
+  assert.match(env.GF_SECURITY_ADMIN_PASSWORD ?? '', /^\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}$/);
+  assert.notEqual(env.GF_SECURITY_ADMIN_PASSWORD, 'admin');
+});
 
 interface ScrapeConfig {
   job_name: string;
@@ -383,7 +411,7 @@ test('docs/deploy.md: names every port compose publishes', () => {
   const doc = readFileSync(repoPath('docs', 'deploy.md'), 'utf8');
   for (const [name, s] of Object.entries(services)) {
     for (const mapping of s.ports ?? []) {
-      const host = mapping.split(':')[0] as string;
+      const { host } = publishedOf(mapping);
       assert.match(doc, new RegExp(`127\\.0\\.0\\.1:${host}\\b`), `${name}: port ${host} documented`);
     }
   }

@@ -7,92 +7,40 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { posix } from 'node:path';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { Placement } from '../../src/proxy/ring';
-import { parseTopology } from '../../src/proxy/topology';
-import { IMAGE_USER, parseOrFail, repoPath, runStackLocally } from '../support/deploy-files';
+import { expandEnvironment, parseTopology } from '../../src/proxy/topology';
+import { IMAGE_USER, parseOrFail, readYaml, repoPath, runStackLocally } from '../support/deploy-files';
+import {
+  type Any,
+  type Container,
+  containerPort,
+  findWorkload,
+  matches,
+  mountedTopology,
+  only,
+  podOf,
+} from '../support/k8s-objects';
 import { schemaErrors, strictFieldErrors } from '../support/k8s-schema';
 import { type K8sObject, renderKustomization, sortObjects } from '../support/kustomize-lite';
 
-const TREES = ['deploy/k8s/base', 'deploy/k8s/servicemonitor'];
+const TREES = [
+  'deploy/k8s/namespace',
+  'deploy/k8s/base',
+  'deploy/k8s/servicemonitor',
+  'deploy/k8s/overlays/staging',
+];
 const rendered = new Map(TREES.map((t) => [t, renderKustomization(repoPath(t))]));
 /** The ServiceMonitor tree is the base plus ServiceMonitors: every object once. */
 const objects = rendered.get('deploy/k8s/servicemonitor') as K8sObject[];
 
-interface Probe {
-  httpGet?: { path: string; port: number | string };
-}
-interface Container {
-  name: string;
-  image: string;
-  command?: string[];
-  args?: string[];
-  ports?: Array<{ name?: string; containerPort: number }>;
-  volumeMounts?: Array<{ name: string; mountPath: string }>;
-  startupProbe?: Probe;
-  livenessProbe?: Probe;
-  readinessProbe?: Probe;
-  lifecycle?: { preStop?: { exec?: { command: string[] } } };
-}
-interface PodSpec {
-  containers: Container[];
-  volumes?: Array<{ name: string; configMap?: { name: string } }>;
-  terminationGracePeriodSeconds?: number;
-  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; fsGroup?: number };
-}
-// biome-ignore lint/suspicious/noExplicitAny: rendered YAML, checked field by field below
-type Any = Record<string, any>;
-
-function find(kind: string, component: string): Any {
-  const obj = objects.find(
-    (o) => o.kind === kind && o.metadata.labels?.['app.kubernetes.io/component'] === component,
-  );
-  assert.ok(obj, `a ${kind} for the ${component}s`);
-  return obj as Any;
-}
-
-function podOf(workload: Any): {
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  spec: PodSpec;
-} {
-  const t = workload.spec.template;
-  return { labels: t.metadata.labels ?? {}, annotations: t.metadata.annotations ?? {}, spec: t.spec };
-}
-
-function only<T>(items: T[] | undefined, what: string): T {
-  assert.equal(items?.length, 1, `exactly one ${what}`);
-  return (items as T[])[0] as T;
-}
-
-function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
-/** A probe or Service port (number or container port name) as a container port number. */
-function containerPort(c: Container, port: number | string): number | undefined {
-  return typeof port === 'number' ? port : c.ports?.find((p) => p.name === port)?.containerPort;
-}
-
-const sts = find('StatefulSet', 'node');
-const proxy = find('Deployment', 'proxy');
+const sts = findWorkload(objects, 'StatefulSet', 'node');
+const proxy = findWorkload(objects, 'Deployment', 'proxy');
 const nodeContainer = only(podOf(sts).spec.containers, 'node container');
 const proxyContainer = only(podOf(proxy).spec.containers, 'proxy container');
 const nodeArgs = () => parseOrFail('StatefulSet args', nodeContainer.args ?? []);
 const proxyArgs = () => parseOrFail('Deployment args', proxyContainer.args ?? []);
-
-/** The topology ConfigMap the proxy mounts, and the key its --topology names. */
-function mountedTopology(): { cm: Any; key: string } {
-  const path = proxyArgs().valueOf('--topology') as string;
-  const mount = proxyContainer.volumeMounts?.find((m) => m.mountPath === posix.dirname(path));
-  assert.ok(mount, `a volume is mounted at ${posix.dirname(path)}`);
-  const volume = podOf(proxy).spec.volumes?.find((v) => v.name === mount.name);
-  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === volume?.configMap?.name);
-  assert.ok(cm, `volume ${mount.name} is a rendered ConfigMap`);
-  return { cm, key: posix.basename(path) };
-}
 
 for (const tree of TREES) {
   test(`k8s: ${tree} renders and every object validates against the Kubernetes schemas`, () => {
@@ -123,43 +71,64 @@ if (KUBECTL) {
 }
 
 test('k8s: the topology ConfigMap is cluster/kubernetes.json, mounted where the proxy --topology reads', () => {
-  const { cm, key } = mountedTopology();
-  const text = readFileSync(repoPath('cluster', 'kubernetes.json'), 'utf8');
-  assert.equal(cm.data[key], text, 'ConfigMap generated from cluster/kubernetes.json');
+  const { cm, text } = mountedTopology(objects);
+  assert.equal(text, readFileSync(repoPath('cluster', 'kubernetes.json'), 'utf8'), 'generated from the file');
   assert.match(cm.metadata.name, /^stalkd-topology-[a-z0-9]{10}$/, 'hash suffix: edits roll the proxies');
-  parseTopology(JSON.parse(text), 'cluster/kubernetes.json');
 });
 
-test('k8s: nodes are a StatefulSet whose pod ordinal is the topology node index', () => {
-  const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === sts.spec.serviceName) as Any;
+/**
+ * The topology the proxy loads names every node pod by its rendered name and stable DNS name
+ * (pod ordinal = node index), with the node's own port, metrics port and data directory.
+ */
+function checkTopologyMatchesPods(objs: readonly K8sObject[]): void {
+  const set = findWorkload(objs, 'StatefulSet', 'node');
+  const container = only(podOf(set).spec.containers, 'node container');
+  const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === set.spec.serviceName) as Any;
   assert.ok(svc, 'serviceName is a rendered Service');
   assert.equal(svc.spec.clusterIP, 'None', 'headless');
   assert.equal(svc.spec.publishNotReadyAddresses, true, 'nodes resolve while replaying');
-  assert.ok(matches(svc.spec.selector, podOf(sts).labels), 'the Service selects the node pods');
-  const { cm, key } = mountedTopology();
-  const topology = parseTopology(JSON.parse(cm.data[key]));
-  const args = nodeArgs();
-  assert.equal(topology.nodes.length, sts.spec.replicas, 'one topology node per replica');
+  assert.ok(matches(svc.spec.selector, podOf(set).labels), 'the Service selects the node pods');
+  const { topology } = mountedTopology(objs);
+  const args = parseOrFail('StatefulSet args', container.args ?? []);
+  assert.equal(topology.nodes.length, set.spec.replicas, 'one topology node per replica');
   for (const n of topology.nodes) {
-    const pod = `${sts.metadata.name}-${n.index}`;
+    const pod = `${set.metadata.name}-${n.index}`;
     assert.equal(n.name, pod, `index ${n.index} is pod ${pod}`);
     assert.equal(n.host, `${pod}.${svc.metadata.name}`, `${pod}: stable DNS name`);
     assert.equal(n.port, args.valueOf('-p'), `${pod}: port`);
     assert.equal(n.metricsPort, args.valueOf('--metrics-port'), `${pod}: metricsPort`);
     assert.equal(n.dataDir, args.valueOf('-b'), `${pod}: dataDir`);
     const svcPort = svc.spec.ports.find((p: Any) => p.port === n.port);
-    assert.equal(
-      containerPort(nodeContainer, svcPort?.targetPort),
-      n.port,
-      `${pod}: Service port reaches -p`,
-    );
+    assert.equal(containerPort(container, svcPort?.targetPort), n.port, `${pod}: Service port reaches -p`);
   }
-  const claim = sts.spec.volumeClaimTemplates?.find(
+  const claim = set.spec.volumeClaimTemplates?.find(
     (t: Any) =>
-      nodeContainer.volumeMounts?.find((m) => m.name === t.metadata.name)?.mountPath === args.valueOf('-b'),
+      container.volumeMounts?.find((m) => m.name === t.metadata.name)?.mountPath === args.valueOf('-b'),
   );
   assert.ok(claim, 'the binlog directory (-b) is a PersistentVolumeClaim per pod');
   assert.deepEqual(claim.spec.accessModes, ['ReadWriteOnce']);
+}
+
+test('k8s: nodes are a StatefulSet whose pod ordinal is the topology node index', () => {
+  checkTopologyMatchesPods(objects);
+});
+
+test('k8s: a namePrefix overlay names its own pods in the topology (kustomize replacements)', () => {
+  const overlay = rendered.get('deploy/k8s/overlays/staging') as K8sObject[];
+  checkTopologyMatchesPods(overlay);
+  const { topology } = mountedTopology(overlay);
+  for (const n of topology.nodes) {
+    assert.match(n.name, /^staging-/, `${n.name}: never a node of the unprefixed installation`);
+    assert.match(n.host, /^staging-[^.]+\.staging-/, n.host);
+  }
+  for (const o of overlay) assert.match(o.metadata.name, /^staging-/, `${o.kind} ${o.metadata.name}`);
+  const replacementsOf = (tree: string) =>
+    (readYaml(repoPath(tree, 'kustomization.yaml')) as { replacements?: unknown }).replacements;
+  assert.deepEqual(
+    replacementsOf('deploy/k8s/overlays/staging'),
+    replacementsOf('deploy/k8s/base'),
+    'the overlay repeats the base replacements (kustomize runs them before the overlay renames)',
+  );
 });
 
 test('k8s: container args parse with the CLI and the image entrypoint (the CLI) is kept', () => {
@@ -279,12 +248,11 @@ test('k8s: processes started with the k8s args serve every probed and scraped pa
       ...(objects.filter((o) => o.kind === 'ServiceMonitor') as Any[]).map((m) => m.spec.endpoints[0].path),
     ]),
   ];
-  const { cm, key } = mountedTopology();
-  const topology = parseTopology(JSON.parse(cm.data[key]));
+  const { topology, expanded } = mountedTopology(objects);
   const results = await runStackLocally(
     topology.nodes.map((n) => ({ name: n.name, parsed: nodeArgs() })),
     { name: 'stalkd-proxy', parsed: proxyArgs() },
-    cm.data[key],
+    expanded,
     { node: pathsOf(sts, nodeContainer), proxy: pathsOf(proxy, proxyContainer) },
   );
   for (const r of results) {
@@ -298,7 +266,9 @@ test('k8s: processes started with the k8s args serve every probed and scraped pa
 });
 
 test('docs/deploy.md: adding a 4th node moves about 1/4 of tubes, every one of them to the new node', () => {
-  const base = JSON.parse(readFileSync(repoPath('cluster', 'kubernetes.json'), 'utf8'));
+  const env = { STALKD_NODE_STATEFULSET: 'stalkd-node', STALKD_NODE_SERVICE: 'stalkd-node' };
+  const text = readFileSync(repoPath('cluster', 'kubernetes.json'), 'utf8');
+  const base = JSON.parse(expandEnvironment(text, 'cluster/kubernetes.json', env));
   const before = new Placement(parseTopology(base));
   const next = { name: 'stalkd-node-3', index: 3, host: 'stalkd-node-3.stalkd-node', port: 11300 };
   const after = new Placement(parseTopology({ ...base, nodes: [...base.nodes, next] }));

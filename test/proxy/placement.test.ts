@@ -7,6 +7,7 @@ import { decodeJobId, encodeJobId, MAX_NODE_JOB_ID, MAX_NODES } from '../../src/
 import { withClientId } from '../../src/proxy/replies';
 import { controlPoints, Placement } from '../../src/proxy/ring';
 import {
+  expandEnvironment,
   loadTopologyFile,
   parseTopology,
   type Topology,
@@ -180,6 +181,28 @@ test('topology: --nodes list and file load, errors name the problem', () => {
       () => parseTopology(doc),
       (err: unknown) => err instanceof TopologyError && message.test(err.message),
     );
+  }
+});
+
+test('topology: an environment reference in a file is the variable, JSON-escaped; unset is an error', () => {
+  const ref = (name: string) => `$\{${name}}`;
+  const text = `{"nodes": [{"name": "${ref('SET')}-0", "index": 0, "host": "${ref('SET')}-0.${ref('SVC')}", "port": 1}]}`;
+  const env = { SET: 'staging-stalkd-node', SVC: 'a"b\\c' };
+  const expanded = JSON.parse(expandEnvironment(text, 't.json', env));
+  assert.equal(expanded.nodes[0].name, 'staging-stalkd-node-0');
+  assert.equal(expanded.nodes[0].host, 'staging-stalkd-node-0.a"b\\c', 'a value cannot break the JSON');
+  assert.throws(
+    () => expandEnvironment(text, 't.json', { SET: 'x' }),
+    (err: unknown) => err instanceof TopologyError && /t\.json: \$\{SVC\} is not set/.test(err.message),
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'topology-'));
+  const file = join(dir, 't.json');
+  writeFileSync(file, text.replaceAll(ref('SVC'), 'svc'));
+  process.env.SET = 'from-env';
+  try {
+    assert.equal(loadTopologyFile(file).nodes[0]?.host, 'from-env-0.svc', 'files are expanded on load');
+  } finally {
+    delete process.env.SET;
   }
 });
 

@@ -11,15 +11,20 @@
  *   configMapGenerator name + files (`key=path` or `path`) + literals (`key=value`); the name gets
  *                      kustomize's content-hash suffix unless generatorOptions.disableNameSuffixHash,
  *                      and every ConfigMap reference in a pod spec follows the rename
+ *   generatorOptions   disableNameSuffixHash, labels, annotations (per generator too, `options`)
  *   namespace          set on every namespaced object
+ *   namePrefix         prepended to every object's name; the references kustomize follows for these
+ *                      trees follow it (StatefulSet serviceName, ConfigMaps in pod specs)
  *   labels             pairs added to each object's metadata.labels (includeSelectors and
  *                      includeTemplates false only)
+ *   replacements       inline, run last (kustomize-replacements.ts)
  * Anything else in a kustomization is an error naming the field, never silently ignored.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { applyReplacement, ORIGINAL_NAMES, type Replacement } from './kustomize-replacements';
 
 export interface K8sObject {
   apiVersion: string;
@@ -41,6 +46,8 @@ const SUPPORTED_KEYS = new Set([
   'resources',
   'configMapGenerator',
   'generatorOptions',
+  'namePrefix',
+  'replacements',
 ]);
 /** Kinds without a namespace (the ones kustomize's namespace transformer skips). */
 const CLUSTER_SCOPED = new Set([
@@ -58,13 +65,29 @@ const CLUSTER_SCOPED = new Set([
 /** Generated ConfigMaps whose hash suffix is still to be applied: object → name before the suffix. */
 type Pending = Map<K8sObject, string>;
 
+interface GeneratorOptions {
+  disableNameSuffixHash?: boolean;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
 interface Kustomization {
   namespace?: string;
+  namePrefix?: string;
+  replacements?: Replacement[];
   labels?: Array<{ pairs: Record<string, string>; includeSelectors?: boolean; includeTemplates?: boolean }>;
   resources?: string[];
-  configMapGenerator?: Array<{ name: string; files?: string[]; literals?: string[]; [k: string]: unknown }>;
-  generatorOptions?: { disableNameSuffixHash?: boolean; [k: string]: unknown };
+  configMapGenerator?: Array<{
+    name: string;
+    files?: string[];
+    literals?: string[];
+    options?: GeneratorOptions;
+    [k: string]: unknown;
+  }>;
+  generatorOptions?: GeneratorOptions;
 }
+
+const GENERATOR_OPTIONS = new Set(['disableNameSuffixHash', 'labels', 'annotations']);
 
 function fail(dir: string, message: string): never {
   throw new KustomizeError(`${dir}: ${message}`);
@@ -88,8 +111,7 @@ function readKustomization(dir: string): Kustomization {
   }
   const options = (k.generatorOptions ?? {}) as Record<string, unknown>;
   for (const key of Object.keys(options)) {
-    if (key !== 'disableNameSuffixHash')
-      fail(dir, `kustomize-lite does not implement generatorOptions.${key}`);
+    if (!GENERATOR_OPTIONS.has(key)) fail(dir, `kustomize-lite does not implement generatorOptions.${key}`);
   }
   return k as Kustomization;
 }
@@ -121,9 +143,12 @@ function generateConfigMaps(dir: string, k: Kustomization, pending: Pending): K8
   const out: K8sObject[] = [];
   for (const gen of k.configMapGenerator ?? []) {
     for (const key of Object.keys(gen)) {
-      if (!['name', 'files', 'literals'].includes(key)) {
+      if (!['name', 'files', 'literals', 'options'].includes(key)) {
         fail(dir, `kustomize-lite does not implement configMapGenerator.${key}`);
       }
+    }
+    for (const key of Object.keys(gen.options ?? {})) {
+      if (!GENERATOR_OPTIONS.has(key)) fail(dir, `kustomize-lite does not implement options.${key}`);
     }
     const data: Record<string, string> = {};
     for (const source of gen.files ?? []) {
@@ -135,8 +160,12 @@ function generateConfigMaps(dir: string, k: Kustomization, pending: Pending): K8
       if (eq <= 0) fail(dir, `literal "${literal}" is not key=value`);
       data[literal.slice(0, eq)] = literal.slice(eq + 1);
     }
-    const cm: K8sObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: gen.name }, data };
-    if (k.generatorOptions?.disableNameSuffixHash !== true) pending.set(cm, gen.name);
+    const options = { ...k.generatorOptions, ...gen.options };
+    const metadata: K8sObject['metadata'] = { name: gen.name };
+    if (options.labels) metadata.labels = { ...options.labels };
+    if (options.annotations) metadata.annotations = { ...options.annotations };
+    const cm: K8sObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata, data };
+    if (options.disableNameSuffixHash !== true) pending.set(cm, gen.name);
     out.push(cm);
   }
   return out;
@@ -199,6 +228,30 @@ function podSpecsOf(obj: K8sObject): PodSpecRefs[] {
   return typeof spec === 'object' && spec !== null ? [spec as PodSpecRefs] : [];
 }
 
+/** Renames with namePrefix, and the references to renamed objects that kustomize follows here. */
+function prefixNames(objects: K8sObject[], prefix: string, pending: Pending): void {
+  for (const obj of objects) {
+    const from = obj.metadata.name;
+    const to = `${prefix}${from}`;
+    obj.metadata.name = to;
+    if (obj.kind === 'ConfigMap') {
+      renameConfigMapRefs(objects, obj.metadata.namespace, from, to);
+      if (pending.has(obj)) pending.set(obj, to);
+    }
+    if (obj.kind === 'Service') {
+      for (const sts of objects) {
+        const spec = sts.spec as { serviceName?: string } | undefined;
+        if (
+          sts.kind === 'StatefulSet' &&
+          sts.metadata.namespace === obj.metadata.namespace &&
+          spec?.serviceName === from
+        )
+          spec.serviceName = to;
+      }
+    }
+  }
+}
+
 /** Points every ConfigMap reference named `from` (same namespace) at `to`. */
 function renameConfigMapRefs(
   objects: K8sObject[],
@@ -244,6 +297,7 @@ function build(dir: string, pending: Pending, visiting: string[]): K8sObject[] {
     }
   }
   objects.push(...generateConfigMaps(dir, k, pending));
+  for (const obj of objects) if (!ORIGINAL_NAMES.has(obj)) ORIGINAL_NAMES.set(obj, obj.metadata.name);
   for (const obj of objects) {
     if (k.namespace && !CLUSTER_SCOPED.has(obj.kind)) obj.metadata.namespace = k.namespace;
     for (const label of k.labels ?? []) {
@@ -253,6 +307,8 @@ function build(dir: string, pending: Pending, visiting: string[]): K8sObject[] {
       obj.metadata.labels = { ...obj.metadata.labels, ...label.pairs };
     }
   }
+  if (k.namePrefix) prefixNames(objects, k.namePrefix, pending);
+  for (const r of k.replacements ?? []) applyReplacement(objects, r, (message) => fail(dir, message));
   const seen = new Set<string>();
   for (const obj of objects) {
     const id = idOf(obj);

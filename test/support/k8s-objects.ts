@@ -1,0 +1,103 @@
+/**
+ * Reading rendered deploy/k8s objects in tests: workloads by component, their pod templates and
+ * containers, and the topology the proxy would load (the mounted ConfigMap with `${NAME}` expanded
+ * from the proxy container's environment, as the proxy does at start).
+ */
+import assert from 'node:assert/strict';
+import { posix } from 'node:path';
+import { expandEnvironment, parseTopology, type Topology } from '../../src/proxy/topology';
+import { parseOrFail } from './deploy-files';
+import type { K8sObject } from './kustomize-lite';
+
+interface Probe {
+  httpGet?: { path: string; port: number | string };
+}
+export interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: Array<{ name: string; value?: string }>;
+  ports?: Array<{ name?: string; containerPort: number }>;
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
+  startupProbe?: Probe;
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  lifecycle?: { preStop?: { exec?: { command: string[] } } };
+}
+export interface PodSpec {
+  containers: Container[];
+  volumes?: Array<{ name: string; configMap?: { name: string } }>;
+  terminationGracePeriodSeconds?: number;
+  enableServiceLinks?: boolean;
+  automountServiceAccountToken?: boolean;
+  topologySpreadConstraints?: Array<{
+    topologyKey: string;
+    labelSelector?: { matchLabels?: Record<string, string> };
+  }>;
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; fsGroup?: number };
+}
+// biome-ignore lint/suspicious/noExplicitAny: rendered YAML, checked field by field in the tests
+export type Any = Record<string, any>;
+
+export function findWorkload(objects: readonly K8sObject[], kind: string, component: string): Any {
+  const obj = objects.find(
+    (o) => o.kind === kind && o.metadata.labels?.['app.kubernetes.io/component'] === component,
+  );
+  assert.ok(obj, `a ${kind} for the ${component}s`);
+  return obj as Any;
+}
+
+export function podOf(workload: Any): {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  spec: PodSpec;
+} {
+  const t = workload.spec.template;
+  return { labels: t.metadata.labels ?? {}, annotations: t.metadata.annotations ?? {}, spec: t.spec };
+}
+
+export function only<T>(items: T[] | undefined, what: string): T {
+  assert.equal(items?.length, 1, `exactly one ${what}`);
+  return (items as T[])[0] as T;
+}
+
+export function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+/** A probe or Service port (number or container port name) as a container port number. */
+export function containerPort(c: Container, port: number | string): number | undefined {
+  return typeof port === 'number' ? port : c.ports?.find((p) => p.name === port)?.containerPort;
+}
+
+export function containerEnv(c: Container): Record<string, string> {
+  return Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? '']));
+}
+
+export interface MountedTopology {
+  cm: Any;
+  key: string;
+  /** The file as mounted, and as the proxy reads it (environment references expanded). */
+  text: string;
+  expanded: string;
+  topology: Topology;
+}
+
+/** The topology ConfigMap the proxy Deployment mounts at its --topology path. */
+export function mountedTopology(objects: readonly K8sObject[]): MountedTopology {
+  const proxy = findWorkload(objects, 'Deployment', 'proxy');
+  const container = only(podOf(proxy).spec.containers, 'proxy container');
+  const path = parseOrFail('Deployment args', container.args ?? []).valueOf('--topology') as string;
+  const mount = container.volumeMounts?.find((m) => m.mountPath === posix.dirname(path));
+  assert.ok(mount, `a volume is mounted at ${posix.dirname(path)}`);
+  const volume = podOf(proxy).spec.volumes?.find((v) => v.name === mount.name);
+  const cm = objects.find(
+    (o) => o.kind === 'ConfigMap' && o.metadata.name === volume?.configMap?.name,
+  ) as Any;
+  assert.ok(cm, `volume ${mount.name} is a rendered ConfigMap`);
+  const key = posix.basename(path);
+  const text = cm.data[key] as string;
+  const expanded = expandEnvironment(text, cm.metadata.name, containerEnv(container));
+  return { cm, key, text, expanded, topology: parseTopology(JSON.parse(expanded), cm.metadata.name) };
+}
