@@ -6,10 +6,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { loadTopologyFile, type Topology } from '../proxy/topology';
+import { loadTopologyFile, type Topology, type TopologyNode } from '../proxy/topology';
+import { LISTENING_MESSAGE } from './lifecycle';
 import { parseInteger, parsePort } from './options';
 
 export interface ClusterCommandOptions {
@@ -77,6 +77,74 @@ export function registerClusterCommand(program: Command): Command {
 interface Member {
   label: string;
   child: ChildProcess;
+  /** Resolves true once the child announced that it listens, false if it exited first. */
+  listening: Promise<boolean>;
+}
+
+/** Spawns `stalkd ARGS` with an IPC channel: children announce readiness and notice our exit. */
+function spawnMember(label: string, args: string[], env: NodeJS.ProcessEnv = process.env): Member {
+  const cli = path.join(__dirname, 'main.js');
+  const child = spawn(process.execPath, [cli, ...args], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env,
+  });
+  const listening = new Promise<boolean>((resolve) => {
+    child.on('message', (message) => {
+      if (message === LISTENING_MESSAGE) resolve(true);
+    });
+    child.once('exit', () => resolve(false));
+  });
+  return { label, child, listening };
+}
+
+function exited(m: Member): Promise<void> {
+  return m.child.exitCode !== null || m.child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((resolve) => m.child.once('exit', () => resolve()));
+}
+
+function nodeArgs(opts: ClusterCommandOptions, n: TopologyNode, dir: string): string[] {
+  const args = ['node', '-l', n.host, '-p', String(n.port), '-b', dir];
+  if (opts.fsyncMs !== undefined) args.push('-f', String(opts.fsyncMs));
+  if (!opts.fsync) args.push('-F');
+  if (n.metricsPort) args.push('--metrics-port', String(n.metricsPort));
+  return args;
+}
+
+function proxyArgs(topology: Topology, topologyPath: string, opts: ClusterCommandOptions): string[] {
+  const args = [
+    'proxy',
+    '-l',
+    topology.proxy.host ?? opts.listen,
+    '-p',
+    String(topology.proxy.port ?? opts.port),
+  ];
+  args.push('--topology', topologyPath);
+  if (topology.proxy.metricsPort) args.push('--metrics-port', String(topology.proxy.metricsPort));
+  return args;
+}
+
+/**
+ * Waits until every member listens. A member that exits first stops the cluster at once: its own
+ * error is already on stderr (inherited), e.g. its port taken or its binlog locked by another node.
+ */
+async function awaitListening(members: Member[], stop: (code: number) => Promise<void>): Promise<boolean> {
+  const failed = await new Promise<Member | undefined>((resolve) => {
+    let left = members.length;
+    for (const m of members) {
+      void m.listening.then((ok) => {
+        if (!ok) resolve(m);
+        else if (--left === 0) resolve(undefined);
+      });
+    }
+  });
+  if (!failed) return true;
+  const { exitCode, signalCode } = failed.child;
+  process.stderr.write(
+    `stalkd cluster: ${failed.label} exited (${exitCode ?? signalCode}) during start-up; stopping the cluster\n`,
+  );
+  await stop(1);
+  return false;
 }
 
 export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
@@ -86,63 +154,21 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   if (!opts.topology) writeFileSync(topologyPath, `${JSON.stringify(localTopologyJson(opts), null, 2)}\n`);
   const topology: Topology = loadTopologyFile(topologyPath);
   topologyPath = path.resolve(topologyPath);
-  const cli = path.join(__dirname, 'main.js');
-  const members: Member[] = [];
-  const start = (label: string, args: string[], env: NodeJS.ProcessEnv = process.env): Member => {
-    // The IPC channel lets children notice when the launcher is gone, however it ended.
-    const child = spawn(process.execPath, [cli, ...args], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env,
-    });
-    const member = { label, child };
-    members.push(member);
-    return member;
-  };
-  const exited = (m: Member): Promise<void> =>
-    m.child.exitCode !== null || m.child.signalCode !== null
-      ? Promise.resolve()
-      : new Promise((resolve) => m.child.once('exit', () => resolve()));
-
   const nodeMembers = topology.nodes.map((n) => {
     const dir = path.join(dataRoot, n.dataDir ?? n.name);
     mkdirSync(dir, { recursive: true });
-    const args = ['node', '-l', n.host, '-p', String(n.port), '-b', dir];
-    if (opts.fsyncMs !== undefined) args.push('-f', String(opts.fsyncMs));
-    if (!opts.fsync) args.push('-F');
-    if (n.metricsPort) args.push('--metrics-port', String(n.metricsPort));
-    return start(n.name, args);
+    return spawnMember(n.name, nodeArgs(opts, n, dir));
   });
-  // The proxy starts once every node accepts, so its first probes find them all up.
-  for (const n of topology.nodes) {
-    if (!(await waitForPort(n.host === '0.0.0.0' ? '127.0.0.1' : n.host, n.port, () => false))) {
-      process.stderr.write(`stalkd cluster: ${n.name} did not open ${n.host}:${n.port} in time\n`);
-      for (const m of nodeMembers) m.child.kill('SIGTERM');
-      await Promise.all(nodeMembers.map(exited));
-      process.exit(1);
-    }
-  }
-  const proxyPort = topology.proxy.port ?? opts.port;
-  const proxyArgs = [
-    'proxy',
-    '-l',
-    topology.proxy.host ?? opts.listen,
-    '-p',
-    String(proxyPort),
-    '--topology',
-    topologyPath,
-  ];
-  if (topology.proxy.metricsPort) proxyArgs.push('--metrics-port', String(topology.proxy.metricsPort));
-  // The admin token travels in the environment, never on a command line that `ps` shows.
-  const proxyEnv = opts.adminToken ? { ...process.env, STALKD_ADMIN_TOKEN: opts.adminToken } : process.env;
-  const proxy = start('proxy', proxyArgs, proxyEnv);
-
+  let proxy: Member | undefined;
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
     // Proxy first (clients stop arriving), then the nodes drain and flush their logs.
-    proxy.child.kill('SIGTERM');
-    await exited(proxy);
+    if (proxy) {
+      proxy.child.kill('SIGTERM');
+      await exited(proxy);
+    }
     for (const m of nodeMembers) m.child.kill('SIGTERM');
     await Promise.all(nodeMembers.map(exited));
     process.stdout.write('stalkd cluster: stopped\n');
@@ -150,23 +176,30 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   };
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
-  for (const m of members) {
+  // The proxy starts once every node listens, so its first probes find them all up.
+  if (!(await awaitListening(nodeMembers, stop))) return;
+  // The admin token travels in the environment, never on a command line that `ps` shows.
+  const proxyEnv = opts.adminToken ? { ...process.env, STALKD_ADMIN_TOKEN: opts.adminToken } : process.env;
+  proxy = spawnMember('proxy', proxyArgs(topology, topologyPath, opts), proxyEnv);
+  if (!(await awaitListening([proxy], stop))) return;
+  for (const m of [...nodeMembers, proxy]) {
     m.child.once('exit', (code, signal) => {
       if (stopping) return;
       process.stderr.write(`stalkd cluster: ${m.label} exited (${code ?? signal}); stopping the cluster\n`);
       void stop(1);
     });
   }
+  process.stdout.write(`${startupLines(topology, topologyPath, dataRoot, opts).join('\n')}\n`);
+}
 
-  const proxyHost = topology.proxy.host ?? opts.listen;
-  if (!(await waitForPort(proxyHost === '0.0.0.0' ? '127.0.0.1' : proxyHost, proxyPort, () => stopping))) {
-    if (!stopping) {
-      process.stderr.write(`stalkd cluster: the proxy did not open ${proxyHost}:${proxyPort} in time\n`);
-      await stop(1);
-    }
-    return;
-  }
+function startupLines(
+  topology: Topology,
+  topologyPath: string,
+  dataRoot: string,
+  opts: ClusterCommandOptions,
+): string[] {
   const lines = [`stalkd cluster: ${topology.nodes.length} nodes + proxy (topology ${topologyPath})`];
+  const proxyPort = topology.proxy.port ?? opts.port;
   lines.push(`  proxy    beanstalkd protocol on ${topology.proxy.host ?? opts.listen}:${proxyPort}`);
   if (topology.proxy.metricsPort) {
     const base = `http://127.0.0.1:${topology.proxy.metricsPort}`;
@@ -179,22 +212,5 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
     );
   }
   lines.push('Ctrl-C stops everything.');
-  process.stdout.write(`${lines.join('\n')}\n`);
-}
-
-/** Connects until host:port accepts (every 50 ms, at most 30 s) or `cancelled()`; true when it did. */
-async function waitForPort(host: string, port: number, cancelled: () => boolean): Promise<boolean> {
-  for (let attempt = 0; attempt < 600 && !cancelled(); attempt++) {
-    const accepted = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, host);
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (accepted) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return false;
+  return lines;
 }

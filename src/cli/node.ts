@@ -5,6 +5,7 @@ import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES, openBinlog, restoreInto 
 import { startNodeMetrics } from '../metrics/node-metrics';
 import { DEFAULT_MAX_CONNECTIONS } from '../net/limits';
 import { MAX_JOB_BYTES_LIMIT, type NodeServerOptions, startNodeServer } from '../server/node-server';
+import { announceListening, drainOnSignal, stopOnSignals } from './lifecycle';
 import { addLimitOptions, type LimitCommandOptions } from './limit-options';
 import { increase, parseInteger, parsePort } from './options';
 
@@ -155,25 +156,10 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
         })
       : undefined;
   if (metrics && opts.verbose > 0) process.stderr.write(`metrics ${metrics.host}:${metrics.port}\n`);
-  process.on('SIGUSR1', () => {
+  drainOnSignal('stalkd', () => server.drain());
+  stopOnSignals('stalkd', () => {
     server.drain();
-    process.stderr.write('stalkd: draining: new puts are refused\n');
+    return Promise.all([server.close(), metrics?.close()]);
   });
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    server.drain();
-    Promise.all([server.close(), metrics?.close()]).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`stalkd: error while stopping: ${String(err)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  // Started by `stalkd cluster` (IPC channel): stop when the launcher goes, even if it was killed.
-  if (process.connected) process.on('disconnect', stop);
+  announceListening();
 }

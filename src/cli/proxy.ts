@@ -15,6 +15,7 @@ import {
   type DashboardTlsCommandOptions,
   dashboardTlsFromOptions,
 } from './dashboard-tls';
+import { announceListening, drainOnSignal, stopOnSignals } from './lifecycle';
 import {
   addLimitOptions,
   addTlsOptions,
@@ -153,7 +154,7 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
   const tls = tlsFromOptions(opts);
   const dashboardOn = opts.metricsPort > 0 && opts.dashboard;
   const dashboardTls = dashboardTlsFromOptions(opts, tls, dashboardOn);
-  let stopping = false;
+  let isStopping = (): boolean => false;
   let recorder: Awaited<ReturnType<typeof startProxyMetrics>>['recorder'] | undefined;
   const server = await startProxyServer({
     host: opts.listen,
@@ -195,7 +196,7 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
   const metrics =
     opts.metricsPort > 0
       ? await startProxyMetrics(
-          metricsSource(server, () => stopping),
+          metricsSource(server, () => isStopping()),
           { host: opts.metricsHost, port: opts.metricsPort },
         )
       : undefined;
@@ -234,23 +235,11 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
       );
     }
   }
-  process.on('SIGUSR1', () => {
+  drainOnSignal('stalkd proxy', () => {
     server.counters.draining = true;
-    process.stderr.write('stalkd proxy: draining: new puts are refused\n');
   });
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    Promise.all([dashboard?.close(), server.close(), metrics?.server.close()]).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`stalkd proxy: error while stopping: ${String(err)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  // Started by `stalkd cluster` (IPC channel): stop when the launcher goes, even if it was killed.
-  if (process.connected) process.on('disconnect', stop);
+  isStopping = stopOnSignals('stalkd proxy', () =>
+    Promise.all([dashboard?.close(), server.close(), metrics?.server.close()]),
+  );
+  announceListening();
 }

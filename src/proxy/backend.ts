@@ -26,8 +26,25 @@ export interface BackendOptions {
   /** Max requests queued while connecting. */
   maxPending: number;
   /** Called once when the connection fails or closes (not after close()). */
-  onFailure: (backend: Backend, reason: string, timedOut: boolean) => void;
+  onFailure: (backend: Backend, reason: string, kind: BackendFailure) => void;
+  /** Called for a request refused unsent because `maxPending` were already queued. */
+  onRejected?: () => void;
 }
+
+/**
+ * Why a node connection failed (the `kind` label of stalkd_proxy_backend_errors_total):
+ * `connect` — it could not be opened; `timeout` — no reply (or no connect) in time; `closed` — the
+ * node closed or reset an open connection; `protocol` — the node sent bytes that are not a reply
+ * to what was asked; `rejected` — a request refused unsent, the queue to a connecting node full.
+ */
+export const BackendFailure = {
+  Connect: 'connect',
+  Timeout: 'timeout',
+  Closed: 'closed',
+  Protocol: 'protocol',
+  Rejected: 'rejected',
+} as const;
+export type BackendFailure = (typeof BackendFailure)[keyof typeof BackendFailure];
 
 interface Request {
   head: string;
@@ -103,14 +120,14 @@ export class Backend {
     });
     this.reader = new ReplyReader(
       (reply) => this.onReply(reply),
-      (reason) => this.fail(reason, false),
+      (reason) => this.fail(reason, BackendFailure.Protocol),
     );
     this.socket = connect({ host: options.host, port: options.port });
     this.socket.setNoDelay(true);
     this.socket.on('connect', () => this.onConnect());
     this.socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
-    this.socket.on('error', (err) => this.fail(err.message, false));
-    this.socket.on('close', () => this.fail('connection closed by node', false));
+    this.socket.on('error', (err) => this.fail(err.message, this.openedKind()));
+    this.socket.on('close', () => this.fail('connection closed by node', this.openedKind()));
     track(this, true);
   }
 
@@ -141,8 +158,11 @@ export class Backend {
     }
     const req: Request = { head, body, timeoutMs, resolve };
     if (this.state === BackendState.Connecting) {
-      if (this.pending.length >= this.options.maxPending) process.nextTick(resolve, null);
-      else this.pending.push(req);
+      if (this.pending.length < this.options.maxPending) this.pending.push(req);
+      else {
+        this.options.onRejected?.();
+        process.nextTick(resolve, null);
+      }
       return;
     }
     this.write(req);
@@ -163,7 +183,7 @@ export class Backend {
   }
 
   checkDeadline(nowMs: number): void {
-    if (nowMs >= this.headDeadlineAtMs) this.fail('node did not answer in time', true);
+    if (nowMs >= this.headDeadlineAtMs) this.fail('node did not answer in time', BackendFailure.Timeout);
   }
 
   /**
@@ -200,7 +220,7 @@ export class Backend {
   private onReply(reply: NodeReply): void {
     const req = this.inflight[this.inflightHead];
     if (!req) {
-      this.fail(`unexpected reply "${reply.line}"`, false);
+      this.fail(`unexpected reply "${reply.line}"`, BackendFailure.Protocol);
       return;
     }
     this.inflight[this.inflightHead] = undefined as unknown as Request;
@@ -225,9 +245,14 @@ export class Backend {
     if (reqs.length > 0) process.nextTick(resolveAllNull, reqs);
   }
 
-  private fail(reason: string, timedOut: boolean): void {
+  /** A socket error or close: before the connection opened it could not be made at all. */
+  private openedKind(): BackendFailure {
+    return this.state === BackendState.Connecting ? BackendFailure.Connect : BackendFailure.Closed;
+  }
+
+  private fail(reason: string, kind: BackendFailure): void {
     if (this.state === BackendState.Closed) return;
     this.close();
-    this.options.onFailure(this, reason, timedOut);
+    this.options.onFailure(this, reason, kind);
   }
 }

@@ -12,7 +12,8 @@
  * is probed the same way every `probeIntervalMs`, so a node that accepts but never answers is
  * caught even when no client is using it.
  */
-import { Backend, type BackendResult, BackendState } from './backend';
+import { realTimers, type Timers } from '../net/timers';
+import { Backend, BackendFailure, type BackendOptions, type BackendResult, BackendState } from './backend';
 
 export interface NodeAddress {
   index: number;
@@ -26,7 +27,7 @@ export type NodeKind = (typeof NodeKind)[keyof typeof NodeKind];
 
 /** What the pool reports (ProxyMetricsRecorder fits). */
 export interface PoolEvents {
-  backendError(node: string, kind: 'connect' | 'timeout' | 'closed' | 'protocol' | 'rejected'): void;
+  backendError(node: string, kind: BackendFailure): void;
   backendReconnect(node: string): void;
 }
 
@@ -39,6 +40,8 @@ export interface PoolOptions {
   backoffMinMs: number;
   backoffMaxMs: number;
   maxPending: number;
+  /** Probe scheduling (tests inject their own). */
+  timers: Timers;
 }
 
 export const defaultPoolOptions: PoolOptions = {
@@ -47,6 +50,7 @@ export const defaultPoolOptions: PoolOptions = {
   backoffMinMs: 100,
   backoffMaxMs: 5000,
   maxPending: 4096,
+  timers: realTimers,
 };
 
 export class NodeLink {
@@ -55,6 +59,7 @@ export class NodeLink {
   /** Times marked down (for metrics and tests). */
   failures = 0;
   lastFailure = '';
+  private lastFailureKind: BackendFailure = BackendFailure.Closed;
   /** Commands the proxy sent on its own behalf, by stats key (see stats-merge.ts). */
   overhead = new Map<string, number>();
   /**
@@ -64,8 +69,9 @@ export class NodeLink {
   readonly parkControlOn: string | null;
   private control: Backend | null = null;
   private readonly backends = new Set<Backend>();
-  private probeTimer: NodeJS.Timeout | null = null;
-  private backoffMs: number;
+  private probeTimer: unknown = null;
+  /** Delay before the next re-probe while down: backoffMinMs first, then doubling. */
+  private retryDelayMs: number;
   private closed = false;
   /** Resolves after the first probe answered or failed (the proxy listens only then). */
   readonly firstProbe: Promise<void>;
@@ -78,7 +84,7 @@ export class NodeLink {
     parkControlOn: string | null = null,
   ) {
     this.parkControlOn = parkControlOn;
-    this.backoffMs = options.backoffMinMs;
+    this.retryDelayMs = options.backoffMinMs;
     this.firstProbe = new Promise((resolve) => {
       this.firstProbeDone = resolve;
     });
@@ -89,15 +95,9 @@ export class NodeLink {
   /** Opens a connection for a client session; null while the node is down. */
   openBackend(): Backend | null {
     if (!this.up || this.closed) return null;
-    const backend = new Backend({
-      host: this.node.host,
-      port: this.node.port,
-      timeoutMs: this.options.nodeTimeoutMs,
-      maxPending: this.options.maxPending,
-      onFailure: (b, reason, timedOut) => {
-        this.backends.delete(b);
-        this.markDown(reason, timedOut);
-      },
+    const backend = this.connect((b, reason, kind) => {
+      this.backends.delete(b);
+      this.markDown(reason, kind);
     });
     this.backends.add(backend);
     return backend;
@@ -120,28 +120,26 @@ export class NodeLink {
     this.overhead.set(key, (this.overhead.get(key) ?? 0) + n);
   }
 
-  markDown(reason: string, timedOut = false): void {
+  markDown(reason: string, kind: BackendFailure): void {
     if (this.closed) return;
     this.lastFailure = reason;
+    this.lastFailureKind = kind;
     if (!this.up) return;
     this.up = false;
     this.failures++;
-    this.events.backendError(
-      this.node.name,
-      timedOut ? 'timeout' : /connect|ECONNREFUSED/i.test(reason) ? 'connect' : 'closed',
-    );
+    this.events.backendError(this.node.name, kind);
     for (const b of this.backends) b.close();
     this.backends.clear();
     this.control?.close();
     this.control = null;
-    this.backoffMs = this.options.backoffMinMs;
-    this.scheduleProbe(this.backoffMs);
+    this.retryDelayMs = this.options.backoffMinMs;
+    this.scheduleRetry();
   }
 
   close(): void {
     this.closed = true;
     this.firstProbeDone();
-    if (this.probeTimer) clearTimeout(this.probeTimer);
+    if (this.probeTimer) this.options.timers.clear(this.probeTimer);
     for (const b of this.backends) b.close();
     this.backends.clear();
     this.control?.close();
@@ -150,13 +148,7 @@ export class NodeLink {
 
   private controlChannel(): Backend {
     if (!this.control || this.control.state === BackendState.Closed) {
-      this.control = new Backend({
-        host: this.node.host,
-        port: this.node.port,
-        timeoutMs: this.options.nodeTimeoutMs,
-        maxPending: this.options.maxPending,
-        onFailure: (_b, reason, timedOut) => this.markDown(reason, timedOut),
-      });
+      this.control = this.connect((_b, reason, kind) => this.markDown(reason, kind));
       if (this.parkControlOn) {
         for (const [line, key] of [
           [`use ${this.parkControlOn}`, 'cmd-use'],
@@ -171,11 +163,28 @@ export class NodeLink {
     return this.control;
   }
 
+  private connect(onFailure: BackendOptions['onFailure']): Backend {
+    return new Backend({
+      host: this.node.host,
+      port: this.node.port,
+      timeoutMs: this.options.nodeTimeoutMs,
+      maxPending: this.options.maxPending,
+      onFailure,
+      onRejected: () => this.events.backendError(this.node.name, BackendFailure.Rejected),
+    });
+  }
+
   private scheduleProbe(delayMs: number): void {
     if (this.closed) return;
-    if (this.probeTimer) clearTimeout(this.probeTimer);
-    this.probeTimer = setTimeout(() => void this.probe(), delayMs);
-    this.probeTimer.unref();
+    const timers = this.options.timers;
+    if (this.probeTimer) timers.clear(this.probeTimer);
+    this.probeTimer = timers.set(() => void this.probe(), delayMs);
+  }
+
+  /** The next re-probe of a node that is down, with exponential backoff. */
+  private scheduleRetry(): void {
+    this.scheduleProbe(this.retryDelayMs);
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.options.backoffMaxMs);
   }
 
   private async probe(): Promise<void> {
@@ -191,15 +200,15 @@ export class NodeLink {
         this.overhead.clear(); // it may have restarted: its counters began again at 0
         this.events.backendReconnect(this.node.name);
       }
-      this.backoffMs = this.options.backoffMinMs;
       this.scheduleProbe(this.options.probeIntervalMs);
       return;
     }
-    this.markDown(this.lastFailure || 'probe failed');
+    // The failure that failed this probe already marked the node down (scheduling the first
+    // re-probe); only a probe of a node already down schedules its own retry.
+    this.markDown(this.lastFailure || 'probe failed', this.lastFailureKind);
     this.control?.close();
     this.control = null;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.options.backoffMaxMs);
-    this.scheduleProbe(this.backoffMs);
+    if (this.probeTimer === null) this.scheduleRetry();
   }
 }
 

@@ -116,6 +116,8 @@ export class ClientSession implements Stallable {
   private activeNode = -1;
   private barrier = false;
   private inputEnded = false;
+  /** `quit` was read: nothing after it runs (beanstalkd closes the connection at once). */
+  private quitRead = false;
   private started = false;
   /** Connections opened since the last syncState (their `connected`). */
   private readonly opening: Promise<boolean>[] = [];
@@ -322,13 +324,16 @@ export class ClientSession implements Stallable {
   awaitSync(sent: Promise<unknown>[]): void {
     if (sent.length === 0) return;
     const settled: Promise<unknown> = Promise.all([this.pendingSync, ...sent]).then(() => {
-      if (this.pendingSync === settled) this.pendingSync = null;
+      if (this.pendingSync !== settled) return;
+      this.pendingSync = null;
+      this.pump();
     });
     this.pendingSync = settled;
   }
 
   private onEvent(event: ReaderEvent): void {
-    if (this.closed) return;
+    if (this.closed || this.quitRead) return;
+    if (event.kind === 'command' && isQuit(event.command)) this.quitRead = true;
     if (!this.started) {
       this.started = true;
       this.awaitSync(this.syncState());
@@ -383,7 +388,9 @@ export class ClientSession implements Stallable {
       const slot = this.slots[this.dispatched] as Slot;
       const target = this.targetOf(slot.event);
       if (target === 'barrier') {
-        if (this.outstanding > 0) return;
+        // A barrier also waits for state changes still unacknowledged: list-tubes and stats go
+        // over other connections, which would otherwise overtake a `watch` on this client's own.
+        if (this.outstanding > 0 || this.pendingSync) return;
         this.barrier = true;
       } else if (typeof target === 'number') {
         if (this.outstanding > 0 && this.activeNode !== target) return;
@@ -493,6 +500,7 @@ export class ClientSession implements Stallable {
   private updateReading(): void {
     if (this.closed) return;
     const pause =
+      this.quitRead ||
       this.queuedCount >= MAX_QUEUED_SLOTS ||
       this.queuedBodyBytes >= this.ctx.maxInputBytes ||
       this.socket.writableNeedDrain;

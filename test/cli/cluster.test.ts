@@ -93,3 +93,39 @@ test('cluster: stalkd cluster starts nodes with binlogs and a proxy, serves clie
     rmSync(data, { recursive: true, force: true });
   }
 });
+
+test("cluster: a node that fails at start-up (its port taken) stops the cluster with the node's own error", async () => {
+  const data = mkdtempSync(path.join(os.tmpdir(), 'stalkd-cluster-'));
+  const base = await freePortRun(3);
+  // Something else holds node-1's port: the node cannot listen, yet the port accepts connections.
+  const squatter = net.createServer((socket) => socket.destroy());
+  squatter.listen(base + 2, '127.0.0.1');
+  await once(squatter, 'listening');
+  const child = spawn(
+    process.execPath,
+    [CLI, 'cluster', '--nodes', '3', '-p', String(base), '--metrics-port', '0', '--data', data],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  // The old launcher waited up to 30 s per node, or ran on with the port's holder: bounded well below.
+  const deadline = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  try {
+    const [code, signal] = await once(child, 'exit');
+    assert.equal(signal, null, `the cluster did not stop by itself: ${out}`);
+    assert.equal(code, 1, out);
+    assert.match(out, /EADDRINUSE/, "the node's own error is shown");
+    assert.match(out, /stalkd cluster: node-1 exited \(1\) during start-up/);
+    assert.doesNotMatch(out, /Ctrl-C stops everything/);
+  } finally {
+    clearTimeout(deadline);
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await new Promise((resolve) => squatter.close(resolve));
+    rmSync(data, { recursive: true, force: true });
+  }
+});

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJobId } from '../../src/proxy/job-id';
 import { startProxyServer } from '../../src/proxy/server';
+import { eventually, exchange } from '../support/processes';
 import {
   type ClusterKind,
   type ProxyCluster,
@@ -149,6 +150,32 @@ for (const kind of kinds) {
       assert.equal((await c.next())?.line, 'JOB_TOO_BIG');
       assert.equal((await c.next())?.line, 'USING default');
       c.close();
+    });
+
+    test('sessions: quit is a hard stop: nothing sent after it in the same write runs', async () => {
+      const t = tube(1, 3);
+      const nodeStats = (): Promise<string[]> =>
+        Promise.all(cluster.nodes.map((n) => exchange(n.port, 'stats\r\n', 'platform')));
+      const field = (text: string, key: string): number =>
+        Number(new RegExp(`\n${key}: (\\d+)\n`).exec(text)?.[1] ?? Number.NaN);
+      const before = await nodeStats();
+      const c = await RawClient.open(cluster.proxy.port);
+      c.write(`use ${t}\r\nquit\r\nput 0 0 10 1\r\nx\r\nuse other\r\n`);
+      assert.equal((await c.next())?.line, `USING ${t}`);
+      assert.equal(await c.next(), null, 'the connection closes after quit, with no further reply');
+      // The node has seen everything the proxy sent for this client once that connection is gone
+      // (a node reads a connection's data before its close).
+      await eventually("the client's node connections closed", async () =>
+        (await nodeStats()).every(
+          (text, i) =>
+            field(text, 'current-connections') <= field(before[i] as string, 'current-connections'),
+        ),
+      );
+      const after = await nodeStats();
+      for (const [i, text] of after.entries()) {
+        assert.equal(field(text, 'cmd-put'), field(before[i] as string, 'cmd-put'), `node ${i} ran a put`);
+        assert.equal(field(text, 'total-jobs'), field(before[i] as string, 'total-jobs'), `node ${i}`);
+      }
     });
 
     test('sessions: ids of unknown nodes and ids beyond 2^53 are NOT_FOUND', async () => {
