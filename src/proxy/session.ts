@@ -119,8 +119,11 @@ export class ClientSession implements Stallable {
   /** `quit` was read: nothing after it runs (beanstalkd closes the connection at once). */
   private quitRead = false;
   private started = false;
-  /** Connections opened since the last syncState (their `connected`). */
-  private readonly opening: Promise<boolean>[] = [];
+  /**
+   * What connections opened since the last state change sent to bring themselves in line (and
+   * their `connected`): the reply to that change waits for it too.
+   */
+  private readonly opening: Promise<unknown>[] = [];
   /** State changes not yet acknowledged by the nodes; local replies wait for them. */
   private pendingSync: Promise<unknown> | null = null;
   private readPaused = false;
@@ -173,8 +176,7 @@ export class ClientSession implements Stallable {
       reserved: new Set(),
     };
     this.conns.set(index, conn);
-    this.opening.push(backend.connected);
-    syncConn(this, conn, index);
+    this.opening.push(backend.connected, ...syncConn(this, conn, index));
     return conn;
   }
 
