@@ -26,15 +26,19 @@ import type { FileOps } from './file-ops';
 import {
   DELETE_RECORD_BYTES,
   encodeDelete,
+  encodeIds,
   encodePut,
   encodeStart,
   encodeUpdate,
   FILE_HEADER_BYTES,
+  IDS_EXACT,
+  IDS_RECORD_BYTES,
   PUT_MIGRATED,
   putRecordBytes,
   START_RECORD_BYTES,
   UPDATE_RECORD_BYTES,
 } from './format';
+import { IdCeiling } from './id-ceiling';
 import { JobIndex } from './job-index';
 import { LogWriter, SyncMode } from './log-writer';
 import { pinnedOldBytes, unlinkOldSegments } from './retention';
@@ -67,7 +71,9 @@ export class Binlog implements Journal {
   private current!: Segment;
   private readonly index: JobIndex;
   private nextLsn: number;
+  /** Highest job id logged (or the replay's floor). */
   private maxId: number;
+  private readonly ids: IdCeiling;
   private nextSegmentIndex: number;
   private spare: SpareFile | undefined;
   private spareCreation: Promise<void> | undefined;
@@ -105,10 +111,21 @@ export class Binlog implements Journal {
     this.recordsMigrated = init.recordsMigrated;
     this.writer = new LogWriter(ops, dir, this.mode, fsyncEveryMs ?? 0, this.writerHooks(), init.lastLsn);
     this.index = new JobIndex(init.jobs);
+    this.ids = new IdCeiling(
+      {
+        appendCeiling: (ceiling) => this.appendIds(ceiling, 0),
+        safeLsn: () => this.writer.safeLsn(),
+        syncNow: () => this.writer.syncNow(),
+        nowMs: () => Date.now(),
+      },
+      this.maxId,
+    );
     // Replay never appends to old files: every start opens a new segment (its start record carries
     // the id floor). A failure here is a start-up error and propagates.
     const spare = createSpareSync(ops, dir, this.capacityFor(this.index.reservedBytes()));
     this.openSegment(spare);
+    // The first ceiling is made safe now, so the first put does not wait for it.
+    this.ids.reserve(this.maxId + 1);
   }
 
   private writerHooks() {
@@ -152,6 +169,31 @@ export class Binlog implements Journal {
     encodeUpdate(buf, off, lsn, job);
     this.index.stateRecord(job.id, this.current, lsn);
     return this.appended(lsn, UPDATE_RECORD_BYTES);
+  }
+
+  /** Ids up to the returned ceiling (≥ id) may be handed out; null: it cannot be logged (see id-ceiling.ts). */
+  reserveIds(id: number): number | null {
+    if (this.closing) return null;
+    return this.ids.reserve(id);
+  }
+
+  /** Hands every appended record to the OS now: the server calls it before any reply leaves. */
+  flush(): void {
+    if (this.writer.hasUnwritten()) this.writer.writeOut();
+  }
+
+  /** Grants of an id ceiling that waited for a synchronous fsync (a burst outran the one logged ahead). */
+  get forcedIdSyncs(): number {
+    return this.ids.forcedSyncs;
+  }
+
+  private appendIds(ceiling: number, flags: number): number | null {
+    if (this.writer.failure !== undefined || !this.makeRoom(IDS_RECORD_BYTES, 0)) return null;
+    const lsn = this.nextLsn++;
+    const { buf, off } = this.current.allocate(IDS_RECORD_BYTES);
+    encodeIds(buf, off, lsn, ceiling, flags);
+    this.writer.appended(lsn);
+    return lsn;
   }
 
   /** Uses the room reserved by the put: never fails. */
@@ -231,8 +273,11 @@ export class Binlog implements Journal {
   /** Writes and fsyncs everything, closes the files and releases the directory lock. */
   async close(): Promise<void> {
     if (this.closing) return;
-    this.closing = true;
     clearTimeout(this.idleTimer);
+    // The exact highest id handed out: the next start goes on right after it, not above the last
+    // ceiling. Puts are refused from here on (closing), so no id can pass it.
+    if (this.writer.failure === undefined) this.appendIds(this.maxId, IDS_EXACT);
+    this.closing = true;
     try {
       await this.gc;
       await this.writer.drain();
@@ -298,7 +343,8 @@ export class Binlog implements Journal {
     this.writer.track(segment);
     const lsn = this.nextLsn++;
     const { buf, off } = segment.allocate(START_RECORD_BYTES);
-    encodeStart(buf, off, lsn, this.maxId, segment.index, 0);
+    // The id floor: every id logged and every ceiling, so deleting older segments forgets neither.
+    encodeStart(buf, off, lsn, Math.max(this.maxId, this.ids.highest()), segment.index, 0);
     for (const s of this.segments) {
       if (s === segment) continue;
       s.sealed = true;

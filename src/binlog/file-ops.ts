@@ -1,7 +1,8 @@
 /**
  * Every file system call the binlog makes goes through FileOps, so tests can inject ENOSPC or EIO at
- * a chosen call (beanstalkd's `falloc` seam, generalised). Sync calls are for start-up and rare
- * metadata; the per-batch write and fsync are async (libuv thread pool), off the event loop.
+ * a chosen call (beanstalkd's `falloc` seam, generalised). Records are written with a synchronous
+ * pwritev (the page cache takes it in microseconds, and it must happen before replies leave); the
+ * per-batch fsync is async (libuv thread pool), off the event loop.
  */
 import * as fs from 'node:fs';
 
@@ -11,7 +12,10 @@ export interface FileOps {
   readFileSync(path: string): Buffer;
   /** Writes all of buf at position (loops on short writes). */
   writeSync(fd: number, buf: Buffer, position: number): void;
+  /** Writes the buffers back to back starting at position (loops on short writes). */
+  writevSync(fd: number, bufs: Buffer[], position: number): void;
   fsyncSync(fd: number): void;
+  fdatasyncSync(fd: number): void;
   ftruncateSync(fd: number, bytes: number): void;
   renameSync(from: string, to: string): void;
   unlinkSync(path: string): void;
@@ -24,8 +28,6 @@ export interface FileOps {
 
   /** Writes all of buf at position. */
   write(fd: number, buf: Buffer, position: number): Promise<void>;
-  /** Writes the buffers back to back starting at position: one pwritev per call (more only on short writes). */
-  writev(fd: number, bufs: Buffer[], position: number): Promise<void>;
   fdatasync(fd: number): Promise<void>;
   fsync(fd: number): Promise<void>;
   fsyncDir(dir: string): Promise<void>;
@@ -54,6 +56,7 @@ function remainder(bufs: Buffer[], done: number): Buffer[] {
   return rest;
 }
 
+/** Writes all of bufs back to back from position, on the thread pool (preallocating spares). */
 function writevAll(fd: number, bufs: Buffer[], position: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const step = (pending: Buffer[], at: number): void => {
@@ -81,7 +84,19 @@ export const nodeFileOps: FileOps = {
     let done = 0;
     while (done < buf.length) done += fs.writeSync(fd, buf, done, buf.length - done, position + done);
   },
+  writevSync(fd, bufs, position) {
+    let pending = bufs;
+    let at = position;
+    for (let left = totalBytes(pending); left > 0; ) {
+      const written = fs.writevSync(fd, pending, at);
+      if (written === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+      left -= written;
+      at += written;
+      if (left > 0) pending = remainder(pending, written);
+    }
+  },
   fsyncSync: (fd) => fs.fsyncSync(fd),
+  fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
   ftruncateSync: (fd, bytes) => fs.ftruncateSync(fd, bytes),
   renameSync: (from, to) => fs.renameSync(from, to),
   unlinkSync: (path) => fs.unlinkSync(path),
@@ -104,7 +119,6 @@ export const nodeFileOps: FileOps = {
     }
   },
   write: (fd, buf, position) => writevAll(fd, [buf], position),
-  writev: writevAll,
   fdatasync: (fd) => new Promise((resolve, reject) => fs.fdatasync(fd, callback(resolve, reject))),
   fsync: (fd) => new Promise((resolve, reject) => fs.fsync(fd, callback(resolve, reject))),
   ftruncate: (fd, bytes) =>

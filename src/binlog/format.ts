@@ -26,6 +26,10 @@
  *          flags u8 (PUT_MIGRATED, PUT_IMPORTED), tube length u8, tube (latin1), body length u32, body.
  *   Update (bury, kick, release): job meta.
  *   Delete: job id u64.
+ *   Ids    : id ceiling u64, flags u32. Without IDS_EXACT: ids up to the ceiling may be handed out
+ *            (written, and synced unless -F, before the first of them is used), so a restart goes on
+ *            above it. With IDS_EXACT (a clean stop): the highest id ever handed out, which lets the
+ *            next start continue right after it instead of above the last ceiling.
  * Job meta, 65 bytes: id u64, pri u32, state u8, delay ms u64, ttr ms u64, created at ms u64,
  *   deadline at ms u64, reserves u32, timeouts u32, releases u32, buries u32, kicks u32.
  */
@@ -40,12 +44,13 @@ const MARKER_0 = 0xb5;
 const MARKER_1 = 0xea;
 export const RECORD_MARKER = Buffer.from([MARKER_0, MARKER_1]);
 
-export const RecordType = { Start: 1, Put: 2, Update: 3, Delete: 4 } as const;
+export const RecordType = { Start: 1, Put: 2, Update: 3, Delete: 4, Ids: 5 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
 export const START_IMPORTED = 1;
 export const PUT_MIGRATED = 1;
 export const PUT_IMPORTED = 2;
+export const IDS_EXACT = 1;
 
 const LSN_BYTES = 8;
 export const JOB_META_BYTES = 65;
@@ -54,6 +59,7 @@ const PUT_FIXED_PAYLOAD_BYTES = LSN_BYTES + JOB_META_BYTES + 8 + 1 + 1 + 4;
 export const START_RECORD_BYTES = RECORD_HEADER_BYTES + START_PAYLOAD_BYTES;
 export const UPDATE_RECORD_BYTES = RECORD_HEADER_BYTES + LSN_BYTES + JOB_META_BYTES;
 export const DELETE_RECORD_BYTES = RECORD_HEADER_BYTES + LSN_BYTES + 8;
+export const IDS_RECORD_BYTES = RECORD_HEADER_BYTES + LSN_BYTES + 8 + 4;
 /** Largest payload replay accepts: a 1 GiB body (beanstalkd's -z ceiling) plus the fixed part and tube. */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024 * 1024 + PUT_FIXED_PAYLOAD_BYTES + 255;
 
@@ -85,7 +91,8 @@ export type LogRecord =
       bodyBytes: number;
     }
   | { type: typeof RecordType.Update; lsn: number; job: JobMeta }
-  | { type: typeof RecordType.Delete; lsn: number; id: number };
+  | { type: typeof RecordType.Delete; lsn: number; id: number }
+  | { type: typeof RecordType.Ids; lsn: number; ceiling: number; flags: number };
 
 export function putRecordBytes(tube: string, bodyBytes: number): number {
   return RECORD_HEADER_BYTES + PUT_FIXED_PAYLOAD_BYTES + tube.length + bodyBytes;
@@ -241,6 +248,15 @@ export function encodeDelete(buf: Buffer, off: number, lsn: number, id: number):
   return DELETE_RECORD_BYTES;
 }
 
+export function encodeIds(buf: Buffer, off: number, lsn: number, ceiling: number, flags: number): number {
+  writeRecordHeader(buf, off, RecordType.Ids, IDS_RECORD_BYTES - RECORD_HEADER_BYTES);
+  writeU64(buf, off + RECORD_HEADER_BYTES, lsn);
+  writeU64(buf, off + RECORD_HEADER_BYTES + LSN_BYTES, ceiling);
+  buf.writeUInt32LE(flags, off + RECORD_HEADER_BYTES + LSN_BYTES + 8);
+  sealRecord(buf, off, IDS_RECORD_BYTES);
+  return IDS_RECORD_BYTES;
+}
+
 export type DecodeResult =
   | { ok: true; record: LogRecord; bytes: number }
   /** `zero`: the header is all zeros (end of data in a preallocated file, or a hole). */
@@ -308,6 +324,12 @@ function decodePayload(buf: Buffer, type: number, p: number, payloadBytes: numbe
       if (payloadBytes !== DELETE_RECORD_BYTES - RECORD_HEADER_BYTES) return 'bad delete record length';
       const id = readU64(buf, p + LSN_BYTES);
       return id >= 1 ? { type, lsn, id } : 'invalid job id';
+    }
+    case RecordType.Ids: {
+      if (payloadBytes !== IDS_RECORD_BYTES - RECORD_HEADER_BYTES) return 'bad ids record length';
+      const ceiling = readU64(buf, p + LSN_BYTES);
+      if (ceiling < 0) return 'invalid id ceiling';
+      return { type, lsn, ceiling, flags: buf.readUInt32LE(p + LSN_BYTES + 8) };
     }
     default:
       return `unknown record type ${type}`;

@@ -5,8 +5,9 @@
  * metadata, Delete removes it; an Update or Delete for an unknown job is ignored (its Put was in a
  * segment already compacted away). Reserved jobs come back ready; delayed jobs keep their absolute
  * deadline; jobs are returned in the order of the record that set their state, so buried jobs keep
- * their FIFO order. The next id is above every id ever logged (Start records carry the floor), so
- * ids are never reused.
+ * their FIFO order. The next id is above every id any client could have seen: above every id logged
+ * and every id ceiling (Ids records; Start records carry the floor across deleted segments), or
+ * right after the exact mark a clean stop leaves — so ids are never reused.
  *
  * Damage never stops the replay and never loads garbage (every record is checksummed and checked):
  *   - a bad record followed by nothing decodable is a torn tail: the file is truncated there and a
@@ -22,6 +23,7 @@ import {
   decodeRecord,
   FILE_HEADER_BYTES,
   findNextRecord,
+  IDS_EXACT,
   isZero,
   type LogRecord,
   RecordType,
@@ -213,6 +215,12 @@ class Replayer {
       case RecordType.Delete:
         this.live.delete(rec.id);
         if (rec.id > this.maxId) this.maxId = rec.id;
+        return;
+      case RecordType.Ids:
+        // A ceiling: ids up to it may have been seen by clients. An exact mark (clean stop): no id
+        // above it was ever handed out, whatever ceilings came before.
+        if ((rec.flags & IDS_EXACT) !== 0) this.maxId = rec.ceiling;
+        else if (rec.ceiling > this.maxId) this.maxId = rec.ceiling;
         return;
     }
     if (rec.job.id > this.maxId) this.maxId = rec.job.id;

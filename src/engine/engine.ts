@@ -69,6 +69,8 @@ export class Engine implements JobHost {
   readonly defaultTube: Tube;
 
   private nextId: number;
+  /** Ids up to this may be handed out (granted by the journal: see Journal.reserveIds). */
+  private idCeiling = 0;
   private readonly idStride: number;
   private nextSessionId = 1;
   /** Open sessions by id (a reserved job names its owner by id). */
@@ -239,7 +241,8 @@ export class Engine implements JobHost {
 
   /**
    * put → INSERTED <id> | EXPECTED_CRLF | DRAINING | OUT_OF_MEMORY. Failed puts past the size
-   * check burn an id, as in beanstalkd. Journal: one full record (space for its delete reserved).
+   * check burn an id, as in beanstalkd. Journal: one full record (space for its delete reserved);
+   * now and then an id ceiling (OUT_OF_MEMORY when it cannot be logged).
    * The body is copied into the job table, except a big one (over 32 KiB), which is kept as given.
    */
   put(
@@ -253,6 +256,7 @@ export class Engine implements JobHost {
     const id = this.allocateId();
     if (!bodyOk) return { word: 'EXPECTED_CRLF' };
     if (this.draining) return { word: 'DRAINING' };
+    if (id === 0) return { word: 'OUT_OF_MEMORY' };
     const now = this.clock.nowMs();
     const tube = s.used;
     const record = newJobRecord(id, tube.name, pri, delayMs, Math.max(ttrMs, MIN_TTR_MS), now);
@@ -542,9 +546,15 @@ export class Engine implements JobHost {
 
   // ---- internals ------------------------------------------------------------------------------
 
+  /** The next id, or 0 when the journal cannot grant a ceiling covering it (nothing is consumed). */
   private allocateId(): number {
     const id = this.nextId;
     invariant(id < Number.MAX_SAFE_INTEGER, 'job id space exhausted');
+    if (id > this.idCeiling) {
+      const ceiling = this.journal.reserveIds(id);
+      if (ceiling === null) return 0;
+      this.idCeiling = ceiling;
+    }
     this.nextId += this.idStride;
     return id;
   }

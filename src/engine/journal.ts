@@ -75,6 +75,11 @@ export interface Journal {
   logUpdate(job: JobRecord): number | null;
   /** The job is gone. Its space was reserved by logPut, so this cannot fail for space. */
   logDelete(jobId: number): number;
+  /**
+   * Ids up to the returned ceiling (≥ id) may be handed out: the journal has made sure a restart
+   * goes on above it. null: that cannot be recorded now (the put answers OUT_OF_MEMORY).
+   */
+  reserveIds(id: number): number | null;
 }
 
 /** A journal that keeps nothing: the node without -b. */
@@ -82,4 +87,5 @@ export const nullJournal: Journal = {
   logPut: () => 0,
   logUpdate: () => 0,
   logDelete: () => 0,
+  reserveIds: () => Number.MAX_SAFE_INTEGER,
 };

@@ -111,6 +111,8 @@ export class Connection implements HandlerContext, Stallable {
           this.send(reply, this.engine.lastJournalSeq !== seqBefore ? this.engine.lastJournalSeq : 0);
       }
     } finally {
+      // The batch's records go to the OS before its replies leave (one write for the whole read).
+      this.server.flushLog();
       socket.uncork();
       this.processing = false;
     }
@@ -189,6 +191,9 @@ export class Connection implements HandlerContext, Stallable {
   }
 
   private write(reply: Reply): void {
+    // Outside a corked batch this write goes out at once: records appended by other connections
+    // (a put whose job this reply may name) must be in the OS first.
+    if (!this.processing) this.server.flushLog();
     if (Buffer.isBuffer(reply)) this.socket.write(reply);
     else for (const part of reply) this.socket.write(part);
   }

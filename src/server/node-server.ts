@@ -33,6 +33,8 @@ const CLOSE_DURABLE_WAIT_MS = 5000;
 
 /** What the server needs from a write-ahead log beyond the engine's Journal. */
 export interface DurableLog extends Journal {
+  /** Hands every appended record to the OS: called before any reply leaves (see flushLog). */
+  flush(): void;
   durableSeq(): number;
   onDurable(listener: () => void): unknown;
   stats(): {
@@ -198,6 +200,16 @@ export class NodeServer {
 
   durableSeq(): number {
     return this.log ? this.log.durableSeq() : Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * No reply leaves before every record appended so far is in the OS: a reply may name a job (an id
+   * in RESERVED, a body in FOUND) whose put another connection made a moment ago, and a kill -9
+   * must not be able to take that job back. Cheap when nothing is pending. In -f MS / -F the
+   * records are then durable, which releases the replies waiting for them.
+   */
+  flushLog(): void {
+    this.log?.flush();
   }
 
   awaitDurable(c: Connection): void {

@@ -7,7 +7,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Binlog } from '../../src/binlog';
-import { FILE_HEADER_BYTES, putRecordBytes, START_RECORD_BYTES } from '../../src/binlog/format';
+import {
+  FILE_HEADER_BYTES,
+  IDS_RECORD_BYTES,
+  putRecordBytes,
+  START_RECORD_BYTES,
+} from '../../src/binlog/format';
 import { JobState } from '../../src/engine/journal';
 import { durable, type FakeJobStore, openStore, type StoredJob, tempDir } from '../support/binlog-fixtures';
 
@@ -41,7 +46,8 @@ describe('binlog damage', () => {
   before(async () => {
     dir = tempDir();
     ({ store, binlog } = await openStore(dir, { fsyncEveryMs: 0 }));
-    let off = FILE_HEADER_BYTES + START_RECORD_BYTES;
+    // A new segment: its start record, the id ceiling granted at start and the one logged ahead.
+    let off = FILE_HEADER_BYTES + START_RECORD_BYTES + 2 * IDS_RECORD_BYTES;
     for (let i = 1; i <= 5; i++) {
       const body = `body of job ${i} `.repeat(i);
       offsets.push(off);

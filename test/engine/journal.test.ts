@@ -287,4 +287,34 @@ describe('engine restoreJob', () => {
     const s = h.open();
     assert.equal(h.put(s), 23);
   });
+
+  test('id ceiling: ids are asked for once per block, before the first id above the ceiling', () => {
+    const { h, journal } = setup();
+    journal.ceilingBlock = 3;
+    const s = h.open();
+    const ids = [h.put(s), h.put(s), h.put(s), h.put(s), h.put(s)];
+    assert.deepEqual(ids, [1, 2, 3, 4, 5]);
+    assert.deepEqual(journal.ceilings, [3, 6], 'a ceiling for 1..3, then one for 4..6');
+  });
+
+  test('id ceiling: a refused ceiling answers OUT_OF_MEMORY and consumes no id', () => {
+    const { h, journal } = setup();
+    journal.ceilingBlock = 1;
+    const s = h.open();
+    assert.equal(h.put(s), 1);
+    journal.refuseIds = true;
+    const refused = h.engine.put(s, 0, 0, 1000, body('x'), true);
+    assert.equal(refused.word, 'OUT_OF_MEMORY');
+    assert.equal(journal.take().filter((c) => c.op === 'put').length, 1, 'nothing logged for it');
+    journal.refuseIds = false;
+    assert.equal(h.put(s), 2, 'the id was not used up');
+    h.check();
+  });
+
+  test('id ceiling: a malformed put still burns its id, as in beanstalkd', () => {
+    const { h } = setup();
+    const s = h.open();
+    assert.equal(h.engine.put(s, 0, 0, 1000, body('x'), false).word, 'EXPECTED_CRLF');
+    assert.equal(h.put(s), 2);
+  });
 });

@@ -49,6 +49,8 @@ export class FakeJobStore {
   readonly jobs = new Map<number, StoredJob>();
   nextId = 1;
   lastSeq = 0;
+  /** Ids up to this were granted by the log (the engine's contract: Journal.reserveIds). */
+  idCeiling = 0;
   constructor(
     readonly binlog: Binlog,
     readonly nowMs = 1_700_000_000_000,
@@ -67,6 +69,11 @@ export class FakeJobStore {
 
   /** Returns the new id, or null when the log refused (OUT_OF_MEMORY). */
   put(body: string | Buffer, fields: Partial<JobRecord> = {}): number | null {
+    if (this.nextId > this.idCeiling) {
+      const ceiling = this.binlog.reserveIds(this.nextId);
+      if (ceiling === null) return null;
+      this.idCeiling = ceiling;
+    }
     const id = this.nextId++;
     const delayMs = fields.delayMs ?? 0;
     const record: JobRecord = {
@@ -155,9 +162,21 @@ export class FaultyFileOps implements FileOps {
   holdSyncs = false;
   private held: (() => void)[] = [];
   private readonly fdPaths = new Map<number, string>();
+  private readonly waiters: { op: string; resolve: () => void }[] = [];
+
+  /** Resolves at the next call of `op` (an event to wait for instead of a sleep). */
+  next(op: string): Promise<void> {
+    return new Promise((resolve) => this.waiters.push({ op, resolve }));
+  }
 
   private check(op: string, file: string): void {
     this.calls.set(op, (this.calls.get(op) ?? 0) + 1);
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!;
+      if (w.op !== op) continue;
+      this.waiters.splice(i, 1);
+      w.resolve();
+    }
     const code = this.rule(op, file);
     if (code !== undefined)
       throw Object.assign(new Error(`${code}: injected fault in ${op} ${file}`), { code });
@@ -195,6 +214,14 @@ export class FaultyFileOps implements FileOps {
     this.check('writeSync', this.fdPath(fd));
     nodeFileOps.writeSync(fd, buf, position);
   }
+  writevSync(fd: number, bufs: Buffer[], position: number): void {
+    this.check('writev', this.fdPath(fd));
+    nodeFileOps.writevSync(fd, bufs, position);
+  }
+  fdatasyncSync(fd: number): void {
+    this.check('fdatasync', this.fdPath(fd));
+    nodeFileOps.fdatasyncSync(fd);
+  }
   fsyncSync(fd: number): void {
     this.check('fsyncSync', this.fdPath(fd));
     nodeFileOps.fsyncSync(fd);
@@ -228,10 +255,6 @@ export class FaultyFileOps implements FileOps {
   async write(fd: number, buf: Buffer, position: number): Promise<void> {
     this.check('write', this.fdPath(fd));
     await nodeFileOps.write(fd, buf, position);
-  }
-  async writev(fd: number, bufs: Buffer[], position: number): Promise<void> {
-    this.check('writev', this.fdPath(fd));
-    await nodeFileOps.writev(fd, bufs, position);
   }
   async fdatasync(fd: number): Promise<void> {
     this.check('fdatasync', this.fdPath(fd));

@@ -101,11 +101,25 @@ export type JournalCall =
   | { op: 'update'; record: JobRecord }
   | { op: 'delete'; id: number };
 
-/** Records every call; `failing` makes logPut/logUpdate answer null (disk full). */
+/**
+ * Records every call; `failing` makes logPut/logUpdate answer null (disk full). Id ceilings are
+ * granted in blocks of `ceilingBlock` and listed in `ceilings` (not in `calls`); `refuseIds` makes
+ * reserveIds answer null.
+ */
 export class RecordingJournal implements Journal {
   readonly calls: JournalCall[] = [];
+  readonly ceilings: number[] = [];
   failing = false;
+  refuseIds = false;
+  ceilingBlock = 100;
   private seq = 0;
+
+  reserveIds(id: number): number | null {
+    if (this.refuseIds) return null;
+    const ceiling = id + this.ceilingBlock - 1;
+    this.ceilings.push(ceiling);
+    return ceiling;
+  }
 
   logPut(record: JobRecord, jobBody: Buffer): number | null {
     if (this.failing) return null;
