@@ -3,7 +3,13 @@
  * `stalkd placement`: which node owns a tube under a given topology (the same code as the proxy).
  */
 import { type Command, Option } from 'commander';
-import { ADMIN_TOKEN_ENV, attachDashboard, connectHostFor, proxyClusterView } from '../dashboard';
+import {
+  ADMIN_TOKEN_ENV,
+  attachDashboard,
+  connectHostFor,
+  proxyClusterView,
+  READ_TOKEN_ENV,
+} from '../dashboard';
 import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-metrics';
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_PROXY_MAX_CONNECTIONS } from '../net/limits';
 import { Placement } from '../proxy/ring';
@@ -40,6 +46,7 @@ export interface ProxyCommandOptions
   metricsPort: number;
   metricsHost: string;
   adminToken?: string;
+  dashboardReadToken?: string;
   dashboard: boolean;
   verbose: number;
 }
@@ -111,6 +118,12 @@ export function registerProxyCommand(program: Command): Command {
       new Option('--admin-token <token>', 'dashboard admin actions need this token (unset: admin off)').env(
         ADMIN_TOKEN_ENV,
       ),
+    )
+    .addOption(
+      new Option(
+        '--dashboard-read-token <token>',
+        'dashboard peeks (job bodies) need this or the admin token',
+      ).env(READ_TOKEN_ENV),
     )
     .addOption(new Option('--no-dashboard', 'do not serve the dashboard (/dashboard/) on the metrics port'))
     .addOption(new Option('-V, --verbose', 'more output (repeatable)').argParser(increase).default(0));
@@ -217,6 +230,7 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
           view: proxyClusterView(server),
           target: opsTarget,
           adminToken: opts.adminToken,
+          readToken: opts.dashboardReadToken,
         })
       : undefined;
   if (opts.verbose > 0) {

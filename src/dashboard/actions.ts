@@ -2,7 +2,7 @@
  * Requests the browser sends over the WebSocket, checked and carried out. One JSON object per
  * message, `{ id, op, ... }`; the answer is `{ type: 'reply', id, ok, result | error, code }`.
  *
- *   peek      { tube, state: ready|delayed|buried }        read-only
+ *   peek      { tube, state: ready|delayed|buried }        read (shows job bodies)
  *   kick      { tube, bound }                              admin
  *   kick-job  { jobId }                                    admin
  *   delete    { jobId }                                    admin
@@ -10,7 +10,8 @@
  *   clear     { tube }  progress: { type: 'progress', id, deleted, total }   admin
  *
  * Admin requests carry `token`; they are refused (FORBIDDEN) unless it matches, and refused
- * (DISABLED) when no token is configured. Job ids may be numbers or decimal strings (ids can exceed
+ * (DISABLED) when no token is configured. Peeks carry `token` too: the read token or the admin
+ * token; without either configured they are DISABLED (counts and rates need no token). Job ids may be numbers or decimal strings (ids can exceed
  * what a JSON number a browser produces keeps exactly only beyond 2^53, which beanstalkd never
  * reaches).
  */
@@ -47,6 +48,8 @@ export type ActionRequest =
   | { op: 'clear'; tube: string };
 
 export const ADMIN_OPS: ReadonlySet<string> = new Set(['kick', 'kick-job', 'delete', 'pause', 'clear']);
+/** Operations that only read, but read job bodies: the read token (or the admin token) opens them. */
+export const READ_OPS: ReadonlySet<string> = new Set(['peek']);
 
 const U32_MAX = 0xffffffff;
 const TUBE_NAME_MAX_BYTES = 200;

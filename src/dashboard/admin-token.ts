@@ -1,5 +1,6 @@
 /**
- * The admin token guarding destructive dashboard actions. Only its SHA-256 digest is kept; a
+ * The tokens guarding the dashboard: the admin token for destructive actions, and the read token
+ * for peeks (which show job bodies). Either is the same kind of secret. Only its SHA-256 digest is kept; a
  * candidate is hashed and compared with crypto.timingSafeEqual, so the comparison takes the same
  * time whatever the candidate's length or how many leading bytes match. The token itself is never
  * logged or sent back.
@@ -8,6 +9,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** Environment variable the proxy reads when --admin-token is not given. */
 export const ADMIN_TOKEN_ENV = 'STALKD_ADMIN_TOKEN';
+/** Environment variable the proxy reads when --dashboard-read-token is not given. */
+export const READ_TOKEN_ENV = 'STALKD_DASHBOARD_READ_TOKEN';
 
 function digestOf(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();

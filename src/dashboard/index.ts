@@ -25,7 +25,7 @@ import {
   serveAsset,
 } from './static-files';
 
-export { ADMIN_TOKEN_ENV } from './admin-token';
+export { ADMIN_TOKEN_ENV, READ_TOKEN_ENV } from './admin-token';
 export { type ClusterView, connectHostFor, proxyClusterView, singleEndpointView } from './cluster-view';
 export { DASHBOARD_WS_PATH } from './live-hub';
 
@@ -37,6 +37,8 @@ export interface DashboardOptions extends CollectorOptions {
   target: OpsTarget;
   /** Admin actions are refused unless a request carries this token; unset = admin disabled. */
   adminToken?: string | undefined;
+  /** Peeks (job bodies) need this token or the admin token; neither set = peeks disabled. */
+  readToken?: string | undefined;
   /** Largest part of a job body a peek shows. */
   peekBodyBytes?: number;
   /** Deadline for one peek or admin action (not clear, which reports progress instead). */
@@ -77,6 +79,7 @@ export function attachDashboard(host: DashboardHost, options: DashboardOptions):
       collector: new SnapshotCollector(options.view, collectorOptions),
       ops: new OpsChannel(options.target, options.opsTimeoutMs ?? 5000),
       token,
+      readToken: new AdminToken(options.readToken),
       peekBodyBytes: options.peekBodyBytes ?? DEFAULT_PEEK_BODY_BYTES,
       log,
     },

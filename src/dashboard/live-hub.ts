@@ -9,7 +9,8 @@
  * coalesces every update it missed); one that stays behind for `slowGraceMs`, or holds more than
  * `hardBufferBytes`, is terminated. A ping every `heartbeatMs` terminates viewers that did not
  * answer the previous one. Each viewer may have `maxInflight` requests running; admin requests
- * need the token, and a viewer refused `maxRefusals` times is disconnected.
+ * need the admin token, peeks the read or the admin token, and a viewer refused `maxRefusals`
+ * times is disconnected.
  */
 import type http from 'node:http';
 import type { Socket } from 'node:net';
@@ -22,6 +23,7 @@ import {
   ADMIN_OPS,
   parseActionRequest,
   performAction,
+  READ_OPS,
 } from './actions';
 import type { AdminToken } from './admin-token';
 import type { OpsChannel } from './ops-channel';
@@ -58,6 +60,8 @@ export interface HubDeps {
   collector: { collect(): Promise<Snapshot>; close(): void };
   ops: OpsChannel;
   token: AdminToken;
+  /** Opens peeks (as the admin token does too). */
+  readToken: AdminToken;
   peekBodyBytes: number;
   log: (line: string) => void;
 }
@@ -185,7 +189,12 @@ export class LiveHub {
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(viewer, data, isBinary));
     ws.on('close', () => this.onViewerGone(viewer));
     ws.on('error', () => ws.terminate());
-    this.send(viewer, { type: 'hello', admin: this.deps.token.enabled, intervalMs: this.limits.intervalMs });
+    this.send(viewer, {
+      type: 'hello',
+      admin: this.deps.token.enabled,
+      peek: this.deps.token.enabled || this.deps.readToken.enabled,
+      intervalMs: this.limits.intervalMs,
+    });
     if (this.last && this.send(viewer, { type: 'snapshot', snapshot: this.last })) viewer.needsFull = false;
     this.startTimers();
   }
@@ -308,6 +317,7 @@ export class LiveHub {
     try {
       req = parseActionRequest(msg);
       if (ADMIN_OPS.has(req.op)) this.authorize(v, msg.token, req);
+      else if (READ_OPS.has(req.op)) this.authorizeRead(v, msg.token, req);
       if (v.inflight >= this.limits.maxInflight)
         throw new ActionError(ActionCode.Busy, `at most ${this.limits.maxInflight} requests at a time`);
       v.inflight++;
@@ -349,6 +359,21 @@ export class LiveHub {
       v.refusals++;
       this.deps.log(`dashboard: ${v.remote} ${req.op} refused: bad or missing admin token`);
       throw new ActionError(ActionCode.Forbidden, 'admin token missing or wrong');
+    }
+  }
+
+  /** Peeks show job bodies: the read token or the admin token. Throws FORBIDDEN/DISABLED. */
+  private authorizeRead(v: Viewer, token: unknown, req: ActionRequest): void {
+    const { token: admin, readToken } = this.deps;
+    if (!admin.enabled && !readToken.enabled)
+      throw new ActionError(
+        ActionCode.Disabled,
+        'peeks show job bodies and need a token: start the proxy with --dashboard-read-token or --admin-token',
+      );
+    if (!readToken.matches(token) && !admin.matches(token)) {
+      v.refusals++;
+      this.deps.log(`dashboard: ${v.remote} ${req.op} refused: bad or missing token`);
+      throw new ActionError(ActionCode.Forbidden, 'token missing or wrong');
     }
   }
 

@@ -1,8 +1,9 @@
 /**
  * The dashboard in a real browser: Debian's chromium driven by playwright-core (no browser
  * download), headless, with a fresh profile. The page loads with its CSP and no script errors,
- * sees the table change after puts (cells highlighted), drills down to peek (markup and binary
- * shown safely), is refused an admin action without the token and performs it with the token.
+ * sees the table change after puts (cells highlighted), drills down to peek (refused without a
+ * token; markup and binary shown safely with it), is refused an admin action without the token
+ * and performs it with the token.
  * A screenshot goes to test-output/dashboard.png.
  */
 
@@ -144,6 +145,13 @@ whenInstalled(!skip, 'chromium', () =>
       const key = d.ownerKey('emails');
       await page.click(`tr[data-key="${key}"]`);
       await page.waitForSelector('#detail:not([hidden])');
+      // Bodies need a token: refused without one, shown with it.
+      await page.fill('#token', '');
+      await page.click('[data-peek="ready"]');
+      await page.waitForSelector('#result[data-ok="false"]');
+      assert.match((await page.textContent('#result')) ?? '', /^refused: token missing or wrong/);
+      assert.equal(await page.isHidden('#job'), true, 'no body shown');
+      await page.fill('#token', TOKEN);
       await page.click('[data-peek="ready"]');
       await page.waitForSelector('#job:not([hidden])');
       assert.equal(await page.textContent('#job-body'), 'email-0');

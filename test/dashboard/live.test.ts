@@ -208,7 +208,7 @@ describe('dashboard: over a proxy in front of 3 stalkd nodes', () => {
     try {
       await client.use('peeks');
       const id = await client.put(Buffer.concat([Buffer.from([0, 1, 2, 0x1b]), Buffer.alloc(100, 0x41)]));
-      const reply = await viewer.request({ op: 'peek', tube: 'peeks', state: 'ready' });
+      const reply = await viewer.request({ op: 'peek', tube: 'peeks', state: 'ready', token: TOKEN });
       assert.equal(reply.ok, true, reply.error);
       const job = reply.result?.job as {
         id: number;
@@ -216,9 +216,9 @@ describe('dashboard: over a proxy in front of 3 stalkd nodes', () => {
       };
       assert.equal(job.id, id);
       assert.deepEqual([job.body.encoding, job.body.truncated, job.body.bytes], ['hex', true, 104]);
-      const none = await viewer.request({ op: 'peek', tube: 'peeks', state: 'buried' });
+      const none = await viewer.request({ op: 'peek', tube: 'peeks', state: 'buried', token: TOKEN });
       assert.deepEqual([none.ok, none.result?.job], [true, null]);
-      const bad = await viewer.request({ op: 'peek', tube: 'bad tube', state: 'ready' });
+      const bad = await viewer.request({ op: 'peek', tube: 'bad tube', state: 'ready', token: TOKEN });
       assert.deepEqual([bad.ok, bad.code], [false, 'BAD_REQUEST']);
     } finally {
       viewer.close();
@@ -308,18 +308,52 @@ describe('dashboard: over a proxy in front of 3 stalkd nodes', () => {
 });
 
 describe('dashboard: without a token', () => {
-  test('dashboard: admin actions are disabled, peeks still work', async () => {
+  test('dashboard: admin actions and peeks are disabled; counts and rates still flow', async () => {
     const d = await startDashboardCluster();
     const viewer = await Viewer.open(d.base);
     try {
       await viewer.waitFor(() => viewer.hello, 'hello');
-      assert.equal(viewer.hello?.admin, false);
+      assert.deepEqual([viewer.hello?.admin, viewer.hello?.peek], [false, false]);
       const r = await viewer.request({ op: 'clear', tube: 'default', token: '' });
       assert.deepEqual([r.ok, r.code], [false, 'DISABLED']);
       const p = await viewer.request({ op: 'peek', tube: 'default', state: 'ready' });
-      assert.equal(p.ok, true);
+      assert.deepEqual([p.ok, p.code, p.result], [false, 'DISABLED', undefined]);
+      const snapshot = await viewer.waitFor(() => viewer.snapshot, 'first snapshot');
+      assert.equal(snapshot.nodes.length, 3, 'nodes and tubes with their counts need no token');
     } finally {
       viewer.close();
+      await d.stop();
+    }
+  });
+});
+
+describe('dashboard: with a read token', () => {
+  test('dashboard: peeks need the read token (or the admin token); admin actions refuse it', async () => {
+    const READ = 'read-token-51c2';
+    const ADMIN = 'admin-token-e9a0';
+    const d = await startDashboardCluster({ readToken: READ, adminToken: ADMIN });
+    const client = await Client.connect({ host: '127.0.0.1', port: d.cluster.proxy.port });
+    const viewer = await Viewer.open(d.base);
+    try {
+      await client.use('secrets');
+      const id = await client.put('card 4111-1111');
+      await viewer.waitFor(() => viewer.hello, 'hello');
+      assert.equal(viewer.hello?.peek, true);
+      for (const token of [undefined, '', 'wrong', `${READ}x`]) {
+        const r = await viewer.request({ op: 'peek', tube: 'secrets', state: 'ready', token });
+        assert.deepEqual([r.ok, r.code, r.result], [false, 'FORBIDDEN', undefined], `token ${token}`);
+      }
+      for (const token of [READ, ADMIN]) {
+        const r = await viewer.request({ op: 'peek', tube: 'secrets', state: 'ready', token });
+        assert.equal(r.ok, true, r.error);
+        assert.equal((r.result?.job as { id: number } | undefined)?.id, id);
+      }
+      const del = await viewer.request({ op: 'delete', jobId: id, token: READ });
+      assert.deepEqual([del.ok, del.code], [false, 'FORBIDDEN'], 'the read token is not an admin token');
+      assert.ok(await client.peek(id), 'still there');
+    } finally {
+      viewer.close();
+      await client.close();
       await d.stop();
     }
   });

@@ -63,7 +63,7 @@ whenInstalled(OPENSSL, 'openssl', () =>
         const later = await client.put('later', { delaySecs: 3600 });
         const now = await client.put('now');
         viewer = await Viewer.open(`http://127.0.0.1:${metricsPort}`);
-        const peek = await viewer.request({ op: 'peek', tube: 'tls-admin', state: 'ready' });
+        const peek = await viewer.request({ op: 'peek', tube: 'tls-admin', state: 'ready', token: TOKEN });
         assert.equal(peek.ok, true, peek.error);
         assert.equal((peek.result?.job as { id: number } | undefined)?.id, now);
 

@@ -69,7 +69,7 @@ export interface Reply {
 }
 
 type Message =
-  | { type: 'hello'; admin: boolean; intervalMs: number }
+  | { type: 'hello'; admin: boolean; peek: boolean; intervalMs: number }
   | { type: 'snapshot'; snapshot: Snapshot }
   | { type: 'diff'; diff: SnapshotDiff }
   | { type: 'progress'; id: number; deleted: number; total: number }
@@ -77,7 +77,7 @@ type Message =
 
 export class Viewer {
   snapshot: Snapshot | null = null;
-  hello: { admin: boolean } | null = null;
+  hello: { admin: boolean; peek: boolean } | null = null;
   readonly progress: Array<{ deleted: number; total: number }> = [];
   readonly kinds: string[] = [];
   closeCode: number | null = null;

@@ -263,8 +263,14 @@
     switch (msg.type) {
       case 'hello':
         state.admin = msg.admin;
-        $('admin-state').textContent = msg.admin ? '' : 'admin actions disabled on this server';
+        $('admin-state').textContent = [
+          msg.peek ? '' : 'peeks disabled on this server (no token configured)',
+          msg.admin ? '' : 'admin actions disabled on this server',
+        ]
+          .filter(Boolean)
+          .join('; ');
         for (const b of document.querySelectorAll('.admin button')) b.disabled = !msg.admin;
+        for (const b of document.querySelectorAll('[data-peek]')) b.disabled = !msg.peek;
         break;
       case 'snapshot':
         applySnapshot(msg.snapshot);
@@ -298,6 +304,7 @@
     });
   }
 
+  // Peeks and admin actions carry the token typed in the header (read or admin token).
   function adminRequest(body, onProgress) {
     return request(Object.assign({ token: $('token').value }, body), onProgress);
   }
@@ -330,7 +337,7 @@
 
   async function peek(which) {
     const tube = state.selected;
-    const reply = await request({ op: 'peek', tube, state: which });
+    const reply = await adminRequest({ op: 'peek', tube, state: which });
     if (!report(reply, () => '')) return;
     const job = reply.result.job;
     $('job').hidden = !job;
