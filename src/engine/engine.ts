@@ -530,6 +530,69 @@ export class Engine implements JobHost {
     this.setNextId(record.id + 1);
   }
 
+  /**
+   * A record of the primary's log applied on a standby (replication). The job takes the state the
+   * record gives — reserved counts as ready: reservations are not replicated — with replay's rules
+   * (a delayed job whose deadline passed is ready). A job keeps its place where nothing that orders
+   * it changed, so a compaction copy of a buried job does not move it to the end of the buried list.
+   * `body` (without CRLF): a full record; undefined: a state record, ignored for an unknown job (its
+   * full record was in a segment the copy did not include, as in replay).
+   */
+  applyRecord(record: JobRecord, body: Buffer | undefined): void {
+    const job = this.table.slotOf(record.id);
+    if (job === NO_JOB) {
+      if (body !== undefined) this.restoreJob(record, body);
+      return;
+    }
+    const jobs = this.table;
+    const deadlineAtMs = record.state === JobState.Delayed ? record.deadlineAtMs : 0;
+    const code =
+      record.state === JobState.Buried
+        ? StateCode.Buried
+        : deadlineAtMs > this.clock.nowMs()
+          ? StateCode.Delayed
+          : StateCode.Ready;
+    const moves =
+      jobs.state[job] !== code ||
+      jobs.pri[job] !== record.pri ||
+      (code === StateCode.Delayed && jobs.deadlineAtMs[job] !== deadlineAtMs);
+    if (moves) this.place.detach(job);
+    jobs.setLoggedFields(job, record);
+    if (!moves) return;
+    jobs.pri[job] = record.pri;
+    if (code === StateCode.Buried) this.place.addBuried(job);
+    else if (code === StateCode.Delayed) {
+      jobs.deadlineAtMs[job] = deadlineAtMs;
+      this.place.addDelayed(job);
+    } else {
+      this.place.makeReady(job);
+      this.waits.wakeTubes([this.place.tubeOf(job)]);
+    }
+  }
+
+  /** A delete record applied on a standby: the job is gone (nothing when it is unknown). */
+  applyDelete(id: number): void {
+    const job = this.table.slotOf(id);
+    if (job === NO_JOB) return;
+    const tube = this.place.tubeOf(job);
+    this.place.detach(job);
+    this.table.remove(job);
+    this.dropTubeIfUnused(tube);
+  }
+
+  /**
+   * Forgets every job (a standby whose log was cut, before it is restored from the shorter log).
+   * Sessions stay; jobs they hold reserved are dropped with the rest. The id sequence is kept: ids
+   * only ever grow.
+   */
+  removeAllJobs(): void {
+    const ids: number[] = [];
+    const jobs = this.table;
+    for (let slot = 0; slot < jobs.capacity; slot++)
+      if (jobs.state[slot] !== StateCode.Free) ids.push(jobs.id[slot]!);
+    for (const id of ids) this.applyDelete(id);
+  }
+
   /** A live job as the binlog's compaction copies it: its record and body (without the CRLF). */
   jobSource(id: number): { record: JobRecord; body: Buffer } | undefined {
     const job = this.jobs.get(id);

@@ -203,6 +203,16 @@ export class JobTable {
     u32[i] = u32[i]! + by;
   }
 
+  /** The fields a log record carries besides id, tube, priority and state: ttr, delay, counters. */
+  setLoggedFields(slot: number, record: JobRecord): void {
+    const slab = this.slabOf(slot);
+    const at = this.recordAt[slot]!;
+    slab.f64[(at + TTR_F64) >>> 3] = record.ttrMs;
+    slab.f64[(at + DELAY_F64) >>> 3] = record.delayMs;
+    for (const name of Object.keys(COUNTER_AT) as JobCounter[])
+      slab.u32[(at + COUNTER_AT[name]) >>> 2] = record[name];
+  }
+
   bodyBytes(slot: number): number {
     const length = this.slabOf(slot).lengthAt(this.recordAt[slot]!);
     if (length === JOB_RECORD_HEADER_BYTES) return (this.bigBodies.get(slot) as Buffer).length - 2;
