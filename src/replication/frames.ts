@@ -5,7 +5,7 @@
  *
  *   SEGMENT   primary → standby  index u32, capacity u64, the 32-byte file header
  *   DATA      primary → standby  index u32, offset u64, LSN of its last whole record u64, bytes
- *   HEARTBEAT primary → standby  term u64, last LSN appended u64, time ms u64
+ *   HEARTBEAT primary → standby  term u64, last LSN appended u64, time ms u64, in sync u64 (0/1)
  *   ACK       standby → primary  durable LSN u64, received LSN u64
  *
  * A DATA frame's bytes are whole records (or a damaged region copied as it is), so the receiver
@@ -20,7 +20,7 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 export const FRAME_HEADER_BYTES = 8;
 const SEGMENT_FIXED_BYTES = 4 + 8;
 const DATA_FIXED_BYTES = 4 + 8 + 8;
-const HEARTBEAT_BYTES = 24;
+const HEARTBEAT_BYTES = 32;
 const ACK_BYTES = 16;
 /** The largest frame a reader accepts: one largest record in a DATA frame. */
 export const MAX_FRAME_PAYLOAD_BYTES = DATA_FIXED_BYTES + 12 + MAX_PAYLOAD_BYTES;
@@ -28,7 +28,7 @@ export const MAX_FRAME_PAYLOAD_BYTES = DATA_FIXED_BYTES + 12 + MAX_PAYLOAD_BYTES
 export type Frame =
   | { type: typeof FrameType.Segment; index: number; capacity: number; header: Buffer }
   | { type: typeof FrameType.Data; index: number; offset: number; lastLsn: number; bytes: Buffer }
-  | { type: typeof FrameType.Heartbeat; term: number; lastLsn: number; nowMs: number }
+  | { type: typeof FrameType.Heartbeat; term: number; lastLsn: number; nowMs: number; inSync: boolean }
   | { type: typeof FrameType.Ack; durableLsn: number; receivedLsn: number };
 
 const EMPTY = Buffer.alloc(0);
@@ -75,11 +75,12 @@ export function encodeDataHead(index: number, offset: number, lastLsn: number, b
   return buf;
 }
 
-export function encodeHeartbeat(term: number, lastLsn: number, nowMs: number): Buffer {
+export function encodeHeartbeat(term: number, lastLsn: number, nowMs: number, inSync: boolean): Buffer {
   const buf = frame(FrameType.Heartbeat, HEARTBEAT_BYTES);
   u64(buf, 8, term);
   u64(buf, 16, lastLsn);
   u64(buf, 24, nowMs);
+  u64(buf, 32, inSync ? 1 : 0);
   return buf;
 }
 
@@ -110,7 +111,13 @@ function decodePayload(type: number, p: Buffer): Frame {
       };
     case FrameType.Heartbeat:
       need(HEARTBEAT_BYTES, true);
-      return { type, term: readU64(p, 0), lastLsn: readU64(p, 8), nowMs: readU64(p, 16) };
+      return {
+        type,
+        term: readU64(p, 0),
+        lastLsn: readU64(p, 8),
+        nowMs: readU64(p, 16),
+        inSync: readU64(p, 24) === 1,
+      };
     case FrameType.Ack:
       need(ACK_BYTES, true);
       return { type, durableLsn: readU64(p, 0), receivedLsn: readU64(p, 8) };

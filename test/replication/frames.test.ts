@@ -41,14 +41,14 @@ describe('replication frames', () => {
     encodeSegment(12, 10 * 1024 * 1024, header),
     encodeDataHead(12, 32, 2 ** 40, records.length),
     records,
-    encodeHeartbeat(3, 2 ** 40 + 1, 1_700_000_000_123),
+    encodeHeartbeat(3, 2 ** 40 + 1, 1_700_000_000_123, true),
     encodeAck(99, 100),
     encodeDataHead(12, 48, 0, 0),
   ]);
   const expected: Frame[] = [
     { type: 1, index: 12, capacity: 10 * 1024 * 1024, header },
     { type: 2, index: 12, offset: 32, lastLsn: 2 ** 40, bytes: records },
-    { type: 3, term: 3, lastLsn: 2 ** 40 + 1, nowMs: 1_700_000_000_123 },
+    { type: 3, term: 3, lastLsn: 2 ** 40 + 1, nowMs: 1_700_000_000_123, inSync: true },
     { type: 16, durableLsn: 99, receivedLsn: 100 },
     { type: 2, index: 12, offset: 48, lastLsn: 0, bytes: Buffer.alloc(0) },
   ];
