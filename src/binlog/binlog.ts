@@ -35,6 +35,7 @@ import {
   IDS_RECORD_BYTES,
   PUT_MIGRATED,
   putRecordBytes,
+  START_NEW_TERM,
   START_RECORD_BYTES,
   UPDATE_RECORD_BYTES,
 } from './format';
@@ -47,6 +48,7 @@ import {
   createSpare,
   createSpareSync,
   discardSpare,
+  type PendingWrite,
   roundUpToBlock,
   type Segment,
   type SpareFile,
@@ -90,6 +92,9 @@ export class Binlog implements Journal {
   private recordsWritten = 0;
   private recordsMigrated: number;
   private readonly log: (line: string) => void;
+  /** The term of the primary writing this log (replication; 0 without). */
+  readonly term: number;
+  private readonly writtenListeners = new Set<(writes: readonly PendingWrite[], lsn: number) => void>();
 
   constructor(
     private readonly ops: FileOps,
@@ -122,8 +127,10 @@ export class Binlog implements Journal {
     );
     // Replay never appends to old files: every start opens a new segment (its start record carries
     // the id floor). A failure here is a start-up error and propagates.
+    const lastTerm = init.segments[init.segments.length - 1]?.term ?? 0;
+    this.term = Math.max(init.term ?? lastTerm, lastTerm);
     const spare = createSpareSync(ops, dir, this.capacityFor(this.index.reservedBytes()));
-    this.openSegment(spare);
+    this.openSegment(spare, this.term > lastTerm ? START_NEW_TERM : 0);
     // The first ceiling is made safe now, so the first put does not wait for it.
     this.ids.reserve(this.maxId + 1);
   }
@@ -138,6 +145,9 @@ export class Binlog implements Journal {
         this.armIdleCompaction();
       },
       onFsync: (seconds: number) => this.fsyncObserver?.onFsync(seconds),
+      onWritten: (writes: readonly PendingWrite[], lsn: number) => {
+        for (const listener of this.writtenListeners) listener(writes, lsn);
+      },
       onFailure: (err: Error) =>
         this.log(
           `binlog: write to ${this.dir} failed (${err.message}); retrying, puts answer OUT_OF_MEMORY meanwhile`,
@@ -333,8 +343,26 @@ export class Binlog implements Journal {
     );
   }
 
+  // ---- replication (src/replication/primary-log.ts) ------------------------------------------------
+
+  /** Segments on disk, oldest first; the last is the one being written. */
+  get segmentList(): readonly Segment[] {
+    return this.segments;
+  }
+
+  /** LSN of the last record appended. */
+  lastLsn(): number {
+    return this.nextLsn - 1;
+  }
+
+  /** Told every write handed to the OS (after it is in the file). Returns an unsubscribe function. */
+  onWritten(listener: (writes: readonly PendingWrite[], lsn: number) => void): () => void {
+    this.writtenListeners.add(listener);
+    return () => this.writtenListeners.delete(listener);
+  }
+
   /** Seals the current segment and makes `spare` the new current one, starting with a start record. */
-  private openSegment(spare: SpareFile): void {
+  private openSegment(spare: SpareFile, flags = 0): void {
     const segment = activateSpare(this.ops, this.dir, spare, this.nextSegmentIndex);
     this.nextSegmentIndex++;
     const previous = this.segments.length > 0 ? this.current : undefined;
@@ -344,7 +372,9 @@ export class Binlog implements Journal {
     const lsn = this.nextLsn++;
     const { buf, off } = segment.allocate(START_RECORD_BYTES);
     // The id floor: every id logged and every ceiling, so deleting older segments forgets neither.
-    encodeStart(buf, off, lsn, Math.max(this.maxId, this.ids.highest()), segment.index, 0);
+    encodeStart(buf, off, lsn, Math.max(this.maxId, this.ids.highest()), segment.index, flags, this.term);
+    segment.firstLsn = lsn;
+    segment.term = this.term;
     for (const s of this.segments) {
       if (s === segment) continue;
       s.sealed = true;

@@ -54,4 +54,10 @@ export interface BinlogInit {
   nextSegmentIndex: number;
   recordsMigrated: number;
   release: () => Promise<void>;
+  /**
+   * Replication: the term of the primary opening the log (its segments' start records carry it);
+   * higher than the last segment's term, the new segment is the first of that term. Default: the
+   * last segment's term (0 for a node without replication).
+   */
+  term?: number;
 }

@@ -20,7 +20,9 @@
  *
  * Payloads after the LSN:
  *   Start  (first record of a segment): max job id logged so far u64, segment index u32, flags u32
- *          (START_IMPORTED: converted from beanstalkd binlog files), started at ms u64.
+ *          (START_IMPORTED: converted from beanstalkd binlog files; START_NEW_TERM: the first segment
+ *          of a primary's term), started at ms u64, term u64 (the primary's term, replication; absent
+ *          in files written before it: term 0).
  *   Put    (a job's full record: put, compaction copy, import): job meta (JOB_META_BYTES), order LSN u64
  *          (LSN that set the job's current state, for buried FIFO order after a copy; 0 = this record),
  *          flags u8 (PUT_MIGRATED, PUT_IMPORTED), tube length u8, tube (latin1), body length u32, body.
@@ -48,13 +50,16 @@ export const RecordType = { Start: 1, Put: 2, Update: 3, Delete: 4, Ids: 5 } as 
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
 export const START_IMPORTED = 1;
+export const START_NEW_TERM = 2;
 export const PUT_MIGRATED = 1;
 export const PUT_IMPORTED = 2;
 export const IDS_EXACT = 1;
 
 const LSN_BYTES = 8;
 export const JOB_META_BYTES = 65;
-const START_PAYLOAD_BYTES = LSN_BYTES + 8 + 4 + 4 + 8;
+/** Start records of files written before terms existed lack the term. */
+const START_PAYLOAD_NO_TERM_BYTES = LSN_BYTES + 8 + 4 + 4 + 8;
+const START_PAYLOAD_BYTES = START_PAYLOAD_NO_TERM_BYTES + 8;
 const PUT_FIXED_PAYLOAD_BYTES = LSN_BYTES + JOB_META_BYTES + 8 + 1 + 1 + 4;
 export const START_RECORD_BYTES = RECORD_HEADER_BYTES + START_PAYLOAD_BYTES;
 export const UPDATE_RECORD_BYTES = RECORD_HEADER_BYTES + LSN_BYTES + JOB_META_BYTES;
@@ -79,7 +84,14 @@ const STATE_BY_CODE: readonly (JobState | undefined)[] = [
 export type JobMeta = Omit<JobRecord, 'tube'>;
 
 export type LogRecord =
-  | { type: typeof RecordType.Start; lsn: number; maxId: number; segmentIndex: number; flags: number }
+  | {
+      type: typeof RecordType.Start;
+      lsn: number;
+      maxId: number;
+      segmentIndex: number;
+      flags: number;
+      term: number;
+    }
   | {
       type: typeof RecordType.Put;
       lsn: number;
@@ -194,6 +206,7 @@ export function encodeStart(
   maxId: number,
   index: number,
   flags: number,
+  term = 0,
 ): number {
   writeRecordHeader(buf, off, RecordType.Start, START_PAYLOAD_BYTES);
   const p = off + RECORD_HEADER_BYTES;
@@ -202,6 +215,7 @@ export function encodeStart(
   buf.writeUInt32LE(index, p + 16);
   buf.writeUInt32LE(flags, p + 20);
   writeU64(buf, p + 24, Date.now());
+  writeU64(buf, p + 32, term);
   sealRecord(buf, off, START_RECORD_BYTES);
   return START_RECORD_BYTES;
 }
@@ -300,15 +314,18 @@ function decodePayload(buf: Buffer, type: number, p: number, payloadBytes: numbe
   if (lsn < 1) return 'invalid LSN';
   switch (type) {
     case RecordType.Start: {
-      if (payloadBytes !== START_PAYLOAD_BYTES) return 'bad start record length';
+      if (payloadBytes !== START_PAYLOAD_BYTES && payloadBytes !== START_PAYLOAD_NO_TERM_BYTES)
+        return 'bad start record length';
       const maxId = readU64(buf, p + 8);
-      if (maxId < 0) return 'invalid max id';
+      const term = payloadBytes === START_PAYLOAD_BYTES ? readU64(buf, p + 32) : 0;
+      if (maxId < 0 || term < 0) return 'invalid max id or term';
       return {
         type,
         lsn,
         maxId,
         segmentIndex: buf.readUInt32LE(p + 16),
         flags: buf.readUInt32LE(p + 20),
+        term,
       };
     }
     case RecordType.Put:

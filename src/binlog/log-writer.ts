@@ -37,6 +37,8 @@ export interface WriterHooks {
   onFailure(err: Error): void;
   /** One fdatasync of a segment succeeded after `seconds` (the fsync-latency histogram). */
   onFsync?(seconds: number): void;
+  /** Writes just handed to the OS, holding every record up to `lsn` (replication's live stream). */
+  onWritten?(writes: readonly PendingWrite[], lsn: number): void;
 }
 
 export class LogWriter {
@@ -150,6 +152,7 @@ export class LogWriter {
     }
     if (this.mode !== SyncMode.Never) for (const w of writes) this.unsynced.push(w);
     this.writtenLsn = lsn;
+    if (writes.length > 0) this.hooks.onWritten?.(writes, lsn);
     this.failure = undefined;
     this.notify();
     this.startSync();

@@ -84,6 +84,11 @@ export interface ReplayOutcome {
   nextSegmentIndex: number;
   /** The oldest segment starts with an import from beanstalkd. */
   oldestIsImport: boolean;
+  /**
+   * The last LSN before the first gap in the LSN sequence (a skipped corrupt record, a hole), 0 when
+   * there is none: a replication standby cuts its log there and fetches the rest again.
+   */
+  gapAfterLsn: number;
 }
 
 export function listSegments(ops: FileOps, dir: string): number[] {
@@ -102,6 +107,7 @@ class Replayer {
   readonly warnings: string[] = [];
   maxId = 0;
   lastLsn = 0;
+  gapAfterLsn = 0;
   oldestIsImport = false;
 
   constructor(
@@ -188,9 +194,15 @@ class Replayer {
       );
       return;
     }
+    if (this.lastLsn > 0 && rec.lsn !== this.lastLsn + 1 && this.gapAfterLsn === 0)
+      this.gapAfterLsn = this.lastLsn;
     this.lastLsn = rec.lsn;
     switch (rec.type) {
       case RecordType.Start:
+        if (first) {
+          segment.firstLsn = rec.lsn;
+          segment.term = rec.term;
+        }
         if (rec.maxId > this.maxId) this.maxId = rec.maxId;
         if (first && this.segments.length === 0 && (rec.flags & START_IMPORTED) !== 0)
           this.oldestIsImport = true;
@@ -263,5 +275,6 @@ export function replaySegments(ops: FileOps, dir: string): ReplayOutcome {
     lastLsn: replayer.lastLsn,
     nextSegmentIndex: (indices[indices.length - 1] ?? 0) + 1,
     oldestIsImport: replayer.oldestIsImport,
+    gapAfterLsn: replayer.gapAfterLsn,
   };
 }

@@ -8,14 +8,15 @@
  *   - the record that unpinned it is safe (fsynced; under -F: written), so a power loss cannot
  *     leave us with neither the old record nor its replacement,
  *   - the next segment's start record is safe: it carries the id floor (max id ever logged) that the
- *     removed file may have been the last to hold.
+ *     removed file may have been the last to hold;
+ *   - no replication sender is reading it (a catch-up or full copy in progress).
  */
 import type { FileOps } from './file-ops';
 import type { Segment } from './segment';
 
 export function canUnlinkOldest(segments: readonly Segment[], current: Segment, safeLsn: number): boolean {
   const s = segments[0];
-  if (s === undefined || s === current || s.refs.size > 0 || !s.closed) return false;
+  if (s === undefined || s === current || s.refs.size > 0 || !s.closed || s.readers > 0) return false;
   return safeLsn >= Math.max(s.freedAtLsn, s.successorStartLsn);
 }
 

@@ -73,6 +73,11 @@ export class Segment {
   successorStartLsn = Number.POSITIVE_INFINITY;
   /** The name was just created by a rename: fsync the directory before trusting its records. */
   needsDirSync = false;
+  /** LSN and term of its start record (0 until it is known): the log's term history. */
+  firstLsn = 0;
+  term = 0;
+  /** Replication senders reading this file: retention keeps it (and every newer one) meanwhile. */
+  readers = 0;
   private chunk: Buffer | undefined;
   private chunkUsed = 0;
   private chunkTaken = 0;
@@ -96,6 +101,15 @@ export class Segment {
   /** An existing, closed segment found at start-up. */
   static closed(index: number, filePath: string, bytes: number): Segment {
     return new Segment(index, filePath, -1, bytes, bytes);
+  }
+
+  /** A closed segment takes appends again after its `used` bytes (a standby continuing its log). */
+  reopen(fd: number): void {
+    this.fd = fd;
+    this.sealed = false;
+    this.flushed = this.used;
+    this.pendingStart = this.used;
+    this.capacity = Math.max(this.capacity, this.used);
   }
 
   get closed(): boolean {

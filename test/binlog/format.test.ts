@@ -76,7 +76,7 @@ describe('binlog format', () => {
     assert.equal(encodedPut().toString('latin1', bodyAt, bodyAt + bodyBytes), 'hello\r\nworld');
 
     const buf = Buffer.alloc(START_RECORD_BYTES + UPDATE_RECORD_BYTES + DELETE_RECORD_BYTES);
-    let off = encodeStart(buf, 0, 1, 2 ** 50, 7, START_IMPORTED);
+    let off = encodeStart(buf, 0, 1, 2 ** 50, 7, START_IMPORTED, 9);
     off += encodeUpdate(buf, off, 2, { ...job, state: JobState.Buried, deadlineAtMs: 0 });
     encodeDelete(buf, off, 3, 12345);
     const start = decodeRecord(buf, 0);
@@ -87,7 +87,19 @@ describe('binlog format', () => {
       maxId: 2 ** 50,
       segmentIndex: 7,
       flags: 1,
+      term: 9,
     });
+    // A start record written before terms existed (8 bytes shorter) reads as term 0.
+    const old = Buffer.alloc(START_RECORD_BYTES - 8);
+    old.writeUInt16LE(0xeab5, 0);
+    old[2] = 1;
+    old[3] = RecordType.Start;
+    old.writeUInt32LE(START_RECORD_BYTES - 8 - 12, 4);
+    buf.copy(old, 12, 12, START_RECORD_BYTES - 8);
+    old.writeUInt32LE(crc32c(old, 12, old.length, crc32c(old, 0, 8)), 8);
+    const oldStart = decodeRecord(old, 0);
+    assert.ok(oldStart.ok && oldStart.record.type === RecordType.Start);
+    if (oldStart.record.type === RecordType.Start) assert.equal(oldStart.record.term, 0);
     const update = decodeRecord(buf, START_RECORD_BYTES);
     assert.ok(update.ok);
     const { tube: _tube, ...meta } = job;

@@ -1,0 +1,258 @@
+/**
+ * A standby's binlog (docs/replication.md, "The standby"): the primary's segments, byte for byte.
+ * It writes no record of its own — no start record, no compaction, no id ceiling — it continues its
+ * last segment after a restart instead of opening a new one, and it opens a segment only when the
+ * primary did (same index, capacity and file header). Durability is its own: the same LogWriter as
+ * a primary (group commit, -f/-F). Retention is the primary's rule applied to the same records:
+ * the job index is kept exactly as the Binlog keeps it, so at a promotion the whole state is handed
+ * to a Binlog (`handOver`), which opens the new term's segment and goes on.
+ */
+import type { BinlogInit, BinlogOptions } from './contract';
+import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES } from './contract';
+import type { FileOps } from './file-ops';
+import { decodeRecord, FILE_HEADER_BYTES, findNextRecord, type LogRecord, RecordType } from './format';
+import { type JobEntry, JobIndex } from './job-index';
+import { LogWriter, SyncMode } from './log-writer';
+import { unlinkOldSegments } from './retention';
+import { activateSpare, createSpareSync, roundUpToBlock, type Segment } from './segment';
+
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+export interface FollowerInit {
+  /** Segments from replay (closed), oldest first. */
+  segments: Segment[];
+  jobs: Map<number, JobEntry>;
+  maxId: number;
+  lastLsn: number;
+  release: () => Promise<void>;
+}
+
+export class FollowerLog {
+  readonly mode: SyncMode;
+  private readonly writer: LogWriter;
+  private readonly segments: Segment[];
+  private current: Segment | undefined;
+  private readonly jobs: Map<number, JobEntry>;
+  private readonly index: JobIndex;
+  private maxId: number;
+  private lastLsn: number;
+  private readonly growBytes: number;
+  private gc: Promise<void> | undefined;
+  private closing = false;
+  recordsWritten = 0;
+  private readonly log: (line: string) => void;
+
+  constructor(
+    private readonly ops: FileOps,
+    private readonly dir: string,
+    options: BinlogOptions,
+    private readonly init: FollowerInit,
+  ) {
+    const fsyncEveryMs = options.fsyncEveryMs === undefined ? DEFAULT_FSYNC_EVERY_MS : options.fsyncEveryMs;
+    this.mode =
+      fsyncEveryMs === null ? SyncMode.Never : fsyncEveryMs === 0 ? SyncMode.Strict : SyncMode.Interval;
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.growBytes = roundUpToBlock(options.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+    this.segments = init.segments;
+    this.jobs = init.jobs;
+    this.index = new JobIndex(init.jobs);
+    this.maxId = init.maxId;
+    this.lastLsn = init.lastLsn;
+    this.writer = new LogWriter(
+      ops,
+      dir,
+      this.mode,
+      fsyncEveryMs ?? 0,
+      {
+        beforeBatch: () => {},
+        afterStep: () => this.collectGarbage(),
+        onFailure: (err) => this.log(`binlog: write to ${dir} failed (${err.message}); retrying`),
+      },
+      init.lastLsn,
+    );
+    const last = this.segments[this.segments.length - 1];
+    if (last !== undefined) this.reopen(last);
+  }
+
+  /** Where the log ends and its last record. */
+  position(): { index: number; offset: number; lastTerm: number; lastLsn: number } {
+    const c = this.current;
+    return { index: c?.index ?? 0, offset: c?.used ?? 0, lastTerm: c?.term ?? 0, lastLsn: this.lastLsn };
+  }
+
+  durableSeq(): number {
+    return this.writer.durableLsn();
+  }
+
+  onDurable(listener: (seq: number) => void): () => void {
+    return this.writer.onDurable(listener);
+  }
+
+  /** Hands appended bytes to the OS. */
+  flush(): void {
+    this.writer.schedule();
+  }
+
+  /** Segment files on disk, oldest first (stats and tests). */
+  segmentIndices(): number[] {
+    return this.segments.map((s) => s.index);
+  }
+
+  liveJobs(): number {
+    return this.index.size;
+  }
+
+  /** The primary opened segment `index`: the same here, with its capacity and file header. */
+  startSegment(index: number, capacity: number, header: Buffer): void {
+    if (this.current !== undefined) this.current.sealed = true;
+    const spare = createSpareSync(this.ops, this.dir, Math.max(roundUpToBlock(capacity), FILE_HEADER_BYTES));
+    this.ops.writeSync(spare.fd, header, 0);
+    const segment = activateSpare(this.ops, this.dir, spare, index);
+    this.segments.push(segment);
+    this.current = segment;
+    this.writer.track(segment);
+  }
+
+  /**
+   * The primary's bytes at (index, offset) of the current segment (the caller checked they follow
+   * on): written as they are, every intact record noted and passed to onRecord. Returns warnings for
+   * damaged regions (skipped when applying, as replay skips them, but kept in the file).
+   */
+  append(
+    index: number,
+    offset: number,
+    bytes: Buffer,
+    onRecord: (record: LogRecord, buf: Buffer) => void,
+  ): string[] {
+    const segment = this.current;
+    if (segment === undefined || segment.index !== index || segment.used !== offset)
+      throw new Error(`follower log: bytes for ${index}:${offset} do not continue the log`);
+    if (bytes.length === 0) return [];
+    this.ensureRoom(segment, bytes.length);
+    const { buf, off } = segment.allocate(bytes.length);
+    bytes.copy(buf, off);
+    const warnings: string[] = [];
+    const before = this.lastLsn;
+    for (let p = 0; p < bytes.length; ) {
+      const r = decodeRecord(bytes, p);
+      if (r.ok) {
+        this.note(r.record, segment, offset + p, r.bytes);
+        onRecord(r.record, bytes);
+        p += r.bytes;
+        continue;
+      }
+      const next = findNextRecord(bytes, p + 1);
+      const end = next < 0 ? bytes.length : next;
+      warnings.push(
+        `CORRUPT region in ${segment.path} at offset ${offset + p} (${r.reason}) copied from the primary: ` +
+          `${end - p} bytes skipped, as the primary's replay skipped them`,
+      );
+      p = end;
+    }
+    if (this.lastLsn > before) this.writer.appended(this.lastLsn);
+    return warnings;
+  }
+
+  /** Replay's bookkeeping for one record, so retention and a later promotion see what a primary would. */
+  private note(rec: LogRecord, segment: Segment, offset: number, bytes: number): void {
+    this.lastLsn = rec.lsn;
+    this.recordsWritten++;
+    switch (rec.type) {
+      case RecordType.Start:
+        if (offset === FILE_HEADER_BYTES) {
+          segment.firstLsn = rec.lsn;
+          segment.term = rec.term;
+        }
+        if (rec.maxId > this.maxId) this.maxId = rec.maxId;
+        // As Binlog.openSegment: the start record carries the id floor older files may have held.
+        for (const s of this.segments) {
+          if (s === segment) continue;
+          s.sealed = true;
+          if (s.successorStartLsn === Number.POSITIVE_INFINITY) s.successorStartLsn = rec.lsn;
+        }
+        {
+          const previous = this.segments[this.segments.indexOf(segment) - 1];
+          if (previous !== undefined && previous.refs.size === 0) previous.freedAtLsn = rec.lsn;
+        }
+        return;
+      case RecordType.Put:
+        this.index.fullRecord(rec.job.id, segment, bytes, rec.orderLsn > 0 ? rec.orderLsn : rec.lsn, rec.lsn);
+        if (rec.job.id > this.maxId) this.maxId = rec.job.id;
+        return;
+      case RecordType.Update:
+        this.index.stateRecord(rec.job.id, segment, rec.lsn);
+        return;
+      case RecordType.Delete:
+        this.index.remove(rec.id, rec.lsn);
+        if (rec.id > this.maxId) this.maxId = rec.id;
+        return;
+    }
+  }
+
+  /** A segment's preallocation ran out (the primary's was larger): extend the file with zeros. */
+  private ensureRoom(segment: Segment, bytes: number): void {
+    if (segment.free() >= bytes) return;
+    const target = roundUpToBlock(segment.used + Math.max(bytes, this.growBytes));
+    for (let at = segment.capacity; at < target; at += ZEROS.length)
+      this.ops.writeSync(segment.fd, ZEROS.subarray(0, Math.min(ZEROS.length, target - at)), at);
+    segment.capacity = target;
+  }
+
+  /** The last segment from replay takes appends again: reopened, room added after its data. */
+  private reopen(segment: Segment): void {
+    segment.reopen(this.ops.openSync(segment.path, 'r+'));
+    this.current = segment;
+    this.ensureRoom(segment, 1);
+    this.writer.track(segment);
+  }
+
+  private collectGarbage(): void {
+    this.gc ??= unlinkOldSegments(
+      this.ops,
+      this.dir,
+      this.segments,
+      () => this.current as Segment,
+      () => this.writer.safeLsn(),
+      this.mode !== SyncMode.Never,
+      () => this.closing,
+    )
+      .catch((err: Error) => this.log(`binlog: cannot remove an old segment in ${this.dir} (${err.message})`))
+      .finally(() => {
+        this.gc = undefined;
+      });
+  }
+
+  private async quiesce(): Promise<void> {
+    this.closing = true;
+    await this.gc;
+    await this.writer.drain();
+    this.writer.stopTimers();
+    await this.current?.finish(this.ops);
+  }
+
+  /**
+   * Promotion: everything written and synced, the current segment closed, and the state a Binlog
+   * starts from. The directory lock passes to the Binlog with it.
+   */
+  async handOver(): Promise<BinlogInit> {
+    await this.quiesce();
+    return {
+      segments: this.segments,
+      jobs: this.jobs,
+      maxId: this.maxId,
+      lastLsn: this.lastLsn,
+      nextSegmentIndex: (this.current?.index ?? 0) + 1,
+      recordsMigrated: 0,
+      release: this.init.release,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    try {
+      await this.quiesce();
+    } finally {
+      await this.init.release();
+    }
+  }
+}

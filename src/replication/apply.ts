@@ -1,0 +1,27 @@
+/**
+ * A record of the primary's log onto a standby's engine: the same per-record rules as replay
+ * (src/binlog/replay.ts), through the engine's apply API. Ids only grow: every record that names an
+ * id, and every id floor, moves the engine's next id above it, so a promoted standby never hands
+ * out an id the old primary may have used.
+ */
+import { type LogRecord, RecordType } from '../binlog/format';
+import type { Engine } from '../engine/engine';
+
+export function applyLogRecord(engine: Engine, rec: LogRecord, buf: Buffer): void {
+  switch (rec.type) {
+    case RecordType.Start:
+      engine.setNextId(rec.maxId + 1);
+      return;
+    case RecordType.Put:
+      engine.applyRecord(rec.job, buf.subarray(rec.bodyAt, rec.bodyAt + rec.bodyBytes));
+      engine.setNextId(rec.job.id + 1);
+      return;
+    case RecordType.Update:
+      engine.applyRecord({ ...rec.job, tube: '' }, undefined);
+      return;
+    case RecordType.Delete:
+      engine.applyDelete(rec.id);
+      engine.setNextId(rec.id + 1);
+      return;
+  }
+}
