@@ -10,7 +10,14 @@
 import type { BinlogInit, BinlogOptions } from './contract';
 import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES } from './contract';
 import type { FileOps } from './file-ops';
-import { decodeRecord, FILE_HEADER_BYTES, findNextRecord, type LogRecord, RecordType } from './format';
+import {
+  decodeRecord,
+  FILE_HEADER_BYTES,
+  findNextRecord,
+  IDS_EXACT,
+  type LogRecord,
+  RecordType,
+} from './format';
 import { type JobEntry, JobIndex } from './job-index';
 import { LogWriter, SyncMode } from './log-writer';
 import { unlinkOldSegments } from './retention';
@@ -88,9 +95,9 @@ export class FollowerLog {
     return this.writer.onDurable(listener);
   }
 
-  /** Hands appended bytes to the OS. */
+  /** Hands appended bytes to the OS now (then the -f mode's fsync follows). */
   flush(): void {
-    this.writer.schedule();
+    if (this.writer.hasUnwritten()) this.writer.writeOut();
   }
 
   /** Segment files on disk, oldest first (stats and tests). */
@@ -185,6 +192,11 @@ export class FollowerLog {
       case RecordType.Delete:
         this.index.remove(rec.id, rec.lsn);
         if (rec.id > this.maxId) this.maxId = rec.id;
+        return;
+      case RecordType.Ids:
+        // As replay: a ceiling raises the floor; a clean stop's exact mark sets it.
+        if ((rec.flags & IDS_EXACT) !== 0) this.maxId = rec.ceiling;
+        else if (rec.ceiling > this.maxId) this.maxId = rec.ceiling;
         return;
     }
   }

@@ -601,6 +601,15 @@ export class Engine implements JobHost {
     return { record: job.toRecord(), body: bodyWithCrlf.subarray(0, bodyWithCrlf.length - 2) };
   }
 
+  /**
+   * A new journal takes over (a standby promoted, a primary stepping down): ids are granted by it
+   * from now on, so the ceiling granted by the previous one no longer counts.
+   */
+  attachJournal(journal: Journal): void {
+    this.journal = journal;
+    this.idCeiling = 0;
+  }
+
   /** The next id handed out is at least n (and in this node's residue class). */
   setNextId(n: number): void {
     while (this.nextId < n)

@@ -23,5 +23,9 @@ export function applyLogRecord(engine: Engine, rec: LogRecord, buf: Buffer): voi
       engine.applyDelete(rec.id);
       engine.setNextId(rec.id + 1);
       return;
+    case RecordType.Ids:
+      // Ids up to the ceiling may have been seen by clients of the primary.
+      engine.setNextId(rec.ceiling + 1);
+      return;
   }
 }
