@@ -2,6 +2,7 @@
 /** The `stalkd` command: nodes, the proxy, a local cluster and client commands. */
 import { Command } from 'commander';
 import { STALKD_VERSION } from '../version';
+import { registerBinlogCommand } from './binlog';
 import { registerClientCommands } from './client';
 import { registerClusterCommand } from './cluster';
 import { registerNodeCommand } from './node';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerProxyCommand(program);
   registerClusterCommand(program);
   registerClientCommands(program);
+  registerBinlogCommand(program);
   return program;
 }
 
