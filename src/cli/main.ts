@@ -5,6 +5,7 @@ import { STALKD_VERSION } from '../version';
 import { registerBinlogCommand } from './binlog';
 import { registerClientCommands } from './client';
 import { registerClusterCommand } from './cluster';
+import { registerHealthcheckCommand } from './healthcheck';
 import { registerNodeCommand } from './node';
 import { registerProxyCommand } from './proxy';
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerClusterCommand(program);
   registerClientCommands(program);
   registerBinlogCommand(program);
+  registerHealthcheckCommand(program, buildProgram);
   return program;
 }
 

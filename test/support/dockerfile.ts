@@ -62,6 +62,8 @@ export function parseDockerfile(text: string): Dockerfile {
       stages.push(stage);
     } else {
       const stage = stages[stages.length - 1];
+      // ARG before the first FROM declares build arguments for the FROM lines (argDefaults).
+      if (!stage && keyword === 'ARG') continue;
       if (!stage) throw new Error(`line ${start}: ${keyword} before the first FROM`);
       stage.instructions.push(instruction);
     }
@@ -82,4 +84,27 @@ export function execForm(args: string): string[] | null {
 /** The last instruction with `keyword` in a stage (the one that takes effect), if any. */
 export function lastInstruction(stage: DockerStage, keyword: string): DockerInstruction | undefined {
   return stage.instructions.filter((i) => i.keyword === keyword).at(-1);
+}
+
+/**
+ * A stage as the builder sees it: the instructions of the stages it is built FROM (`FROM base AS
+ * runtime` inherits base's USER, ENTRYPOINT, HEALTHCHECK …) followed by its own.
+ */
+export function effectiveStage(dockerfile: Dockerfile, stage: DockerStage): DockerStage {
+  const parent = dockerfile.stages.find((s) => s.name !== undefined && s.name === stage.image);
+  if (!parent || parent === stage) return stage;
+  const inherited = effectiveStage(dockerfile, parent);
+  return {
+    ...stage,
+    image: inherited.image,
+    instructions: [...inherited.instructions, ...stage.instructions],
+  };
+}
+
+/** `ARG NAME=default` values declared before the first FROM or in a stage, by name. */
+export function argDefaults(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of text.matchAll(/^ARG\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)\s*$/gm))
+    out[m[1] as string] = m[2] as string;
+  return out;
 }
