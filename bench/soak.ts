@@ -136,7 +136,7 @@ async function worker(soak: Soak): Promise<void> {
         countError(soak, `reserve: ${r.line}`);
         continue;
       }
-      const body = r.data?.toString() ?? '';
+      const body = r.body?.toString() ?? '';
       held = { body, n: soak.ledger.delivered(body, Date.now()) };
       await handleJob(soak, c, r.line.split(' ')[1] as string, body, held.n);
     } catch {
@@ -185,7 +185,7 @@ async function jobsLeft(nodePorts: number[]): Promise<number> {
     try {
       const r = await c.cmd('stats');
       if (!r.line.startsWith('OK ')) return Number.POSITIVE_INFINITY;
-      const text = r.data?.toString() ?? '';
+      const text = r.body?.toString() ?? '';
       for (const key of ['ready', 'reserved', 'delayed', 'buried']) {
         n += Number(new RegExp(`current-jobs-${key}: (\\d+)`).exec(text)?.[1] ?? 1);
       }

@@ -41,6 +41,10 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import type { Request } from '../protocol/commands';
+import { type Reply, ReplyFormatError, ReplyParser } from '../protocol/reply-parser';
+import { putLine, requestLine } from '../protocol/request-line';
+import type { JobStats, ServerStats, TubeStats } from '../protocol/stats';
 import { checkId, checkTube, checkU32 } from './args';
 import {
   type Decoder,
@@ -68,8 +72,6 @@ import {
 } from './decoders';
 import { ConnectionError } from './errors';
 import { Fifo } from './fifo';
-import { type Reply, ReplyFormatError, ReplyParser } from './reply-parser';
-import type { JobStats, ServerStats, TubeStats } from './stats';
 
 export interface ConnectOptions {
   host: string;
@@ -89,7 +91,7 @@ export interface PutOptions {
   ttrSecs?: number;
 }
 
-interface Request {
+interface InFlight {
   /** Verb for error messages (`put`, `stats-tube`, …). */
   command: string;
   decode: Decoder<unknown>;
@@ -113,7 +115,7 @@ function toConnectionError(err: unknown, fallback: string): ConnectionError {
 export class Client {
   private readonly socket: net.Socket;
   private readonly parser: ReplyParser;
-  private readonly inflight = new Fifo<Request>();
+  private readonly inflight = new Fifo<InFlight>();
   /** Chunks written this tick, flushed together on the next tick. */
   private outgoing: Buffer[] = [];
   private outgoingBytes = 0;
@@ -186,7 +188,7 @@ export class Client {
     const delaySecs = checkU32('delay', options.delaySecs ?? 0);
     const ttrSecs = checkU32('ttr', options.ttrSecs ?? 60);
     const data = typeof body === 'string' ? Buffer.from(body) : body;
-    const header = `put ${pri} ${delaySecs} ${ttrSecs} ${data.length}\r\n`;
+    const header = `${putLine(pri, delaySecs, ttrSecs, data.length)}\r\n`;
     if (data.length > INLINE_BODY_BYTES) {
       return this.send('put', [Buffer.from(header, 'latin1'), data, CRLF], decodeInserted);
     }
@@ -199,98 +201,107 @@ export class Client {
   }
 
   use(tube: string): Promise<string> {
-    return this.sendLine('use', `use ${checkTube(tube)}`, decodeUsing);
+    return this.request({ op: 'use', tube: checkTube(tube) }, decodeUsing);
   }
 
   reserve(): Promise<Job | 'DEADLINE_SOON'> {
-    return this.sendLine('reserve', 'reserve', decodeReserve);
+    return this.request({ op: 'reserve' }, decodeReserve);
   }
 
   reserveWithTimeout(secs: number): Promise<Job | 'DEADLINE_SOON' | 'TIMED_OUT'> {
-    const line = `reserve-with-timeout ${checkU32('timeout', secs)}`;
-    return this.sendLine('reserve-with-timeout', line, decodeReserveWithTimeout);
+    const timeoutMs = checkU32('timeout', secs) * 1000;
+    return this.request({ op: 'reserve-with-timeout', timeoutMs }, decodeReserveWithTimeout);
   }
 
   reserveJob(id: number): Promise<Job | 'NOT_FOUND'> {
-    return this.sendLine('reserve-job', `reserve-job ${checkId(id)}`, decodeReserveJob);
+    return this.request({ op: 'reserve-job', id: checkId(id) }, decodeReserveJob);
   }
 
   delete(id: number): Promise<'DELETED' | 'NOT_FOUND'> {
-    return this.sendLine('delete', `delete ${checkId(id)}`, decodeDelete);
+    return this.request({ op: 'delete', id: checkId(id) }, decodeDelete);
   }
 
   release(id: number, pri: number, delaySecs: number): Promise<'RELEASED' | 'BURIED' | 'NOT_FOUND'> {
-    const line = `release ${checkId(id)} ${checkU32('pri', pri)} ${checkU32('delay', delaySecs)}`;
-    return this.sendLine('release', line, decodeRelease);
+    const req = {
+      op: 'release',
+      id: checkId(id),
+      pri: checkU32('pri', pri),
+      delayMs: checkU32('delay', delaySecs) * 1000,
+    } as const;
+    return this.request(req, decodeRelease);
   }
 
   bury(id: number, pri: number): Promise<'BURIED' | 'NOT_FOUND'> {
-    return this.sendLine('bury', `bury ${checkId(id)} ${checkU32('pri', pri)}`, decodeBury);
+    return this.request({ op: 'bury', id: checkId(id), pri: checkU32('pri', pri) }, decodeBury);
   }
 
   touch(id: number): Promise<'TOUCHED' | 'NOT_FOUND'> {
-    return this.sendLine('touch', `touch ${checkId(id)}`, decodeTouch);
+    return this.request({ op: 'touch', id: checkId(id) }, decodeTouch);
   }
 
   watch(tube: string): Promise<number> {
-    return this.sendLine('watch', `watch ${checkTube(tube)}`, decodeWatching);
+    return this.request({ op: 'watch', tube: checkTube(tube) }, decodeWatching);
   }
 
   ignore(tube: string): Promise<number | 'NOT_IGNORED'> {
-    return this.sendLine('ignore', `ignore ${checkTube(tube)}`, decodeIgnore);
+    return this.request({ op: 'ignore', tube: checkTube(tube) }, decodeIgnore);
   }
 
   peek(id: number): Promise<Job | null> {
-    return this.sendLine('peek', `peek ${checkId(id)}`, decodePeek);
+    return this.request({ op: 'peek', id: checkId(id) }, decodePeek);
   }
 
   peekReady(): Promise<Job | null> {
-    return this.sendLine('peek-ready', 'peek-ready', decodePeek);
+    return this.request({ op: 'peek-ready' }, decodePeek);
   }
 
   peekDelayed(): Promise<Job | null> {
-    return this.sendLine('peek-delayed', 'peek-delayed', decodePeek);
+    return this.request({ op: 'peek-delayed' }, decodePeek);
   }
 
   peekBuried(): Promise<Job | null> {
-    return this.sendLine('peek-buried', 'peek-buried', decodePeek);
+    return this.request({ op: 'peek-buried' }, decodePeek);
   }
 
   kick(bound: number): Promise<number> {
-    return this.sendLine('kick', `kick ${checkU32('bound', bound)}`, decodeKicked);
+    return this.request({ op: 'kick', bound: checkU32('bound', bound) }, decodeKicked);
   }
 
   kickJob(id: number): Promise<'KICKED' | 'NOT_FOUND'> {
-    return this.sendLine('kick-job', `kick-job ${checkId(id)}`, decodeKickJob);
+    return this.request({ op: 'kick-job', id: checkId(id) }, decodeKickJob);
   }
 
   stats(): Promise<ServerStats> {
-    return this.sendLine('stats', 'stats', decodeServerStats);
+    return this.request({ op: 'stats' }, decodeServerStats);
   }
 
   statsTube(name: string): Promise<TubeStats | null> {
-    return this.sendLine('stats-tube', `stats-tube ${checkTube(name)}`, decodeTubeStats);
+    return this.request({ op: 'stats-tube', tube: checkTube(name) }, decodeTubeStats);
   }
 
   statsJob(id: number): Promise<JobStats | null> {
-    return this.sendLine('stats-job', `stats-job ${checkId(id)}`, decodeJobStats);
+    return this.request({ op: 'stats-job', id: checkId(id) }, decodeJobStats);
   }
 
   listTubes(): Promise<string[]> {
-    return this.sendLine('list-tubes', 'list-tubes', decodeList);
+    return this.request({ op: 'list-tubes' }, decodeList);
   }
 
   listTubesWatched(): Promise<string[]> {
-    return this.sendLine('list-tubes-watched', 'list-tubes-watched', decodeList);
+    return this.request({ op: 'list-tubes-watched' }, decodeList);
   }
 
   listTubeUsed(): Promise<string> {
-    return this.sendLine('list-tube-used', 'list-tube-used', decodeUsing);
+    return this.request({ op: 'list-tube-used' }, decodeUsing);
   }
 
   pauseTube(name: string, delaySecs: number): Promise<'PAUSED' | 'NOT_FOUND'> {
-    const line = `pause-tube ${checkTube(name)} ${checkU32('delay', delaySecs)}`;
-    return this.sendLine('pause-tube', line, decodePauseTube);
+    const req = {
+      op: 'pause-tube',
+      tube: checkTube(name),
+      delayMs: checkU32('delay', delaySecs) * 1000,
+    } as const;
+    return this.request(req, decodePauseTube);
   }
 
   /**
@@ -312,7 +323,7 @@ export class Client {
    */
   quit(): Promise<void> {
     if (this.failure === undefined) {
-      this.enqueue(Buffer.from('quit\r\n', 'latin1'));
+      this.enqueue(Buffer.from(`${requestLine({ op: 'quit' })}\r\n`, 'latin1'));
       this.failure = new ConnectionError('CLOSED', 'client quit');
     }
     return this.closed.then(() => undefined);
@@ -324,8 +335,9 @@ export class Client {
     return this.closed.then(() => undefined);
   }
 
-  private sendLine<T>(command: string, line: string, decode: Decoder<T>): Promise<T> {
-    return this.send(command, Buffer.from(`${line}\r\n`), decode);
+  /** Sends a request without a body; its verb names it in errors. */
+  private request<T>(req: Request, decode: Decoder<T>): Promise<T> {
+    return this.send(req.op, Buffer.from(`${requestLine(req)}\r\n`, 'latin1'), decode);
   }
 
   private send<T>(command: string, data: Buffer | Buffer[], decode: Decoder<T>): Promise<T> {

@@ -3,8 +3,8 @@
  * ProtocolError for a reply the caller should not have to branch on (see client.ts). Decoders
  * are top-level functions shared by all requests, so a request carries no closure of its own.
  */
-import { ProtocolError } from './errors';
-import type { Reply } from './reply-parser';
+
+import type { Reply } from '../protocol/reply-parser';
 import {
   convertStats,
   JOB_STATS_FIELDS,
@@ -13,8 +13,9 @@ import {
   type ServerStats,
   TUBE_STATS_FIELDS,
   type TubeStats,
-} from './stats';
-import { parseYamlList, parseYamlMap, YamlFormatError } from './yaml';
+} from '../protocol/stats';
+import { parseYamlList, parseYamlMap, YamlFormatError } from '../protocol/yaml';
+import { ProtocolError } from './errors';
 
 /** A job as `reserve`/`peek` return it. `body` is the caller's own copy. */
 export interface Job {

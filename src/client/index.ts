@@ -1,8 +1,6 @@
 /** Public surface of the stalkd/beanstalkd client. */
-export { Client, type ConnectOptions, connect, type PutOptions } from './client';
-export type { Job } from './decoders';
-export { ConnectionError, type ConnectionErrorCode, ProtocolError, type ProtocolErrorWord } from './errors';
-export { MAX_REPLY_LINE_BYTES, type Reply, ReplyFormatError, ReplyParser } from './reply-parser';
+
+export { MAX_REPLY_LINE_BYTES, type Reply, ReplyFormatError, ReplyParser } from '../protocol/reply-parser';
 export {
   JOB_STATS_FIELDS,
   type JobState,
@@ -11,5 +9,8 @@ export {
   type ServerStats,
   TUBE_STATS_FIELDS,
   type TubeStats,
-} from './stats';
-export { parseYamlList, parseYamlMap, YamlFormatError } from './yaml';
+} from '../protocol/stats';
+export { parseYamlList, parseYamlMap, YamlFormatError } from '../protocol/yaml';
+export { Client, type ConnectOptions, connect, type PutOptions } from './client';
+export type { Job } from './decoders';
+export { ConnectionError, type ConnectionErrorCode, ProtocolError, type ProtocolErrorWord } from './errors';

@@ -11,7 +11,7 @@
  */
 import type http from 'node:http';
 import type { MetricsServer } from '../metrics/metrics-server';
-import { ADMIN_TOKEN_ENV, AdminToken } from './admin-token';
+import { AdminToken } from './admin-token';
 import type { ClusterView } from './cluster-view';
 import { type CollectorOptions, SnapshotCollector } from './collector';
 import { DEFAULT_PEEK_BODY_BYTES } from './job-view';
@@ -104,12 +104,4 @@ export function attachDashboard(host: DashboardHost, options: DashboardOptions):
     staticDir,
     close: () => hub.close(),
   };
-}
-
-/** The token from the flag, else from STALKD_ADMIN_TOKEN; '' counts as unset. */
-export function adminTokenFrom(
-  flag: string | undefined,
-  env: NodeJS.ProcessEnv = process.env,
-): string | undefined {
-  return flag || env[ADMIN_TOKEN_ENV] || undefined;
 }

@@ -16,14 +16,7 @@ import { JobTable, NO_JOB, StateCode } from './job-table';
 import { type JobRecord, JobState, type Journal, newJobRecord, nullJournal } from './journal';
 import { JobPlacement } from './placement';
 import { Session, type WaitOutcome } from './session';
-import {
-  type CommandCounts,
-  type EngineCounts,
-  type JobStats,
-  newCommandCounts,
-  type TubeStats,
-} from './stats';
-import { jobStats, tubeStats } from './stats-view';
+import type { EngineCounts } from './stats';
 import type { Tube } from './tube';
 import { TubeRegistry } from './tube-registry';
 import { WaitSet } from './wait-set';
@@ -48,7 +41,6 @@ export class Engine implements JobHost {
   /** Live jobs by id, as views. */
   readonly jobs = new JobsView(this);
   private readonly registry: TubeRegistry;
-  readonly cmd: CommandCounts = newCommandCounts();
   readonly counts: EngineCounts = {
     urgent: 0,
     ready: 0,
@@ -377,10 +369,11 @@ export class Engine implements JobHost {
 
   /**
    * reserve / reserve-with-timeout → an outcome now, or null when the session now waits (the
-   * outcome then arrives through Session.onWake). timeoutMs null = wait forever.
+   * outcome then arrives through Session.onWake). timeoutMs null = wait forever. `deadlineOnly`
+   * takes no job: the wait only reports DEADLINE_SOON or TIMED_OUT (the proxy's deadline waits).
    */
-  reserve(s: Session, timeoutMs: number | null, flags = 0): WaitOutcome | null {
-    return this.waits.reserve(s, timeoutMs, flags);
+  reserve(s: Session, timeoutMs: number | null, deadlineOnly = false): WaitOutcome | null {
+    return this.waits.reserve(s, timeoutMs, deadlineOnly);
   }
 
   /** x-cancel: ends a wait in progress with TIMED_OUT (delivered through onWake). */
@@ -504,18 +497,6 @@ export class Engine implements JobHost {
     const ttr = this.place.ttrHeap.peek();
     if (ttr !== NO_JOB && deadlines[ttr]! < next) next = deadlines[ttr]!;
     return next;
-  }
-
-  // ---- stats ----------------------------------------------------------------------------------
-
-  statsJob(id: number, fileOf: (id: number) => number = () => 0): JobStats | undefined {
-    const job = this.jobs.get(id);
-    return job && jobStats(job, this.clock.nowMs(), fileOf(id));
-  }
-
-  statsTube(name: string): TubeStats | undefined {
-    const tube = this.registry.find(name);
-    return tube && tubeStats(tube, this.clock.nowMs());
   }
 
   // ---- recovery -------------------------------------------------------------------------------

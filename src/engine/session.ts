@@ -36,14 +36,6 @@ function entryLess(a: WatchEntry, b: WatchEntry): boolean {
 /** What a blocked reserve ends with, delivered through Session.onWake. */
 export type WaitOutcome = { type: 'reserved'; job: Job } | { type: 'DEADLINE_SOON' } | { type: 'TIMED_OUT' };
 
-/** How a wait counts and what it may take (internal x-reserve-wait flags use the same bits). */
-export const WaitFlags = {
-  CountReserve: 1,
-  CountReserveWithTimeout: 2,
-  /** Take no job: only report DEADLINE_SOON or TIMED_OUT (proxy use). */
-  DeadlineOnly: 4,
-} as const;
-
 /**
  * The engine's view of one client connection: used tube, watch list, reservations and wait state.
  * The server owns the socket; the engine calls `onWake` when a blocked reserve completes.
@@ -58,7 +50,8 @@ export class Session {
   isWorker = false;
   /** Blocked in reserve. */
   waiting = false;
-  waitFlags = 0;
+  /** The wait takes no job (reserve's deadlineOnly): it is in no tube's waiting set. */
+  waitDeadlineOnly = false;
   /** When the wait gives up (TIMED_OUT), ms; Infinity for a plain reserve. */
   waitTimeoutAtMs = Number.POSITIVE_INFINITY;
   /** When this waiting session must next be looked at: min(timeout, soonest deadline − margin). */

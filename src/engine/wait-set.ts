@@ -8,7 +8,7 @@ import { DEADLINE_SOON_MARGIN_MS } from './constants';
 import { IndexedHeap } from './heap';
 import type { Job } from './job';
 import { type JobTable, NO_JOB } from './job-table';
-import { type Session, WaitFlags, type WaitOutcome } from './session';
+import type { Session, WaitOutcome } from './session';
 import type { EngineCounts } from './stats';
 import type { Tube } from './tube';
 
@@ -42,11 +42,10 @@ export class WaitSet {
    * beanstalkd); else the best (pri, id) ready job of the unpaused watched tubes; else TIMED_OUT
    * for a zero timeout; else the session waits (null).
    */
-  reserve(s: Session, timeoutMs: number | null, flags: number): WaitOutcome | null {
+  reserve(s: Session, timeoutMs: number | null, deadlineOnly: boolean): WaitOutcome | null {
     const engine = this.engine;
     engine.markWorker(s);
     const now = engine.clock.nowMs();
-    const deadlineOnly = (flags & WaitFlags.DeadlineOnly) !== 0;
     if (this.deadlineSoon(s, now) && (deadlineOnly || !hasReadyJob(s))) return { type: 'DEADLINE_SOON' };
     if (!deadlineOnly) {
       const job = s.bestReadyJob();
@@ -57,7 +56,7 @@ export class WaitSet {
     }
     if (timeoutMs === 0) return { type: 'TIMED_OUT' };
     s.waiting = true;
-    s.waitFlags = flags;
+    s.waitDeadlineOnly = deadlineOnly;
     s.waitTimeoutAtMs = timeoutMs === null ? Number.POSITIVE_INFINITY : now + timeoutMs;
     engine.counts.waiting++;
     if (!deadlineOnly) for (const tube of s.watched) tube.waiting.add(s);

@@ -10,8 +10,9 @@
 import { statfsSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import type { EngineCounts } from '../engine/stats';
-import type { Tube } from '../engine/tube';
+import { COUNTED_COMMANDS, type TubeStats } from '../protocol/stats';
 import type { NodeServer } from '../server/node-server';
+import { tubeStats } from '../server/stats-view';
 import { createRegistry, scrapeSnapshot } from './common';
 import {
   CONNECTION_ROLES,
@@ -90,7 +91,7 @@ export function registerNodeMetrics(
   });
   createCounter(registry, NODE.commands, function () {
     this.reset();
-    for (const [command, n] of Object.entries(engine.cmd)) setCounter(this, n, { command });
+    for (const command of COUNTED_COMMANDS) setCounter(this, server.cmd[command], { command });
   });
   createCounter(registry, NODE.jobTimeouts, function () {
     this.reset();
@@ -178,15 +179,17 @@ function binlogFiles(s: BinlogFigures): number {
 
 function registerTubeMetrics(registry: Registry, server: NodeServer, cap: TubeCap): void {
   const engine = server.engine;
-  const selection = scrapeSnapshot(() =>
-    capTubes(
-      engine.tubeList,
+  // Tubes are read through stats-tube's own view, so the metrics and the protocol agree.
+  const selection = scrapeSnapshot(() => {
+    const nowMs = engine.clock.nowMs();
+    return capTubes(
+      engine.tubeList.map((t) => tubeStats(t, nowMs)),
       (t) => t.name,
-      (t) => t.jobCount,
+      jobsIn,
       cap,
-    ),
-  );
-  const each = (fn: (tube: Tube) => void): void => {
+    );
+  });
+  const each = (fn: (tube: TubeStats) => void): void => {
     for (const tube of selection.current().selected) fn(tube);
   };
   // Registered first among the tube families, so it takes the scrape's selection (in a chunk of
@@ -197,28 +200,34 @@ function registerTubeMetrics(registry: Registry, server: NodeServer, cap: TubeCa
   createGauge(registry, NODE.tubeJobs, function () {
     this.reset();
     each((t) => {
-      this.set({ tube: t.name, state: 'ready' }, t.ready.size);
-      this.set({ tube: t.name, state: 'reserved' }, t.reservedCount);
-      this.set({ tube: t.name, state: 'delayed' }, t.delayed.size);
-      this.set({ tube: t.name, state: 'buried' }, t.buriedCount);
+      for (const state of JOB_STATES) this.set({ tube: t.name, state }, t[`current-jobs-${state}`]);
     });
   });
   createCounter(registry, NODE.tubeJobsCreated, function () {
     this.reset();
-    each((t) => setCounter(this, t.totalJobs, { tube: t.name }));
+    each((t) => setCounter(this, t['total-jobs'], { tube: t.name }));
   });
   createCounter(registry, NODE.tubeDeletes, function () {
     this.reset();
-    each((t) => setCounter(this, t.cmdDelete, { tube: t.name }));
+    each((t) => setCounter(this, t['cmd-delete'], { tube: t.name }));
   });
   createGauge(registry, NODE.tubeReserveWaiting, function () {
     this.reset();
-    each((t) => this.set({ tube: t.name }, t.waiting.size));
+    each((t) => this.set({ tube: t.name }, t['current-waiting']));
   });
   createGauge(registry, NODE.tubePaused, function () {
     this.reset();
-    each((t) => this.set({ tube: t.name }, t.paused ? 1 : 0));
+    each((t) => this.set({ tube: t.name }, t.pause > 0 ? 1 : 0));
   });
+}
+
+function jobsIn(t: TubeStats): number {
+  return (
+    t['current-jobs-ready'] +
+    t['current-jobs-reserved'] +
+    t['current-jobs-delayed'] +
+    t['current-jobs-buried']
+  );
 }
 
 export interface NodeMetricsEndpointOptions extends NodeMetricsOptions {

@@ -1,25 +1,31 @@
 /**
- * The command table and the line → Request decoder, reproducing beanstalkd's dispatch: prefix
- * matching in a fixed order, exact length for argument-less verbs, and each verb's own argument
- * rules (see ../shared/reference/beanstalkd-notes.md §1.1–1.2).
+ * The command table and the line → Request decoder, reproducing beanstalkd's dispatch: the first
+ * entry of a fixed, ordered table whose prefix starts the line wins (so `reserveX` matches
+ * `reserve` and fails its exact-length check: BAD_FORMAT; `quitX` is `quit`); verbs without
+ * arguments must be exactly the verb; each verb reads its own arguments with read_u32/read_u64
+ * (numbers.ts). docs/node.md ("Parsing") lists the consequences a client can see.
+ *
+ * The x-* extensions (stalkd nodes answer them for the proxy) are decoded only when the parser is
+ * built with `extensions`; without, they are UNKNOWN_COMMAND as on beanstalkd (the proxy's client
+ * side).
  */
-import type { CountedCommand } from '../engine/stats';
 import { isValidTubeName, nameSpan, numberRead, readKickBound, readU32, readU64 } from './numbers';
+import type { CountedCommand } from './stats';
 
 export type ErrorWord = 'BAD_FORMAT' | 'UNKNOWN_COMMAND' | 'JOB_TOO_BIG';
 
 /** Verbs without arguments: the line must be exactly the verb. */
-export type BareOp =
-  | 'reserve'
-  | 'peek-ready'
-  | 'peek-delayed'
-  | 'peek-buried'
-  | 'stats'
-  | 'list-tubes'
-  | 'list-tube-used'
-  | 'list-tubes-watched'
-  | 'x-hello'
-  | 'x-cancel';
+export const BARE_OPS = [
+  'reserve',
+  'peek-ready',
+  'peek-delayed',
+  'peek-buried',
+  'stats',
+  'list-tubes',
+  'list-tube-used',
+  'list-tubes-watched',
+] as const;
+export type BareOp = (typeof BARE_OPS)[number];
 
 /** A complete request: one line (plus body for put). */
 export type Request =
@@ -29,12 +35,24 @@ export type Request =
   | { op: 'use' | 'watch' | 'ignore' | 'stats-tube'; tube: string }
   | { op: 'pause-tube'; tube: string; delayMs: number }
   | { op: 'reserve-with-timeout'; timeoutMs: number }
-  | { op: 'reserve-job' | 'delete' | 'touch' | 'peek' | 'kick-job' | 'stats-job' | 'x-unreserve'; id: number }
+  | { op: 'reserve-job' | 'delete' | 'touch' | 'peek' | 'kick-job' | 'stats-job'; id: number }
   | { op: 'release'; id: number; pri: number; delayMs: number }
   | { op: 'bury'; id: number; pri: number }
   | { op: 'kick'; bound: number }
   | { op: BareOp }
+  // stalkd's extensions for the proxy (decoded only with `extensions`).
+  | { op: 'x-hello' | 'x-cancel' }
+  | { op: 'x-unreserve'; id: number }
   | { op: 'x-reserve-wait'; timeoutMs: number; flags: number };
+
+/** The Request variant whose op union contains K (`RequestOf<'use'>` has `tube`). */
+export type RequestOf<K extends Request['op']> = Request extends infer R
+  ? R extends { op: infer O }
+    ? K extends O
+      ? R
+      : never
+    : never
+  : never;
 
 /** The put line, before its body: what the framing layer needs to read the body. */
 export interface PutHeader {
@@ -48,6 +66,20 @@ export interface PutHeader {
 
 export type LineResult = Request | { op: 'put-header'; header: PutHeader };
 
+/**
+ * `x-reserve-wait <secs> <flags>`: how the wait counts (on exactly one node, so merged stats show
+ * one command) and whether it may take a job.
+ */
+export const ReserveWaitFlag = {
+  CountReserve: 1,
+  CountReserveWithTimeout: 2,
+  /** Take no job: only report DEADLINE_SOON or TIMED_OUT. */
+  DeadlineOnly: 4,
+} as const;
+
+/** `x-reserve-wait` seconds meaning "no timeout" (u32 max, ~136 years). */
+export const RESERVE_WAIT_FOREVER_SECS = 4294967295;
+
 const BAD: Request = { op: 'error', word: 'BAD_FORMAT', count: null };
 const UNKNOWN: Request = { op: 'error', word: 'UNKNOWN_COMMAND', count: null };
 const bad = (count: CountedCommand): Request => ({ op: 'error', word: 'BAD_FORMAT', count });
@@ -59,7 +91,7 @@ type LineDecoder = (buf: Buffer, argStart: number, end: number) => LineResult;
 
 const ASCII = (s: string): Buffer => Buffer.from(s, 'latin1');
 
-function exact(op: BareOp): LineDecoder {
+function exact(op: BareOp | 'x-hello' | 'x-cancel'): LineDecoder {
   const request = { op } as Request;
   return (_buf, argStart, end) => (argStart === end ? request : BAD);
 }
@@ -164,26 +196,37 @@ const TABLE: ReadonlyArray<readonly [Buffer, LineDecoder]> = [
   [ASCII('list-tubes'), exact('list-tubes')],
   [ASCII('quit'), () => ({ op: 'quit' })],
   [ASCII('pause-tube'), decodePauseTube],
-  // Internal extensions for the proxy (never forwarded from clients).
+];
+
+/** stalkd's extensions for the proxy (docs/proxy.md, "Node protocol extensions"). */
+const EXTENSIONS: ReadonlyArray<readonly [Buffer, LineDecoder]> = [
   [ASCII('x-hello'), exact('x-hello')],
   [ASCII('x-reserve-wait '), decodeReserveWait],
   [ASCII('x-cancel'), exact('x-cancel')],
   [ASCII('x-unreserve '), idCommand('x-unreserve')],
 ];
 
+type Buckets = Array<Array<readonly [Buffer, LineDecoder]> | undefined>;
+
 /**
- * TABLE split by the first byte of each prefix, table order kept within a bucket: a line can only
+ * A table split by the first byte of each prefix, table order kept within a bucket: a line can only
  * match prefixes that start with its own first byte, so first-match-wins is unchanged. Matching in
  * JS over at most a few candidates replaces up to 29 native Buffer#compare calls per line (a
  * `delete` used to cost 9 of them; bench/README.md, "hot spots").
  */
-const BY_FIRST_BYTE: Array<Array<readonly [Buffer, LineDecoder]> | undefined> = [];
-for (const entry of TABLE) {
-  const first = entry[0][0] as number;
-  let bucket = BY_FIRST_BYTE[first];
-  if (!bucket) BY_FIRST_BYTE[first] = bucket = [];
-  bucket.push(entry);
+function byFirstByte(table: ReadonlyArray<readonly [Buffer, LineDecoder]>): Buckets {
+  const buckets: Buckets = [];
+  for (const entry of table) {
+    const first = entry[0][0] as number;
+    let bucket = buckets[first];
+    if (!bucket) buckets[first] = bucket = [];
+    bucket.push(entry);
+  }
+  return buckets;
 }
+
+const PLAIN = byFirstByte(TABLE);
+const WITH_EXTENSIONS = byFirstByte([...TABLE, ...EXTENSIONS]);
 
 /** buf[start…] begins with prefix, whose first byte is already known to match. */
 function hasPrefix(buf: Buffer, start: number, len: number, prefix: Buffer): boolean {
@@ -192,12 +235,12 @@ function hasPrefix(buf: Buffer, start: number, len: number, prefix: Buffer): boo
   return true;
 }
 
-/** Decodes one command line `buf[start, end)` (CRLF excluded). */
-export function decodeLine(buf: Buffer, start: number, end: number): LineResult {
+/** Decodes one command line `buf[start, end)` (CRLF excluded); x-* lines only with `extensions`. */
+export function decodeLine(buf: Buffer, start: number, end: number, extensions = true): LineResult {
   // "possible maliciousness": a NUL inside the line.
   for (let i = start; i < end; i++) if (buf[i] === 0) return BAD;
   const len = end - start;
-  const bucket = len > 0 ? BY_FIRST_BYTE[buf[start] as number] : undefined;
+  const bucket = len > 0 ? (extensions ? WITH_EXTENSIONS : PLAIN)[buf[start] as number] : undefined;
   if (bucket) {
     for (const [prefix, decode] of bucket) {
       if (hasPrefix(buf, start, len, prefix)) return decode(buf, start + prefix.length, end);

@@ -10,6 +10,10 @@ const SPACE = 0x20;
 const ZERO = 0x30;
 const NINE = 0x39;
 export const U32_MAX = 4294967295;
+
+/** beanstalkd's default -z (JOB_DATA_SIZE_LIMIT_DEFAULT) and its ceiling: larger -z is clamped. */
+export const DEFAULT_MAX_JOB_BYTES = 65535;
+export const MAX_JOB_BYTES_LIMIT = 1024 * 1024 * 1024;
 const U64_MAX_DIGITS = '18446744073709551615';
 
 /** Result slot of the readers: value and the offset just past the digits. */
@@ -111,9 +115,4 @@ export function nameSpan(buf: Buffer, pos: number, end: number): number {
 export function isValidTubeName(buf: Buffer, pos: number, end: number): boolean {
   const len = end - pos;
   return len > 0 && len <= MAX_TUBE_NAME_BYTES && buf[pos] !== 0x2d && nameSpan(buf, pos, end) === len;
-}
-
-export function isValidTubeNameString(name: string): boolean {
-  const buf = Buffer.from(name, 'latin1');
-  return buf.length === name.length && isValidTubeName(buf, 0, buf.length);
 }

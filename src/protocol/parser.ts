@@ -47,7 +47,11 @@ export class RequestParser {
   private windowFill = 0;
   private windowCr: WindowCr = WindowCr.None;
 
-  constructor(public maxJobBytes: number) {}
+  /** `extensions`: decode stalkd's x-* node commands (a node); false: UNKNOWN_COMMAND (the proxy). */
+  constructor(
+    public maxJobBytes: number,
+    private readonly extensions = true,
+  ) {}
 
   /** Bytes received but not yet consumed by `next` (for backpressure while a reserve blocks). */
   get bufferedBytes(): number {
@@ -100,7 +104,7 @@ export class RequestParser {
     const cr = firstCr(buf, start, start + available - 1);
     if (cr >= 0 && buf[cr + 1] === LF) {
       this.pos = cr + 2;
-      const result = decodeLine(buf, start, cr);
+      const result = decodeLine(buf, start, cr, this.extensions);
       if (result.op !== 'put-header') return result;
       return this.startBody(result.header);
     }

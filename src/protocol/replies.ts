@@ -1,11 +1,22 @@
-/** Prebuilt reply lines and the YAML renderers for stats and lists (beanstalkd 1.13 formats). */
+/**
+ * Reply formatting, one home for node and proxy: prebuilt reply lines, `<word> <n>…` lines with the
+ * digits written in place, `OK <n>` + YAML, and the YAML of stats and lists (beanstalkd 1.13
+ * formats). A reply is a buffer or a list of buffers written back to back (a job: header, body).
+ */
+import type { Reply } from './reply-parser';
 import {
-  COUNTED_COMMANDS,
-  type CommandCounts,
-  type EngineCounts,
+  type FieldKind,
+  JOB_STATS_FIELDS,
   type JobStats,
+  SERVER_STATS_FIELDS,
+  type ServerStats,
+  type StatsOf,
+  TUBE_STATS_FIELDS,
   type TubeStats,
-} from '../engine/stats';
+} from './stats';
+
+/** One reply as bytes: a buffer, or buffers written back to back (a job's header and body). */
+export type ReplyBytes = Buffer | readonly Buffer[];
 
 const line = (s: string): Buffer => Buffer.from(`${s}\r\n`, 'latin1');
 
@@ -94,95 +105,47 @@ export function okYaml(yaml: string): Buffer {
 }
 
 /** YAML list as beanstalkd prints it: names never quoted. */
-export function yamlList(names: readonly string[]): string {
+export function yamlList(names: Iterable<string>): string {
   let s = '---\n';
   for (const name of names) s += `- ${name}\n`;
   return s;
 }
 
-const quote = (s: string): string => `"${s}"`;
+const CRLF = Buffer.from('\r\n', 'latin1');
 
-/** Process-level figures that the engine does not know. */
-export interface ServerFigures {
-  maxJobBytes: number;
-  totalConnections: number;
-  pid: number;
-  version: string;
-  rusageUserUs: number;
-  rusageSystemUs: number;
-  uptimeSecs: number;
-  binlogOldestIndex: number;
-  binlogCurrentIndex: number;
-  binlogRecordsMigrated: number;
-  binlogRecordsWritten: number;
-  binlogMaxBytes: number;
-  instanceId: string;
-  hostname: string;
-  os: string;
-  platform: string;
+/** A reply read from a server (reply-parser.ts), written out again unchanged. */
+export function replyBytes(reply: Reply): ReplyBytes {
+  const head = Buffer.from(`${reply.line}\r\n`, 'latin1');
+  return reply.body ? [head, reply.body, CRLF] : head;
 }
 
-const seconds = (us: number): string =>
-  `${Math.floor(us / 1e6)}.${String(Math.floor(us % 1e6)).padStart(6, '0')}`;
+/** `<line>\r\n` for a line built at run time (`USING <tube>`, `WATCHING <n>`, `KICKED <n>`). */
+export function lineReply(text: string): Buffer {
+  return Buffer.from(`${text}\r\n`, 'latin1');
+}
 
-/** The 51 keys of `stats`, in beanstalkd's order. */
-export function renderStats(
-  counts: EngineCounts,
-  cmd: CommandCounts,
-  draining: boolean,
-  f: ServerFigures,
-): string {
+function formatValue(kind: FieldKind, value: string | number | boolean): string {
+  if (kind === 'string') return `"${value}"`;
+  if (kind === 'seconds') return (value as number).toFixed(6);
+  return String(value);
+}
+
+/** A stats record as YAML, keys in the field table's order (beanstalkd's). */
+function renderFields<T extends Record<string, FieldKind>>(fields: T, values: StatsOf<T>): string {
   let s = '---\n';
-  s += `current-jobs-urgent: ${counts.urgent}\n`;
-  s += `current-jobs-ready: ${counts.ready}\n`;
-  s += `current-jobs-reserved: ${counts.reserved}\n`;
-  s += `current-jobs-delayed: ${counts.delayed}\n`;
-  s += `current-jobs-buried: ${counts.buried}\n`;
-  for (const name of COUNTED_COMMANDS) s += `cmd-${name}: ${cmd[name]}\n`;
-  s += `job-timeouts: ${counts.jobTimeouts}\n`;
-  s += `total-jobs: ${counts.totalJobs}\n`;
-  s += `max-job-size: ${f.maxJobBytes}\n`;
-  s += `current-tubes: ${counts.tubes}\n`;
-  s += `current-connections: ${counts.sessions}\n`;
-  s += `current-producers: ${counts.producers}\n`;
-  s += `current-workers: ${counts.workers}\n`;
-  s += `current-waiting: ${counts.waiting}\n`;
-  s += `total-connections: ${f.totalConnections}\n`;
-  s += `pid: ${f.pid}\n`;
-  s += `version: ${quote(f.version)}\n`;
-  s += `rusage-utime: ${seconds(f.rusageUserUs)}\n`;
-  s += `rusage-stime: ${seconds(f.rusageSystemUs)}\n`;
-  s += `uptime: ${f.uptimeSecs}\n`;
-  s += `binlog-oldest-index: ${f.binlogOldestIndex}\n`;
-  s += `binlog-current-index: ${f.binlogCurrentIndex}\n`;
-  s += `binlog-records-migrated: ${f.binlogRecordsMigrated}\n`;
-  s += `binlog-records-written: ${f.binlogRecordsWritten}\n`;
-  s += `binlog-max-size: ${f.binlogMaxBytes}\n`;
-  s += `draining: ${draining}\n`;
-  s += `id: ${f.instanceId}\n`;
-  s += `hostname: ${quote(f.hostname)}\n`;
-  s += `os: ${quote(f.os)}\n`;
-  s += `platform: ${quote(f.platform)}\n`;
+  for (const key in fields) s += `${key}: ${formatValue(fields[key] as FieldKind, values[key])}\n`;
   return s;
 }
 
-export function renderTubeStats(t: TubeStats): string {
-  return (
-    `---\nname: ${quote(t.name)}\n` +
-    `current-jobs-urgent: ${t.urgent}\ncurrent-jobs-ready: ${t.ready}\n` +
-    `current-jobs-reserved: ${t.reserved}\ncurrent-jobs-delayed: ${t.delayed}\n` +
-    `current-jobs-buried: ${t.buried}\ntotal-jobs: ${t.totalJobs}\n` +
-    `current-using: ${t.using}\ncurrent-watching: ${t.watching}\ncurrent-waiting: ${t.waiting}\n` +
-    `cmd-delete: ${t.cmdDelete}\ncmd-pause-tube: ${t.cmdPauseTube}\n` +
-    `pause: ${t.pauseSecs}\npause-time-left: ${t.pauseTimeLeftSecs}\n`
-  );
+/** The 51 keys of `stats`, in beanstalkd's order. */
+export function renderStats(stats: ServerStats): string {
+  return renderFields(SERVER_STATS_FIELDS, stats);
 }
 
-export function renderJobStats(j: JobStats): string {
-  return (
-    `---\nid: ${j.id}\ntube: ${quote(j.tube)}\nstate: ${j.state}\npri: ${j.pri}\nage: ${j.ageSecs}\n` +
-    `delay: ${j.delaySecs}\nttr: ${j.ttrSecs}\ntime-left: ${j.timeLeftSecs}\nfile: ${j.file}\n` +
-    `reserves: ${j.reserves}\ntimeouts: ${j.timeouts}\nreleases: ${j.releases}\n` +
-    `buries: ${j.buries}\nkicks: ${j.kicks}\n`
-  );
+export function renderTubeStats(stats: TubeStats): string {
+  return renderFields(TUBE_STATS_FIELDS, stats);
+}
+
+export function renderJobStats(stats: JobStats): string {
+  return renderFields(JOB_STATS_FIELDS, stats);
 }

@@ -13,10 +13,10 @@
  * with `null` — callers turn that into INTERNAL_ERROR — and reports to `onFailure` once.
  */
 import { connect, type Socket } from 'node:net';
+import { type Reply, ReplyFormatError, ReplyParser } from '../protocol/reply-parser';
 import { OutBatch } from './out-batch';
-import { type NodeReply, ReplyReader } from './reply-reader';
 
-export type BackendResult = NodeReply | null;
+export type BackendResult = Reply | null;
 
 export interface BackendOptions {
   host: string;
@@ -106,7 +106,7 @@ export class Backend {
   private readonly pending: Request[] = [];
   /** Deadline of the head request (or of connecting), ms since epoch; Infinity when none. */
   private headDeadlineAtMs: number;
-  private readonly reader: ReplyReader;
+  private readonly reader: ReplyParser;
   /** Requests written in this tick, sent together at its end. */
   private readonly out = new OutBatch();
   /** Resolves true once connected, false if the connection failed first. */
@@ -118,14 +118,11 @@ export class Backend {
     this.connected = new Promise((resolve) => {
       this.settleConnected = resolve;
     });
-    this.reader = new ReplyReader(
-      (reply) => this.onReply(reply),
-      (reason) => this.fail(reason, BackendFailure.Protocol),
-    );
+    this.reader = new ReplyParser((reply) => this.onReply(reply));
     this.socket = connect({ host: options.host, port: options.port });
     this.socket.setNoDelay(true);
     this.socket.on('connect', () => this.onConnect());
-    this.socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err) => this.fail(err.message, this.openedKind()));
     this.socket.on('close', () => this.fail('connection closed by node', this.openedKind()));
     track(this, true);
@@ -217,7 +214,16 @@ export class Backend {
     this.pending.length = 0;
   }
 
-  private onReply(reply: NodeReply): void {
+  private onData(chunk: Buffer): void {
+    try {
+      this.reader.push(chunk);
+    } catch (err) {
+      if (!(err instanceof ReplyFormatError)) throw err;
+      this.fail(err.message, BackendFailure.Protocol);
+    }
+  }
+
+  private onReply(reply: Reply): void {
     const req = this.inflight[this.inflightHead];
     if (!req) {
       this.fail(`unexpected reply "${reply.line}"`, BackendFailure.Protocol);

@@ -13,6 +13,8 @@
  * parked connection can never take a job, which the stock reserve path uses to catch
  * DEADLINE_SOON. Commands sent here are the proxy's own (overhead in merged stats).
  */
+import type { Request } from '../protocol/commands';
+import { requestLine } from '../protocol/request-line';
 import type { ClientSession, NodeConn } from './session';
 
 /** Reserved tube name: connections that must watch/use nothing visible park here. */
@@ -49,15 +51,19 @@ export function stateNodes(session: ClientSession): number[] {
   return [...set];
 }
 
-function sendOwn(conn: NodeConn, line: string, statsKey: string, sent: Promise<unknown>[]): void {
-  conn.link.countOverhead(statsKey);
-  sent.push(conn.backend.request(line));
+function sendOwn(
+  conn: NodeConn,
+  req: Request & { op: 'use' | 'watch' | 'ignore' },
+  sent: Promise<unknown>[],
+): void {
+  conn.link.countOverhead(req.op);
+  sent.push(conn.backend.request(requestLine(req)));
 }
 
 function syncUsed(session: ClientSession, conn: NodeConn, index: number, sent: Promise<unknown>[]): void {
   const use = ownerIndex(session, session.used) === index ? session.used : parkingTubeOf(session, index);
   if (conn.used !== use) {
-    sendOwn(conn, `use ${use}`, 'cmd-use', sent);
+    sendOwn(conn, { op: 'use', tube: use }, sent);
     conn.used = use;
   }
 }
@@ -76,14 +82,14 @@ export function syncConn(session: ClientSession, conn: NodeConn, index: number):
   const target = desired.length > 0 ? desired : [parkingTubeOf(session, index)];
   for (const tube of target) {
     if (!conn.watched.has(tube)) {
-      sendOwn(conn, `watch ${tube}`, 'cmd-watch', sent);
+      sendOwn(conn, { op: 'watch', tube: tube }, sent);
       conn.watched.add(tube);
     }
   }
   const keep = new Set(target);
   for (const tube of [...conn.watched]) {
     if (!keep.has(tube)) {
-      sendOwn(conn, `ignore ${tube}`, 'cmd-ignore', sent);
+      sendOwn(conn, { op: 'ignore', tube: tube }, sent);
       conn.watched.delete(tube);
     }
   }
@@ -106,20 +112,20 @@ export function syncWatchChange(
   const parking = parkingTubeOf(session, index);
   if (session.isWatching(tube)) {
     if (!conn.watched.has(tube)) {
-      sendOwn(conn, `watch ${tube}`, 'cmd-watch', sent);
+      sendOwn(conn, { op: 'watch', tube: tube }, sent);
       conn.watched.add(tube);
     }
     if (conn.watched.has(parking) && tube !== parking) {
-      sendOwn(conn, `ignore ${parking}`, 'cmd-ignore', sent);
+      sendOwn(conn, { op: 'ignore', tube: parking }, sent);
       conn.watched.delete(parking);
     }
   } else if (conn.watched.has(tube)) {
     if (tube === parking && conn.watched.size === 1) return sent;
     if (conn.watched.size === 1) {
-      sendOwn(conn, `watch ${parking}`, 'cmd-watch', sent);
+      sendOwn(conn, { op: 'watch', tube: parking }, sent);
       conn.watched.add(parking);
     }
-    sendOwn(conn, `ignore ${tube}`, 'cmd-ignore', sent);
+    sendOwn(conn, { op: 'ignore', tube: tube }, sent);
     conn.watched.delete(tube);
   }
   return sent;

@@ -4,15 +4,16 @@
  * connection state, and the session's ordering rule has already waited for the client's earlier
  * commands. Nodes that are down are skipped (see README "Node failure").
  */
+import { okYaml, type ReplyBytes, yamlList } from '../protocol/replies';
+import { readYamlList, readYamlMap } from '../protocol/yaml';
 import { PARKING_TUBE } from './conn-sync';
 import type { NodeLink } from './node-pool';
-import { parseYamlList, parseYamlMap, type ReplyParts, yamlList, yamlReply } from './replies';
 import type { ClientSession } from './session';
 import { mergeStats, type NodeStats } from './stats-merge';
 
 async function tubesOf(link: NodeLink): Promise<string[] | null> {
-  const reply = await link.controlRequest('list-tubes', 'cmd-list-tubes');
-  return reply?.data ? parseYamlList(reply.data) : null;
+  const reply = await link.controlRequest({ op: 'list-tubes' });
+  return reply?.body ? readYamlList(reply.body) : null;
 }
 
 /** Union of the live nodes' tube lists: `default` first, then in node order. */
@@ -28,20 +29,20 @@ function liveLinks(session: ClientSession): NodeLink[] {
   return session.ctx.pool.all().filter((l) => l.up);
 }
 
-export async function handleListTubes(session: ClientSession): Promise<ReplyParts> {
-  session.ctx.counters.countLocal('cmd-list-tubes');
-  return yamlReply(yamlList(await tubeUnion(liveLinks(session))));
+export async function handleListTubes(session: ClientSession): Promise<ReplyBytes> {
+  session.ctx.counters.countLocal('list-tubes');
+  return okYaml(yamlList(await tubeUnion(liveLinks(session))));
 }
 
 async function statsOf(link: NodeLink): Promise<NodeStats | null> {
-  const reply = await link.controlRequest('stats', 'cmd-stats');
-  if (!reply?.data) return null;
-  return { stats: parseYamlMap(reply.data), overhead: link.overhead };
+  const reply = await link.controlRequest({ op: 'stats' });
+  if (!reply?.body) return null;
+  return { stats: readYamlMap(reply.body), overhead: link.overhead };
 }
 
-export async function handleStats(session: ClientSession): Promise<ReplyParts> {
+export async function handleStats(session: ClientSession): Promise<ReplyBytes> {
   const ctx = session.ctx;
-  ctx.counters.countLocal('cmd-stats');
+  ctx.counters.countLocal('stats');
   const links = liveLinks(session);
   // list-tubes goes first on each channel, so each node's stats already count it (overhead).
   const [tubes, stats] = await Promise.all([tubeUnion(links), Promise.all(links.map(statsOf))]);
@@ -52,5 +53,5 @@ export async function handleStats(session: ClientSession): Promise<ReplyParts> {
     counters: ctx.counters,
     maxJobBytes: ctx.maxJobBytes,
   });
-  return yamlReply(body);
+  return okYaml(body);
 }

@@ -3,8 +3,8 @@
  * the reply: the per-command hot path (put, id commands, single-node reserve), so no promise per
  * command — the session calls Backend.send and hands the reply to `finish`.
  */
-import type { ReplyParts } from './replies';
-import type { NodeReply } from './reply-reader';
+import type { ReplyBytes } from '../protocol/replies';
+import type { Reply } from '../protocol/reply-parser';
 import type { NodeConn } from './session';
 
 export abstract class Forward {
@@ -21,5 +21,5 @@ export abstract class Forward {
   ) {}
 
   /** The client's reply to the node's `reply` (null: the node connection failed). */
-  abstract finish(reply: NodeReply | null): ReplyParts;
+  abstract finish(reply: Reply | null): ReplyBytes;
 }

@@ -1,7 +1,8 @@
 /**
- * One handler per command, in a table (no per-command closures). Each returns the reply parts or
- * a promise of them. `dispatchTarget` tells the session's ordering rule where a command goes:
- * a node index (pipelined per node), 'local' (answered by the proxy from session state) or
+ * One handler per command, in a table (no per-command closures). Each takes the typed Request the
+ * protocol parser produced and returns the reply bytes, a promise of them, or a Forward (sent on the
+ * client's own node connection). `dispatchTarget` tells the session's ordering rule where a request
+ * goes: a node index (pipelined per node), 'local' (answered by the proxy from session state) or
  * 'barrier' (reserves that need several nodes, fan-outs, quit).
  *
  * Routing: put, peek-ready/-delayed/-buried and kick → owner of the used tube; stats-tube and
@@ -9,38 +10,43 @@
  * client's own connection so reservation ownership holds; use, watch, ignore, list-tube-used and
  * list-tubes-watched → answered locally (watch/ignore also update the node connection).
  */
-import type { Command, Verb } from './commands';
+import type { Request, RequestOf } from '../protocol/commands';
+import { lineReply, okYaml, REPLY, type ReplyBytes, yamlList } from '../protocol/replies';
+import type { Reply } from '../protocol/reply-parser';
+import { requestLine } from '../protocol/request-line';
+import type { CountedCommand } from '../protocol/stats';
 import { ownerIndex, syncUse } from './conn-sync';
 import { handleListTubes, handleStats } from './fanout';
 import { Forward } from './forward';
+import { statsJobWithClientId, withClientId } from './id-rewrite';
 import { decodeJobId } from './job-id';
-import {
-  lineReply,
-  Reply,
-  type ReplyParts,
-  statsJobWithClientId,
-  withClientId,
-  yamlList,
-  yamlReply,
-} from './replies';
-import type { NodeReply } from './reply-reader';
 import { handleReserve, reserveTarget } from './reserve';
 import type { ClientSession, NodeConn } from './session';
 
 export type Target = number | 'local' | 'barrier';
-type Handler = (session: ClientSession, command: Command) => HandlerResult;
+export type HandlerResult = ReplyBytes | Promise<ReplyBytes> | Forward;
+
+/** Requests a client can send through the proxy (the parser refuses the x-* node extensions). */
+export type ClientRequest = Exclude<Request, { op: 'error' | `x-${string}` }>;
+type ClientOp = ClientRequest['op'];
+type Handler<K extends ClientOp> = (session: ClientSession, req: RequestOf<K>) => HandlerResult;
+type HandlerTable = { [K in ClientOp]: Handler<K> };
+
+/** Requests that name a job by id. */
+type IdRequest = Extract<ClientRequest, { id: number }>;
+type IdOp = IdRequest['op'];
 
 /** Stats key beanstalkd bumps for each id command (reserve-job and kick-job have none). */
-const ID_STATS_KEY: Partial<Record<Verb, string>> = {
-  peek: 'cmd-peek',
-  delete: 'cmd-delete',
-  release: 'cmd-release',
-  bury: 'cmd-bury',
-  touch: 'cmd-touch',
-  'stats-job': 'cmd-stats-job',
+const ID_STATS_KEY: Partial<Record<IdOp, CountedCommand>> = {
+  peek: 'peek',
+  delete: 'delete',
+  release: 'release',
+  bury: 'bury',
+  touch: 'touch',
+  'stats-job': 'stats-job',
 };
 
-const ID_VERBS = new Set<Verb>([
+const ID_OPS = new Set<ClientOp>([
   'peek',
   'reserve-job',
   'delete',
@@ -50,164 +56,167 @@ const ID_VERBS = new Set<Verb>([
   'touch',
   'stats-job',
 ]);
-const USED_TUBE_VERBS = new Set<Verb>(['put', 'peek-ready', 'peek-delayed', 'peek-buried', 'kick']);
-const BARRIER_VERBS = new Set<Verb>(['stats', 'list-tubes', 'quit']);
+const USED_TUBE_OPS = new Set<ClientOp>(['put', 'peek-ready', 'peek-delayed', 'peek-buried', 'kick']);
+const BARRIER_OPS = new Set<ClientOp>(['stats', 'list-tubes', 'quit']);
 
-/** The node an id command goes to, or -1 when no node of this cluster issued the id. */
-function idTarget(session: ClientSession, command: Command): { index: number; nodeId: number } | null {
-  const decoded = decodeJobId(command.id);
+/** A reply the proxy gives itself without running anything: parse errors, a put body without CRLF. */
+export interface LocalError {
+  word: 'BAD_FORMAT' | 'UNKNOWN_COMMAND' | 'JOB_TOO_BIG' | 'EXPECTED_CRLF';
+  /** The stats key beanstalkd bumps for it, if any. */
+  count: CountedCommand | null;
+}
+
+const EXPECTED_CRLF: LocalError = { word: 'EXPECTED_CRLF', count: 'put' };
+
+export function localErrorOf(req: Request): LocalError | null {
+  if (req.op === 'error') return req;
+  if (req.op === 'put' && !req.bodyOk) return EXPECTED_CRLF;
+  return null;
+}
+
+/** The node an id request goes to, or null when no node of this cluster issued the id. */
+function idTarget(session: ClientSession, req: IdRequest): { index: number; nodeId: number } | null {
+  const decoded = decodeJobId(req.id);
   if (!decoded || !session.ctx.pool.get(decoded.nodeIndex)) return null;
   return { index: decoded.nodeIndex, nodeId: decoded.nodeId };
 }
 
-export function dispatchTarget(session: ClientSession, command: Command): Target {
-  const verb = command.verb;
-  if (USED_TUBE_VERBS.has(verb)) return ownerIndex(session, session.used);
-  if (ID_VERBS.has(verb)) return idTarget(session, command)?.index ?? 'local';
-  if (verb === 'stats-tube' || verb === 'pause-tube') return ownerIndex(session, command.tube);
-  if (verb === 'reserve' || verb === 'reserve-with-timeout') return reserveTarget(session);
-  if (BARRIER_VERBS.has(verb)) return 'barrier';
+export function dispatchTarget(session: ClientSession, req: ClientRequest): Target {
+  const op = req.op;
+  if (USED_TUBE_OPS.has(op)) return ownerIndex(session, session.used);
+  if (ID_OPS.has(op)) return idTarget(session, req as IdRequest)?.index ?? 'local';
+  if (op === 'stats-tube' || op === 'pause-tube') return ownerIndex(session, req.tube);
+  if (op === 'reserve' || op === 'reserve-with-timeout') return reserveTarget(session);
+  if (BARRIER_OPS.has(op)) return 'barrier';
   return 'local';
 }
 
-/** A command forwarded as is: the reply with its id rewritten, reservations tracked. */
-class CommandForward extends Forward {
+/** A request forwarded as is: the reply with its id rewritten, reservations tracked. */
+class RequestForward extends Forward {
   constructor(
     conn: NodeConn,
     index: number,
-    head: string,
-    body: Buffer | undefined,
-    private readonly verb: Verb,
-    /** The node-local id of an id command, else 0. */
+    private readonly req: ClientRequest,
+    /** The node-local id of an id request, else 0. */
     private readonly nodeId: number,
   ) {
-    super(conn, index, head, body, conn.backend.replyTimeoutMs);
+    super(
+      conn,
+      index,
+      requestLine(req, nodeId),
+      req.op === 'put' ? req.body : undefined,
+      conn.backend.replyTimeoutMs,
+    );
   }
 
-  finish(reply: NodeReply | null): ReplyParts {
-    if (!reply) return Reply.INTERNAL_ERROR;
-    if (this.nodeId > 0) trackReservation(this.conn.reserved, this.verb, this.nodeId, reply.line);
+  finish(reply: Reply | null): ReplyBytes {
+    if (!reply) return REPLY.INTERNAL_ERROR;
+    if (this.nodeId > 0) trackReservation(this.conn.reserved, this.req.op, this.nodeId, reply.line);
     const parts =
-      this.verb === 'stats-job' ? statsJobWithClientId(reply, this.index) : withClientId(reply, this.index);
-    return parts ?? Reply.INTERNAL_ERROR;
+      this.req.op === 'stats-job' ? statsJobWithClientId(reply, this.index) : withClientId(reply, this.index);
+    return parts ?? REPLY.INTERNAL_ERROR;
   }
 }
 
-export type HandlerResult = ReplyParts | Promise<ReplyParts> | Forward;
-
-function forwardTo(session: ClientSession, index: number, head: string, command: Command): HandlerResult {
+function forwardTo(session: ClientSession, index: number, req: ClientRequest): HandlerResult {
   const conn = session.connTo(index);
-  if (!conn) return Reply.INTERNAL_ERROR;
-  if (USED_TUBE_VERBS.has(command.verb)) syncUse(session, conn, index);
-  return new CommandForward(conn, index, head, command.body, command.verb, 0);
+  if (!conn) return REPLY.INTERNAL_ERROR;
+  if (USED_TUBE_OPS.has(req.op)) syncUse(session, conn, index);
+  return new RequestForward(conn, index, req, 0);
 }
 
-function handlePut(session: ClientSession, command: Command): HandlerResult {
+function handlePut(session: ClientSession, req: ClientRequest): HandlerResult {
   session.markProducer();
   if (session.ctx.counters.draining) {
-    session.ctx.counters.countLocal('cmd-put');
-    return Reply.DRAINING;
+    session.ctx.counters.countLocal('put');
+    return REPLY.DRAINING;
   }
-  const [pri, delay, ttr, bytes] = command.nums;
-  const index = ownerIndex(session, session.used);
-  return forwardTo(session, index, `put ${pri} ${delay} ${ttr} ${bytes}`, command);
+  return forwardTo(session, ownerIndex(session, session.used), req);
 }
 
-function handleUsedTubeCommand(session: ClientSession, command: Command): HandlerResult {
-  const head = command.verb === 'kick' ? `kick ${command.nums[0]}` : command.verb;
-  return forwardTo(session, ownerIndex(session, session.used), head, command);
+function handleUsedTubeRequest(session: ClientSession, req: ClientRequest): HandlerResult {
+  return forwardTo(session, ownerIndex(session, session.used), req);
 }
 
-function handleTubeCommand(session: ClientSession, command: Command): HandlerResult {
-  const head =
-    command.verb === 'pause-tube'
-      ? `pause-tube ${command.tube} ${command.nums[0]}`
-      : `stats-tube ${command.tube}`;
-  return forwardTo(session, ownerIndex(session, command.tube), head, command);
-}
-
-function idHead(command: Command, nodeId: number): string {
-  const args = command.nums.length ? ` ${command.nums.join(' ')}` : '';
-  return `${command.verb} ${nodeId}${args}`;
+function handleTubeRequest(
+  session: ClientSession,
+  req: RequestOf<'stats-tube' | 'pause-tube'>,
+): HandlerResult {
+  return forwardTo(session, ownerIndex(session, req.tube), req);
 }
 
 /** Keeps NodeConn.reserved in step with what the reply says about the job. */
-function trackReservation(reserved: Set<number>, verb: Verb, nodeId: number, line: string): void {
-  if (verb === 'reserve-job' && line.startsWith('RESERVED ')) reserved.add(nodeId);
-  else if (verb === 'delete' || verb === 'release' || verb === 'bury') {
+function trackReservation(reserved: Set<number>, op: ClientOp, nodeId: number, line: string): void {
+  if (op === 'reserve-job' && line.startsWith('RESERVED ')) reserved.add(nodeId);
+  else if (op === 'delete' || op === 'release' || op === 'bury') {
     if (line !== 'NOT_FOUND') reserved.delete(nodeId);
-  } else if (verb === 'touch' && line === 'NOT_FOUND') reserved.delete(nodeId);
+  } else if (op === 'touch' && line === 'NOT_FOUND') reserved.delete(nodeId);
 }
 
-function handleIdCommand(session: ClientSession, command: Command): HandlerResult {
-  if (command.verb === 'reserve-job') session.markWorker();
-  const target = idTarget(session, command);
+function handleIdRequest(session: ClientSession, req: IdRequest): HandlerResult {
+  if (req.op === 'reserve-job') session.markWorker();
+  const target = idTarget(session, req);
   if (!target) {
-    const key = ID_STATS_KEY[command.verb];
+    const key = ID_STATS_KEY[req.op];
     if (key) session.ctx.counters.countLocal(key);
-    return Reply.NOT_FOUND;
+    return REPLY.NOT_FOUND;
   }
   const conn = session.connTo(target.index);
-  if (!conn) return Reply.INTERNAL_ERROR;
-  return new CommandForward(
-    conn,
-    target.index,
-    idHead(command, target.nodeId),
-    undefined,
-    command.verb,
-    target.nodeId,
-  );
+  if (!conn) return REPLY.INTERNAL_ERROR;
+  return new RequestForward(conn, target.index, req, target.nodeId);
 }
 
 // use, watch and ignore: the reply leaves once the nodes acknowledged the state change
 // (ClientSession.changed).
 
-function handleUse(session: ClientSession, command: Command): ReplyParts {
-  session.ctx.counters.countLocal('cmd-use');
-  session.use(command.tube);
-  return lineReply(`USING ${command.tube}`);
+function handleUse(session: ClientSession, req: RequestOf<'use'>): ReplyBytes {
+  session.ctx.counters.countLocal('use');
+  session.use(req.tube);
+  return lineReply(`USING ${req.tube}`);
 }
 
-function handleWatch(session: ClientSession, command: Command): ReplyParts {
-  session.ctx.counters.countLocal('cmd-watch');
-  session.watch(command.tube);
+function handleWatch(session: ClientSession, req: RequestOf<'watch'>): ReplyBytes {
+  session.ctx.counters.countLocal('watch');
+  session.watch(req.tube);
   return lineReply(`WATCHING ${session.watched.length}`);
 }
 
-function handleIgnore(session: ClientSession, command: Command): ReplyParts {
-  session.ctx.counters.countLocal('cmd-ignore');
-  if (session.isWatching(command.tube) && session.watched.length === 1) return Reply.NOT_IGNORED;
-  session.ignore(command.tube);
+function handleIgnore(session: ClientSession, req: RequestOf<'ignore'>): ReplyBytes {
+  session.ctx.counters.countLocal('ignore');
+  if (session.isWatching(req.tube) && session.watched.length === 1) return REPLY.NOT_IGNORED;
+  session.ignore(req.tube);
   return lineReply(`WATCHING ${session.watched.length}`);
 }
 
-function handleListTubeUsed(session: ClientSession): ReplyParts {
-  session.ctx.counters.countLocal('cmd-list-tube-used');
+function handleListTubeUsed(session: ClientSession): ReplyBytes {
+  session.ctx.counters.countLocal('list-tube-used');
   return lineReply(`USING ${session.used}`);
 }
 
-function handleListTubesWatched(session: ClientSession): ReplyParts {
-  session.ctx.counters.countLocal('cmd-list-tubes-watched');
-  return yamlReply(yamlList(session.watched));
+function handleListTubesWatched(session: ClientSession): ReplyBytes {
+  session.ctx.counters.countLocal('list-tubes-watched');
+  return okYaml(yamlList(session.watched));
 }
 
-const HANDLERS: Record<Verb, Handler> = {
+const NO_REPLY: ReplyBytes = [];
+
+const HANDLERS: HandlerTable = {
   put: handlePut,
-  peek: handleIdCommand,
-  'peek-ready': handleUsedTubeCommand,
-  'peek-delayed': handleUsedTubeCommand,
-  'peek-buried': handleUsedTubeCommand,
+  peek: handleIdRequest,
+  'peek-ready': handleUsedTubeRequest,
+  'peek-delayed': handleUsedTubeRequest,
+  'peek-buried': handleUsedTubeRequest,
   'reserve-with-timeout': handleReserve,
-  'reserve-job': handleIdCommand,
+  'reserve-job': handleIdRequest,
   reserve: handleReserve,
-  delete: handleIdCommand,
-  release: handleIdCommand,
-  bury: handleIdCommand,
-  kick: handleUsedTubeCommand,
-  'kick-job': handleIdCommand,
-  touch: handleIdCommand,
-  'stats-job': handleIdCommand,
-  'stats-tube': handleTubeCommand,
+  delete: handleIdRequest,
+  release: handleIdRequest,
+  bury: handleIdRequest,
+  kick: handleUsedTubeRequest,
+  'kick-job': handleIdRequest,
+  touch: handleIdRequest,
+  'stats-job': handleIdRequest,
+  'stats-tube': handleTubeRequest,
   stats: handleStats,
   use: handleUse,
   watch: handleWatch,
@@ -215,10 +224,11 @@ const HANDLERS: Record<Verb, Handler> = {
   'list-tubes-watched': handleListTubesWatched,
   'list-tube-used': handleListTubeUsed,
   'list-tubes': handleListTubes,
-  quit: () => [],
-  'pause-tube': handleTubeCommand,
+  quit: () => NO_REPLY,
+  'pause-tube': handleTubeRequest,
 };
 
-export function runCommand(session: ClientSession, command: Command): HandlerResult {
-  return HANDLERS[command.verb](session, command);
+export function runRequest(session: ClientSession, req: ClientRequest): HandlerResult {
+  const handler = HANDLERS[req.op] as (session: ClientSession, req: ClientRequest) => HandlerResult;
+  return handler(session, req);
 }

@@ -13,6 +13,10 @@
  * caught even when no client is using it.
  */
 import { realTimers, type Timers } from '../net/timers';
+import type { Request } from '../protocol/commands';
+import { HELLO_PREFIX } from '../protocol/reply-parser';
+import { requestLine } from '../protocol/request-line';
+import { type CommandCounts, type CountedCommand, newCommandCounts } from '../protocol/stats';
 import { Backend, BackendFailure, type BackendOptions, type BackendResult, BackendState } from './backend';
 
 export interface NodeAddress {
@@ -60,8 +64,8 @@ export class NodeLink {
   failures = 0;
   lastFailure = '';
   private lastFailureKind: BackendFailure = BackendFailure.Closed;
-  /** Commands the proxy sent on its own behalf, by stats key (see stats-merge.ts). */
-  overhead = new Map<string, number>();
+  /** Commands the proxy sent on its own behalf (see stats-merge.ts). */
+  overhead: CommandCounts = newCommandCounts();
   /**
    * Set on the node that owns `default`: the control channel then parks on this tube instead,
    * so it never shows in that tube's current-using/current-watching (conn-sync.ts).
@@ -109,15 +113,16 @@ export class NodeLink {
     backend.close();
   }
 
-  /** A stateless request on the shared control channel; null when down or failed. */
-  controlRequest(head: string, overheadKey?: string): Promise<BackendResult> {
+  /** A stateless request of the proxy's own on the shared control channel; null when down or failed. */
+  controlRequest(req: Request & { op: CountedCommand }): Promise<BackendResult> {
     if (!this.up || this.closed) return Promise.resolve(null);
-    if (overheadKey) this.countOverhead(overheadKey);
-    return this.controlChannel().request(head);
+    this.countOverhead(req.op);
+    return this.controlChannel().request(requestLine(req));
   }
 
-  countOverhead(key: string, n = 1): void {
-    this.overhead.set(key, (this.overhead.get(key) ?? 0) + n);
+  /** The proxy sends `command` on its own behalf (merged stats subtract it). */
+  countOverhead(command: CountedCommand): void {
+    this.overhead[command]++;
   }
 
   markDown(reason: string, kind: BackendFailure): void {
@@ -149,14 +154,16 @@ export class NodeLink {
   private controlChannel(): Backend {
     if (!this.control || this.control.state === BackendState.Closed) {
       this.control = this.connect((_b, reason, kind) => this.markDown(reason, kind));
-      if (this.parkControlOn) {
-        for (const [line, key] of [
-          [`use ${this.parkControlOn}`, 'cmd-use'],
-          [`watch ${this.parkControlOn}`, 'cmd-watch'],
-          ['ignore default', 'cmd-ignore'],
-        ] as const) {
-          this.countOverhead(key);
-          void this.control.request(line);
+      const tube = this.parkControlOn;
+      if (tube) {
+        const park: Request[] = [
+          { op: 'use', tube },
+          { op: 'watch', tube },
+          { op: 'ignore', tube: 'default' },
+        ];
+        for (const req of park) {
+          this.countOverhead(req.op as CountedCommand);
+          void this.control.request(requestLine(req));
         }
       }
     }
@@ -190,14 +197,14 @@ export class NodeLink {
   private async probe(): Promise<void> {
     this.probeTimer = null;
     if (this.closed) return;
-    const reply = await this.controlChannel().request('x-hello');
+    const reply = await this.controlChannel().request(requestLine({ op: 'x-hello' }));
     this.firstProbeDone();
     if (this.closed) return;
     if (reply) {
-      this.kind = /^(OK|HELLO) stalkd\b/.test(reply.line) ? NodeKind.Stalkd : NodeKind.Stock;
+      this.kind = reply.line.startsWith(HELLO_PREFIX) ? NodeKind.Stalkd : NodeKind.Stock;
       if (!this.up) {
         this.up = true;
-        this.overhead.clear(); // it may have restarted: its counters began again at 0
+        this.overhead = newCommandCounts(); // it may have restarted: its counters began again at 0
         this.events.backendReconnect(this.node.name);
       }
       this.scheduleProbe(this.options.probeIntervalMs);

@@ -15,42 +15,38 @@
  * leaving no trace. A job is never delivered twice or lost: each wait is answered exactly once, and
  * every RESERVED is either handed over or unreserved.
  */
+import { RESERVE_WAIT_FOREVER_SECS, ReserveWaitFlag } from '../protocol/commands';
+import { REPLY, type ReplyBytes } from '../protocol/replies';
+import type { Reply } from '../protocol/reply-parser';
+import { requestLine } from '../protocol/request-line';
 import { syncConn } from './conn-sync';
-import { Reply, type ReplyParts } from './replies';
-import type { NodeReply } from './reply-reader';
-import { abortable, deliverJob, type ReservePlan } from './reserve';
+import { abortable, deliverJob, nodeJobId, type ReservePlan } from './reserve';
 import type { ClientSession, NodeConn } from './session';
-
-/** `x-reserve-wait` seconds meaning "no timeout" (u32 max, ~136 years). */
-const FOREVER_SEC = 4294967295;
-const FLAG_COUNT_RESERVE = 1;
-const FLAG_COUNT_RWT = 2;
-const FLAG_DEADLINE_ONLY = 4;
 
 interface Wait {
   index: number;
   conn: NodeConn;
   take: boolean;
   settled: boolean;
-  done: Promise<NodeReply | null>;
+  done: Promise<Reply | null>;
 }
 
 function startWaits(session: ClientSession, plan: ReservePlan): Wait[] {
   const waits: Wait[] = [];
-  const seconds = plan.timeoutSec ?? FOREVER_SEC;
-  const timeoutMs =
-    plan.timeoutSec === null ? null : plan.timeoutSec * 1000 + session.ctx.pool.options.nodeTimeoutMs;
-  let countFlag = plan.statsKey === 'cmd-reserve' ? FLAG_COUNT_RESERVE : FLAG_COUNT_RWT;
+  const waitMs = plan.timeoutMs ?? RESERVE_WAIT_FOREVER_SECS * 1000;
+  const timeoutMs = plan.timeoutMs === null ? null : plan.timeoutMs + session.ctx.pool.options.nodeTimeoutMs;
+  let countFlag: number =
+    plan.req.op === 'reserve' ? ReserveWaitFlag.CountReserve : ReserveWaitFlag.CountReserveWithTimeout;
   for (const index of [...plan.takeNodes, ...plan.deadlineNodes]) {
     const conn = session.connTo(index);
     if (!conn) continue;
     const take = plan.takeNodes.includes(index);
     if (take) syncConn(session, conn, index);
-    const flags = (take ? 0 : FLAG_DEADLINE_ONLY) | countFlag;
+    const flags = (take ? 0 : ReserveWaitFlag.DeadlineOnly) | countFlag;
     countFlag = 0;
     const wait: Wait = { index, conn, take, settled: false, done: Promise.resolve(null) };
     wait.done = conn.backend
-      .request(`x-reserve-wait ${seconds} ${flags}`, undefined, timeoutMs)
+      .request(requestLine({ op: 'x-reserve-wait', timeoutMs: waitMs, flags }), undefined, timeoutMs)
       .then((reply) => {
         wait.settled = true;
         return reply;
@@ -65,7 +61,7 @@ function firstDecisive(waits: Wait[]): Promise<void> {
   return new Promise((resolve) => {
     for (const w of waits) {
       void w.done.then((reply) => {
-        const decisive = reply?.line.startsWith('RESERVED ') || reply?.line === 'DEADLINE_SOON';
+        const decisive = reply?.word === 'RESERVED' || reply?.line === 'DEADLINE_SOON';
         if (decisive || !waits.some((o) => o.take && !o.settled)) resolve();
       });
     }
@@ -73,17 +69,18 @@ function firstDecisive(waits: Wait[]): Promise<void> {
 }
 
 function cancelOthers(waits: Wait[]): void {
-  for (const w of waits) if (!w.settled) void w.conn.backend.request('x-cancel');
+  for (const w of waits) if (!w.settled) void w.conn.backend.request(requestLine({ op: 'x-cancel' }));
 }
 
-function pri(reply: NodeReply): number {
+/** The priority a stalkd node adds to its RESERVED line for x-reserve-wait. */
+function pri(reply: Reply): number {
   return Number(reply.line.split(' ')[3] ?? 0);
 }
 
-export async function reserveExt(session: ClientSession, plan: ReservePlan): Promise<ReplyParts> {
-  if (!plan.takeNodes.some((i) => session.ctx.pool.get(i)?.up)) return Reply.INTERNAL_ERROR;
+export async function reserveExt(session: ClientSession, plan: ReservePlan): Promise<ReplyBytes> {
+  if (!plan.takeNodes.some((i) => session.ctx.pool.get(i)?.up)) return REPLY.INTERNAL_ERROR;
   const waits = startWaits(session, plan);
-  if (!waits.some((w) => w.take)) return Reply.INTERNAL_ERROR;
+  if (!waits.some((w) => w.take)) return REPLY.INTERNAL_ERROR;
   const aborted = await abortable(
     session,
     firstDecisive(waits).then(() => false),
@@ -93,15 +90,15 @@ export async function reserveExt(session: ClientSession, plan: ReservePlan): Pro
   const replies = await Promise.all(waits.map((w) => w.done));
   const jobs = waits
     .map((w, i) => ({ w, reply: replies[i] }))
-    .filter((j): j is { w: Wait; reply: NodeReply } => !!j.reply?.line.startsWith('RESERVED '));
+    .filter((j): j is { w: Wait; reply: Reply } => j.reply?.word === 'RESERVED');
   jobs.sort((a, b) => pri(a.reply) - pri(b.reply) || a.w.index - b.w.index);
   const best = aborted ? undefined : jobs.find((j) => j.w.take);
   for (const j of jobs) {
-    if (j !== best) void j.w.conn.backend.request(`x-unreserve ${j.reply.line.split(' ')[1]}`);
+    if (j !== best) void j.w.conn.backend.request(requestLine({ op: 'x-unreserve', id: nodeJobId(j.reply) }));
   }
-  if (best) return deliverJob(best.w.conn, best.w.index, best.reply.line, best.reply.data);
-  if (aborted) return Reply.TIMED_OUT;
-  if (replies.some((r) => r?.line === 'DEADLINE_SOON')) return Reply.DEADLINE_SOON;
-  if (!waits.some((w, i) => w.take && replies[i])) return Reply.INTERNAL_ERROR;
-  return Reply.TIMED_OUT;
+  if (best) return deliverJob(best.w.conn, best.w.index, best.reply);
+  if (aborted) return REPLY.TIMED_OUT;
+  if (replies.some((r) => r?.line === 'DEADLINE_SOON')) return REPLY.DEADLINE_SOON;
+  if (!waits.some((w, i) => w.take && replies[i])) return REPLY.INTERNAL_ERROR;
+  return REPLY.TIMED_OUT;
 }

@@ -19,11 +19,13 @@
  * node's own `stats` does not. Priority order across nodes holds for jobs ready when the reserve
  * starts; during the wait the first node to get a job wins.
  */
+import { REPLY, type ReplyBytes } from '../protocol/replies';
+import type { Reply } from '../protocol/reply-parser';
+import { requestLine } from '../protocol/request-line';
+import { readYamlMap } from '../protocol/yaml';
 import { isParked, syncConn } from './conn-sync';
 import { EventQueue } from './event-queue';
-import { parseYamlMap, Reply, type ReplyParts } from './replies';
-import type { NodeReply } from './reply-reader';
-import { deliverJob, type ReservePlan } from './reserve';
+import { deliverJob, nodeJobId, type ReservePlan } from './reserve';
 import type { ClientSession, NodeConn } from './session';
 
 interface Candidate {
@@ -35,7 +37,7 @@ interface Candidate {
 interface WaitEvent {
   index: number;
   conn: NodeConn;
-  reply: NodeReply | null;
+  reply: Reply | null;
 }
 
 interface StockState {
@@ -71,24 +73,33 @@ function candidatesOf(session: ClientSession, plan: ReservePlan): Candidate[] {
 
 /** Puts a job the client will not get back to ready, where it was (same pri, no delay). */
 async function releaseBack(conn: NodeConn, nodeId: number): Promise<void> {
-  conn.link.countOverhead('cmd-stats-job');
-  const stats = await conn.backend.request(`stats-job ${nodeId}`);
-  if (!stats?.data) return;
-  const pri = parseYamlMap(stats.data).get('pri') ?? '0';
-  conn.link.countOverhead('cmd-release');
-  await conn.backend.request(`release ${nodeId} ${pri} 0`);
+  const pri = await priorityOf(conn, nodeId);
+  if (pri !== null) sendRelease(conn, nodeId, pri);
+}
+
+/** The job's priority from stats-job (null: it is gone). */
+async function priorityOf(conn: NodeConn, nodeId: number): Promise<number | null> {
+  conn.link.countOverhead('stats-job');
+  const stats = await conn.backend.request(requestLine({ op: 'stats-job', id: nodeId }));
+  return stats?.body ? Number(readYamlMap(stats.body).pri ?? 0) : null;
+}
+
+/** `release <id> <pri> 0`: back to ready exactly where it was. */
+function sendRelease(conn: NodeConn, nodeId: number, pri: number): void {
+  conn.link.countOverhead('release');
+  void conn.backend.request(requestLine({ op: 'release', id: nodeId, pri, delayMs: 0 }));
 }
 
 function surplus(event: WaitEvent): void {
-  if (event.reply?.line.startsWith('RESERVED '))
-    void releaseBack(event.conn, Number(event.reply.line.split(' ')[1]));
+  if (event.reply?.word === 'RESERVED') void releaseBack(event.conn, nodeJobId(event.reply));
 }
 
 function arm(session: ClientSession, st: StockState, c: Candidate, seconds: number): void {
   st.armed.add(c.index);
-  c.conn.link.countOverhead('cmd-reserve-with-timeout');
+  c.conn.link.countOverhead('reserve-with-timeout');
   const timeoutMs = seconds * 1000 + session.ctx.pool.options.nodeTimeoutMs;
-  void c.conn.backend.request(`reserve-with-timeout ${seconds}`, undefined, timeoutMs).then((reply) => {
+  const line = requestLine({ op: 'reserve-with-timeout', timeoutMs: seconds * 1000 });
+  void c.conn.backend.request(line, undefined, timeoutMs).then((reply) => {
     st.armed.delete(c.index);
     const event = { index: c.index, conn: c.conn, reply };
     if (st.listener && !session.closed) st.listener(event);
@@ -98,38 +109,37 @@ function arm(session: ClientSession, st: StockState, c: Candidate, seconds: numb
 
 interface SweptJob {
   c: Candidate;
-  reply: NodeReply;
+  reply: Reply;
   pri: number;
   age: number;
 }
 
 async function withPriority(job: Omit<SweptJob, 'pri' | 'age'>): Promise<SweptJob> {
-  const nodeId = job.reply.line.split(' ')[1];
-  job.c.conn.link.countOverhead('cmd-stats-job');
-  const stats = await job.c.conn.backend.request(`stats-job ${nodeId}`);
-  const map = stats?.data ? parseYamlMap(stats.data) : new Map<string, string>();
-  return { ...job, pri: Number(map.get('pri') ?? 0), age: Number(map.get('age') ?? 0) };
+  job.c.conn.link.countOverhead('stats-job');
+  const stats = await job.c.conn.backend.request(requestLine({ op: 'stats-job', id: nodeJobId(job.reply) }));
+  const map = stats?.body ? readYamlMap(stats.body) : {};
+  return { ...job, pri: Number(map.pri ?? 0), age: Number(map.age ?? 0) };
 }
 
 /** Phase 1. Returns the job to deliver, DEADLINE_SOON, or null when nothing was ready. */
-async function sweep(st: StockState, cands: Candidate[]): Promise<ReplyParts | null> {
+async function sweep(st: StockState, cands: Candidate[]): Promise<ReplyBytes | null> {
   const fresh = cands.filter((c) => !st.armed.has(c.index));
   const replies = await Promise.all(
     fresh.map((c) => {
-      c.conn.link.countOverhead('cmd-reserve-with-timeout');
-      return c.conn.backend.request('reserve-with-timeout 0');
+      c.conn.link.countOverhead('reserve-with-timeout');
+      return c.conn.backend.request(requestLine({ op: 'reserve-with-timeout', timeoutMs: 0 }));
     }),
   );
   const jobs: Omit<SweptJob, 'pri' | 'age'>[] = [];
   let deadlineSoon = false;
   replies.forEach((reply, i) => {
     const c = fresh[i] as Candidate;
-    if (reply?.line.startsWith('RESERVED ')) {
+    if (reply?.word === 'RESERVED') {
       if (c.take) jobs.push({ c, reply });
       else surplus({ index: c.index, conn: c.conn, reply });
     } else if (reply?.line === 'DEADLINE_SOON') deadlineSoon = true;
   });
-  if (jobs.length === 0) return deadlineSoon ? Reply.DEADLINE_SOON : null;
+  if (jobs.length === 0) return deadlineSoon ? REPLY.DEADLINE_SOON : null;
   let ranked: Omit<SweptJob, 'pri' | 'age'>[] = jobs;
   if (jobs.length > 1) {
     const priced = await Promise.all(jobs.map(withPriority));
@@ -140,11 +150,8 @@ async function sweep(st: StockState, cands: Candidate[]): Promise<ReplyParts | n
   // Priorities are known here: release at once, so the release reaches each node before any
   // later command of this client (a second stats-job round trip would let the next reserve
   // overtake it and skip the job).
-  for (const job of rest as SweptJob[]) {
-    job.c.conn.link.countOverhead('cmd-release');
-    void job.c.conn.backend.request(`release ${job.reply.line.split(' ')[1]} ${job.pri} 0`);
-  }
-  return deliverJob(best.c.conn, best.c.index, best.reply.line, best.reply.data);
+  for (const job of rest as SweptJob[]) sendRelease(job.c.conn, nodeJobId(job.reply), job.pri);
+  return deliverJob(best.c.conn, best.c.index, best.reply);
 }
 
 type LoopEvent = WaitEvent | 'deadline' | 'abort';
@@ -160,20 +167,19 @@ async function waitLoop(session: ClientSession, st: StockState, plan: ReservePla
   try {
     for (;;) {
       const leftMs = deadlineAtMs - Date.now();
-      if (leftMs <= 0) return Reply.TIMED_OUT;
+      if (leftMs <= 0) return REPLY.TIMED_OUT;
       const cands = candidatesOf(session, plan);
-      if (!cands.some((c) => c.take)) return Reply.INTERNAL_ERROR;
+      if (!cands.some((c) => c.take)) return REPLY.INTERNAL_ERROR;
       const seconds = Math.min(session.ctx.reserveSliceSec, Math.max(1, Math.ceil(leftMs / 1000)));
       for (const c of cands) if (!st.armed.has(c.index)) arm(session, st, c, seconds);
       const event = await queue.next();
-      if (event === 'deadline' || event === 'abort') return Reply.TIMED_OUT;
-      const line = event.reply?.line;
-      if (line?.startsWith('RESERVED ')) {
-        if (plan.takeNodes.includes(event.index))
-          return deliverJob(event.conn, event.index, line, event.reply?.data ?? null);
+      if (event === 'deadline' || event === 'abort') return REPLY.TIMED_OUT;
+      const reply = event.reply;
+      if (reply?.word === 'RESERVED') {
+        if (plan.takeNodes.includes(event.index)) return deliverJob(event.conn, event.index, reply);
         surplus(event);
-      } else if (line === 'DEADLINE_SOON') {
-        return Reply.DEADLINE_SOON;
+      } else if (reply?.line === 'DEADLINE_SOON') {
+        return REPLY.DEADLINE_SOON;
       }
     }
   } finally {
@@ -183,15 +189,14 @@ async function waitLoop(session: ClientSession, st: StockState, plan: ReservePla
   }
 }
 
-export async function reserveStock(session: ClientSession, plan: ReservePlan): Promise<ReplyParts> {
+export async function reserveStock(session: ClientSession, plan: ReservePlan): Promise<ReplyBytes> {
   const st = stateOf(session);
-  session.ctx.counters.countLocal(plan.statsKey);
-  const deadlineAtMs =
-    plan.timeoutSec === null ? Number.POSITIVE_INFINITY : Date.now() + plan.timeoutSec * 1000;
+  session.ctx.counters.countLocal(plan.timeoutMs === null ? 'reserve' : 'reserve-with-timeout');
+  const deadlineAtMs = plan.timeoutMs === null ? Number.POSITIVE_INFINITY : Date.now() + plan.timeoutMs;
   const cands = candidatesOf(session, plan);
-  if (!cands.some((c) => c.take)) return Reply.INTERNAL_ERROR;
+  if (!cands.some((c) => c.take)) return REPLY.INTERNAL_ERROR;
   const swept = await sweep(st, cands);
   if (swept) return swept;
-  if (plan.timeoutSec === 0) return Reply.TIMED_OUT;
+  if (plan.timeoutMs === 0) return REPLY.TIMED_OUT;
   return waitLoop(session, st, plan, deadlineAtMs);
 }

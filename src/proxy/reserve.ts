@@ -13,30 +13,39 @@
  * reserve-with-timeout, and the job handed over is recorded in that node connection's
  * `reserved` set (for later deadline nodes).
  */
-import type { Command } from './commands';
+import type { RequestOf } from '../protocol/commands';
+import { REPLY, type ReplyBytes, replyBytes } from '../protocol/replies';
+import type { Reply } from '../protocol/reply-parser';
+import { requestLine } from '../protocol/request-line';
 import { syncConn, watchedNodes } from './conn-sync';
 import { Forward } from './forward';
 import type { HandlerResult } from './handlers';
+import { withClientId } from './id-rewrite';
 import { NodeKind } from './node-pool';
-import { passThrough, Reply, type ReplyParts, withClientId } from './replies';
-import type { NodeReply } from './reply-reader';
 import { reserveExt } from './reserve-ext';
 import { reserveStock } from './reserve-stock';
 import type { ClientSession, NodeConn } from './session';
 
+type ReserveRequest = RequestOf<'reserve' | 'reserve-with-timeout'>;
+
 export interface ReservePlan {
+  /** The client's request (reserve-with-timeout carries the timeout). */
+  req: ReserveRequest;
   /** null: no timeout (plain reserve). */
-  timeoutSec: number | null;
-  statsKey: 'cmd-reserve' | 'cmd-reserve-with-timeout';
+  timeoutMs: number | null;
   takeNodes: number[];
   deadlineNodes: number[];
 }
 
 /** Hands a node's RESERVED reply to the client: records the reservation, rewrites the id. */
-export function deliverJob(conn: NodeConn, index: number, line: string, data: Buffer | null): ReplyParts {
-  const nodeId = Number(line.split(' ')[1]);
-  conn.reserved.add(nodeId);
-  return withClientId({ line, data }, index) ?? Reply.INTERNAL_ERROR;
+export function deliverJob(conn: NodeConn, index: number, reply: Reply): ReplyBytes {
+  conn.reserved.add(nodeJobId(reply));
+  return withClientId(reply, index) ?? REPLY.INTERNAL_ERROR;
+}
+
+/** The node-local id in `RESERVED <id> …`. */
+export function nodeJobId(reply: Reply): number {
+  return Number(reply.line.split(' ')[1]);
 }
 
 /** Resolves with `fallback` if the client half-closes while the reserve waits. */
@@ -65,24 +74,24 @@ class SingleReserve extends Forward {
     super(
       conn,
       index,
-      plan.timeoutSec === null ? 'reserve' : `reserve-with-timeout ${plan.timeoutSec}`,
+      requestLine(plan.req),
       undefined,
-      plan.timeoutSec === null ? null : plan.timeoutSec * 1000 + session.ctx.pool.options.nodeTimeoutMs,
+      plan.timeoutMs === null ? null : plan.timeoutMs + session.ctx.pool.options.nodeTimeoutMs,
     );
     session.beginWait();
   }
 
-  finish(reply: NodeReply | null): ReplyParts {
+  finish(reply: Reply | null): ReplyBytes {
     this.session.endWait();
-    if (!reply) return Reply.INTERNAL_ERROR;
-    if (reply.line.startsWith('RESERVED ')) return deliverJob(this.conn, this.index, reply.line, reply.data);
-    return passThrough(reply);
+    if (!reply) return REPLY.INTERNAL_ERROR;
+    if (reply.word === 'RESERVED') return deliverJob(this.conn, this.index, reply);
+    return replyBytes(reply);
   }
 }
 
 function reserveSingle(session: ClientSession, index: number, plan: ReservePlan): HandlerResult {
   const conn = session.connTo(index);
-  if (!conn) return Reply.INTERNAL_ERROR;
+  if (!conn) return REPLY.INTERNAL_ERROR;
   syncConn(session, conn, index);
   return new SingleReserve(session, conn, index, plan);
 }
@@ -108,32 +117,26 @@ export function reserveTarget(session: ClientSession): number | 'barrier' {
   return session.holdsReservationsOff(only) ? 'barrier' : only;
 }
 
-/** The plan for `command`; the single-node path passes its nodes (already known) to skip the scan. */
+/** The plan for `req`; the single-node path passes its nodes (already known) to skip the scan. */
 function planFor(
   session: ClientSession,
-  command: Command,
+  req: ReserveRequest,
   takeNodes = watchedNodes(session),
   deadlineNodes = deadlineNodesOf(session, takeNodes),
 ): ReservePlan {
-  const rwt = command.verb === 'reserve-with-timeout';
-  return {
-    timeoutSec: rwt ? (command.nums[0] ?? 0) : null,
-    statsKey: rwt ? 'cmd-reserve-with-timeout' : 'cmd-reserve',
-    takeNodes,
-    deadlineNodes,
-  };
+  return { req, timeoutMs: 'timeoutMs' in req ? req.timeoutMs : null, takeNodes, deadlineNodes };
 }
 
-export function handleReserve(session: ClientSession, command: Command): HandlerResult {
+export function handleReserve(session: ClientSession, req: ReserveRequest): HandlerResult {
   session.markWorker();
   const single = reserveTarget(session);
-  if (single !== 'barrier') return reserveSingle(session, single, planFor(session, command, [single], []));
-  const plan = planFor(session, command);
-  if (plan.takeNodes.length === 0) return Reply.INTERNAL_ERROR;
+  if (single !== 'barrier') return reserveSingle(session, single, planFor(session, req, [single], []));
+  const plan = planFor(session, req);
+  if (plan.takeNodes.length === 0) return REPLY.INTERNAL_ERROR;
   return reserveAcross(session, plan);
 }
 
-async function reserveAcross(session: ClientSession, plan: ReservePlan): Promise<ReplyParts> {
+async function reserveAcross(session: ClientSession, plan: ReservePlan): Promise<ReplyBytes> {
   const pool = session.ctx.pool;
   session.beginWait();
   try {

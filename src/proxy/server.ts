@@ -18,7 +18,6 @@ import {
   MIN_OUTPUT_BYTES,
 } from '../net/limits';
 import { StallWatch } from '../net/stall-watch';
-import { STALKD_VERSION } from '../version';
 import { PARKING_TUBE } from './conn-sync';
 import {
   defaultPoolOptions,
@@ -95,7 +94,6 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     counters,
     maxJobBytes: options.maxJobBytes ?? 65535,
     reserveSliceSec: options.reserveSliceSec ?? 1,
-    version: STALKD_VERSION,
     eagerState: options.eagerState ?? true,
     events: options.events ?? null,
     maxInflight: options.maxInflight ?? DEFAULT_MAX_INFLIGHT,

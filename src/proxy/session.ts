@@ -23,15 +23,15 @@
  */
 import type { Socket } from 'node:net';
 import type { Stallable, StallWatch } from '../net/stall-watch';
+import type { Request } from '../protocol/commands';
+import { RequestParser } from '../protocol/parser';
+import { REPLY, type ReplyBytes } from '../protocol/replies';
 import type { Backend } from './backend';
-import { CommandReader, type ReaderEvent } from './command-reader';
-import type { Command } from './commands';
 import { ownerIndex, stateNodes, syncConn, syncUseChange, syncWatchChange } from './conn-sync';
 import { Forward } from './forward';
-import { dispatchTarget, runCommand, type Target } from './handlers';
+import { type ClientRequest, dispatchTarget, localErrorOf, runRequest, type Target } from './handlers';
 import type { NodeLink, NodePool } from './node-pool';
 import { OutBatch } from './out-batch';
-import { Reply, type ReplyParts } from './replies';
 import type { Placement } from './ring';
 import type { ProxyCounters } from './stats-merge';
 
@@ -50,7 +50,6 @@ export interface ProxyContext {
   maxJobBytes: number;
   /** Stock-node reserve: length of one blocking wait slice, seconds. */
   reserveSliceSec: number;
-  version: string;
   /**
    * Open connections to the nodes that own the client's used and watched tubes as soon as its
    * state names them (first command, use, watch), so stats-tube counts it as one beanstalkd
@@ -81,8 +80,8 @@ export interface NodeConn {
 }
 
 interface Slot {
-  event: ReaderEvent;
-  reply: ReplyParts | null;
+  req: Request;
+  reply: ReplyBytes | null;
   /** performance.now() when dispatched (metrics only). */
   startedAtMs: number;
 }
@@ -135,7 +134,8 @@ export class ClientSession implements Stallable {
   private stalled = false;
   /** A request arrived or output drained since the last stall check. */
   private progressed = false;
-  private readonly reader: CommandReader;
+  /** The node's own request framing, x-* extensions refused (clients never reach them). */
+  private readonly reader: RequestParser;
   /** Replies leaving in this flush (one write). */
   private readonly out = new OutBatch();
 
@@ -143,10 +143,11 @@ export class ClientSession implements Stallable {
     readonly ctx: ProxyContext,
     private readonly socket: Socket,
   ) {
-    this.reader = new CommandReader(ctx.maxJobBytes, (event) => this.onEvent(event));
+    this.reader = new RequestParser(ctx.maxJobBytes, false);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.reader.push(chunk);
+      for (let req = this.reader.next(); req !== undefined; req = this.reader.next()) this.onRequest(req);
       this.updateStall();
     });
     socket.on('end', () => this.onInputEnd());
@@ -333,16 +334,16 @@ export class ClientSession implements Stallable {
     this.pendingSync = settled;
   }
 
-  private onEvent(event: ReaderEvent): void {
+  private onRequest(req: Request): void {
     if (this.closed || this.quitRead) return;
-    if (event.kind === 'command' && isQuit(event.command)) this.quitRead = true;
+    if (req.op === 'quit') this.quitRead = true;
     if (!this.started) {
       this.started = true;
       this.awaitSync(this.syncState());
     }
-    this.slots.push({ event, reply: null, startedAtMs: 0 });
+    this.slots.push({ req, reply: null, startedAtMs: 0 });
     this.progressed = true;
-    if (event.kind === 'command' && event.command.body) this.queuedBodyBytes += event.command.body.length;
+    this.queuedBodyBytes += bodyBytesOf(req);
     this.pump();
     this.updateReading();
   }
@@ -366,8 +367,8 @@ export class ClientSession implements Stallable {
   private abortPipelinedWait(): void {
     for (let i = this.head; i < this.dispatched; i++) {
       const slot = this.slots[i] as Slot;
-      if (slot.reply || slot.event.kind !== 'command' || !WAIT_VERBS.has(slot.event.command.verb)) continue;
-      slot.reply = Reply.TIMED_OUT;
+      if (slot.reply || !WAIT_OPS.has(slot.req.op)) continue;
+      slot.reply = REPLY.TIMED_OUT;
       this.slots.length = i + 1;
       this.dispatched = i + 1;
       this.scheduleFlush();
@@ -375,8 +376,8 @@ export class ClientSession implements Stallable {
     }
   }
 
-  private targetOf(event: ReaderEvent): Target {
-    return event.kind === 'error' ? 'local' : dispatchTarget(this, event.command);
+  private targetOf(req: Request): Target {
+    return localErrorOf(req) ? 'local' : dispatchTarget(this, req as ClientRequest);
   }
 
   /** Starts every command the ordering rule and the bounds allow. */
@@ -388,7 +389,7 @@ export class ClientSession implements Stallable {
         return;
       }
       const slot = this.slots[this.dispatched] as Slot;
-      const target = this.targetOf(slot.event);
+      const target = this.targetOf(slot.req);
       if (target === 'barrier') {
         // A barrier also waits for state changes still unacknowledged: list-tubes and stats go
         // over other connections, which would otherwise overtake a `watch` on this client's own.
@@ -405,14 +406,14 @@ export class ClientSession implements Stallable {
   }
 
   private start(slot: Slot, target: Target): void {
-    const event = slot.event;
     if (this.ctx.events) slot.startedAtMs = performance.now();
-    if (event.kind === 'error') {
-      if (event.countedAs) this.ctx.counters.countLocal(event.countedAs);
-      this.complete(slot, Reply[event.reply], target);
+    const error = localErrorOf(slot.req);
+    if (error) {
+      if (error.count) this.ctx.counters.countLocal(error.count);
+      this.complete(slot, REPLY[error.word], target);
       return;
     }
-    const handled = runCommand(this, event.command);
+    const handled = runRequest(this, slot.req as ClientRequest);
     if (handled instanceof Forward) {
       this.outstanding++;
       handled.conn.backend.send(handled.head, handled.body, handled.timeoutMs, (reply) =>
@@ -426,18 +427,18 @@ export class ClientSession implements Stallable {
       const value = result;
       result = pendingSync.then(() => value);
     }
-    if (Array.isArray(result)) {
+    if (!(result instanceof Promise)) {
       this.complete(slot, result, target);
       return;
     }
     if (target !== 'local') this.outstanding++;
     result.then(
       (parts) => this.complete(slot, parts, target, true),
-      () => this.complete(slot, Reply.INTERNAL_ERROR, target, true),
+      () => this.complete(slot, REPLY.INTERNAL_ERROR, target, true),
     );
   }
 
-  private complete(slot: Slot, parts: ReplyParts, target: Target, async = false): void {
+  private complete(slot: Slot, parts: ReplyBytes, target: Target, async = false): void {
     slot.reply = parts;
     if (this.ctx.events) reportCommand(this.ctx.events, slot);
     if (async && target !== 'local') this.outstanding--;
@@ -466,14 +467,14 @@ export class ClientSession implements Stallable {
       if (!slot.reply) break;
       this.slots[this.head] = undefined as unknown as Slot;
       this.head++;
-      if (slot.event.kind === 'command' && slot.event.command.body)
-        this.queuedBodyBytes -= slot.event.command.body.length;
-      if (slot.event.kind === 'command' && isQuit(slot.event.command)) {
+      this.queuedBodyBytes -= bodyBytesOf(slot.req);
+      if (slot.req.op === 'quit') {
         out.writeTo(this.socket);
         this.close(true);
         return;
       }
-      for (const part of slot.reply) out.push(part);
+      if (Buffer.isBuffer(slot.reply)) out.push(slot.reply);
+      else for (const part of slot.reply) out.push(part);
     }
     out.writeTo(this.socket);
     if (this.head === this.slots.length) {
@@ -540,16 +541,21 @@ export class ClientSession implements Stallable {
   }
 }
 
-const WAIT_VERBS = new Set(['reserve', 'reserve-with-timeout']);
-const FANOUT_VERBS = new Set(['stats', 'list-tubes']);
+const WAIT_OPS = new Set<string>(['reserve', 'reserve-with-timeout']);
+const FANOUT_OPS = new Set<string>(['stats', 'list-tubes']);
+
+function bodyBytesOf(req: Request): number {
+  return req.op === 'put' ? req.body.length : 0;
+}
 
 function reportCommand(events: SessionEvents, slot: Slot): void {
   const seconds = (performance.now() - slot.startedAtMs) / 1000;
-  const verb = slot.event.kind === 'command' ? slot.event.command.verb : 'unknown';
-  const result = slot.reply?.[0] ? firstWord(slot.reply[0]) : '';
-  if (WAIT_VERBS.has(verb)) events.reserveWait(verb, result, seconds);
-  else events.command(verb, result, seconds);
-  if (FANOUT_VERBS.has(verb)) events.fanout(verb, seconds);
+  const op = localErrorOf(slot.req) ? 'unknown' : slot.req.op;
+  const head = Buffer.isBuffer(slot.reply) ? slot.reply : slot.reply?.[0];
+  const result = head ? firstWord(head) : '';
+  if (WAIT_OPS.has(op)) events.reserveWait(op, result, seconds);
+  else events.command(op, result, seconds);
+  if (FANOUT_OPS.has(op)) events.fanout(op, seconds);
 }
 
 /** The reply's first word (up to a space or CR), as its result label. */
@@ -562,8 +568,4 @@ function firstWord(head: Buffer): string {
 
 function flushSession(session: ClientSession): void {
   session.flush();
-}
-
-function isQuit(command: Command): boolean {
-  return command.verb === 'quit';
 }

@@ -17,60 +17,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname, machine, version as osVersion } from 'node:os';
+import { type CommandCounts, newCommandCounts, SERVER_STATS_FIELDS } from '../protocol/stats';
 
-export const STATS_KEYS = [
-  'current-jobs-urgent',
-  'current-jobs-ready',
-  'current-jobs-reserved',
-  'current-jobs-delayed',
-  'current-jobs-buried',
-  'cmd-put',
-  'cmd-peek',
-  'cmd-peek-ready',
-  'cmd-peek-delayed',
-  'cmd-peek-buried',
-  'cmd-reserve',
-  'cmd-reserve-with-timeout',
-  'cmd-delete',
-  'cmd-release',
-  'cmd-use',
-  'cmd-watch',
-  'cmd-ignore',
-  'cmd-bury',
-  'cmd-kick',
-  'cmd-touch',
-  'cmd-stats',
-  'cmd-stats-job',
-  'cmd-stats-tube',
-  'cmd-list-tubes',
-  'cmd-list-tube-used',
-  'cmd-list-tubes-watched',
-  'cmd-pause-tube',
-  'job-timeouts',
-  'total-jobs',
-  'max-job-size',
-  'current-tubes',
-  'current-connections',
-  'current-producers',
-  'current-workers',
-  'current-waiting',
-  'total-connections',
-  'pid',
-  'version',
-  'rusage-utime',
-  'rusage-stime',
-  'uptime',
-  'binlog-oldest-index',
-  'binlog-current-index',
-  'binlog-records-migrated',
-  'binlog-records-written',
-  'binlog-max-size',
-  'draining',
-  'id',
-  'hostname',
-  'os',
-  'platform',
-] as const;
+const STATS_KEYS = Object.keys(SERVER_STATS_FIELDS) as (keyof typeof SERVER_STATS_FIELDS)[];
 
 /** The proxy's own counters: its client connections and the commands it answered itself. */
 export class ProxyCounters {
@@ -82,16 +31,18 @@ export class ProxyCounters {
   currentWorkers = 0;
   currentWaiting = 0;
   draining = false;
-  readonly local = new Map<string, number>();
+  readonly local: CommandCounts = newCommandCounts();
 
-  countLocal(key: string): void {
-    this.local.set(key, (this.local.get(key) ?? 0) + 1);
+  countLocal(command: keyof CommandCounts): void {
+    this.local[command]++;
   }
 }
 
 export interface NodeStats {
-  stats: Map<string, string>;
-  overhead: Map<string, number>;
+  /** The node's `stats`, read leniently (quotes stripped). */
+  stats: Record<string, string>;
+  /** What this proxy sent the node on its own behalf (NodeLink.overhead). */
+  overhead: CommandCounts;
 }
 
 export interface MergeInput {
@@ -101,8 +52,8 @@ export interface MergeInput {
   maxJobBytes: number;
 }
 
-function num(map: Map<string, string>, key: string): number {
-  const v = Number(map.get(key));
+function num(map: Record<string, string>, key: string): number {
+  const v = Number(map[key]);
   return Number.isFinite(v) ? v : 0;
 }
 
@@ -116,7 +67,7 @@ function rusage(micros: number): string {
  */
 function protocolVersionOf(nodes: NodeStats[]): string {
   const versions = nodes
-    .map((n) => (n.stats.get('version') ?? '').replace(/"/g, ''))
+    .map((n) => n.stats.version ?? '')
     .filter((v) => /^\d+\.\d+$/.test(v))
     .sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
   return versions[0] ?? '1.13';
@@ -151,8 +102,9 @@ function mergedValue(key: string, input: MergeInput): string {
   const values = nodes.map((n) => num(n.stats, key));
   const sum = values.reduce((a, b) => a + b, 0);
   if (key.startsWith('cmd-')) {
-    const overhead = nodes.reduce((a, n) => a + (n.overhead.get(key) ?? 0), 0);
-    return String(Math.max(0, sum - overhead) + (input.counters.local.get(key) ?? 0));
+    const command = key.slice(4) as keyof CommandCounts;
+    const overhead = nodes.reduce((a, n) => a + n.overhead[command], 0);
+    return String(Math.max(0, sum - overhead) + input.counters.local[command]);
   }
   switch (key) {
     case 'max-job-size':
@@ -163,7 +115,7 @@ function mergedValue(key: string, input: MergeInput): string {
     case 'binlog-max-size':
       return String(values.length ? Math.max(...values) : 0);
     case 'draining':
-      return String(input.counters.draining || nodes.some((n) => n.stats.get('draining') === 'true'));
+      return String(input.counters.draining || nodes.some((n) => n.stats.draining === 'true'));
     default:
       return String(sum);
   }

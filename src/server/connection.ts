@@ -63,6 +63,10 @@ export class Connection implements HandlerContext, Stallable {
     return this.server.engine;
   }
 
+  get cmd() {
+    return this.server.cmd;
+  }
+
   get stalkdVersion(): string {
     return this.server.stalkdVersion;
   }

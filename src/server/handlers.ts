@@ -6,16 +6,29 @@
 import type { Engine } from '../engine/engine';
 import type { Job } from '../engine/job';
 import type { Session, WaitOutcome } from '../engine/session';
-import { WaitFlags } from '../engine/session';
-import type { Request } from '../protocol/commands';
-import { numbersLine, okYaml, REPLY, renderJobStats, renderTubeStats, yamlList } from '../protocol/replies';
+import { type Request, type RequestOf, ReserveWaitFlag } from '../protocol/commands';
+import {
+  lineReply,
+  numbersLine,
+  okYaml,
+  REPLY,
+  type ReplyBytes,
+  renderJobStats,
+  renderTubeStats,
+  yamlList,
+} from '../protocol/replies';
+import { HELLO_PREFIX } from '../protocol/reply-parser';
+import type { CommandCounts } from '../protocol/stats';
+import { statsJob, statsTube } from './stats-view';
 
-export type Reply = Buffer | readonly Buffer[];
+export type Reply = ReplyBytes;
 
 /** What a handler may use besides the engine. */
 export interface HandlerContext {
   readonly engine: Engine;
   readonly session: Session;
+  /** The `cmd-*` counters of `stats`. */
+  readonly cmd: CommandCounts;
   /** Statistics the engine does not know (pid, rusage, binlog, …). */
   renderServerStats(): string;
   jobFile(id: number): number;
@@ -27,14 +40,6 @@ export interface HandlerContext {
 }
 
 type Handler<R extends Request> = (ctx: HandlerContext, req: R) => Reply | null;
-/** The request variant whose op union contains K. */
-type RequestOf<K> = Request extends infer R
-  ? R extends { op: infer O }
-    ? K extends O
-      ? R
-      : never
-    : never
-  : never;
 type HandlerTable = { [K in Request['op']]: Handler<RequestOf<K>> };
 
 const WORD = {
@@ -58,10 +63,10 @@ const found = (job: Job | undefined): Reply => (job ? jobReply('FOUND', job) : R
 function reserveCommon(
   ctx: HandlerContext,
   timeoutMs: number | null,
-  flags: number,
+  deadlineOnly: boolean,
   extended: boolean,
 ): Reply | null {
-  const outcome = ctx.engine.reserve(ctx.session, timeoutMs, flags);
+  const outcome = ctx.engine.reserve(ctx.session, timeoutMs, deadlineOnly);
   if (outcome) return outcomeReply(outcome, extended);
   ctx.beginWait(extended);
   return null;
@@ -70,14 +75,14 @@ function reserveCommon(
 const HANDLERS: HandlerTable = {
   put(ctx, req) {
     const { engine, session } = ctx;
-    engine.cmd.put++;
+    ctx.cmd.put++;
     engine.markProducer(session);
     const result = engine.put(session, req.pri, req.delayMs, req.ttrMs, req.body, req.bodyOk);
     if (result.word === 'INSERTED') return numbersLine(WORD.INSERTED, result.id);
     return REPLY[result.word];
   },
   error(ctx, req) {
-    if (req.count) ctx.engine.cmd[req.count]++;
+    if (req.count) ctx.cmd[req.count]++;
     return REPLY[req.word];
   },
   quit(ctx) {
@@ -85,110 +90,111 @@ const HANDLERS: HandlerTable = {
     return null;
   },
   use(ctx, req) {
-    ctx.engine.cmd.use++;
+    ctx.cmd.use++;
     ctx.engine.use(ctx.session, req.tube);
-    return Buffer.from(`USING ${req.tube}\r\n`, 'latin1');
+    return lineReply(`USING ${req.tube}`);
   },
   watch(ctx, req) {
-    ctx.engine.cmd.watch++;
-    return Buffer.from(`WATCHING ${ctx.engine.watch(ctx.session, req.tube)}\r\n`, 'latin1');
+    ctx.cmd.watch++;
+    return lineReply(`WATCHING ${ctx.engine.watch(ctx.session, req.tube)}`);
   },
   ignore(ctx, req) {
-    ctx.engine.cmd.ignore++;
+    ctx.cmd.ignore++;
     const n = ctx.engine.ignore(ctx.session, req.tube);
-    return n === 'NOT_IGNORED' ? REPLY.NOT_IGNORED : Buffer.from(`WATCHING ${n}\r\n`, 'latin1');
+    return n === 'NOT_IGNORED' ? REPLY.NOT_IGNORED : lineReply(`WATCHING ${n}`);
   },
   'stats-tube'(ctx, req) {
-    ctx.engine.cmd['stats-tube']++;
-    const stats = ctx.engine.statsTube(req.tube);
+    ctx.cmd['stats-tube']++;
+    const stats = statsTube(ctx.engine, req.tube);
     return stats ? okYaml(renderTubeStats(stats)) : REPLY.NOT_FOUND;
   },
   'pause-tube'(ctx, req) {
-    ctx.engine.cmd['pause-tube']++;
+    ctx.cmd['pause-tube']++;
     return REPLY[ctx.engine.pauseTube(req.tube, req.delayMs)];
   },
   reserve(ctx) {
-    ctx.engine.cmd.reserve++;
-    return reserveCommon(ctx, null, 0, false);
+    ctx.cmd.reserve++;
+    return reserveCommon(ctx, null, false, false);
   },
   'reserve-with-timeout'(ctx, req) {
-    ctx.engine.cmd['reserve-with-timeout']++;
-    return reserveCommon(ctx, req.timeoutMs, 0, false);
+    ctx.cmd['reserve-with-timeout']++;
+    return reserveCommon(ctx, req.timeoutMs, false, false);
   },
   'x-reserve-wait'(ctx, req) {
-    if (req.flags & WaitFlags.CountReserve) ctx.engine.cmd.reserve++;
-    if (req.flags & WaitFlags.CountReserveWithTimeout) ctx.engine.cmd['reserve-with-timeout']++;
-    return reserveCommon(ctx, req.timeoutMs, req.flags, true);
+    if (req.flags & ReserveWaitFlag.CountReserve) ctx.cmd.reserve++;
+    if (req.flags & ReserveWaitFlag.CountReserveWithTimeout) ctx.cmd['reserve-with-timeout']++;
+    const deadlineOnly = (req.flags & ReserveWaitFlag.DeadlineOnly) !== 0;
+    return reserveCommon(ctx, req.timeoutMs, deadlineOnly, true);
   },
   'reserve-job'(ctx, req) {
     const job = ctx.engine.reserveJob(ctx.session, req.id);
     return job === 'NOT_FOUND' ? REPLY.NOT_FOUND : jobReply('RESERVED', job);
   },
   delete(ctx, req) {
-    ctx.engine.cmd.delete++;
+    ctx.cmd.delete++;
     return REPLY[ctx.engine.delete(ctx.session, req.id)];
   },
   release(ctx, req) {
-    ctx.engine.cmd.release++;
+    ctx.cmd.release++;
     return REPLY[ctx.engine.release(ctx.session, req.id, req.pri, req.delayMs)];
   },
   bury(ctx, req) {
-    ctx.engine.cmd.bury++;
+    ctx.cmd.bury++;
     return REPLY[ctx.engine.bury(ctx.session, req.id, req.pri)];
   },
   touch(ctx, req) {
-    ctx.engine.cmd.touch++;
+    ctx.cmd.touch++;
     return REPLY[ctx.engine.touch(ctx.session, req.id)];
   },
   peek(ctx, req) {
-    ctx.engine.cmd.peek++;
+    ctx.cmd.peek++;
     return found(ctx.engine.peek(req.id));
   },
   'kick-job'(ctx, req) {
     return REPLY[ctx.engine.kickJob(req.id)];
   },
   'stats-job'(ctx, req) {
-    ctx.engine.cmd['stats-job']++;
-    const stats = ctx.engine.statsJob(req.id, (id) => ctx.jobFile(id));
+    ctx.cmd['stats-job']++;
+    const stats = statsJob(ctx.engine, req.id, (id) => ctx.jobFile(id));
     return stats ? okYaml(renderJobStats(stats)) : REPLY.NOT_FOUND;
   },
   'x-unreserve'(ctx, req) {
     return REPLY[ctx.engine.unreserve(ctx.session, req.id)];
   },
   kick(ctx, req) {
-    ctx.engine.cmd.kick++;
-    return Buffer.from(`KICKED ${ctx.engine.kick(ctx.session, req.bound)}\r\n`, 'latin1');
+    ctx.cmd.kick++;
+    return lineReply(`KICKED ${ctx.engine.kick(ctx.session, req.bound)}`);
   },
   'peek-ready'(ctx) {
-    ctx.engine.cmd['peek-ready']++;
+    ctx.cmd['peek-ready']++;
     return found(ctx.engine.peekReady(ctx.session));
   },
   'peek-delayed'(ctx) {
-    ctx.engine.cmd['peek-delayed']++;
+    ctx.cmd['peek-delayed']++;
     return found(ctx.engine.peekDelayed(ctx.session));
   },
   'peek-buried'(ctx) {
-    ctx.engine.cmd['peek-buried']++;
+    ctx.cmd['peek-buried']++;
     return found(ctx.engine.peekBuried(ctx.session));
   },
   stats(ctx) {
-    ctx.engine.cmd.stats++;
+    ctx.cmd.stats++;
     return okYaml(ctx.renderServerStats());
   },
   'list-tubes'(ctx) {
-    ctx.engine.cmd['list-tubes']++;
+    ctx.cmd['list-tubes']++;
     return okYaml(yamlList(ctx.engine.tubeList.map((t) => t.name)));
   },
   'list-tube-used'(ctx) {
-    ctx.engine.cmd['list-tube-used']++;
-    return Buffer.from(`USING ${ctx.session.used.name}\r\n`, 'latin1');
+    ctx.cmd['list-tube-used']++;
+    return lineReply(`USING ${ctx.session.used.name}`);
   },
   'list-tubes-watched'(ctx) {
-    ctx.engine.cmd['list-tubes-watched']++;
+    ctx.cmd['list-tubes-watched']++;
     return okYaml(yamlList(ctx.session.watched.map((t) => t.name)));
   },
   'x-hello'(ctx) {
-    return Buffer.from(`OK stalkd ${ctx.stalkdVersion}\r\n`, 'latin1');
+    return lineReply(`${HELLO_PREFIX}${ctx.stalkdVersion}`);
   },
   'x-cancel'(ctx) {
     return ctx.engine.cancelWait(ctx.session) ? REPLY.CANCELLED : REPLY.NOT_WAITING;

@@ -17,13 +17,12 @@ import {
   MIN_OUTPUT_BYTES,
 } from '../net/limits';
 import { StallWatch } from '../net/stall-watch';
+import { DEFAULT_MAX_JOB_BYTES, MAX_JOB_BYTES_LIMIT } from '../protocol/numbers';
 import { renderStats } from '../protocol/replies';
+import { type CommandCounts, newCommandCounts } from '../protocol/stats';
 import { STALKD_VERSION } from '../version';
 import { Connection } from './connection';
-
-/** beanstalkd's default and ceiling for -z. */
-export const DEFAULT_MAX_JOB_BYTES = 65535;
-export const MAX_JOB_BYTES_LIMIT = 1073741824;
+import { serverStats } from './stats-view';
 
 /** On shutdown, replies already queued get this long to reach their clients before sockets are cut. */
 export const SHUTDOWN_GRACE_MS = 2000;
@@ -80,6 +79,8 @@ export interface NodeServerOptions {
 
 export class NodeServer {
   readonly engine: Engine;
+  /** The `cmd-*` counters of `stats`, bumped by the handlers as beanstalkd counts. */
+  readonly cmd: CommandCounts = newCommandCounts();
   readonly maxJobBytes: number;
   readonly maxOutputBytes: number;
   readonly maxInputBytes: number;
@@ -226,26 +227,19 @@ export class NodeServer {
   }
 
   renderStats(): string {
-    const usage = process.resourceUsage();
-    const binlog = this.log?.stats();
-    return renderStats(this.engine.counts, this.engine.cmd, this.engine.draining, {
-      maxJobBytes: this.maxJobBytes,
-      totalConnections: this.totalConnections,
-      pid: process.pid,
-      version: this.protocolVersion,
-      rusageUserUs: usage.userCPUTime,
-      rusageSystemUs: usage.systemCPUTime,
-      uptimeSecs: Math.floor((Date.now() - this.startedAtMs) / 1000),
-      binlogOldestIndex: binlog?.oldestIndex ?? 0,
-      binlogCurrentIndex: binlog?.currentIndex ?? 0,
-      binlogRecordsMigrated: binlog?.recordsMigrated ?? 0,
-      binlogRecordsWritten: binlog?.recordsWritten ?? 0,
-      binlogMaxBytes: binlog?.maxSizeBytes ?? 10485760,
-      instanceId: this.instanceId,
-      hostname: os.hostname(),
-      os: os.version(),
-      platform: os.machine(),
-    });
+    return renderStats(
+      serverStats(this.engine.counts, this.cmd, this.engine.draining, {
+        maxJobBytes: this.maxJobBytes,
+        totalConnections: this.totalConnections,
+        version: this.protocolVersion,
+        uptimeSecs: Math.floor((Date.now() - this.startedAtMs) / 1000),
+        binlog: this.log?.stats(),
+        instanceId: this.instanceId,
+        hostname: os.hostname(),
+        os: os.version(),
+        platform: os.machine(),
+      }),
+    );
   }
 
   /** Stops listening, closes every connection (their reservations return to ready), closes the log. */

@@ -38,7 +38,7 @@ whenInstalled(BEANSTALKD_PATH !== undefined, 'beanstalkd', () =>
       const c = await RawClient.open(port);
       await c.cmd('use emails');
       const id = await c.put('hello');
-      assert.equal((await c.cmd(`peek ${id}`)).data?.toString(), 'hello');
+      assert.equal((await c.cmd(`peek ${id}`)).body?.toString(), 'hello');
       assert.equal((await httpGet(metricsPort, '/readyz')).status, 200);
       c.close();
     } finally {

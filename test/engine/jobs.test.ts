@@ -1,7 +1,7 @@
 /** Engine: ownership, delete/release/bury, kick and kick-job, reserve-job, closeSession, unreserve. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Harness, T0 } from '../support/engine-fixture';
+import { Harness, statsJob, statsTube, T0 } from '../support/engine-fixture';
 
 describe('engine ownership', () => {
   test('ownership: delete/release/bury/touch of another session’s reserved job → NOT_FOUND', () => {
@@ -37,7 +37,7 @@ describe('engine ownership', () => {
     for (const id of [ready, delayed, buried]) assert.equal(h.engine.delete(stranger, id), 'DELETED');
     assert.equal(h.engine.delete(stranger, ready), 'NOT_FOUND');
     assert.equal(h.engine.delete(stranger, 999), 'NOT_FOUND');
-    assert.equal(h.engine.statsTube('t')?.cmdDelete, 3);
+    assert.equal(statsTube(h.engine, 't')?.['cmd-delete'], 3);
     assert.equal(h.engine.jobs.size, 0);
     h.check();
   });
@@ -65,7 +65,7 @@ describe('engine release and bury', () => {
     const job = h.engine.peek(id);
     assert.deepEqual([job?.state, job?.pri, job?.releases], ['ready', 5, 1]);
     assert.equal(h.engine.counts.urgent, 1);
-    assert.equal(h.engine.statsTube('default')?.urgent, 1);
+    assert.equal(statsTube(h.engine, 'default')?.['current-jobs-urgent'], 1);
     h.check();
   });
 
@@ -77,7 +77,7 @@ describe('engine release and bury', () => {
     h.clock.advance(500);
     assert.equal(h.engine.release(s, id, 0, 3000), 'RELEASED');
     assert.equal(h.state(id), 'delayed');
-    assert.equal(h.engine.statsJob(id)?.delaySecs, 3);
+    assert.equal(statsJob(h.engine, id)?.delay, 3);
     assert.equal(h.engine.nextDeadline(), T0 + 3500);
     h.advance(2999);
     assert.equal(h.state(id), 'delayed');

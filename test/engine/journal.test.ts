@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type JobRecord, JobState } from '../../src/engine/journal';
-import { body, Harness, RecordingJournal, T0 } from '../support/engine-fixture';
+import { body, Harness, RecordingJournal, statsJob, statsTube, T0 } from '../support/engine-fixture';
 
 function setup(): { h: Harness; journal: RecordingJournal } {
   const journal = new RecordingJournal();
@@ -136,7 +136,7 @@ describe('engine journal', () => {
     assert.deepEqual(h.engine.put(s, 0, 0, 1000, body('x'), true), { word: 'OUT_OF_MEMORY' });
     assert.equal(h.engine.jobs.size, 0);
     assert.equal(h.engine.counts.totalJobs, 0);
-    assert.equal(h.engine.statsTube('default')?.totalJobs, 0);
+    assert.equal(statsTube(h.engine, 'default')?.['total-jobs'], 0);
     journal.failing = false;
     assert.equal(h.put(s), 2);
     h.check();
@@ -238,15 +238,15 @@ describe('engine restoreJob', () => {
     const job = h.engine.peek(7);
     assert.equal(job?.bodyWithCrlf.toString(), 'seven\r\n');
     assert.equal(h.engine.peek(9)?.bodyBytes, 0);
-    assert.deepEqual(h.engine.statsJob(7), {
+    assert.deepEqual(statsJob(h.engine, 7), {
       id: 7,
       tube: 'r',
       state: 'ready',
       pri: 10,
-      ageSecs: 10,
-      delaySecs: 0,
-      ttrSecs: 5,
-      timeLeftSecs: 0,
+      age: 10,
+      delay: 0,
+      ttr: 5,
+      'time-left': 0,
       file: 0,
       reserves: 3,
       timeouts: 1,

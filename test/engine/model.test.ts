@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { DEADLINE_SOON_MARGIN_MS } from '../../src/engine/constants';
 import { NO_JOB } from '../../src/engine/job-table';
 import { JobState } from '../../src/engine/journal';
-import { type Session, WaitFlags, type WaitOutcome } from '../../src/engine/session';
+import type { Session, WaitOutcome } from '../../src/engine/session';
 import { body, Harness, prng, RecordingJournal } from '../support/engine-fixture';
 
 const PRIS = [0, 1, 1023, 1024, 5000, 4294967295];
@@ -151,8 +151,12 @@ function deadlineSoon(s: Session, now: number): boolean {
 }
 
 /** What reserve must answer right now (null: it waits). */
-function expectedReserve(s: Session, now: number, timeoutMs: number | null, flags: number): string | null {
-  const deadlineOnly = (flags & WaitFlags.DeadlineOnly) !== 0;
+function expectedReserve(
+  s: Session,
+  now: number,
+  timeoutMs: number | null,
+  deadlineOnly: boolean,
+): string | null {
   const anyReady = s.watched.some((t) => t.ready.size > 0); // pause ignored, as beanstalkd
   if (deadlineSoon(s, now) && (deadlineOnly || !anyReady)) return 'DEADLINE_SOON';
   const best = deadlineOnly ? NO_JOB : scanBest(s);
@@ -267,9 +271,9 @@ function runModel(profile: Profile, seed: number): void {
       case 'reserve': {
         const s = activeSession();
         const timeoutMs = pick(profile.timeoutsMs);
-        const flags = rand() < 0.05 ? WaitFlags.DeadlineOnly : 0;
-        const expected = expectedReserve(s, clock.nowMs(), timeoutMs, flags);
-        const got = h.reserve(s, timeoutMs, flags);
+        const deadlineOnly = rand() < 0.05;
+        const expected = expectedReserve(s, clock.nowMs(), timeoutMs, deadlineOnly);
+        const got = h.reserve(s, timeoutMs, deadlineOnly);
         assert.equal(got, expected, `${profile.name} seed ${seed} step ${step}: reserve`);
         if (got === null)
           timeoutAt.set(s, timeoutMs === null ? Number.POSITIVE_INFINITY : clock.nowMs() + timeoutMs);

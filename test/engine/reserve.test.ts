@@ -1,7 +1,6 @@
 /** Engine: reserve order, blocking reserves, reserve-with-timeout, DEADLINE_SOON, cancelWait. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { WaitFlags } from '../../src/engine/session';
 import { Harness, T0 } from '../support/engine-fixture';
 
 describe('engine reserve order', () => {
@@ -294,7 +293,7 @@ describe('engine DEADLINE_SOON', () => {
     h.put(s, { ttrMs: 3000 });
     h.reserve(s);
     const ready = h.put(s);
-    assert.equal(h.reserve(s, null, WaitFlags.DeadlineOnly), null);
+    assert.equal(h.reserve(s, null, true), null);
     assert.equal(s.waiting, true);
     assert.equal(h.engine.defaultTube.waiting.size, 0);
     h.advance(2000);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FakeClock } from '../../src/engine/clock';
 import { Engine } from '../../src/engine/engine';
-import { Harness, T0 } from '../support/engine-fixture';
+import { Harness, statsJob, statsTube, T0 } from '../support/engine-fixture';
 
 describe('engine delays', () => {
   test('delay: a delayed job becomes ready exactly at its deadline, not 1 ms before', () => {
@@ -72,9 +72,9 @@ describe('engine delays', () => {
     const s = h.open();
     const id = h.put(s, { delayMs: 5000 });
     h.clock.advance(1);
-    assert.equal(h.engine.statsJob(id)?.timeLeftSecs, 4);
-    assert.equal(h.engine.statsJob(id)?.delaySecs, 5);
-    assert.equal(h.engine.statsJob(id)?.state, 'delayed');
+    assert.equal(statsJob(h.engine, id)?.['time-left'], 4);
+    assert.equal(statsJob(h.engine, id)?.delay, 5);
+    assert.equal(statsJob(h.engine, id)?.state, 'delayed');
   });
 });
 
@@ -87,7 +87,7 @@ describe('engine TTR', () => {
     assert.equal(h.engine.nextDeadline(), T0 + 3000);
     assert.equal(h.advance(2999), T0 + 3000);
     assert.equal(h.state(id), 'reserved');
-    assert.equal(h.engine.statsJob(id)?.timeLeftSecs, 0);
+    assert.equal(statsJob(h.engine, id)?.['time-left'], 0);
     assert.equal(h.advance(1), Number.POSITIVE_INFINITY);
     assert.equal(h.state(id), 'ready');
     assert.equal(h.engine.peek(id)?.timeouts, 1);
@@ -105,7 +105,7 @@ describe('engine TTR', () => {
     const s = h.open();
     const id = h.put(s, { ttrMs: 0 });
     assert.equal(h.engine.peek(id)?.ttrMs, 1000);
-    assert.equal(h.engine.statsJob(id)?.ttrSecs, 1);
+    assert.equal(statsJob(h.engine, id)?.ttr, 1);
     h.reserve(s);
     assert.equal(h.engine.nextDeadline(), T0 + 1000);
   });
@@ -226,11 +226,11 @@ describe('engine pause', () => {
     h.open();
     h.engine.pauseTube('default', 2000);
     h.clock.advance(1);
-    let st = h.engine.statsTube('default');
-    assert.deepEqual([st?.pauseSecs, st?.pauseTimeLeftSecs, st?.cmdPauseTube], [2, 1, 1]);
+    let st = statsTube(h.engine, 'default');
+    assert.deepEqual([st?.pause, st?.['pause-time-left'], st?.['cmd-pause-tube']], [2, 1, 1]);
     h.advance(2000);
-    st = h.engine.statsTube('default');
-    assert.deepEqual([st?.pauseSecs, st?.pauseTimeLeftSecs], [0, 0]);
+    st = statsTube(h.engine, 'default');
+    assert.deepEqual([st?.pause, st?.['pause-time-left']], [0, 0]);
   });
 
   test('pause: pauseTube(name, 0) unpauses and wakes waiters at once, without a tick', () => {
@@ -243,7 +243,7 @@ describe('engine pause', () => {
     assert.equal(h.engine.pauseTube('default', 0), 'PAUSED');
     assert.deepEqual(h.wakes(w), [`RESERVED ${id}`]);
     assert.equal(h.engine.nextDeadline(), T0 + 60_000);
-    assert.equal(h.engine.statsTube('default')?.pauseSecs, 0);
+    assert.equal(statsTube(h.engine, 'default')?.pause, 0);
     h.check();
   });
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Engine } from '../../src/engine/engine';
-import { body, Harness } from '../support/engine-fixture';
+import { body, Harness, statsTube } from '../support/engine-fixture';
 
 const names = (h: Harness): string[] => h.engine.tubeList.map((t) => t.name);
 
@@ -41,7 +41,7 @@ describe('engine tubes', () => {
     h.engine.use(s, 'a');
     h.engine.use(s, 'a');
     assert.deepEqual(names(h), ['default', 'a']);
-    assert.equal(h.engine.statsTube('a')?.using, 1);
+    assert.equal(statsTube(h.engine, 'a')?.['current-using'], 1);
     h.check();
   });
 
@@ -72,10 +72,10 @@ describe('engine tubes', () => {
     const id = h.put(s);
     h.engine.delete(s, id);
     h.engine.use(s, 'default');
-    assert.equal(h.engine.statsTube('t'), undefined);
+    assert.equal(statsTube(h.engine, 't'), undefined);
     h.engine.use(s, 't');
-    const st = h.engine.statsTube('t');
-    assert.deepEqual([st?.totalJobs, st?.cmdDelete], [0, 0]);
+    const st = statsTube(h.engine, 't');
+    assert.deepEqual([st?.['total-jobs'], st?.['cmd-delete']], [0, 0]);
     h.check();
   });
 
@@ -85,7 +85,7 @@ describe('engine tubes', () => {
     assert.equal(h.engine.watch(s, 'a'), 2);
     assert.equal(h.engine.watch(s, 'a'), 2);
     assert.equal(h.engine.watch(s, 'default'), 2);
-    assert.equal(h.engine.statsTube('a')?.watching, 1);
+    assert.equal(statsTube(h.engine, 'a')?.['current-watching'], 1);
     h.check();
   });
 
@@ -164,7 +164,7 @@ describe('engine ids', () => {
     h.engine.draining = false;
     assert.equal(h.put(s), 5);
     assert.equal(h.engine.counts.totalJobs, 2);
-    assert.equal(h.engine.statsTube('default')?.totalJobs, 2);
+    assert.equal(statsTube(h.engine, 'default')?.['total-jobs'], 2);
     h.check();
   });
 });
@@ -221,11 +221,11 @@ describe('engine drain and figures', () => {
     h.reserve(w, null);
     const n = h.engine.counts;
     assert.deepEqual([n.sessions, n.producers, n.workers, n.waiting], [3, 1, 1, 1]);
-    assert.equal(h.engine.statsTube('default')?.waiting, 1);
+    assert.equal(statsTube(h.engine, 'default')?.['current-waiting'], 1);
     h.engine.closeSession(p);
     h.engine.closeSession(w);
     assert.deepEqual([n.sessions, n.producers, n.workers, n.waiting], [1, 0, 0, 0]);
-    assert.equal(h.engine.statsTube('default')?.waiting, 0);
+    assert.equal(statsTube(h.engine, 'default')?.['current-waiting'], 0);
     h.engine.closeSession(idle);
     assert.equal(n.sessions, 0);
     h.check();

@@ -3,6 +3,7 @@
  * kick and reserve-with-timeout readers, tube names. Each line runs every way it can be chunked.
  */
 import { describe, test } from 'node:test';
+import { BARE_OPS } from '../../src/protocol/commands';
 import { NO_SUCH_ID } from '../../src/protocol/numbers';
 import { assertParses, BAD, badCounted, type Parsed, put, UNKNOWN } from '../support/parse-three-ways';
 
@@ -13,17 +14,7 @@ function line(text: string, expected: Parsed): void {
 
 describe('parser dispatch', () => {
   test('dispatch: argument-less verbs must be exact', () => {
-    for (const op of [
-      'reserve',
-      'peek-ready',
-      'peek-delayed',
-      'peek-buried',
-      'stats',
-      'list-tubes',
-      'list-tube-used',
-      'list-tubes-watched',
-    ])
-      line(op, { op });
+    for (const op of BARE_OPS) line(op, { op });
   });
 
   test('dispatch: junk glued to an argument-less verb → BAD_FORMAT (the shorter entry matched)', () => {

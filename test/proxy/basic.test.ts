@@ -24,10 +24,10 @@ whenInstalled(BEANSTALKD_PATH !== undefined, 'beanstalkd', () =>
         assert.equal(decodeJobId(id)?.nodeIndex, node);
         const peek = await c.cmd(`peek ${id}`);
         assert.equal(peek.line, `FOUND ${id} ${`job on ${node}`.length}`);
-        assert.equal(peek.data?.toString(), `job on ${node}`);
+        assert.equal(peek.body?.toString(), `job on ${node}`);
         const direct = await RawClient.open(cluster.nodes[node]?.port as number);
         const st = await direct.cmd(`stats-tube ${tube}`);
-        assert.match(st.data?.toString() ?? '', /current-jobs-ready: 1\n/);
+        assert.match(st.body?.toString() ?? '', /current-jobs-ready: 1\n/);
         direct.close();
         assert.equal((await c.cmd(`delete ${id}`)).line, 'DELETED');
       }
@@ -39,12 +39,12 @@ whenInstalled(BEANSTALKD_PATH !== undefined, 'beanstalkd', () =>
       assert.equal((await c.cmd('list-tube-used')).line, 'USING default');
       const lw = await c.cmd('list-tubes-watched');
       assert.equal(lw.line, 'OK 14');
-      assert.equal(lw.data?.toString(), '---\n- default\n');
+      assert.equal(lw.body?.toString(), '---\n- default\n');
       assert.equal((await c.cmd('watch a')).line, 'WATCHING 2');
       assert.equal((await c.cmd('watch b')).line, 'WATCHING 3');
       assert.equal((await c.cmd('watch a')).line, 'WATCHING 3');
       assert.equal((await c.cmd('ignore default')).line, 'WATCHING 2');
-      assert.equal((await c.cmd('list-tubes-watched')).data?.toString(), '---\n- b\n- a\n');
+      assert.equal((await c.cmd('list-tubes-watched')).body?.toString(), '---\n- b\n- a\n');
       assert.equal((await c.cmd('ignore zz')).line, 'WATCHING 2');
       assert.equal((await c.cmd('ignore a')).line, 'WATCHING 1');
       assert.equal((await c.cmd('ignore b')).line, 'NOT_IGNORED');
@@ -70,7 +70,7 @@ whenInstalled(BEANSTALKD_PATH !== undefined, 'beanstalkd', () =>
       for (let i = 0; i < 3; i++) {
         const r = await w.cmd('reserve-with-timeout 0');
         assert.match(r.line, /^RESERVED \d+ \d+$/);
-        got.push(r.data?.toString() ?? '');
+        got.push(r.body?.toString() ?? '');
         const id = Number(r.line.split(' ')[1]);
         assert.ok(ids.includes(id));
         assert.equal((await w.cmd(`delete ${id}`)).line, 'DELETED');

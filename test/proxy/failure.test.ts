@@ -213,7 +213,7 @@ describe('node failure', () => {
       for (let i = 0; i < 10; i++) {
         const r = await c.cmd('reserve-with-timeout 0');
         if (r.line === 'TIMED_OUT') break;
-        bodies.push(r.data?.toString() ?? '');
+        bodies.push(r.body?.toString() ?? '');
       }
       assert.deepEqual(bodies.sort(), ['a', 'd', 'e'], 'every acknowledged put is there');
       c.close();

@@ -3,8 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { Reply } from '../../src/protocol/reply-parser';
+import { withClientId } from '../../src/proxy/id-rewrite';
 import { decodeJobId, encodeJobId, MAX_NODE_JOB_ID, MAX_NODES } from '../../src/proxy/job-id';
-import { withClientId } from '../../src/proxy/replies';
 import { controlPoints, Placement } from '../../src/proxy/ring';
 import {
   expandEnvironment,
@@ -115,31 +116,27 @@ test('job-id: round trip, node index in the low bits, below 2^53', () => {
 });
 
 test('replies: node ids become client ids in every reply that carries one, the rest pass through', () => {
-  const text = (parts: Buffer[] | null): string => Buffer.concat(parts ?? []).toString('latin1');
+  const text = (parts: Buffer | readonly Buffer[] | null): string =>
+    Buffer.concat(parts === null ? [] : Buffer.isBuffer(parts) ? [parts] : [...parts]).toString('latin1');
   const data = Buffer.from('body');
+  const reply = (line: string, body?: Buffer): Reply => ({ word: line.split(' ')[0] as string, line, body });
+  assert.equal(text(withClientId(reply('INSERTED 3'), 2)), `INSERTED ${encodeJobId(2, 3)}\r\n`);
+  assert.equal(text(withClientId(reply('BURIED 1'), 0)), 'BURIED 1\r\n');
   assert.equal(
-    text(withClientId({ line: 'INSERTED 3', data: null }, 2)),
-    `INSERTED ${encodeJobId(2, 3)}\r\n`,
-  );
-  assert.equal(text(withClientId({ line: 'BURIED 1', data: null }, 0)), 'BURIED 1\r\n');
-  assert.equal(
-    text(withClientId({ line: 'RESERVED 7 4 100', data }, 1)),
+    text(withClientId(reply('RESERVED 7 4 100', data), 1)),
     `RESERVED ${encodeJobId(1, 7)} 4\r\nbody\r\n`,
     'the stalkd pri is dropped',
   );
   assert.equal(
-    text(withClientId({ line: 'RESERVED 7 4', data }, 1)),
+    text(withClientId(reply('RESERVED 7 4', data), 1)),
     `RESERVED ${encodeJobId(1, 7)} 4\r\nbody\r\n`,
   );
-  assert.equal(
-    text(withClientId({ line: 'FOUND 9 4', data }, 63)),
-    `FOUND ${encodeJobId(63, 9)} 4\r\nbody\r\n`,
-  );
+  assert.equal(text(withClientId(reply('FOUND 9 4', data), 63)), `FOUND ${encodeJobId(63, 9)} 4\r\nbody\r\n`);
   for (const line of ['DELETED', 'NOT_FOUND', 'KICKED 3', 'USING b0', 'TIMED_OUT'])
-    assert.equal(text(withClientId({ line, data: null }, 1)), `${line}\r\n`);
-  assert.equal(text(withClientId({ line: 'OK 4', data }, 1)), 'OK 4\r\nbody\r\n');
-  assert.equal(withClientId({ line: `INSERTED ${MAX_NODE_JOB_ID + 1}`, data: null }, 0), null);
-  assert.equal(withClientId({ line: 'INSERTED x', data: null }, 0), null);
+    assert.equal(text(withClientId(reply(line), 1)), `${line}\r\n`);
+  assert.equal(text(withClientId(reply('OK 4', data), 1)), 'OK 4\r\nbody\r\n');
+  assert.equal(withClientId(reply(`INSERTED ${MAX_NODE_JOB_ID + 1}`), 0), null);
+  assert.equal(withClientId(reply('INSERTED x'), 0), null);
 });
 
 test('topology: --nodes list and file load, errors name the problem', () => {

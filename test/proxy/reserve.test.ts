@@ -48,7 +48,7 @@ for (const kind of kinds) {
           const r = await c.cmd('reserve-with-timeout 1');
           if (r.line === 'TIMED_OUT') continue;
           assert.match(r.line, /^RESERVED \d+ \d+$/);
-          const body = r.data?.toString() ?? '';
+          const body = r.body?.toString() ?? '';
           seen.set(body, (seen.get(body) ?? 0) + 1);
           assert.equal((await c.cmd(`delete ${r.line.split(' ')[1]}`)).line, 'DELETED');
           done++;
@@ -64,7 +64,7 @@ for (const kind of kinds) {
       assert.equal(seen.size, total);
       for (const [body, n] of seen) assert.equal(n, 1, `${body} delivered ${n} times`);
       const stats = await producers[0]?.cmd('stats');
-      assert.match(stats?.data?.toString() ?? '', /current-jobs-ready: 0\ncurrent-jobs-reserved: 0\n/);
+      assert.match(stats?.body?.toString() ?? '', /current-jobs-ready: 0\ncurrent-jobs-reserved: 0\n/);
       for (const c of [...consumers, ...producers]) c.close();
     });
 
@@ -81,17 +81,17 @@ for (const kind of kinds) {
       }
       const w = await watcher(cluster.proxy.port, [tube(0, 2), tube(1, 2), tube(2, 2)]);
       const r = await w.cmd('reserve');
-      assert.equal(r.data?.toString(), 'pri-20');
+      assert.equal(r.body?.toString(), 'pri-20');
       assert.equal(decodeJobId(Number(r.line.split(' ')[1]))?.nodeIndex, 1);
       const stats = await p.cmd(`stats-job ${ids[0]}`);
       const expectReserves = kind === 'stalkd' ? 0 : 1;
       assert.match(
-        stats.data?.toString() ?? '',
+        stats.body?.toString() ?? '',
         new RegExp(`\\nstate: ready\\n[^]*\\nreserves: ${expectReserves}\\n`),
       );
       for (const want of ['pri-30', 'pri-40']) {
         const next = await w.cmd('reserve-with-timeout 0');
-        assert.equal(next.data?.toString(), want);
+        assert.equal(next.body?.toString(), want);
         await w.cmd(`delete ${next.line.split(' ')[1]}`);
       }
       await w.cmd(`delete ${r.line.split(' ')[1]}`);
@@ -164,17 +164,17 @@ for (const kind of kinds) {
       for (const [i, body] of ['first', 'second', 'third'].entries()) {
         const r = await w.next();
         assert.equal(r?.line, `RESERVED ${ids[i]} ${body.length}`);
-        assert.equal(r?.data?.toString(), body);
+        assert.equal(r?.body?.toString(), body);
       }
       // The fourth reserve waits on the node: another client sees it as waiting, then feeds it.
       for (;;) {
         const stats = await p.cmd(`stats-tube ${t}`);
-        if (/current-waiting: 1\n/.test(stats.data?.toString() ?? '')) break;
+        if (/current-waiting: 1\n/.test(stats.body?.toString() ?? '')) break;
       }
       const late = await p.put('late', 1);
       assert.equal((await w.next())?.line, `RESERVED ${late} 4`);
       assert.equal((await w.next())?.line, 'USING default');
-      const stats = (await w.next())?.data?.toString() ?? '';
+      const stats = (await w.next())?.body?.toString() ?? '';
       assert.match(stats, /current-jobs-reserved: 4\n/);
       assert.match(stats, /current-waiting: 0\n/);
       w.write([...ids, late].map((id) => `delete ${id}\r\n`).join(''));

@@ -70,7 +70,7 @@ async function worker(port: number, ledger: Ledger, running: () => boolean): Pro
       const r = await c.cmd('reserve-with-timeout 1', undefined, 5000);
       if (!r.line.startsWith('RESERVED ')) continue;
       const id = r.line.split(' ')[1];
-      const body = r.data?.toString() ?? '';
+      const body = r.body?.toString() ?? '';
       ledger.delivered.add(body);
       const d = await c.cmd(`delete ${id}`);
       if (d.line !== 'DELETED') continue;
@@ -134,7 +134,7 @@ test('failure: the proxy killed and restarted while clients reconnect: every ack
     for (let i = 0; i <= ledger.acked.size * 2; i++) {
       const r = await c.cmd('reserve-with-timeout 0');
       if (r.line === 'TIMED_OUT') break;
-      left.add(r.data?.toString() ?? '');
+      left.add(r.body?.toString() ?? '');
     }
     c.close();
     const lost = [...ledger.acked.keys()].filter((body) => !ledger.delivered.has(body) && !left.has(body));

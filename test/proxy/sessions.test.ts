@@ -37,7 +37,7 @@ for (const kind of kinds) {
       for (let i = 0; i < count; i++) assert.equal((await c.next(60_000))?.line, `WATCHING ${i + 2}`);
       const other = await RawClient.open(cluster.proxy.port);
       const watchingOf = async (t: string): Promise<string | undefined> =>
-        /current-watching: (\d+)/.exec((await other.cmd(`stats-tube ${t}`)).data?.toString() ?? '')?.[1];
+        /current-watching: (\d+)/.exec((await other.cmd(`stats-tube ${t}`)).body?.toString() ?? '')?.[1];
       const sample = names.filter((_, i) => i % 97 === 0);
       for (const t of sample) assert.equal(await watchingOf(t), '1', t);
       // Ignore them all (default stays): every node's share empties and its connection parks.
@@ -76,7 +76,7 @@ for (const kind of kinds) {
       for (let i = 0; i < 30; i++) {
         const r = await c.next();
         assert.equal(r?.line, `FOUND ${ids[i]} 2`);
-        assert.equal(r?.data?.toString(), String(i).padStart(2, '0'));
+        assert.equal(r?.body?.toString(), String(i).padStart(2, '0'));
       }
       c.write(ids.map((id) => `delete ${id}\r\n`).join(''));
       for (let i = 0; i < 30; i++) assert.equal((await c.next())?.line, 'DELETED');
@@ -95,7 +95,7 @@ for (const kind of kinds) {
         assert.equal((await w.cmd(`reserve-job ${ids[node]}`)).line, `RESERVED ${ids[node]} 6`);
       }
       for (const id of ids)
-        assert.match((await p.cmd(`stats-job ${id}`)).data?.toString() ?? '', /\nstate: reserved\n/);
+        assert.match((await p.cmd(`stats-job ${id}`)).body?.toString() ?? '', /\nstate: reserved\n/);
       assert.equal(
         (await p.cmd(`delete ${ids[0]}`)).line,
         'NOT_FOUND',
@@ -104,12 +104,12 @@ for (const kind of kinds) {
       w.close();
       for (let attempt = 0; attempt < 50; attempt++) {
         const states = await Promise.all(ids.map((id) => p.cmd(`stats-job ${id}`)));
-        if (states.every((s) => /\nstate: ready\n/.test(s.data?.toString() ?? ''))) break;
+        if (states.every((s) => /\nstate: ready\n/.test(s.body?.toString() ?? ''))) break;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       for (const id of ids) {
         assert.match(
-          (await p.cmd(`stats-job ${id}`)).data?.toString() ?? '',
+          (await p.cmd(`stats-job ${id}`)).body?.toString() ?? '',
           new RegExp(`^---\\nid: ${id}\\n[^]*state: ready\\n`),
         );
         assert.equal((await p.cmd(`delete ${id}`)).line, 'DELETED');

@@ -9,9 +9,11 @@ import { DEADLINE_SOON_MARGIN_MS } from '../../src/engine/constants';
 import { Engine, type EngineOptions } from '../../src/engine/engine';
 import { NO_JOB } from '../../src/engine/job-table';
 import { type JobRecord, JobState, type Journal } from '../../src/engine/journal';
-import { type Session, WaitFlags, type WaitOutcome } from '../../src/engine/session';
+import type { Session, WaitOutcome } from '../../src/engine/session';
 import type { SlotHeap } from '../../src/engine/slot-heap';
 import { URGENT_THRESHOLD } from '../../src/engine/tube';
+import type { JobStats, TubeStats } from '../../src/protocol/stats';
+import * as view from '../../src/server/stats-view';
 
 export const T0 = 1_700_000_000_000;
 
@@ -19,6 +21,16 @@ export const T0 = 1_700_000_000_000;
 export function describeOutcome(outcome: WaitOutcome | null): string | null {
   if (outcome === null) return null;
   return outcome.type === 'reserved' ? `RESERVED ${outcome.job.id}` : outcome.type;
+}
+
+/** What stats-tube would show for `name` (the node's own view of the engine). */
+export function statsTube(engine: Engine, name: string): TubeStats | undefined {
+  return view.statsTube(engine, name);
+}
+
+/** What stats-job would show for job `id`, without a binlog (file 0). */
+export function statsJob(engine: Engine, id: number): JobStats | undefined {
+  return view.statsJob(engine, id, () => 0);
 }
 
 export function body(text: string): Buffer {
@@ -77,8 +89,8 @@ export class Harness {
     return (result as { id: number }).id;
   }
 
-  reserve(s: Session, timeoutMs: number | null = 0, flags = 0): string | null {
-    return describeOutcome(this.engine.reserve(s, timeoutMs, flags));
+  reserve(s: Session, timeoutMs: number | null = 0, deadlineOnly = false): string | null {
+    return describeOutcome(this.engine.reserve(s, timeoutMs, deadlineOnly));
   }
 
   /** Moves the clock by `ms` and ticks once; returns tick's next deadline. */
@@ -255,9 +267,7 @@ export function checkEngine(engine: Engine, sessions: readonly Session[]): void 
       open.filter((s) => s.watched.includes(tube)).length,
       `${tube.name}.watching`,
     );
-    const waiters = open.filter(
-      (s) => s.waiting && (s.waitFlags & WaitFlags.DeadlineOnly) === 0 && s.watched.includes(tube),
-    );
+    const waiters = open.filter((s) => s.waiting && !s.waitDeadlineOnly && s.watched.includes(tube));
     assert.deepEqual(
       [...tube.waiting].sort((a, b) => a.id - b.id),
       waiters,

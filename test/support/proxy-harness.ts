@@ -3,23 +3,25 @@
  * line client that keeps replies in order (pipelining allowed).
  */
 import { connect, type Socket } from 'node:net';
-import type { NodeReply } from '../../src/proxy/reply-reader';
-import { ReplyReader } from '../../src/proxy/reply-reader';
+import { type Reply, ReplyParser } from '../../src/protocol/reply-parser';
 import { type ProxyServer, type ProxyServerOptions, startProxyServer } from '../../src/proxy/server';
 import { startNodeServer } from '../../src/server/node-server';
 import { startReference } from './reference';
 
 export class RawClient {
-  private readonly replies: NodeReply[] = [];
-  private readonly waiters: Array<(r: NodeReply | null) => void> = [];
+  private readonly replies: Reply[] = [];
+  private readonly waiters: Array<(r: Reply | null) => void> = [];
   closed = false;
 
   private constructor(readonly socket: Socket) {
-    const reader = new ReplyReader(
-      (r) => this.onReply(r),
-      () => socket.destroy(),
-    );
-    socket.on('data', (c: Buffer) => reader.push(c));
+    const reader = new ReplyParser((r) => this.onReply(r));
+    socket.on('data', (c: Buffer) => {
+      try {
+        reader.push(c);
+      } catch {
+        socket.destroy();
+      }
+    });
     socket.on('close', () => {
       this.closed = true;
       for (const w of this.waiters.splice(0)) w(null);
@@ -34,7 +36,7 @@ export class RawClient {
     });
   }
 
-  private onReply(r: NodeReply): void {
+  private onReply(r: Reply): void {
     const w = this.waiters.shift();
     if (w) w(r);
     else this.replies.push(r);
@@ -45,7 +47,7 @@ export class RawClient {
   }
 
   /** Next reply; null if the connection closed. */
-  next(timeoutMs = 10000): Promise<NodeReply | null> {
+  next(timeoutMs = 10000): Promise<Reply | null> {
     const r = this.replies.shift();
     if (r) return Promise.resolve(r);
     if (this.closed) return Promise.resolve(null);
@@ -58,8 +60,8 @@ export class RawClient {
     });
   }
 
-  /** Sends one command (and body) and returns its reply line (data in `.data`). */
-  async cmd(line: string, body?: string | Buffer, timeoutMs?: number): Promise<NodeReply> {
+  /** Sends one command (and body) and returns its reply (its data in `.body`). */
+  async cmd(line: string, body?: string | Buffer, timeoutMs?: number): Promise<Reply> {
     this.write(
       body === undefined
         ? `${line}\r\n`

@@ -5,8 +5,8 @@ import {
   JOB_STATS_FIELDS,
   SERVER_STATS_FIELDS,
   TUBE_STATS_FIELDS,
-} from '../../src/client/stats';
-import { parseYamlList, parseYamlMap, YamlFormatError } from '../../src/client/yaml';
+} from '../../src/protocol/stats';
+import { parseYamlList, parseYamlMap, YamlFormatError } from '../../src/protocol/yaml';
 
 /** A 1.13-style stats body (quoted strings), values made up but shaped like the real thing. */
 function serverStatsText(quote: boolean): string {

@@ -1,21 +1,61 @@
 /**
- * Typed `stats`, `stats-tube` and `stats-job` results. Keys are spelled as on the wire
- * (`stats['current-jobs-ready']`), so they match beanstalkd's documentation and can be printed
- * back in the server's order (objects keep the order the server sent). Every key of beanstalkd
- * 1.12/1.13 is required; a missing one or a value of the wrong shape is a bad reply. Keys a
- * newer server adds are kept as strings.
+ * The stats vocabulary, one home for node, proxy and client: the commands beanstalkd counts, and
+ * the keys of `stats`, `stats-tube` and `stats-job` in the order it prints them, each with its
+ * kind. The server renders these records (replies.ts), the proxy merges them, the client parses
+ * them back (`convertStats`). Keys are spelled as on the wire (`stats['current-jobs-ready']`).
+ *
+ * Kinds: `number`; `seconds` (rusage, printed with microsecond digits); `boolean`; `state` (a job
+ * state); `string` (quoted by 1.13: `name: "default"`); `word` (never quoted: `id`).
+ *
+ * Parsing: every key of beanstalkd 1.12/1.13 is required; a missing one or a value of the wrong
+ * shape is a bad reply. Keys a newer server adds are kept as strings.
  */
 import { YamlFormatError } from './yaml';
 
-type FieldKind = 'number' | 'string' | 'boolean' | 'state';
-type FieldValue<K extends FieldKind> = K extends 'number'
+/** Command counters in the order beanstalkd prints them (`cmd-*` keys of `stats`). */
+export const COUNTED_COMMANDS = [
+  'put',
+  'peek',
+  'peek-ready',
+  'peek-delayed',
+  'peek-buried',
+  'reserve',
+  'reserve-with-timeout',
+  'delete',
+  'release',
+  'use',
+  'watch',
+  'ignore',
+  'bury',
+  'kick',
+  'touch',
+  'stats',
+  'stats-job',
+  'stats-tube',
+  'list-tubes',
+  'list-tube-used',
+  'list-tubes-watched',
+  'pause-tube',
+] as const;
+export type CountedCommand = (typeof COUNTED_COMMANDS)[number];
+
+export type CommandCounts = Record<CountedCommand, number>;
+
+export function newCommandCounts(): CommandCounts {
+  const counts = {} as CommandCounts;
+  for (const name of COUNTED_COMMANDS) counts[name] = 0;
+  return counts;
+}
+
+export type FieldKind = 'number' | 'seconds' | 'string' | 'word' | 'boolean' | 'state';
+type FieldValue<K extends FieldKind> = K extends 'number' | 'seconds'
   ? number
   : K extends 'boolean'
     ? boolean
     : K extends 'state'
       ? JobState
       : string;
-type StatsOf<T extends Record<string, FieldKind>> = { -readonly [P in keyof T]: FieldValue<T[P]> };
+export type StatsOf<T extends Record<string, FieldKind>> = { -readonly [P in keyof T]: FieldValue<T[P]> };
 
 export type JobState = 'ready' | 'reserved' | 'delayed' | 'buried';
 
@@ -59,8 +99,8 @@ export const SERVER_STATS_FIELDS = {
   'total-connections': 'number',
   pid: 'number',
   version: 'string',
-  'rusage-utime': 'number',
-  'rusage-stime': 'number',
+  'rusage-utime': 'seconds',
+  'rusage-stime': 'seconds',
   uptime: 'number',
   'binlog-oldest-index': 'number',
   'binlog-current-index': 'number',
@@ -69,7 +109,7 @@ export const SERVER_STATS_FIELDS = {
   'binlog-max-size': 'number',
   draining: 'boolean',
   /** 16 lowercase hex digits, random per server process. */
-  id: 'string',
+  id: 'word',
   hostname: 'string',
   os: 'string',
   platform: 'string',
@@ -120,7 +160,8 @@ const JOB_STATES: ReadonlySet<string> = new Set(['ready', 'reserved', 'delayed',
 
 function convertValue(key: string, kind: FieldKind, text: string): number | string | boolean {
   switch (kind) {
-    case 'number': {
+    case 'number':
+    case 'seconds': {
       const n = Number(text);
       if (!NUMBER.test(text) || !Number.isFinite(n))
         throw new YamlFormatError(`${key}: not a number: ${text}`);

@@ -1,5 +1,5 @@
 /**
- * Resumable parser for beanstalkd replies: a header line ending in CRLF, and for `RESERVED <id>
+ * Resumable parser for beanstalkd replies (the client's, and the proxy's from its nodes): a header line ending in CRLF, and for `RESERVED <id>
  * <bytes>`, `FOUND <id> <bytes>` and `OK <bytes>` a body of exactly <bytes> bytes followed by CRLF.
  * Bodies may hold any byte, CRLF included; chunks may split a reply anywhere.
  *
@@ -7,6 +7,8 @@
  * or a partial body (one buffer of bytes + 2, filled as pieces arrive). Replies are delivered in
  * order through `onReply`, synchronously from `push`.
  */
+
+import { MAX_JOB_BYTES_LIMIT } from './numbers';
 
 /**
  * The longest well-formed reply line is `USING <name>` with a 200-byte name: 6 + 200 + CRLF = 208
@@ -16,7 +18,7 @@
 export const MAX_REPLY_LINE_BYTES = 1024;
 
 /** Bodies are bounded by the server's max job size, itself clamped to 1 GiB by beanstalkd. */
-export const MAX_REPLY_BODY_BYTES = 1024 * 1024 * 1024;
+export const MAX_REPLY_BODY_BYTES = MAX_JOB_BYTES_LIMIT;
 
 export interface Reply {
   /** First token of the header line (`INSERTED`, `RESERVED`, `OK`, …). */
@@ -31,6 +33,9 @@ export interface Reply {
 export class ReplyFormatError extends Error {
   override readonly name = 'ReplyFormatError';
 }
+
+/** A stalkd node's answer to x-hello, `OK stalkd <version>`: an OK line with no body. */
+export const HELLO_PREFIX = 'OK stalkd ';
 
 const CR = 13;
 const LF = 10;
@@ -92,14 +97,17 @@ export class ReplyParser {
   private startReply(line: string): void {
     const space = line.indexOf(' ');
     const word = space < 0 ? line : line.slice(0, space);
-    if (word !== 'RESERVED' && word !== 'FOUND' && word !== 'OK') {
+    if ((word !== 'RESERVED' && word !== 'FOUND' && word !== 'OK') || line.startsWith(HELLO_PREFIX)) {
       this.onReply({ word, line, body: undefined });
       return;
     }
-    // The byte count is the last token: `OK <bytes>`, `RESERVED <id> <bytes>`, `FOUND <id> <bytes>`.
+    // `OK <bytes>`, `RESERVED <id> <bytes>`, `FOUND <id> <bytes>`; a stalkd node's answer to
+    // x-reserve-wait adds the job's priority: `RESERVED <id> <bytes> <pri>`.
     const tokens = line.split(' ');
-    if (tokens.length !== (word === 'OK' ? 2 : 3)) throw new ReplyFormatError(`malformed reply "${line}"`);
-    const bytesText = tokens[tokens.length - 1] ?? '';
+    const expected = word === 'OK' ? 2 : 3;
+    if (tokens.length !== expected && !(word === 'RESERVED' && tokens.length === 4))
+      throw new ReplyFormatError(`malformed reply "${line}"`);
+    const bytesText = tokens[expected - 1] ?? '';
     if (!/^\d{1,10}$/.test(bytesText)) throw new ReplyFormatError(`bad body length in "${line}"`);
     const bytes = Number(bytesText);
     if (bytes > MAX_REPLY_BODY_BYTES) throw new ReplyFormatError(`body too large in "${line}"`);

@@ -5,7 +5,7 @@ import {
   type Reply,
   ReplyFormatError,
   ReplyParser,
-} from '../../src/client/reply-parser';
+} from '../../src/protocol/reply-parser';
 
 interface Expected {
   word: string;

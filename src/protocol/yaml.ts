@@ -1,5 +1,8 @@
 /**
- * The two YAML shapes beanstalkd emits, and nothing more (no dependency, no type guessing):
+ * The two YAML shapes beanstalkd emits, and nothing more (no dependency, no type guessing), read
+ * two ways: strictly (the client: anything else is a bad reply, YamlFormatError) and leniently
+ * (the proxy reading its nodes: lines of another shape are skipped, so a node that adds a key or
+ * a line does not take a merged `stats` down).
  *
  *   ---\n key: value\n …      (stats, stats-tube, stats-job)
  *   ---\n - item\n …          (list-tubes, list-tubes-watched)
@@ -34,8 +37,7 @@ export function parseYamlMap(text: string): Record<string, string> {
     if (colon === line.length - 1) value = '';
     else if (line.charCodeAt(colon + 1) === 32) value = line.slice(colon + 2);
     else throw new YamlFormatError(`not a "key: value" line: ${JSON.stringify(line)}`);
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    map[key] = value;
+    map[key] = unquote(value);
   }
   return map;
 }
@@ -47,5 +49,28 @@ export function parseYamlList(text: string): string[] {
     if (!line.startsWith('- ')) throw new YamlFormatError(`not a "- item" line: ${JSON.stringify(line)}`);
     items.push(line.slice(2));
   }
+  return items;
+}
+
+/** Unwraps a double-quoted value (beanstalkd writes no escapes inside). */
+function unquote(value: string): string {
+  return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+}
+
+/** Lenient `key: value` reader: lines of another shape are skipped; quotes are stripped. */
+export function readYamlMap(data: Buffer): Record<string, string> {
+  const map: Record<string, string> = Object.create(null);
+  for (const line of data.toString('latin1').split('\n')) {
+    const colon = line.indexOf(': ');
+    if (colon > 0) map[line.slice(0, colon)] = unquote(line.slice(colon + 2));
+  }
+  return map;
+}
+
+/** Lenient `- item` reader: other lines are skipped; items are kept byte-exact. */
+export function readYamlList(data: Buffer): string[] {
+  const items: string[] = [];
+  for (const line of data.toString('latin1').split('\n'))
+    if (line.startsWith('- ')) items.push(line.slice(2));
   return items;
 }

@@ -1,0 +1,43 @@
+/**
+ * Node replies as the proxy passes them to clients: job ids rewritten from node-local to client
+ * ids (job-id.ts), everything else unchanged. Hot path: one reply per forwarded command, so no
+ * splitting or regular expressions on the common replies.
+ */
+import { okYaml, type ReplyBytes, replyBytes } from '../protocol/replies';
+import type { Reply } from '../protocol/reply-parser';
+import { encodeJobId } from './job-id';
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+
+/**
+ * Rewrites the id in `INSERTED <id>`, `BURIED <id>`, `RESERVED <id> <bytes>[ <pri>]` and
+ * `FOUND <id> <bytes>` (the pri of the stalkd extension is dropped: clients never see it).
+ * Returns null when the node id cannot be expressed below 2^53.
+ */
+export function withClientId(reply: Reply, nodeIndex: number): ReplyBytes | null {
+  const { word, line } = reply;
+  const withBytes = word === 'RESERVED' || word === 'FOUND';
+  if (!withBytes && word !== 'INSERTED' && word !== 'BURIED') return replyBytes(reply);
+  const sp = word.length;
+  if (line.length <= sp) return replyBytes(reply); // bare BURIED (release, bury)
+  const sp2 = line.indexOf(' ', sp + 1);
+  if (withBytes && sp2 < 0) return replyBytes(reply);
+  const clientId = encodeJobId(nodeIndex, Number(sp2 < 0 ? line.slice(sp + 1) : line.slice(sp + 1, sp2)));
+  if (clientId === null) return null;
+  if (!withBytes) return Buffer.from(`${word} ${clientId}\r\n`, 'latin1');
+  const sp3 = line.indexOf(' ', sp2 + 1);
+  const bytes = sp3 < 0 ? line.slice(sp2 + 1) : line.slice(sp2 + 1, sp3);
+  const head = Buffer.from(`${word} ${clientId} ${bytes}\r\n`, 'latin1');
+  return reply.body ? [head, reply.body, CRLF] : head;
+}
+
+/** stats-job YAML: rewrites the `id: N` line and recomputes `OK <n>`. */
+export function statsJobWithClientId(reply: Reply, nodeIndex: number): ReplyBytes | null {
+  if (!reply.body || reply.word !== 'OK') return replyBytes(reply);
+  const text = reply.body.toString('latin1');
+  const match = /^id: (\d+)$/m.exec(text);
+  if (!match?.[1]) return replyBytes(reply);
+  const clientId = encodeJobId(nodeIndex, Number(match[1]));
+  if (clientId === null) return null;
+  return okYaml(text.replace(/^id: \d+$/m, `id: ${clientId}`));
+}
