@@ -105,6 +105,7 @@ function exited(m: Member): Promise<void> {
 
 function nodeArgs(opts: ClusterCommandOptions, n: TopologyNode, dir: string): string[] {
   const args = ['node', '-l', n.host, '-p', String(n.port), '-b', dir];
+  args.push('--node-name', n.name, '--node-index', String(n.index));
   if (opts.fsyncMs !== undefined) args.push('-f', String(opts.fsyncMs));
   if (!opts.fsync) args.push('-F');
   if (n.metricsPort) args.push('--metrics-port', String(n.metricsPort));

@@ -1,5 +1,6 @@
 /** `stalkd node`: one storage node, flags as beanstalkd's (-l -p -z -V …) plus long forms. */
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
 import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES, openBinlog, restoreInto } from '../binlog';
 import { startNodeMetrics } from '../metrics/node-metrics';
@@ -26,6 +27,8 @@ export interface NodeCommandOptions extends LimitCommandOptions {
   metricsHost: string;
   metricsMaxTubes: number;
   metricsTubes: string[];
+  nodeName: string;
+  nodeIndex?: number;
 }
 
 export function registerNodeCommand(program: Command): Command {
@@ -93,6 +96,19 @@ export function registerNodeCommand(program: Command): Command {
       new Option('--metrics-tubes <names>', 'comma-separated tubes always given per-tube series')
         .argParser((v: string) => v.split(',').filter((name) => name.length > 0))
         .default([]),
+    )
+    .addOption(
+      new Option('--node-name <name>', "this node's topology name, for metrics (stalkd_node_info)")
+        .default(hostname(), 'the host name (a StatefulSet pod name)')
+        .env('STALKD_NODE_NAME'),
+    )
+    .addOption(
+      new Option(
+        '--node-index <n>',
+        "this node's topology index, for metrics (default: --id-offset - 1 with --id-stride > 1)",
+      )
+        .argParser(parseInteger(0, 1 << 20))
+        .env('STALKD_NODE_INDEX'),
     );
   const limits = { maxConnections: DEFAULT_MAX_CONNECTIONS, inputMeaning: 'unprocessed input' };
   return addLimitOptions(node, limits).action(async (opts: NodeCommandOptions) => {
@@ -121,6 +137,12 @@ async function attachBinlog(serverOptions: NodeServerOptions, opts: NodeCommandO
     opened.binlog.attachJobSource((id) => engine.jobSource(id));
     if (opts.verbose > 0) log(`binlog ${dir}: ${opened.jobs.length} jobs restored`);
   };
+}
+
+/** The index the operator gave, else the one implied by a cluster's id stride, else unknown (''). */
+function nodeIndexOf(opts: NodeCommandOptions): string {
+  if (opts.nodeIndex !== undefined) return String(opts.nodeIndex);
+  return opts.idStride > 1 ? String(opts.idOffset - 1) : '';
 }
 
 export async function runNode(opts: NodeCommandOptions): Promise<void> {
@@ -153,6 +175,8 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
           port: opts.metricsPort,
           maxTubes: opts.metricsMaxTubes,
           tubeAllowlist: opts.metricsTubes,
+          nodeName: opts.nodeName,
+          nodeIndex: nodeIndexOf(opts),
           ...(opts.binlogDir !== undefined ? { binlogDir: opts.binlogDir } : {}),
         })
       : undefined;

@@ -11,6 +11,11 @@ export class SlotHeap {
   private items = new Int32Array(MIN_CAPACITY);
   size = 0;
 
+  /** The slot at heap position i (0 ≤ i < size), for scans that need every member. */
+  slotAt(i: number): number {
+    return this.items[i]!;
+  }
+
   constructor(
     private readonly less: (a: number, b: number) => boolean,
     private readonly setIndex: (slot: number, index: number) => void,

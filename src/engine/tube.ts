@@ -49,6 +49,19 @@ export class Tube {
     this.delayed = new SlotHeap(jobs.deadlineLess, jobs.setHeapIndex, jobs.getHeapIndex);
   }
 
+  /**
+   * Creation time of the oldest ready job (the `age` of stats-job counts from it), or Infinity when
+   * none is ready. A scan of the ready heap: for metrics at scrape time, never on a command.
+   */
+  oldestReadyCreatedAtMs(): number {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < this.ready.size; i++) {
+      const createdAtMs = this.jobs.createdAtMs(this.ready.slotAt(i));
+      if (createdAtMs < oldest) oldest = createdAtMs;
+    }
+    return oldest;
+  }
+
   get jobCount(): number {
     return this.ready.size + this.delayed.size + this.buriedCount + this.reservedCount;
   }

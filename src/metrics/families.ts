@@ -120,6 +120,20 @@ export const NODE = {
     ['tube'],
   ),
   tubePaused: gauge('tube_paused', '1 while an exported tube is paused, else 0.', ['tube']),
+  tubeOldestReadyAge: gauge(
+    'tube_oldest_ready_job_age_seconds',
+    'Age (since its put) of the oldest ready job of an exported tube; 0 when none is ready.',
+    ['tube'],
+  ),
+  oldestReadyAge: gauge(
+    'oldest_ready_job_age_seconds',
+    'Age (since its put) of the oldest ready job on the node, every tube included; 0 when none is ready.',
+  ),
+  nodeInfo: gauge(
+    'node_info',
+    "Always 1: the node's name (its topology name) and index, for joining on instance in legends.",
+    [NODE_LABEL, 'index'],
+  ),
   tubeSeriesDropped: counter(
     'tube_series_dropped_total',
     'Per-tube series left out of scrapes by the tube cap, summed over scrapes.',
@@ -173,7 +187,19 @@ export const PROXY = {
     'proxy_tube_series_dropped_total',
     'Placement series left out of scrapes by the tube cap, summed over scrapes.',
   ),
+  jobsOnNonOwners: gauge(
+    'proxy_jobs_on_non_owners',
+    'Jobs on a node that does not own their tube (left behind by a topology change), by node.',
+    [NODE_LABEL],
+  ),
 } as const;
+
+/**
+ * Declared for the dashboards before any process exports them: the elastic cluster (issue 15)
+ * counts jobs on non-owners. The observability test checks that these stay without series and
+ * fails once one appears, so this list is emptied when the exporter lands.
+ */
+export const NOT_YET_EXPORTED: ReadonlySet<string> = new Set([PROXY.jobsOnNonOwners.name]);
 
 export const ALL_FAMILIES: readonly AnySpec[] = [
   ...Object.values(COMMON),

@@ -8,6 +8,7 @@
  * selection is computed once per scrape by the first tube family and shared by the others.
  */
 import { statfsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import type { EngineCounts } from '../engine/stats';
 import { COUNTED_COMMANDS, type TubeStats } from '../protocol/stats';
@@ -21,6 +22,7 @@ import {
   createHistogram,
   JOB_STATES,
   NODE,
+  NODE_LABEL,
   setCounter,
 } from './families';
 import { type MetricsServer, type Readiness, startMetricsServer } from './metrics-server';
@@ -58,14 +60,17 @@ interface BinlogFigures {
 }
 
 export interface NodeMetricsOptions {
+  /** The node's topology name and index (stalkd_node_info); index '' when unknown. */
+  nodeName?: string;
+  nodeIndex?: string;
   /** The binlog directory (-b): its filesystem's free and total bytes are exported. */
   binlogDir?: string;
   maxTubes?: number;
   tubeAllowlist?: Iterable<string>;
 }
 
-/** Series each exported tube costs: 4 states + created + deletes + waiting + paused. */
-const SERIES_PER_TUBE = JOB_STATES.length + 4;
+/** Series each exported tube costs: 4 states + created + deletes + waiting + paused + oldest age. */
+const SERIES_PER_TUBE = JOB_STATES.length + 5;
 
 export function registerNodeMetrics(
   registry: Registry,
@@ -118,6 +123,13 @@ export function registerNodeMetrics(
   createGauge(registry, NODE.draining, function () {
     this.set(engine.draining ? 1 : 0);
   });
+  createGauge(registry, NODE.oldestReadyAge, function () {
+    let oldestMs = Number.POSITIVE_INFINITY;
+    for (const tube of engine.tubeList) oldestMs = Math.min(oldestMs, tube.oldestReadyCreatedAtMs());
+    this.set(ageSeconds(engine.clock.nowMs(), oldestMs));
+  });
+  const info = createGauge(registry, NODE.nodeInfo);
+  info.set({ [NODE_LABEL]: options.nodeName ?? hostname(), index: options.nodeIndex ?? '' }, 1);
 
   const log = server.log as MetricsAwareLog | undefined;
   if (log) registerBinlogMetrics(registry, log);
@@ -172,6 +184,11 @@ function registerFilesystemMetrics(registry: Registry, dir: string): void {
   });
 }
 
+/** Seconds since `createdAtMs`, 0 for none (Infinity) and never negative (clock steps). */
+function ageSeconds(nowMs: number, createdAtMs: number): number {
+  return Number.isFinite(createdAtMs) ? Math.max(0, nowMs - createdAtMs) / 1000 : 0;
+}
+
 function binlogFiles(s: BinlogFigures): number {
   if (s.segments !== undefined) return s.segments;
   return s.currentIndex > 0 ? s.currentIndex - s.oldestIndex + 1 : 0;
@@ -218,6 +235,14 @@ function registerTubeMetrics(registry: Registry, server: NodeServer, cap: TubeCa
   createGauge(registry, NODE.tubePaused, function () {
     this.reset();
     each((t) => this.set({ tube: t.name }, t.pause > 0 ? 1 : 0));
+  });
+  createGauge(registry, NODE.tubeOldestReadyAge, function () {
+    this.reset();
+    const nowMs = engine.clock.nowMs();
+    each((t) => {
+      const oldestMs = engine.findTube(t.name)?.oldestReadyCreatedAtMs() ?? Number.POSITIVE_INFINITY;
+      this.set({ tube: t.name }, ageSeconds(nowMs, oldestMs));
+    });
   });
 }
 

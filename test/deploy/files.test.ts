@@ -114,6 +114,8 @@ test('compose: the proxy topology comes from cluster/ and names the node service
     assert.equal(n.port, svc.parsed.valueOf('-p'), `${n.name}: port`);
     assert.equal(n.metricsPort, svc.parsed.valueOf('--metrics-port'), `${n.name}: metricsPort`);
     assert.equal(n.dataDir, svc.parsed.valueOf('-b'), `${n.name}: dataDir`);
+    assert.equal(svc.parsed.valueOf('--node-name'), n.name, `${n.name}: names itself as the topology does`);
+    assert.equal(svc.parsed.valueOf('--node-index'), n.index, `${n.name}: its index`);
   }
   assert.deepEqual(topology.nodes.map((n) => n.index).sort(), [0, 1, 2]);
 });

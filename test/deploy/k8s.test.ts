@@ -113,6 +113,15 @@ test('k8s: nodes are a StatefulSet whose pod ordinal is the topology node index'
   checkTopologyMatchesPods(objects);
 });
 
+test('k8s: each node names itself as the topology does: host name = pod name, index = pod ordinal', () => {
+  const parsed = nodeArgs();
+  assert.equal(parsed.sourceOf('--node-name'), 'default', '--node-name defaults to the host name');
+  const env = nodeContainer.env?.find((e) => e.name === 'STALKD_NODE_INDEX') as Any | undefined;
+  assert.equal(env?.valueFrom?.fieldRef?.fieldPath, "metadata.labels['apps.kubernetes.io/pod-index']");
+  const withIndex = parseOrFail('StatefulSet args', nodeContainer.args ?? [], { STALKD_NODE_INDEX: '2' });
+  assert.equal(withIndex.valueOf('--node-index'), 2, 'STALKD_NODE_INDEX is read by --node-index');
+});
+
 test('k8s: a namePrefix overlay names its own pods in the topology (kustomize replacements)', () => {
   const overlay = rendered.get('deploy/k8s/overlays/staging') as K8sObject[];
   checkTopologyMatchesPods(overlay);

@@ -21,7 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { type Dashboard, GRAFANA_DIR, loadDashboards, substitute } from '../support/dashboards';
+import { NOT_YET_EXPORTED } from '../../src/metrics/families';
+import { type Dashboard, GRAFANA_DIR, loadDashboards, metricNames, substitute } from '../support/dashboards';
 import { MiniClient } from '../support/mini-client';
 import { hasBinary, type Prometheus, pollUntil, startPrometheus } from '../support/prometheus';
 import { whenInstalled } from '../support/requires';
@@ -32,6 +33,8 @@ const NODE_COUNT = 3;
 /** Grafana's built-ins as the test evaluates them: with a 1 s scrape, 5 s holds ~5 samples. */
 const BUILTINS = { __rate_interval: '5s', __interval: '1s', __range: '1m' };
 const DATA_TIMEOUT_MS = 20_000;
+/** Target labels the test's scrape config adds. */
+const SCOPE = { cluster: 'obs-cluster', namespace: 'obs-namespace' };
 
 const prometheusInstalled = hasBinary('prometheus') && hasBinary('promtool');
 
@@ -83,6 +86,7 @@ whenInstalled(prometheusInstalled, 'prometheus and promtool (apt-get install pro
           ...(await Promise.all(
             metricsPorts.map((port, i) => {
               const args = ['node', '-l', '127.0.0.1', '-p', '0', '--id-stride', String(NODE_COUNT)];
+              args.push('--node-name', `node-${i}`);
               args.push('--id-offset', String(i + 1));
               args.push('-b', mkdtempSync(join(dir, `node${i}-`)));
               return startProcess(`node ${i}`, args, port);
@@ -121,8 +125,18 @@ whenInstalled(prometheusInstalled, 'prometheus and promtool (apt-get install pro
 
       for (const dashboard of dashboards) {
         test(`observability: every panel of ${dashboard.file} returns data`, async () => {
-          const empty = await emptyPanels(prom as Prometheus, dashboard, dashboard.panels);
+          const pending = dashboard.panels.filter((p) => p.exprs.every(readsOnlyPending));
+          const empty = await emptyPanels(
+            prom as Prometheus,
+            dashboard,
+            dashboard.panels.filter((p) => !pending.includes(p)),
+          );
           assert.deepEqual(empty, [], `panels without data:\n${empty.join('\n')}`);
+          // Panels of families no process exports yet must really be without series; the day one
+          // appears, NOT_YET_EXPORTED (src/metrics/families.ts) loses it and the panel is checked.
+          for (const name of pending.flatMap((p) => p.exprs.flatMap(metricNames))) {
+            assert.deepEqual(await (prom as Prometheus).query(name), [], `${name} is exported now`);
+          }
         });
       }
     });
@@ -143,7 +157,9 @@ async function emptyPanels(
   const values: Record<string, string> = { ...BUILTINS };
   for (const v of dashboard.variables) {
     if (!v.labelValues) continue;
-    const { label, match } = v.labelValues;
+    const { label } = v.labelValues;
+    // A variable may use the ones before it ($namespace narrows by $cluster), as Grafana resolves them.
+    const match = substitute(v.labelValues.match, values);
     const found = await pollUntil(
       `variable ${v.name}: label_values(${match}, ${label})`,
       async () => {
@@ -177,21 +193,30 @@ async function hasData(prom: Prometheus, expr: string): Promise<boolean> {
   return series.some((s) => !Number.isNaN(Number(s.value[1])));
 }
 
-/** The shipped local scrape config with the test's targets and a 1 s interval. */
+function readsOnlyPending(expr: string): boolean {
+  const names = metricNames(expr);
+  return names.length > 0 && names.every((n) => NOT_YET_EXPORTED.has(n));
+}
+
+/**
+ * The shipped local scrape config with the test's targets and a 1 s interval. The targets carry
+ * `cluster` and `namespace` labels, as Kubernetes discovery (and federation) would add, so the
+ * dashboards' $cluster and $namespace variables resolve to real values and narrow every query.
+ */
 function scrapeConfig(metricsPorts: number[], proxyMetricsPort: number): string {
   const config = parse(readFileSync(join(GRAFANA_DIR, 'prometheus-local.yml'), 'utf8')) as {
     global: Record<string, string>;
-    scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+    scrape_configs: { job_name: string; static_configs: { targets: string[]; labels?: object }[] }[];
   };
   config.global.scrape_interval = '1s';
   config.global.scrape_timeout = '1s';
   config.global.evaluation_interval = '1s';
   const nodeJob = config.scrape_configs.find((j) => j.job_name === 'stalkd-node');
   assert.ok(nodeJob, 'prometheus-local.yml has a stalkd-node job');
-  nodeJob.static_configs = [{ targets: metricsPorts.map((port) => `127.0.0.1:${port}`) }];
+  nodeJob.static_configs = [{ targets: metricsPorts.map((port) => `127.0.0.1:${port}`), labels: SCOPE }];
   const proxyJob = config.scrape_configs.find((j) => j.job_name === 'stalkd-proxy');
   assert.ok(proxyJob, 'prometheus-local.yml has a stalkd-proxy job');
-  proxyJob.static_configs = [{ targets: [`127.0.0.1:${proxyMetricsPort}`] }];
+  proxyJob.static_configs = [{ targets: [`127.0.0.1:${proxyMetricsPort}`], labels: SCOPE }];
   return stringify(config);
 }
 

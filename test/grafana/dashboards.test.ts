@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { ALL_FAMILIES } from '../../src/metrics/families';
-import { exportedNames, GRAFANA_DIR, loadDashboards, metricNames } from '../support/dashboards';
+import { exportedNames, GRAFANA_DIR, loadDashboards, metricNames, selectors } from '../support/dashboards';
 
 const dashboards = loadDashboards();
 const DATASOURCE_UID = 'stalkd-prometheus';
@@ -76,8 +76,92 @@ test('dashboards: the overview covers what issue 5 asks for and the tube drill-d
     assert.ok(queried.has(name), `overview queries ${name}`);
   }
   const tubeVar = tube.variables.find((v) => v.name === 'tube');
-  assert.deepEqual(tubeVar?.labelValues, { match: 'stalkd_tube_jobs', label: 'tube' });
+  assert.deepEqual(tubeVar?.labelValues, {
+    match: 'stalkd_tube_jobs{cluster=~"$cluster", namespace=~"$namespace"}',
+    label: 'tube',
+  });
   assert.ok(tube.panels.every((p) => p.exprs.every((e) => e.includes('$tube'))));
+});
+
+const SCOPE = ['cluster=~"$cluster"', 'namespace=~"$namespace"'];
+
+test('dashboards: cluster and namespace variables (All by default) narrow every query and variable', () => {
+  for (const d of dashboards) {
+    for (const name of ['cluster', 'namespace']) {
+      const v = d.variables.find((x) => x.name === name);
+      assert.ok(v?.labelValues, `${d.file}: $${name} from label_values`);
+      assert.equal(v.labelValues.label, name);
+      assert.deepEqual(
+        [v.includeAll, v.allValue],
+        [true, '.*'],
+        `${d.file}: $${name} All matches an absent label`,
+      );
+    }
+    const unscoped: string[] = [];
+    const check = (where: string, expr: string) => {
+      for (const s of selectors(expr)) {
+        if (!SCOPE.every((m) => s.matchers.includes(m))) unscoped.push(`${where}: ${s.name}${s.matchers}`);
+      }
+    };
+    for (const p of d.panels) for (const e of p.exprs) check(`${d.file} / ${p.title}`, e);
+    for (const v of d.variables) {
+      if (v.labelValues && !['cluster', 'namespace'].includes(v.name))
+        check(`${d.file} / $${v.name}`, v.labelValues.match);
+    }
+    const ns = d.variables.find((x) => x.name === 'namespace');
+    assert.match(
+      ns?.labelValues?.match ?? '',
+      /cluster=~"\$cluster"/,
+      `${d.file}: namespaces of the cluster`,
+    );
+    assert.deepEqual(unscoped, []);
+  }
+});
+
+test('dashboards: per-node series are labelled by node name (stalkd_node_info), never by pod address', () => {
+  const nodeOnly = new Set(
+    ALL_FAMILIES.filter((f) => !f.name.startsWith('stalkd_proxy_') && f.name !== 'stalkd_build_info').map(
+      (f) => f.name,
+    ),
+  );
+  for (const d of dashboards) {
+    for (const p of d.panels) {
+      for (const e of p.exprs) {
+        const readsNode = metricNames(e).some((n) => nodeOnly.has(n));
+        const byInstance = [...e.matchAll(/\bby \(([^)]*)\)/g)].some(
+          (m) => /\binstance\b/.test(m[1] as string) && !/\bstalkd_node\b/.test(m[1] as string),
+        );
+        if (!readsNode || !byInstance) continue;
+        assert.fail(`${d.file} / ${p.title}: groups node series by instance: ${e}`);
+      }
+      for (const e of p.exprs.filter((x) => /\bstalkd_node\b/.test(x) && !/stalkd_proxy_/.test(x))) {
+        assert.match(
+          e,
+          /group_left \(stalkd_node\).*stalkd_node_info/,
+          `${d.file} / ${p.title}: joins the info`,
+        );
+      }
+    }
+  }
+});
+
+test('dashboards: the overview opens with error replies, buried jobs, oldest ready job and jobs on non-owners', () => {
+  const overview = dashboards.find((d) => d.uid === 'stalkd-overview');
+  assert.ok(overview);
+  const raw = JSON.parse(readFileSync(join(GRAFANA_DIR, 'dashboards', 'stalkd-overview.json'), 'utf8')) as {
+    panels: { type: string; title: string; gridPos: { y: number }; targets?: { expr: string }[] }[];
+  };
+  const top = raw.panels.filter((p) => p.type !== 'row' && p.gridPos.y === 1);
+  assert.deepEqual(
+    top.map((p) => p.title),
+    ['Client error replies', 'Buried jobs', 'Oldest ready job', 'Jobs on non-owners'],
+  );
+  const exprs = top.map((p) => p.targets?.[0]?.expr ?? '');
+  assert.match(exprs[0] as string, /result=~"[^"]*INTERNAL_ERROR[^"]*OUT_OF_MEMORY/);
+  assert.match(exprs[1] as string, /stalkd_jobs\{state="buried"/);
+  assert.match(exprs[2] as string, /stalkd_oldest_ready_job_age_seconds/);
+  assert.match(exprs[3] as string, /stalkd_proxy_jobs_on_non_owners/);
+  assert.ok(raw.panels.every((p) => p.type === 'row' || p.gridPos.y >= 1));
 });
 
 test('dashboards: provisioning points at the mounted dashboards and the datasource uid they use', () => {

@@ -9,6 +9,7 @@ import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
+import { FakeClock } from '../../src/engine/clock';
 import { createRegistry } from '../../src/metrics/common';
 import { ALL_FAMILIES, COMMON, NODE, PROXY } from '../../src/metrics/families';
 import { renderMetrics, startMetricsServer } from '../../src/metrics/metrics-server';
@@ -174,6 +175,39 @@ describe('node metrics', () => {
     }
   });
 
+  test('node metrics: oldest ready job age per tube and per node, from the put time (injected clock)', async () => {
+    const clock = new FakeClock();
+    const node = await startNodeServer({ host: '127.0.0.1', port: 0, clock });
+    const registry = createRegistry('node');
+    registerNodeMetrics(registry, node, { nodeName: 'stalkd-node-2', nodeIndex: '2' });
+    const c = await MiniClient.connect(node.port);
+    try {
+      await c.send('use old');
+      await c.put('first');
+      clock.advance(90_000);
+      await c.put('second');
+      await c.send('use fresh');
+      await c.put('new');
+      await c.put('later', 0, 3600); // delayed: not ready, not counted
+      clock.advance(30_000);
+      const s = await scrape(registry);
+      assert.equal(sampleValue(s, NODE.tubeOldestReadyAge.name, { tube: 'old' }), 120);
+      assert.equal(sampleValue(s, NODE.tubeOldestReadyAge.name, { tube: 'fresh' }), 30);
+      assert.equal(sampleValue(s, NODE.tubeOldestReadyAge.name, { tube: 'default' }), 0, 'none ready');
+      assert.equal(sampleValue(s, NODE.oldestReadyAge.name), 120);
+      await c.send('watch old');
+      const first = await c.send('reserve');
+      await c.send(`delete ${/^RESERVED (\d+)/.exec(first.line)?.[1]}`);
+      const after = await scrape(registry);
+      assert.equal(sampleValue(after, NODE.tubeOldestReadyAge.name, { tube: 'old' }), 30, 'the next oldest');
+      assert.equal(sampleValue(after, NODE.oldestReadyAge.name), 30);
+      assert.equal(sampleValue(after, NODE.nodeInfo.name, { stalkd_node: 'stalkd-node-2', index: '2' }), 1);
+    } finally {
+      c.close();
+      await node.close();
+    }
+  });
+
   test('node metrics: the tube cap keeps allowlisted and heaviest tubes and counts the rest', async () => {
     const node = await startNodeServer({ host: '127.0.0.1', port: 0 });
     const registry = createRegistry('node');
@@ -189,9 +223,9 @@ describe('node metrics', () => {
       const s = await scrape(registry);
       const tubes = new Set(select(s, NODE.tubeJobs.name).map((x) => x.labels.tube));
       assert.deepEqual([...tubes].sort(), ['quiet', 't2', 't3']);
-      // default and t1 dropped: 2 tubes × 8 series.
-      assert.equal(sampleValue(s, NODE.tubeSeriesDropped.name), 16);
-      assert.equal(sampleValue(await scrape(registry), NODE.tubeSeriesDropped.name), 32);
+      // default and t1 dropped: 2 tubes × 9 series.
+      assert.equal(sampleValue(s, NODE.tubeSeriesDropped.name), 18);
+      assert.equal(sampleValue(await scrape(registry), NODE.tubeSeriesDropped.name), 36);
     } finally {
       c.close();
       await node.close();

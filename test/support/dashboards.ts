@@ -22,6 +22,9 @@ export interface PanelQueries {
 export interface Variable {
   name: string;
   type: string;
+  /** Query variables: whether "All" is offered, and the regex it stands for. */
+  includeAll?: boolean;
+  allValue?: string;
   /** For query variables: the `label_values(match, label)` parts. */
   labelValues?: { match: string; label: string };
 }
@@ -47,7 +50,15 @@ interface RawDashboard {
   uid?: string;
   title?: string;
   panels?: RawPanel[];
-  templating?: { list?: { name: string; type: string; query?: string | { query?: string } }[] };
+  templating?: {
+    list?: {
+      name: string;
+      type: string;
+      query?: string | { query?: string };
+      includeAll?: boolean;
+      allValue?: string;
+    }[];
+  };
 }
 
 function flatten(panels: RawPanel[] | undefined): RawPanel[] {
@@ -75,6 +86,8 @@ export function loadDashboards(dir = join(GRAFANA_DIR, 'dashboards')): Dashboard
         const q = typeof v.query === 'string' ? v.query : v.query?.query;
         const m = q ? LABEL_VALUES.exec(q.trim()) : null;
         const variable: Variable = { name: v.name, type: v.type };
+        if (v.includeAll !== undefined) variable.includeAll = v.includeAll;
+        if (v.allValue !== undefined) variable.allValue = v.allValue;
         if (m) variable.labelValues = { match: (m[1] as string).trim(), label: m[2] as string };
         return variable;
       });
@@ -115,4 +128,14 @@ export function exportedNames(): Set<string> {
   for (const m of createRegistry('node').getMetricsAsArray()) names.add(m.name);
   names.add('up'); // Prometheus's own per-target series
   return names;
+}
+
+/** Every vector selector of an expression: metric name and its matchers as written. */
+export function selectors(expr: string): Array<{ name: string; matchers: string }> {
+  const bare = expr.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  const out: Array<{ name: string; matchers: string }> = [];
+  for (const m of bare.matchAll(/\b(stalkd_[a-z0-9_]+|up)\b(\{[^}]*\})?/g)) {
+    out.push({ name: m[1] as string, matchers: m[2] ?? '' });
+  }
+  return out;
 }
