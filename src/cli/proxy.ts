@@ -3,13 +3,7 @@
  * `stalkd placement`: which node owns a tube under a given topology (the same code as the proxy).
  */
 import { type Command, Option } from 'commander';
-import {
-  ADMIN_TOKEN_ENV,
-  attachDashboard,
-  connectHostFor,
-  proxyClusterView,
-  READ_TOKEN_ENV,
-} from '../dashboard';
+import { ADMIN_TOKEN_ENV, attachDashboard, connectHostFor, READ_TOKEN_ENV } from '../dashboard';
 import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-metrics';
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_PROXY_MAX_CONNECTIONS } from '../net/limits';
 import { Placement } from '../proxy/ring';
@@ -30,6 +24,7 @@ import {
   tlsFromOptions,
 } from './limit-options';
 import { increase, parseInteger, parsePort } from './options';
+import { proxyClusterView } from './proxy-view';
 
 export interface ProxyCommandOptions
   extends LimitCommandOptions,

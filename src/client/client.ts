@@ -41,6 +41,7 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { Fifo } from '../net/fifo';
 import type { Request } from '../protocol/commands';
 import { type Reply, ReplyFormatError, ReplyParser } from '../protocol/reply-parser';
 import { putLine, requestLine } from '../protocol/request-line';
@@ -71,7 +72,6 @@ import {
   type Job,
 } from './decoders';
 import { ConnectionError } from './errors';
-import { Fifo } from './fifo';
 
 export interface ConnectOptions {
   host: string;

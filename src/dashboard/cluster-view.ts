@@ -1,11 +1,9 @@
 /**
  * What the dashboard needs to know about the cluster, and nothing more: the nodes (address, the
- * proxy's view of their health) and which node owns a tube. The proxy implements it with
- * `proxyClusterView`; `top` and tests use `singleEndpointView` for one server (a node, the proxy's
- * client port, or a stock beanstalkd).
+ * proxy's view of their health) and which node owns a tube. A running proxy provides it
+ * (src/cli/proxy-view.ts, where proxy and dashboard meet); `top` and tests use `singleEndpointView`
+ * for one server (a node, the proxy's client port, or a stock beanstalkd).
  */
-import { PARKING_TUBE } from '../proxy/conn-sync';
-import type { ProxyServer } from '../proxy/server';
 
 export interface DashboardNodeInfo {
   /** Stable node index (the one baked into proxy job ids). */
@@ -30,28 +28,6 @@ export interface ClusterView {
   parkingTubeOf(index: number): string | null;
   /** Tubes never shown (the proxy's parking tube). */
   hiddenTubes: ReadonlySet<string>;
-}
-
-/** The parts of a running proxy the view reads (ProxyServer fits). */
-export type ProxyLike = Pick<ProxyServer, 'pool' | 'placement'>;
-
-export function proxyClusterView(proxy: ProxyLike): ClusterView {
-  return {
-    nodes: () =>
-      proxy.pool.all().map((link) => ({
-        index: link.node.index,
-        name: link.node.name,
-        host: link.node.host,
-        port: link.node.port,
-        up: link.up,
-        kind: link.kind,
-      })),
-    ownerOf: (tube) => proxy.placement.ownerOf(tube).index,
-    // Same rule as the proxy's own connections (conn-sync.ts): only the owner of `default` reports
-    // on it, so only there does a parked connection matter.
-    parkingTubeOf: (index) => (proxy.placement.ownerOf('default').index === index ? PARKING_TUBE : null),
-    hiddenTubes: new Set([PARKING_TUBE]),
-  };
 }
 
 /** One beanstalkd endpoint seen as a one-node cluster that owns every tube. */

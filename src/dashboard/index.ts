@@ -26,7 +26,12 @@ import {
 } from './static-files';
 
 export { ADMIN_TOKEN_ENV, READ_TOKEN_ENV } from './admin-token';
-export { type ClusterView, connectHostFor, proxyClusterView, singleEndpointView } from './cluster-view';
+export {
+  type ClusterView,
+  connectHostFor,
+  type DashboardNodeInfo,
+  singleEndpointView,
+} from './cluster-view';
 export { DASHBOARD_WS_PATH } from './live-hub';
 
 export type DashboardHost = Pick<MetricsServer, 'addRoute' | 'addUpgradeHandler'>;

@@ -6,9 +6,9 @@
  */
 import { okYaml, type ReplyBytes, yamlList } from '../protocol/replies';
 import { readYamlList, readYamlMap } from '../protocol/yaml';
-import { PARKING_TUBE } from './conn-sync';
-import type { NodeLink } from './node-pool';
-import type { ClientSession } from './session';
+import type { NodeLink } from './node/node-pool';
+import { PARKING_TUBE } from './session/node-sync';
+import type { ClientSession } from './session/session';
 import { mergeStats, type NodeStats } from './stats-merge';
 
 async function tubesOf(link: NodeLink): Promise<string[] | null> {

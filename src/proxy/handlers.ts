@@ -15,19 +15,15 @@ import { lineReply, okYaml, REPLY, type ReplyBytes, yamlList } from '../protocol
 import type { Reply } from '../protocol/reply-parser';
 import { requestLine } from '../protocol/request-line';
 import type { CountedCommand } from '../protocol/stats';
-import { ownerIndex, syncUse } from './conn-sync';
 import { handleListTubes, handleStats } from './fanout';
-import { Forward } from './forward';
 import { statsJobWithClientId, withClientId } from './id-rewrite';
 import { decodeJobId } from './job-id';
-import { handleReserve, reserveTarget } from './reserve';
-import type { ClientSession, NodeConn } from './session';
+import { Forward } from './node/forward';
+import { handleReserve, reserveTarget } from './reserve/reserve';
+import type { NodeConn } from './session/node-sync';
+import type { ClientSession } from './session/session';
+import type { ClientRequest, HandlerResult, LocalError, Target } from './types';
 
-export type Target = number | 'local' | 'barrier';
-export type HandlerResult = ReplyBytes | Promise<ReplyBytes> | Forward;
-
-/** Requests a client can send through the proxy (the parser refuses the x-* node extensions). */
-export type ClientRequest = Exclude<Request, { op: 'error' | `x-${string}` }>;
 type ClientOp = ClientRequest['op'];
 type Handler<K extends ClientOp> = (session: ClientSession, req: RequestOf<K>) => HandlerResult;
 type HandlerTable = { [K in ClientOp]: Handler<K> };
@@ -59,13 +55,6 @@ const ID_OPS = new Set<ClientOp>([
 const USED_TUBE_OPS = new Set<ClientOp>(['put', 'peek-ready', 'peek-delayed', 'peek-buried', 'kick']);
 const BARRIER_OPS = new Set<ClientOp>(['stats', 'list-tubes', 'quit']);
 
-/** A reply the proxy gives itself without running anything: parse errors, a put body without CRLF. */
-export interface LocalError {
-  word: 'BAD_FORMAT' | 'UNKNOWN_COMMAND' | 'JOB_TOO_BIG' | 'EXPECTED_CRLF';
-  /** The stats key beanstalkd bumps for it, if any. */
-  count: CountedCommand | null;
-}
-
 const EXPECTED_CRLF: LocalError = { word: 'EXPECTED_CRLF', count: 'put' };
 
 export function localErrorOf(req: Request): LocalError | null {
@@ -83,9 +72,9 @@ function idTarget(session: ClientSession, req: IdRequest): { index: number; node
 
 export function dispatchTarget(session: ClientSession, req: ClientRequest): Target {
   const op = req.op;
-  if (USED_TUBE_OPS.has(op)) return ownerIndex(session, session.used);
+  if (USED_TUBE_OPS.has(op)) return session.tubes.ownerOf(session.tubes.used);
   if (ID_OPS.has(op)) return idTarget(session, req as IdRequest)?.index ?? 'local';
-  if (op === 'stats-tube' || op === 'pause-tube') return ownerIndex(session, req.tube);
+  if (op === 'stats-tube' || op === 'pause-tube') return session.tubes.ownerOf(req.tube);
   if (op === 'reserve' || op === 'reserve-with-timeout') return reserveTarget(session);
   if (BARRIER_OPS.has(op)) return 'barrier';
   return 'local';
@@ -95,14 +84,12 @@ export function dispatchTarget(session: ClientSession, req: ClientRequest): Targ
 class RequestForward extends Forward {
   constructor(
     conn: NodeConn,
-    index: number,
     private readonly req: ClientRequest,
     /** The node-local id of an id request, else 0. */
     private readonly nodeId: number,
   ) {
     super(
       conn,
-      index,
       requestLine(req, nodeId),
       req.op === 'put' ? req.body : undefined,
       conn.backend.replyTimeoutMs,
@@ -111,18 +98,19 @@ class RequestForward extends Forward {
 
   finish(reply: Reply | null): ReplyBytes {
     if (!reply) return REPLY.INTERNAL_ERROR;
-    if (this.nodeId > 0) trackReservation(this.conn.reserved, this.req.op, this.nodeId, reply.line);
+    const index = this.conn.index;
+    if (this.nodeId > 0) this.conn.trackReply(this.req.op, this.nodeId, reply.line);
     const parts =
-      this.req.op === 'stats-job' ? statsJobWithClientId(reply, this.index) : withClientId(reply, this.index);
+      this.req.op === 'stats-job' ? statsJobWithClientId(reply, index) : withClientId(reply, index);
     return parts ?? REPLY.INTERNAL_ERROR;
   }
 }
 
 function forwardTo(session: ClientSession, index: number, req: ClientRequest): HandlerResult {
-  const conn = session.connTo(index);
+  const conn = session.nodes.connTo(index);
   if (!conn) return REPLY.INTERNAL_ERROR;
-  if (USED_TUBE_OPS.has(req.op)) syncUse(session, conn, index);
-  return new RequestForward(conn, index, req, 0);
+  if (USED_TUBE_OPS.has(req.op)) session.nodes.syncUse(conn);
+  return new RequestForward(conn, req, 0);
 }
 
 function handlePut(session: ClientSession, req: ClientRequest): HandlerResult {
@@ -131,26 +119,18 @@ function handlePut(session: ClientSession, req: ClientRequest): HandlerResult {
     session.ctx.counters.countLocal('put');
     return REPLY.DRAINING;
   }
-  return forwardTo(session, ownerIndex(session, session.used), req);
+  return forwardTo(session, session.tubes.ownerOf(session.tubes.used), req);
 }
 
 function handleUsedTubeRequest(session: ClientSession, req: ClientRequest): HandlerResult {
-  return forwardTo(session, ownerIndex(session, session.used), req);
+  return forwardTo(session, session.tubes.ownerOf(session.tubes.used), req);
 }
 
 function handleTubeRequest(
   session: ClientSession,
   req: RequestOf<'stats-tube' | 'pause-tube'>,
 ): HandlerResult {
-  return forwardTo(session, ownerIndex(session, req.tube), req);
-}
-
-/** Keeps NodeConn.reserved in step with what the reply says about the job. */
-function trackReservation(reserved: Set<number>, op: ClientOp, nodeId: number, line: string): void {
-  if (op === 'reserve-job' && line.startsWith('RESERVED ')) reserved.add(nodeId);
-  else if (op === 'delete' || op === 'release' || op === 'bury') {
-    if (line !== 'NOT_FOUND') reserved.delete(nodeId);
-  } else if (op === 'touch' && line === 'NOT_FOUND') reserved.delete(nodeId);
+  return forwardTo(session, session.tubes.ownerOf(req.tube), req);
 }
 
 function handleIdRequest(session: ClientSession, req: IdRequest): HandlerResult {
@@ -161,9 +141,9 @@ function handleIdRequest(session: ClientSession, req: IdRequest): HandlerResult 
     if (key) session.ctx.counters.countLocal(key);
     return REPLY.NOT_FOUND;
   }
-  const conn = session.connTo(target.index);
+  const conn = session.nodes.connTo(target.index);
   if (!conn) return REPLY.INTERNAL_ERROR;
-  return new RequestForward(conn, target.index, req, target.nodeId);
+  return new RequestForward(conn, req, target.nodeId);
 }
 
 // use, watch and ignore: the reply leaves once the nodes acknowledged the state change
@@ -178,24 +158,24 @@ function handleUse(session: ClientSession, req: RequestOf<'use'>): ReplyBytes {
 function handleWatch(session: ClientSession, req: RequestOf<'watch'>): ReplyBytes {
   session.ctx.counters.countLocal('watch');
   session.watch(req.tube);
-  return lineReply(`WATCHING ${session.watched.length}`);
+  return lineReply(`WATCHING ${session.tubes.watched.length}`);
 }
 
 function handleIgnore(session: ClientSession, req: RequestOf<'ignore'>): ReplyBytes {
   session.ctx.counters.countLocal('ignore');
-  if (session.isWatching(req.tube) && session.watched.length === 1) return REPLY.NOT_IGNORED;
+  if (session.tubes.isWatching(req.tube) && session.tubes.watched.length === 1) return REPLY.NOT_IGNORED;
   session.ignore(req.tube);
-  return lineReply(`WATCHING ${session.watched.length}`);
+  return lineReply(`WATCHING ${session.tubes.watched.length}`);
 }
 
 function handleListTubeUsed(session: ClientSession): ReplyBytes {
   session.ctx.counters.countLocal('list-tube-used');
-  return lineReply(`USING ${session.used}`);
+  return lineReply(`USING ${session.tubes.used}`);
 }
 
 function handleListTubesWatched(session: ClientSession): ReplyBytes {
   session.ctx.counters.countLocal('list-tubes-watched');
-  return okYaml(yamlList(session.watched));
+  return okYaml(yamlList(session.tubes.watched));
 }
 
 const NO_REPLY: ReplyBytes = [];

@@ -18,18 +18,21 @@ import {
   MIN_OUTPUT_BYTES,
 } from '../net/limits';
 import { StallWatch } from '../net/stall-watch';
-import { PARKING_TUBE } from './conn-sync';
+import { DEFAULT_MAX_JOB_BYTES } from '../protocol/numbers';
 import {
   defaultPoolOptions,
   type NodeAddress,
   NodePool,
   type PoolEvents,
   type PoolOptions,
-} from './node-pool';
+} from './node/node-pool';
 import { Placement } from './ring';
-import { ClientSession, type ProxyContext, type SessionEvents } from './session';
+import { Routing } from './routing';
+import { PARKING_TUBE } from './session/node-sync';
+import { ClientSession } from './session/session';
 import { ProxyCounters } from './stats-merge';
 import type { Topology } from './topology';
+import type { ProxyContext, SessionEvents } from './types';
 
 export interface ProxyServerOptions {
   host?: string;
@@ -40,7 +43,7 @@ export interface ProxyServerOptions {
   pins?: Record<string, string>;
   /** Largest put body accepted (bytes); larger ones get JOB_TOO_BIG from the proxy itself. */
   maxJobBytes?: number;
-  /** Stock-node reserve wait slice, seconds (reserve-stock.ts). */
+  /** Stock-node reserve wait slice, seconds (reserve/stock.ts). */
   reserveSliceSec?: number;
   pool?: Partial<PoolOptions>;
   /** Metrics hooks (src/metrics/proxy-metrics.ts ProxyMetricsRecorder fits). */
@@ -64,7 +67,9 @@ export interface ProxyServerOptions {
 export interface ProxyServer {
   host: string;
   port: number;
-  placement: Placement;
+  /** Which nodes own and hold each tube; `placement` is its current placement. */
+  routing: Routing;
+  readonly placement: Placement;
   pool: NodePool;
   counters: ProxyCounters;
   /** The client listener speaks TLS. */
@@ -82,17 +87,17 @@ export function topologyOf(options: ProxyServerOptions): Topology {
 }
 
 export async function startProxyServer(options: ProxyServerOptions): Promise<ProxyServer> {
-  const placement = new Placement(topologyOf(options));
-  const park = { index: placement.ownerOf('default').index, tube: PARKING_TUBE };
+  const routing = new Routing(new Placement(topologyOf(options)));
+  const park = { index: routing.ownerOf('default'), tube: PARKING_TUBE };
   const pool = new NodePool(options.nodes, { ...defaultPoolOptions, ...options.pool }, options.events, park);
   const counters = new ProxyCounters();
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const stalls = new StallWatch(requestTimeoutMs);
   const ctx: ProxyContext = {
-    placement,
+    routing,
     pool,
     counters,
-    maxJobBytes: options.maxJobBytes ?? 65535,
+    maxJobBytes: options.maxJobBytes ?? DEFAULT_MAX_JOB_BYTES,
     reserveSliceSec: options.reserveSliceSec ?? 1,
     eagerState: options.eagerState ?? true,
     events: options.events ?? null,
@@ -133,7 +138,10 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
       resolve({
         host: options.host ?? '127.0.0.1',
         port,
-        placement,
+        routing,
+        get placement() {
+          return routing.placement;
+        },
         pool,
         counters,
         tls: options.tls !== undefined,

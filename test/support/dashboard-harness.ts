@@ -5,12 +5,8 @@
  */
 import { Registry } from 'prom-client';
 import WebSocket from 'ws';
-import {
-  attachDashboard,
-  type Dashboard,
-  type DashboardOptions,
-  proxyClusterView,
-} from '../../src/dashboard';
+import { proxyClusterView } from '../../src/cli/proxy-view';
+import { attachDashboard, type Dashboard, type DashboardOptions } from '../../src/dashboard';
 import { applyDiff, type Snapshot, type SnapshotDiff, type TubeRow } from '../../src/dashboard/snapshot';
 import { type MetricsServer, startMetricsServer } from '../../src/metrics/metrics-server';
 import { type ProxyCluster, startStalkdCluster } from './proxy-harness';

@@ -3,15 +3,14 @@
  * the reply: the per-command hot path (put, id commands, single-node reserve), so no promise per
  * command — the session calls Backend.send and hands the reply to `finish`.
  */
-import type { ReplyBytes } from '../protocol/replies';
-import type { Reply } from '../protocol/reply-parser';
-import type { NodeConn } from './session';
+import type { ReplyBytes } from '../../protocol/replies';
+import type { Reply } from '../../protocol/reply-parser';
+import type { NodeConn } from '../session/node-sync';
 
 export abstract class Forward {
   constructor(
+    /** The client's connection to the node (its index rewrites ids in the reply). */
     readonly conn: NodeConn,
-    /** The node's index (ids in the reply are rewritten with it). */
-    readonly index: number,
     /** The command line for the node, without CRLF. */
     readonly head: string,
     /** Put body with its CRLF. */

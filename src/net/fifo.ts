@@ -1,6 +1,8 @@
 /**
  * First-in first-out queue with O(1) push and shift (Array#shift is O(n) once V8 leaves its fast
- * path for large arrays). Used for requests awaiting replies, matched strictly in order.
+ * path for large arrays). The one in-flight queue of the project: the client's requests awaiting
+ * replies, a proxy node connection's, and a proxy session's reply slots (which also reads entries
+ * by position and cuts the tail).
  */
 export class Fifo<T> {
   private items: (T | undefined)[] = [];
@@ -18,6 +20,11 @@ export class Fifo<T> {
     return this.items[this.head];
   }
 
+  /** The entry `i` places behind the head (0 = the head). */
+  at(i: number): T | undefined {
+    return i < 0 ? undefined : this.items[this.head + i];
+  }
+
   shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head];
@@ -32,6 +39,11 @@ export class Fifo<T> {
       this.head = 0;
     }
     return item;
+  }
+
+  /** Keeps the first `length` entries, drops the rest. */
+  truncate(length: number): void {
+    if (length < this.length) this.items.length = this.head + Math.max(0, length);
   }
 
   /** Removes and returns everything queued, oldest first. */

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
-import { OutBatch } from '../../src/proxy/out-batch';
+import { OutBatch } from '../../src/net/out-batch';
 
 function fakeSocket(): { socket: Socket; writes: Buffer[]; corks: number } {
   const state = { writes: [] as Buffer[], corks: 0 };

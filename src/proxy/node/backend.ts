@@ -13,8 +13,8 @@
  * with `null` — callers turn that into INTERNAL_ERROR — and reports to `onFailure` once.
  */
 import { connect, type Socket } from 'node:net';
-import { type Reply, ReplyFormatError, ReplyParser } from '../protocol/reply-parser';
-import { OutBatch } from './out-batch';
+import { OutBatch } from '../../net/out-batch';
+import { type Reply, ReplyFormatError, ReplyParser } from '../../protocol/reply-parser';
 
 export type BackendResult = Reply | null;
 

@@ -12,11 +12,11 @@
  * is probed the same way every `probeIntervalMs`, so a node that accepts but never answers is
  * caught even when no client is using it.
  */
-import { realTimers, type Timers } from '../net/timers';
-import type { Request } from '../protocol/commands';
-import { HELLO_PREFIX } from '../protocol/reply-parser';
-import { requestLine } from '../protocol/request-line';
-import { type CommandCounts, type CountedCommand, newCommandCounts } from '../protocol/stats';
+import { realTimers, type Timers } from '../../net/timers';
+import type { Request } from '../../protocol/commands';
+import { HELLO_PREFIX } from '../../protocol/reply-parser';
+import { requestLine } from '../../protocol/request-line';
+import { type CommandCounts, type CountedCommand, newCommandCounts } from '../../protocol/stats';
 import { Backend, BackendFailure, type BackendOptions, type BackendResult, BackendState } from './backend';
 
 export interface NodeAddress {
@@ -68,7 +68,7 @@ export class NodeLink {
   overhead: CommandCounts = newCommandCounts();
   /**
    * Set on the node that owns `default`: the control channel then parks on this tube instead,
-   * so it never shows in that tube's current-using/current-watching (conn-sync.ts).
+   * so it never shows in that tube's current-using/current-watching (session/node-sync.ts).
    */
   readonly parkControlOn: string | null;
   private control: Backend | null = null;

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
-import type { Timers } from '../../src/net/timers';
-import type { BackendFailure } from '../../src/proxy/backend';
-import { defaultPoolOptions, NodeLink, type PoolOptions } from '../../src/proxy/node-pool';
-import { freePort } from '../support/cli-process';
+import type { Timers } from '../../../src/net/timers';
+import type { BackendFailure } from '../../../src/proxy/node/backend';
+import { defaultPoolOptions, NodeLink, type PoolOptions } from '../../../src/proxy/node/node-pool';
+import { freePort } from '../../support/cli-process';
 
 /** A node whose behaviour on each connection is `onSocket`. */
 async function fakeNode(onSocket: (socket: Socket) => void): Promise<{ port: number; server: Server }> {

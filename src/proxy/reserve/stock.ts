@@ -19,14 +19,15 @@
  * node's own `stats` does not. Priority order across nodes holds for jobs ready when the reserve
  * starts; during the wait the first node to get a job wins.
  */
-import { REPLY, type ReplyBytes } from '../protocol/replies';
-import type { Reply } from '../protocol/reply-parser';
-import { requestLine } from '../protocol/request-line';
-import { readYamlMap } from '../protocol/yaml';
-import { isParked, syncConn } from './conn-sync';
+import { REPLY, type ReplyBytes } from '../../protocol/replies';
+import type { Reply } from '../../protocol/reply-parser';
+import { requestLine } from '../../protocol/request-line';
+import { readYamlMap } from '../../protocol/yaml';
+import type { NodeConn } from '../session/node-sync';
+import type { ClientSession } from '../session/session';
 import { EventQueue } from './event-queue';
-import { deliverJob, nodeJobId, type ReservePlan } from './reserve';
-import type { ClientSession, NodeConn } from './session';
+import { deliverJob, nodeJobId, type ReservePlan } from './plan';
+import type { ReserveState, WaitEvent } from './state';
 
 interface Candidate {
   index: number;
@@ -34,39 +35,15 @@ interface Candidate {
   take: boolean;
 }
 
-interface WaitEvent {
-  index: number;
-  conn: NodeConn;
-  reply: Reply | null;
-}
-
-interface StockState {
-  /** Nodes with a reserve-with-timeout in flight for this client. */
-  armed: Set<number>;
-  /** The running reserve, if any; otherwise finished waits are strays. */
-  listener: ((event: WaitEvent) => void) | null;
-}
-
-const states = new WeakMap<ClientSession, StockState>();
-
-function stateOf(session: ClientSession): StockState {
-  let st = states.get(session);
-  if (!st) {
-    st = { armed: new Set(), listener: null };
-    states.set(session, st);
-  }
-  return st;
-}
-
 function candidatesOf(session: ClientSession, plan: ReservePlan): Candidate[] {
   const out: Candidate[] = [];
   for (const index of [...plan.takeNodes, ...plan.deadlineNodes]) {
-    const conn = session.connTo(index);
+    const conn = session.nodes.connTo(index);
     if (!conn) continue;
-    syncConn(session, conn, index);
+    session.nodes.syncConn(conn);
     const take = plan.takeNodes.includes(index);
     // A deadline node is safe to wait on only when parked on its (always empty) default tube.
-    if (take || isParked(session, conn, index)) out.push({ index, conn, take });
+    if (take || session.nodes.isParked(conn)) out.push({ index, conn, take });
   }
   return out;
 }
@@ -94,7 +71,7 @@ function surplus(event: WaitEvent): void {
   if (event.reply?.word === 'RESERVED') void releaseBack(event.conn, nodeJobId(event.reply));
 }
 
-function arm(session: ClientSession, st: StockState, c: Candidate, seconds: number): void {
+function arm(session: ClientSession, st: ReserveState, c: Candidate, seconds: number): void {
   st.armed.add(c.index);
   c.conn.link.countOverhead('reserve-with-timeout');
   const timeoutMs = seconds * 1000 + session.ctx.pool.options.nodeTimeoutMs;
@@ -102,8 +79,7 @@ function arm(session: ClientSession, st: StockState, c: Candidate, seconds: numb
   void c.conn.backend.request(line, undefined, timeoutMs).then((reply) => {
     st.armed.delete(c.index);
     const event = { index: c.index, conn: c.conn, reply };
-    if (st.listener && !session.closed) st.listener(event);
-    else surplus(event);
+    if (session.closed || !st.deliver(event)) surplus(event);
   });
 }
 
@@ -122,7 +98,7 @@ async function withPriority(job: Omit<SweptJob, 'pri' | 'age'>): Promise<SweptJo
 }
 
 /** Phase 1. Returns the job to deliver, DEADLINE_SOON, or null when nothing was ready. */
-async function sweep(st: StockState, cands: Candidate[]): Promise<ReplyBytes | null> {
+async function sweep(st: ReserveState, cands: Candidate[]): Promise<ReplyBytes | null> {
   const fresh = cands.filter((c) => !st.armed.has(c.index));
   const replies = await Promise.all(
     fresh.map((c) => {
@@ -151,16 +127,16 @@ async function sweep(st: StockState, cands: Candidate[]): Promise<ReplyBytes | n
   // later command of this client (a second stats-job round trip would let the next reserve
   // overtake it and skip the job).
   for (const job of rest as SweptJob[]) sendRelease(job.c.conn, nodeJobId(job.reply), job.pri);
-  return deliverJob(best.c.conn, best.c.index, best.reply);
+  return deliverJob(best.c.conn, best.reply);
 }
 
 type LoopEvent = WaitEvent | 'deadline' | 'abort';
 
 /** Phase 2: sliced waits until a job, DEADLINE_SOON, the deadline, or no live node remains. */
-async function waitLoop(session: ClientSession, st: StockState, plan: ReservePlan, deadlineAtMs: number) {
+async function waitLoop(session: ClientSession, st: ReserveState, plan: ReservePlan, deadlineAtMs: number) {
   const queue = new EventQueue<LoopEvent>();
-  st.listener = (event) => queue.push(event);
-  session.abortWait = () => queue.push('abort');
+  st.listen((event) => queue.push(event));
+  st.onAbort(() => queue.push('abort'));
   const remaining = deadlineAtMs - Date.now();
   // setTimeout holds at most 2^31 − 1 ms; longer waits rely on the slices' own re-checks.
   const timer = remaining < 2 ** 31 - 1 ? setTimeout(() => queue.push('deadline'), remaining) : null;
@@ -176,21 +152,21 @@ async function waitLoop(session: ClientSession, st: StockState, plan: ReservePla
       if (event === 'deadline' || event === 'abort') return REPLY.TIMED_OUT;
       const reply = event.reply;
       if (reply?.word === 'RESERVED') {
-        if (plan.takeNodes.includes(event.index)) return deliverJob(event.conn, event.index, reply);
+        if (plan.takeNodes.includes(event.index)) return deliverJob(event.conn, reply);
         surplus(event);
       } else if (reply?.line === 'DEADLINE_SOON') {
         return REPLY.DEADLINE_SOON;
       }
     }
   } finally {
-    st.listener = null;
+    st.listen(null);
     if (timer) clearTimeout(timer);
     for (const event of queue.drain()) if (typeof event !== 'string') surplus(event);
   }
 }
 
 export async function reserveStock(session: ClientSession, plan: ReservePlan): Promise<ReplyBytes> {
-  const st = stateOf(session);
+  const st = session.reserve;
   session.ctx.counters.countLocal(plan.timeoutMs === null ? 'reserve' : 'reserve-with-timeout');
   const deadlineAtMs = plan.timeoutMs === null ? Number.POSITIVE_INFINITY : Date.now() + plan.timeoutMs;
   const cands = candidatesOf(session, plan);

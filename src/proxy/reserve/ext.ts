@@ -15,13 +15,13 @@
  * leaving no trace. A job is never delivered twice or lost: each wait is answered exactly once, and
  * every RESERVED is either handed over or unreserved.
  */
-import { RESERVE_WAIT_FOREVER_SECS, ReserveWaitFlag } from '../protocol/commands';
-import { REPLY, type ReplyBytes } from '../protocol/replies';
-import type { Reply } from '../protocol/reply-parser';
-import { requestLine } from '../protocol/request-line';
-import { syncConn } from './conn-sync';
-import { abortable, deliverJob, nodeJobId, type ReservePlan } from './reserve';
-import type { ClientSession, NodeConn } from './session';
+import { RESERVE_WAIT_FOREVER_SECS, ReserveWaitFlag } from '../../protocol/commands';
+import { REPLY, type ReplyBytes } from '../../protocol/replies';
+import type { Reply } from '../../protocol/reply-parser';
+import { requestLine } from '../../protocol/request-line';
+import type { NodeConn } from '../session/node-sync';
+import type { ClientSession } from '../session/session';
+import { abortable, deliverJob, nodeJobId, type ReservePlan } from './plan';
 
 interface Wait {
   index: number;
@@ -38,10 +38,10 @@ function startWaits(session: ClientSession, plan: ReservePlan): Wait[] {
   let countFlag: number =
     plan.req.op === 'reserve' ? ReserveWaitFlag.CountReserve : ReserveWaitFlag.CountReserveWithTimeout;
   for (const index of [...plan.takeNodes, ...plan.deadlineNodes]) {
-    const conn = session.connTo(index);
+    const conn = session.nodes.connTo(index);
     if (!conn) continue;
     const take = plan.takeNodes.includes(index);
-    if (take) syncConn(session, conn, index);
+    if (take) session.nodes.syncConn(conn);
     const flags = (take ? 0 : ReserveWaitFlag.DeadlineOnly) | countFlag;
     countFlag = 0;
     const wait: Wait = { index, conn, take, settled: false, done: Promise.resolve(null) };
@@ -96,7 +96,7 @@ export async function reserveExt(session: ClientSession, plan: ReservePlan): Pro
   for (const j of jobs) {
     if (j !== best) void j.w.conn.backend.request(requestLine({ op: 'x-unreserve', id: nodeJobId(j.reply) }));
   }
-  if (best) return deliverJob(best.w.conn, best.w.index, best.reply);
+  if (best) return deliverJob(best.w.conn, best.reply);
   if (aborted) return REPLY.TIMED_OUT;
   if (replies.some((r) => r?.line === 'DEADLINE_SOON')) return REPLY.DEADLINE_SOON;
   if (!waits.some((w, i) => w.take && replies[i])) return REPLY.INTERNAL_ERROR;
