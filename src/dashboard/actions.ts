@@ -16,9 +16,16 @@
  * reaches).
  */
 import { ConnectionError, ProtocolError } from '../client';
-import { type BodyView, hasControlChar, viewBody } from './job-view';
+import { type BodyView, hasControlChar, viewBody } from '../client/job-view';
+import {
+  type ClearResult,
+  clearTube,
+  kickTube,
+  PEEK_STATES,
+  type PeekState,
+  peekTube,
+} from '../client/tube-ops';
 import type { OpsChannel } from './ops-channel';
-import { type ClearResult, clearTube, kickTube, PEEK_STATES, type PeekState, peekTube } from './tube-ops';
 
 export const ActionCode = {
   BadRequest: 'BAD_REQUEST',

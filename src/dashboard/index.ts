@@ -10,11 +10,11 @@
  * the endpoint clients use (the proxy's client port), so job ids match what clients see.
  */
 import type http from 'node:http';
+import { DEFAULT_PEEK_BODY_BYTES } from '../client/job-view';
 import type { MetricsServer } from '../metrics/metrics-server';
 import { AdminToken } from './admin-token';
 import type { ClusterView } from './cluster-view';
 import { type CollectorOptions, SnapshotCollector } from './collector';
-import { DEFAULT_PEEK_BODY_BYTES } from './job-view';
 import { DEFAULT_HUB_LIMITS, type HubLimits, LiveHub } from './live-hub';
 import { OpsChannel, type OpsTarget } from './ops-channel';
 import {

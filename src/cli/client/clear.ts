@@ -3,7 +3,7 @@
  * to their workers and stay). A progress bar goes to stderr when it is a terminal (or --progress).
  */
 import { type Command, Option } from 'commander';
-import { clearTube } from '../../dashboard/tube-ops';
+import { clearTube } from '../../client/tube-ops';
 import { type ConnectionOptions, clientCommand, printJson, withClient } from './common';
 import { safeText } from './output';
 import { ProgressBar } from './progress-bar';

@@ -1,6 +1,6 @@
 /** `stalkd kick [BOUND]`: kick buried (else delayed) jobs of a tube, or one job with --job. */
 import { type Command, Option } from 'commander';
-import { kickTube } from '../../dashboard/tube-ops';
+import { kickTube } from '../../client/tube-ops';
 import {
   CliError,
   type ConnectionOptions,

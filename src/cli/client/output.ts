@@ -4,7 +4,7 @@
  * strings through safeText, so a body cannot move the cursor or retitle the terminal.
  */
 import type { JobStats } from '../../client';
-import { hasControlChar, viewBody } from '../../dashboard/job-view';
+import { hasControlChar, viewBody } from '../../client/job-view';
 
 /** Control characters shown as \xNN. */
 export function safeText(text: string): string {

@@ -1,7 +1,7 @@
 /** `stalkd peek [ID]`: show a job by id, or the next ready/delayed/buried job of a tube. */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PEEK_BODY_BYTES } from '../../dashboard/job-view';
-import { PEEK_STATES, type PeekState, peekTube } from '../../dashboard/tube-ops';
+import { DEFAULT_PEEK_BODY_BYTES } from '../../client/job-view';
+import { PEEK_STATES, type PeekState, peekTube } from '../../client/tube-ops';
 import { CliError, type ConnectionOptions, clientCommand, parseJobId, printJson, withClient } from './common';
 import { formatJob, jsonBody } from './output';
 

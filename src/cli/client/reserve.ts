@@ -5,7 +5,7 @@
  */
 import { type Command, Option } from 'commander';
 import type { Client, Job } from '../../client';
-import { DEFAULT_PEEK_BODY_BYTES } from '../../dashboard/job-view';
+import { DEFAULT_PEEK_BODY_BYTES } from '../../client/job-view';
 import {
   CliError,
   type ConnectionOptions,

@@ -13,6 +13,7 @@
  * with `null` — callers turn that into INTERNAL_ERROR — and reports to `onFailure` once.
  */
 import { connect, type Socket } from 'node:net';
+import { Fifo } from '../../net/fifo';
 import { OutBatch } from '../../net/out-batch';
 import { type Reply, ReplyFormatError, ReplyParser } from '../../protocol/reply-parser';
 
@@ -101,8 +102,7 @@ function flushBackend(backend: Backend): void {
 export class Backend {
   state: BackendState = BackendState.Connecting;
   private readonly socket: Socket;
-  private readonly inflight: Request[] = [];
-  private inflightHead = 0;
+  private readonly inflight = new Fifo<Request>();
   private readonly pending: Request[] = [];
   /** Deadline of the head request (or of connecting), ms since epoch; Infinity when none. */
   private headDeadlineAtMs: number;
@@ -129,7 +129,7 @@ export class Backend {
   }
 
   get queuedCount(): number {
-    return this.inflight.length - this.inflightHead + this.pending.length;
+    return this.inflight.length + this.pending.length;
   }
 
   /** Sends `head` (a command line without CRLF) and optional `body` (with its CRLF). */
@@ -188,7 +188,7 @@ export class Backend {
    * every follow-up started by one node reply chunk) leave in one write at the end of the tick.
    */
   private write(req: Request): void {
-    if (this.inflight.length === this.inflightHead) this.armHead(req);
+    if (this.inflight.length === 0) this.armHead(req);
     this.inflight.push(req);
     if (this.out.empty) process.nextTick(flushBackend, this);
     this.out.push(Buffer.from(`${req.head}\r\n`, 'latin1'));
@@ -224,28 +224,17 @@ export class Backend {
   }
 
   private onReply(reply: Reply): void {
-    const req = this.inflight[this.inflightHead];
+    const req = this.inflight.shift();
     if (!req) {
       this.fail(`unexpected reply "${reply.line}"`, BackendFailure.Protocol);
       return;
     }
-    this.inflight[this.inflightHead] = undefined as unknown as Request;
-    this.inflightHead++;
-    if (this.inflightHead === this.inflight.length) {
-      this.inflight.length = 0;
-      this.inflightHead = 0;
-    } else if (this.inflightHead > 1024) {
-      this.inflight.splice(0, this.inflightHead);
-      this.inflightHead = 0;
-    }
-    this.armHead(this.inflight[this.inflightHead]);
+    this.armHead(this.inflight.peek());
     req.resolve(reply);
   }
 
   private failAll(): void {
-    const reqs = [...this.inflight.slice(this.inflightHead), ...this.pending];
-    this.inflight.length = 0;
-    this.inflightHead = 0;
+    const reqs = [...this.inflight.drain(), ...this.pending];
     this.pending.length = 0;
     // Later, as send() promises: close() may run in the middle of a caller's dispatch.
     if (reqs.length > 0) process.nextTick(resolveAllNull, reqs);

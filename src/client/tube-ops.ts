@@ -1,10 +1,12 @@
 /**
- * Tube-level operations built from plain protocol commands, shared by the dashboard and the CLI:
+ * Tube-level operations built from plain protocol commands (client side), shared by the dashboard
+ * and the CLI:
  * peek the next job of a state, kick, pause, and clear (delete every buried, delayed and ready job).
  * `kick` and `peek-*` act on the connection's used tube, so each operation here sends its own `use`
  * first; callers that share a connection must not interleave operations (OpsChannel does that).
  */
-import type { Client, JobStats } from '../client';
+import type { JobStats } from '../protocol/stats';
+import type { Client } from './client';
 
 export const PeekState = { Ready: 'ready', Delayed: 'delayed', Buried: 'buried' } as const;
 export type PeekState = (typeof PeekState)[keyof typeof PeekState];
