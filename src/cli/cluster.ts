@@ -4,10 +4,12 @@
  * everything listens; Ctrl-C / SIGTERM stops the proxy first, then the nodes (each drains, flushes
  * its log and exits), and exits once all are gone.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
+import { DEFAULT_PORT } from '../net/limits';
 import { loadTopologyFile, type Topology, type TopologyNode } from '../proxy/topology';
 import { LISTENING_MESSAGE } from './lifecycle';
 import { parseInteger, parsePort } from './options';
@@ -52,7 +54,7 @@ export function registerClusterCommand(program: Command): Command {
     .addOption(
       new Option('-p, --port <port>', 'proxy port; node i listens on port+1+i')
         .argParser(parsePort)
-        .default(11300),
+        .default(DEFAULT_PORT),
     )
     .addOption(new Option('-l, --listen <addr>', 'proxy listen address').default('127.0.0.1'))
     .addOption(new Option('--data <dir>', 'binlog root: node i logs to DIR/node-i').default('stalkd-data'))

@@ -1,6 +1,7 @@
 /**
- * Flags shared by `stalkd node` and `stalkd proxy`: per-connection bounds (docs/limits.md) and,
- * for the proxy's client listener, TLS.
+ * Flags shared by `stalkd node` and `stalkd proxy`, defined once so they behave the same on both:
+ * where to listen (-l, -p), the largest job (-z, clamped to beanstalkd's ceiling with its warning),
+ * per-connection bounds (docs/limits.md) and, for the proxy's client listener, TLS.
  */
 import { readFileSync } from 'node:fs';
 import type { TlsOptions } from 'node:tls';
@@ -8,10 +9,46 @@ import { type Command, Option } from 'commander';
 import {
   DEFAULT_MAX_INPUT_BYTES,
   DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_PORT,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MIN_OUTPUT_BYTES,
 } from '../net/limits';
-import { parseInteger } from './options';
+import { DEFAULT_MAX_JOB_BYTES, MAX_JOB_BYTES_LIMIT } from '../protocol/numbers';
+import { parseInteger, parsePort } from './options';
+
+export interface ListenCommandOptions {
+  listen: string;
+  port: number;
+  maxJobSize: number;
+}
+
+/** -l ADDR, -p PORT and -z BYTES, as beanstalkd spells them. */
+export function addListenOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('-l, --listen <addr>', 'listen on this address').default('0.0.0.0').env('STALKD_LISTEN'),
+    )
+    .addOption(
+      new Option('-p, --port <port>', 'listen on this port')
+        .argParser(parsePort)
+        .default(DEFAULT_PORT)
+        .env('STALKD_PORT'),
+    )
+    .addOption(
+      new Option('-z, --max-job-size <bytes>', `maximum job body size (at most ${MAX_JOB_BYTES_LIMIT})`)
+        .argParser(parseInteger(0, Number.MAX_SAFE_INTEGER))
+        .default(DEFAULT_MAX_JOB_BYTES),
+    );
+}
+
+/** -z as used: above beanstalkd's ceiling it is clamped, with beanstalkd's warning on stderr. */
+export function maxJobBytesFrom(opts: ListenCommandOptions, label: string): number {
+  if (opts.maxJobSize <= MAX_JOB_BYTES_LIMIT) return opts.maxJobSize;
+  process.stderr.write(
+    `${label}: maximum job size was set to ${opts.maxJobSize}; using ${MAX_JOB_BYTES_LIMIT}\n`,
+  );
+  return MAX_JOB_BYTES_LIMIT;
+}
 
 export interface LimitCommandOptions {
   maxConnections: number;

@@ -5,21 +5,23 @@ import { type Command, Option } from 'commander';
 import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES, openBinlog, restoreInto } from '../binlog';
 import { startNodeMetrics } from '../metrics/node-metrics';
 import { DEFAULT_MAX_CONNECTIONS } from '../net/limits';
-import { MAX_JOB_BYTES_LIMIT } from '../protocol/numbers';
 import { type NodeServerOptions, startNodeServer } from '../server/node-server';
 import { announceListening, drainOnSignal, stopOnSignals } from './lifecycle';
-import { addLimitOptions, type LimitCommandOptions } from './limit-options';
+import {
+  addLimitOptions,
+  addListenOptions,
+  type LimitCommandOptions,
+  type ListenCommandOptions,
+  maxJobBytesFrom,
+} from './limit-options';
 import { increase, parseInteger, parsePort } from './options';
 
-export interface NodeCommandOptions extends LimitCommandOptions {
+export interface NodeCommandOptions extends LimitCommandOptions, ListenCommandOptions {
   binlogDir?: string;
   fsyncMs: number;
   /** false with -F / --no-fsync. */
   fsync: boolean;
   binlogSize: number;
-  listen: string;
-  port: number;
-  maxJobSize: number;
   verbose: number;
   idStride: number;
   idOffset: number;
@@ -32,23 +34,9 @@ export interface NodeCommandOptions extends LimitCommandOptions {
 }
 
 export function registerNodeCommand(program: Command): Command {
-  const node = program
-    .command('node')
-    .description('run one storage node (a drop-in beanstalkd 1.13)')
-    .addOption(
-      new Option('-l, --listen <addr>', 'listen on this address').default('0.0.0.0').env('STALKD_LISTEN'),
-    )
-    .addOption(
-      new Option('-p, --port <port>', 'listen on this port')
-        .argParser(parsePort)
-        .default(11300)
-        .env('STALKD_PORT'),
-    )
-    .addOption(
-      new Option('-z, --max-job-size <bytes>', `maximum job body size (at most ${MAX_JOB_BYTES_LIMIT})`)
-        .argParser(parseInteger(0, Number.MAX_SAFE_INTEGER))
-        .default(65535),
-    )
+  const node = addListenOptions(
+    program.command('node').description('run one storage node (a drop-in beanstalkd 1.13)'),
+  )
     .addOption(
       new Option('-b, --binlog-dir <dir>', 'keep a write-ahead log in DIR (jobs survive restarts)').env(
         'STALKD_BINLOG_DIR',
@@ -146,16 +134,11 @@ function nodeIndexOf(opts: NodeCommandOptions): string {
 }
 
 export async function runNode(opts: NodeCommandOptions): Promise<void> {
-  if (opts.maxJobSize > MAX_JOB_BYTES_LIMIT) {
-    process.stderr.write(
-      `stalkd: maximum job size was set to ${opts.maxJobSize}; using ${MAX_JOB_BYTES_LIMIT}\n`,
-    );
-  }
   if (opts.idOffset > opts.idStride) throw new Error('--id-offset must be between 1 and --id-stride');
   const serverOptions: NodeServerOptions = {
     host: opts.listen,
     port: opts.port,
-    maxJobBytes: Math.min(opts.maxJobSize, MAX_JOB_BYTES_LIMIT),
+    maxJobBytes: maxJobBytesFrom(opts, 'stalkd'),
     idStride: opts.idStride,
     idOffset: opts.idOffset,
     maxConnections: opts.maxConnections,

@@ -1,5 +1,6 @@
 /** Parsers for command-line values, shared by the subcommands; errors name the flag. */
 import { InvalidArgumentError } from 'commander';
+import { MAX_PORT } from '../net/limits';
 
 export function parseInteger(min: number, max: number) {
   return (value: string): number => {
@@ -10,7 +11,7 @@ export function parseInteger(min: number, max: number) {
   };
 }
 
-export const parsePort = parseInteger(0, 65535);
+export const parsePort = parseInteger(0, MAX_PORT);
 
 /** Repeatable flag counter (`-V -V` or `-VV`). */
 export function increase(_value: string, previous: number): number {

@@ -6,8 +6,9 @@ import { type Command, Option } from 'commander';
 import { ADMIN_TOKEN_ENV, attachDashboard, connectHostFor, READ_TOKEN_ENV } from '../dashboard';
 import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-metrics';
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_PROXY_MAX_CONNECTIONS } from '../net/limits';
+import { defaultPoolOptions } from '../proxy/node/node-pool';
 import { Placement } from '../proxy/ring';
-import { type ProxyServer, startProxyServer } from '../proxy/server';
+import { DEFAULT_RESERVE_SLICE_SECS, type ProxyServer, startProxyServer } from '../proxy/server';
 import { loadTopologyFile, type Topology, topologyFromNodeList } from '../proxy/topology';
 import {
   addDashboardTlsOptions,
@@ -18,8 +19,11 @@ import {
 import { announceListening, drainOnSignal, stopOnSignals } from './lifecycle';
 import {
   addLimitOptions,
+  addListenOptions,
   addTlsOptions,
   type LimitCommandOptions,
+  type ListenCommandOptions,
+  maxJobBytesFrom,
   type TlsCommandOptions,
   tlsFromOptions,
 } from './limit-options';
@@ -29,12 +33,10 @@ import { proxyClusterView } from './proxy-view';
 export interface ProxyCommandOptions
   extends LimitCommandOptions,
     TlsCommandOptions,
-    DashboardTlsCommandOptions {
-  listen: string;
-  port: number;
+    DashboardTlsCommandOptions,
+    ListenCommandOptions {
   nodes?: string;
   topology?: string;
-  maxJobSize: number;
   nodeTimeoutMs: number;
   maxInflight: number;
   reserveSlice: number;
@@ -67,27 +69,13 @@ function addTopologyOptions(command: Command): Command {
 }
 
 export function registerProxyCommand(program: Command): Command {
-  const proxy = program
-    .command('proxy')
-    .description('run the sharding proxy: clients see one beanstalkd')
-    .addOption(
-      new Option('-l, --listen <addr>', 'listen on this address').default('0.0.0.0').env('STALKD_LISTEN'),
-    )
-    .addOption(
-      new Option('-p, --port <port>', 'listen on this port')
-        .argParser(parsePort)
-        .default(11300)
-        .env('STALKD_PORT'),
-    )
-    .addOption(
-      new Option('-z, --max-job-size <bytes>', 'largest job body accepted')
-        .argParser(parseInteger(0, 1073741824))
-        .default(65535),
-    )
+  const proxy = addListenOptions(
+    program.command('proxy').description('run the sharding proxy: clients see one beanstalkd'),
+  )
     .addOption(
       new Option('--node-timeout-ms <ms>', 'a node that does not answer in time is marked down')
-        .argParser(parseInteger(50, 600000))
-        .default(3000),
+        .argParser(parseInteger(50, 600_000))
+        .default(defaultPoolOptions.nodeTimeoutMs),
     )
     .addOption(
       new Option(
@@ -100,7 +88,7 @@ export function registerProxyCommand(program: Command): Command {
     .addOption(
       new Option('--reserve-slice <secs>', 'stock beanstalkd nodes: length of one reserve wait across nodes')
         .argParser(parseInteger(1, 60))
-        .default(1),
+        .default(DEFAULT_RESERVE_SLICE_SECS),
     )
     .addOption(
       new Option('--metrics-port <port>', 'serve /metrics, /livez, /readyz, /placement (0 = off)')
@@ -169,7 +157,7 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
     port: opts.port,
     nodes: topology.nodes,
     pins: Object.fromEntries(topology.pins),
-    maxJobBytes: opts.maxJobSize,
+    maxJobBytes: maxJobBytesFrom(opts, 'stalkd proxy'),
     reserveSliceSec: opts.reserveSlice,
     pool: { nodeTimeoutMs: opts.nodeTimeoutMs },
     maxClients: opts.maxConnections,

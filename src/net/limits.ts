@@ -3,6 +3,10 @@
  * (docs/limits.md shows the arithmetic behind each). Flags override them.
  */
 
+/** beanstalkd's port, and the largest TCP port. */
+export const DEFAULT_PORT = 11300;
+export const MAX_PORT = 65535;
+
 /**
  * Client connections beyond these are closed at once. An idle connection costs a few KiB (node
  * 4 KiB, proxy 16 KiB with its node connection), a busy one at most its byte bounds below.

@@ -13,6 +13,7 @@ import {
   DEFAULT_MAX_INFLIGHT,
   DEFAULT_MAX_INPUT_BYTES,
   DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_PORT,
   DEFAULT_PROXY_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MIN_OUTPUT_BYTES,
@@ -33,6 +34,9 @@ import { ClientSession } from './session/session';
 import { ProxyCounters } from './stats-merge';
 import type { Topology } from './topology';
 import type { ProxyContext, SessionEvents } from './types';
+
+/** Stock-node reserve across nodes: one blocking wait slice, seconds (reserve/stock.ts). */
+export const DEFAULT_RESERVE_SLICE_SECS = 1;
 
 export interface ProxyServerOptions {
   host?: string;
@@ -98,7 +102,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     pool,
     counters,
     maxJobBytes: options.maxJobBytes ?? DEFAULT_MAX_JOB_BYTES,
-    reserveSliceSec: options.reserveSliceSec ?? 1,
+    reserveSliceSec: options.reserveSliceSec ?? DEFAULT_RESERVE_SLICE_SECS,
     eagerState: options.eagerState ?? true,
     events: options.events ?? null,
     maxInflight: options.maxInflight ?? DEFAULT_MAX_INFLIGHT,
@@ -131,10 +135,10 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
   await Promise.all(pool.all().map((l) => l.firstProbe));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 11300, options.host ?? '127.0.0.1', () => {
+    server.listen(options.port ?? DEFAULT_PORT, options.host ?? '127.0.0.1', () => {
       server.off('error', reject);
       const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : (options.port ?? 11300);
+      const port = typeof address === 'object' && address ? address.port : (options.port ?? DEFAULT_PORT);
       resolve({
         host: options.host ?? '127.0.0.1',
         port,

@@ -8,6 +8,7 @@
  * holds jobs. Addresses may change freely.
  */
 import { readFileSync } from 'node:fs';
+import { MAX_PORT } from '../net/limits';
 import { MAX_NODES } from './job-id';
 
 export interface TopologyNode {
@@ -68,8 +69,8 @@ function checkKeys(obj: Record<string, unknown>, allowed: Set<string>, where: st
 }
 
 function readPort(v: unknown, where: string, source: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) {
-    throw new TopologyError(`${where} must be a port number 1..65535`, source);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_PORT) {
+    throw new TopologyError(`${where} must be a port number 1..${MAX_PORT}`, source);
   }
   return v;
 }

@@ -13,6 +13,7 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_INPUT_BYTES,
   DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_PORT,
   DEFAULT_REQUEST_TIMEOUT_MS,
   MIN_OUTPUT_BYTES,
 } from '../net/limits';
@@ -133,7 +134,7 @@ export class NodeServer {
 
   async listen(): Promise<void> {
     this.options.beforeListen?.(this.engine);
-    this.listener.listen(this.options.port ?? 11300, this.options.host ?? '0.0.0.0');
+    this.listener.listen(this.options.port ?? DEFAULT_PORT, this.options.host ?? '0.0.0.0');
     await once(this.listener, 'listening');
     this.armTimer();
   }

@@ -4,10 +4,12 @@
  * port), `--json` output, and error reporting: one line on stderr, `stalkd <command>: <what>`,
  * and exit status 1 (2 for a reserve that timed out).
  */
+
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { type Command, Option } from 'commander';
 import { Client, ConnectionError, type ConnectOptions, ProtocolError } from '../../client';
+import { DEFAULT_PORT } from '../../net/limits';
 import { parseInteger, parsePort } from '../options';
 
 export const CLIENT_HOST_ENV = 'STALKD_CLIENT_HOST';
@@ -49,7 +51,10 @@ export function clientCommand(program: Command, name: string, description: strin
         .env(CLIENT_HOST_ENV),
     )
     .addOption(
-      new Option('-p, --port <port>', 'server port').argParser(parsePort).default(11300).env(CLIENT_PORT_ENV),
+      new Option('-p, --port <port>', 'server port')
+        .argParser(parsePort)
+        .default(DEFAULT_PORT)
+        .env(CLIENT_PORT_ENV),
     )
     .addOption(new Option('--json', 'machine-readable output (one JSON document)').default(false))
     .addOption(
