@@ -3,9 +3,11 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
 import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES, openBinlog, restoreInto } from '../binlog';
+import { type Logger, processFields } from '../log/logger';
 import { startNodeMetrics } from '../metrics/node-metrics';
 import { DEFAULT_MAX_CONNECTIONS } from '../net/limits';
 import { type NodeServerOptions, startNodeServer } from '../server/node-server';
+import { STALKD_VERSION } from '../version';
 import { announceListening, drainOnSignal, stopOnSignals } from './lifecycle';
 import {
   addLimitOptions,
@@ -14,9 +16,10 @@ import {
   type ListenCommandOptions,
   maxJobBytesFrom,
 } from './limit-options';
+import { addLogOptions, type LogCommandOptions, loggerFrom } from './log-options';
 import { increase, parseInteger, parsePort } from './options';
 
-export interface NodeCommandOptions extends LimitCommandOptions, ListenCommandOptions {
+export interface NodeCommandOptions extends LimitCommandOptions, ListenCommandOptions, LogCommandOptions {
   binlogDir?: string;
   fsyncMs: number;
   /** false with -F / --no-fsync. */
@@ -99,31 +102,44 @@ export function registerNodeCommand(program: Command): Command {
         .env('STALKD_NODE_INDEX'),
     );
   const limits = { maxConnections: DEFAULT_MAX_CONNECTIONS, inputMeaning: 'unprocessed input' };
-  return addLimitOptions(node, limits).action(async (opts: NodeCommandOptions) => {
+  return addLogOptions(addLimitOptions(node, limits)).action(async (opts: NodeCommandOptions) => {
     await runNode(opts);
   });
 }
 
-/** Opens (replays, or imports from beanstalkd) the log and has the server restore it before listening. */
-async function attachBinlog(serverOptions: NodeServerOptions, opts: NodeCommandOptions): Promise<void> {
+/** What start-up restored, for the start line. */
+interface Restored {
+  jobs: number;
+  replayMs: number;
+}
+
+/**
+ * Opens (replays, or imports from beanstalkd) the log and has the server restore it before
+ * listening. The binlog's own warnings (a failing disk repeats them) are rate-limited.
+ */
+async function attachBinlog(
+  serverOptions: NodeServerOptions,
+  opts: NodeCommandOptions,
+  log: Logger,
+  restored: Restored,
+): Promise<void> {
   const dir = opts.binlogDir as string;
-  const log = (line: string): void => {
-    process.stderr.write(`stalkd: ${line}\n`);
-  };
+  const t0 = performance.now();
   // Unlike beanstalkd, a missing directory is created (containers mount volumes at fresh paths).
   mkdirSync(dir, { recursive: true });
   const opened = await openBinlog(dir, {
     fsyncEveryMs: opts.fsync ? opts.fsyncMs : null,
     segmentBytes: opts.binlogSize,
-    log,
+    log: (line) => log.warnLimited('binlog', line.replace(/^binlog: /, ''), { dir }),
   });
-  for (const line of opened.notes) log(line);
-  for (const line of opened.warnings) log(`WARNING: ${line}`);
+  for (const line of opened.notes) log.info(line, { dir });
+  for (const line of opened.warnings) log.warn(line, { dir });
   serverOptions.log = opened.binlog;
   serverOptions.beforeListen = (engine) => {
     restoreInto(engine, opened);
     opened.binlog.attachJobSource((id) => engine.jobSource(id));
-    if (opts.verbose > 0) log(`binlog ${dir}: ${opened.jobs.length} jobs restored`);
+    restored.jobs = opened.jobs.length;
+    restored.replayMs = Math.round(performance.now() - t0);
   };
 }
 
@@ -134,6 +150,7 @@ function nodeIndexOf(opts: NodeCommandOptions): string {
 }
 
 export async function runNode(opts: NodeCommandOptions): Promise<void> {
+  const log = loggerFrom(opts, 'node');
   if (opts.idOffset > opts.idStride) throw new Error('--id-offset must be between 1 and --id-stride');
   const serverOptions: NodeServerOptions = {
     host: opts.listen,
@@ -146,11 +163,9 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
     maxInputBytes: opts.maxInputBytes,
     requestTimeoutMs: opts.requestTimeoutMs,
   };
-  if (opts.binlogDir !== undefined) await attachBinlog(serverOptions, opts);
+  const restored: Restored = { jobs: 0, replayMs: 0 };
+  if (opts.binlogDir !== undefined) await attachBinlog(serverOptions, opts, log, restored);
   const server = await startNodeServer(serverOptions);
-  if (opts.verbose > 0) {
-    process.stderr.write(`pid ${process.pid}\nbind ${server.host}:${server.port}\n`);
-  }
   const metrics =
     opts.metricsPort > 0
       ? await startNodeMetrics(server, {
@@ -163,11 +178,37 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
           ...(opts.binlogDir !== undefined ? { binlogDir: opts.binlogDir } : {}),
         })
       : undefined;
-  if (metrics && opts.verbose > 0) process.stderr.write(`metrics ${metrics.host}:${metrics.port}\n`);
-  drainOnSignal('stalkd', () => server.drain());
-  stopOnSignals('stalkd', () => {
-    server.drain();
-    return Promise.all([server.close(), metrics?.close()]);
+  log.info('start', {
+    ...processFields(STALKD_VERSION),
+    name: opts.nodeName,
+    index: nodeIndexOf(opts),
+    listen: `${server.host}:${server.port}`,
+    metrics: metrics ? `${metrics.host}:${metrics.port}` : 'off',
+    binlog: opts.binlogDir ?? 'off',
+    fsync: opts.binlogDir === undefined ? undefined : opts.fsync ? `${opts.fsyncMs}ms` : 'never',
+    jobs_restored: restored.jobs,
+    replay_ms: restored.replayMs,
   });
+  // -V: beanstalkd's verbose lines, after the start line (harnesses wait for `bind`).
+  if (opts.verbose > 0) {
+    process.stderr.write(`pid ${process.pid}\nbind ${server.host}:${server.port}\n`);
+    if (metrics) process.stderr.write(`metrics ${metrics.host}:${metrics.port}\n`);
+  }
+  drainOnSignal(log, () => server.drain());
+  stopOnSignals(
+    log,
+    () => {
+      server.drain();
+      return Promise.all([server.close(), metrics?.close()]);
+    },
+    () => ({
+      jobs:
+        server.engine.counts.ready +
+        server.engine.counts.reserved +
+        server.engine.counts.delayed +
+        server.engine.counts.buried,
+      connections: server.engine.counts.sessions,
+    }),
+  );
   announceListening();
 }

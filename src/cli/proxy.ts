@@ -4,12 +4,14 @@
  */
 import { type Command, Option } from 'commander';
 import { ADMIN_TOKEN_ENV, attachDashboard, connectHostFor, READ_TOKEN_ENV } from '../dashboard';
+import { type LogFormat, type LogLevel, processFields } from '../log/logger';
 import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-metrics';
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_PROXY_MAX_CONNECTIONS } from '../net/limits';
 import { defaultPoolOptions } from '../proxy/node/node-pool';
 import { Placement } from '../proxy/ring';
 import { DEFAULT_RESERVE_SLICE_SECS, type ProxyServer, startProxyServer } from '../proxy/server';
 import { loadTopologyFile, type Topology, topologyFromNodeList } from '../proxy/topology';
+import { STALKD_VERSION } from '../version';
 import {
   addDashboardTlsOptions,
   checkDashboardTls,
@@ -27,6 +29,8 @@ import {
   type TlsCommandOptions,
   tlsFromOptions,
 } from './limit-options';
+import { addLogOptions, loggerFrom } from './log-options';
+import { NodeTransitions } from './node-transitions';
 import { increase, parseInteger, parsePort } from './options';
 import { proxyClusterView } from './proxy-view';
 
@@ -46,6 +50,8 @@ export interface ProxyCommandOptions
   dashboardReadToken?: string;
   dashboard: boolean;
   verbose: number;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
 }
 
 /** --topology FILE or --nodes LIST (exactly one). */
@@ -111,11 +117,11 @@ export function registerProxyCommand(program: Command): Command {
     .addOption(new Option('--no-dashboard', 'do not serve the dashboard (/dashboard/) on the metrics port'))
     .addOption(new Option('-V, --verbose', 'more output (repeatable)').argParser(increase).default(0));
   const limits = { maxConnections: DEFAULT_PROXY_MAX_CONNECTIONS, inputMeaning: 'queued put bodies' };
-  addTopologyOptions(addDashboardTlsOptions(addTlsOptions(addLimitOptions(proxy, limits)))).action(
-    async (opts: ProxyCommandOptions) => {
-      await runProxy(opts);
-    },
-  );
+  addLogOptions(
+    addTopologyOptions(addDashboardTlsOptions(addTlsOptions(addLimitOptions(proxy, limits)))),
+  ).action(async (opts: ProxyCommandOptions) => {
+    await runProxy(opts);
+  });
   const placement = program
     .command('placement')
     .description('print the node that owns each tube (pins first, then the ring)')
@@ -146,6 +152,8 @@ function metricsSource(server: ProxyServer, stopping: () => boolean): ProxyMetri
 }
 
 export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
+  const log = loggerFrom(opts, 'proxy');
+  const transitions = new NodeTransitions(log);
   const topology = topologyFromOptions(opts);
   const tls = tlsFromOptions(opts);
   const dashboardOn = opts.metricsPort > 0 && opts.dashboard;
@@ -170,8 +178,14 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
       command: (c, r, s) => recorder?.command(c, r, s),
       reserveWait: (c, r, s) => recorder?.reserveWait(c, r, s),
       fanout: (c, s) => recorder?.fanout(c, s),
-      backendError: (n, k) => recorder?.backendError(n, k),
-      backendReconnect: (n) => recorder?.backendReconnect(n),
+      backendError: (n, k) => {
+        recorder?.backendError(n, k);
+        transitions.failed(n, k);
+      },
+      backendReconnect: (n) => {
+        recorder?.backendReconnect(n);
+        transitions.reconnected(n);
+      },
       clientAccepted: () => recorder?.clientAccepted(),
     },
   });
@@ -232,11 +246,23 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
       );
     }
   }
-  drainOnSignal('stalkd proxy', () => {
+  log.info('start', {
+    ...processFields(STALKD_VERSION),
+    listen: `${server.host}:${server.port}`,
+    tls: tls ? (opts.tlsVerifyClients ? 'client certificates required' : 'on') : 'off',
+    nodes: server.pool.all().length,
+    topology: opts.topology ?? 'from --nodes',
+    metrics: metrics ? `${opts.metricsHost}:${metrics.server.port}` : 'off',
+    dashboard: dashboard ? (dashboard.adminEnabled ? 'admin on' : 'admin off') : 'off',
+  });
+  for (const l of server.pool.all()) if (!l.up) transitions.initiallyDown(l.node.name);
+  drainOnSignal(log, () => {
     server.counters.draining = true;
   });
-  isStopping = stopOnSignals('stalkd proxy', () =>
-    Promise.all([dashboard?.close(), server.close(), metrics?.server.close()]),
+  isStopping = stopOnSignals(
+    log,
+    () => Promise.all([dashboard?.close(), server.close(), metrics?.server.close()]),
+    () => ({ clients: server.counters.currentConnections }),
   );
   announceListening();
 }
