@@ -4,13 +4,13 @@
  * never a job body or the admin token in any line.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { connect } from '../../src/client';
 import { tempDir } from '../support/binlog-fixtures';
-import { CLI_PATH, freePort } from '../support/cli-process';
+import { freePort } from '../support/cli-process';
+import { spawnCli } from '../support/node-process';
 import { pollUntil } from '../support/prometheus';
 
 interface Running {
@@ -20,20 +20,14 @@ interface Running {
 }
 
 function start(args: string[]): Running {
-  const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let text = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    text += chunk;
-  });
-  const exited = once(child, 'close');
+  const { child, stderr, exited } = spawnCli(args);
   return {
     child,
-    stderr: () => text,
+    stderr,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const [code] = (await exited) as [number | null];
-      return { code, stderr: text };
+      const exit = await exited;
+      return { code: exit.code, stderr: exit.stderr };
     },
   };
 }

@@ -30,7 +30,12 @@ export interface NodeProcess {
   stop(): Promise<Exit>;
 }
 
-function spawnCli(args: readonly string[]): { child: ChildProcess; stderr(): string; exited: Promise<Exit> } {
+/** `stalkd ...args` as a child process, its stderr collected, `exited` once it has closed. */
+export function spawnCli(args: readonly string[]): {
+  child: ChildProcess;
+  stderr(): string;
+  exited: Promise<Exit>;
+} {
   const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let text = '';
   child.stderr?.setEncoding('utf8');
