@@ -87,6 +87,8 @@ export class Binlog implements Journal {
   private gc: Promise<void> | undefined;
   private closing = false;
   private spaceWarned = false;
+  /** Failed writes, fsyncs and segment creations since start (stalkd_binlog_write_errors_total). */
+  private writeErrors = 0;
   /** Background preallocation and compaction wait until then after running out of space. */
   private spaceRetryAtMs = 0;
   private recordsWritten = 0;
@@ -148,10 +150,12 @@ export class Binlog implements Journal {
       onWritten: (writes: readonly PendingWrite[], lsn: number) => {
         for (const listener of this.writtenListeners) listener(writes, lsn);
       },
-      onFailure: (err: Error) =>
+      onFailure: (err: Error) => {
+        this.writeErrors++;
         this.log(
           `binlog: write to ${this.dir} failed (${err.message}); retrying, puts answer OUT_OF_MEMORY meanwhile`,
-        ),
+        );
+      },
     };
   }
 
@@ -268,6 +272,9 @@ export class Binlog implements Journal {
       liveJobs: this.index.size,
       segments: this.segments.length,
       fsyncs: this.writer.syncCount,
+      writeErrors: this.writeErrors,
+      // A failed write is being retried, or the last segment could not be created (disk full).
+      writable: this.writer.failure === undefined && !this.spaceWarned,
     };
   }
 
@@ -336,6 +343,7 @@ export class Binlog implements Journal {
   }
 
   private warnSpace(err: Error): void {
+    this.writeErrors++;
     if (this.spaceWarned) return;
     this.spaceWarned = true;
     this.log(

@@ -42,6 +42,10 @@ export interface BinlogStats {
   liveJobs: number;
   segments: number;
   fsyncs: number;
+  /** Failed writes, fsyncs and segment creations since start. */
+  writeErrors: number;
+  /** False while puts cannot be logged: a failed write awaits its retry, or the disk is full. */
+  writable: boolean;
 }
 
 /** Replay's findings handed to the constructor. */

@@ -34,6 +34,7 @@ export interface NodeCommandOptions extends LimitCommandOptions, ListenCommandOp
   metricsTubes: string[];
   nodeName: string;
   nodeIndex?: number;
+  maxJobsBytes: number;
 }
 
 export function registerNodeCommand(program: Command): Command {
@@ -87,6 +88,14 @@ export function registerNodeCommand(program: Command): Command {
       new Option('--metrics-tubes <names>', 'comma-separated tubes always given per-tube series')
         .argParser((v: string) => v.split(',').filter((name) => name.length > 0))
         .default([]),
+    )
+    .addOption(
+      new Option(
+        '--max-jobs-bytes <bytes>',
+        "puts past this much memory of job records and bodies answer OUT_OF_MEMORY (0 = no limit; set it below the container's memory limit)",
+      )
+        .argParser(parseInteger(0, Number.MAX_SAFE_INTEGER))
+        .default(0),
     )
     .addOption(
       new Option('--node-name <name>', "this node's topology name, for metrics (stalkd_node_info)")
@@ -162,10 +171,17 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
     maxOutputBytes: opts.maxOutputBytes,
     maxInputBytes: opts.maxInputBytes,
     requestTimeoutMs: opts.requestTimeoutMs,
+    maxJobsBytes: opts.maxJobsBytes,
+    onConnectionRefused: () =>
+      log.warnLimited('max-connections', 'connection refused', { max_connections: opts.maxConnections }),
   };
   const restored: Restored = { jobs: 0, replayMs: 0 };
   if (opts.binlogDir !== undefined) await attachBinlog(serverOptions, opts, log, restored);
   const server = await startNodeServer(serverOptions);
+  server.stalls.onTimeout = () =>
+    log.warnLimited('request-timeout', 'connection closed: request or replies stalled', {
+      request_timeout_ms: opts.requestTimeoutMs,
+    });
   const metrics =
     opts.metricsPort > 0
       ? await startNodeMetrics(server, {
@@ -186,6 +202,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
     metrics: metrics ? `${metrics.host}:${metrics.port}` : 'off',
     binlog: opts.binlogDir ?? 'off',
     fsync: opts.binlogDir === undefined ? undefined : opts.fsync ? `${opts.fsyncMs}ms` : 'never',
+    max_jobs_bytes: opts.maxJobsBytes || 'none',
     jobs_restored: restored.jobs,
     replay_ms: restored.replayMs,
   });

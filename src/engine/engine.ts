@@ -27,11 +27,17 @@ export interface EngineOptions {
   /** Ids are idOffset, idOffset+idStride, … (standalone: 1, 2, 3, …). */
   idStride?: number;
   idOffset?: number;
+  /** Puts that would take the jobs' memory (JobTable.jobsBytes) past this answer OUT_OF_MEMORY; 0 = no limit. */
+  maxJobsBytes?: number;
 }
+
+/** Why a put answered OUT_OF_MEMORY: the log refused it (disk), or the memory ceiling. */
+export type OutOfMemoryReason = 'binlog' | 'memory';
 
 export type PutResult =
   | { word: 'INSERTED'; id: number }
-  | { word: 'EXPECTED_CRLF' | 'DRAINING' | 'OUT_OF_MEMORY' };
+  | { word: 'EXPECTED_CRLF' | 'DRAINING' }
+  | { word: 'OUT_OF_MEMORY'; reason: OutOfMemoryReason };
 
 export class Engine implements JobHost {
   readonly clock: Clock;
@@ -64,6 +70,8 @@ export class Engine implements JobHost {
   /** Ids up to this may be handed out (granted by the journal: see Journal.reserveIds). */
   private idCeiling = 0;
   private readonly idStride: number;
+  /** 0 = no ceiling (EngineOptions.maxJobsBytes). */
+  readonly maxJobsBytes: number;
   private nextSessionId = 1;
   /** Open sessions by id (a reserved job names its owner by id). */
   private readonly sessions = new Map<number, Session>();
@@ -95,6 +103,7 @@ export class Engine implements JobHost {
       tubeOf: (job) => this.place.tubeOf(job),
       view: (job) => this.view(job),
     });
+    this.maxJobsBytes = options.maxJobsBytes ?? 0;
     this.idStride = options.idStride ?? 1;
     this.nextId = options.idOffset ?? 1;
     invariant(this.idStride >= 1 && this.nextId >= 1 && this.nextId <= this.idStride, 'bad id stride/offset');
@@ -248,12 +257,14 @@ export class Engine implements JobHost {
     const id = this.allocateId();
     if (!bodyOk) return { word: 'EXPECTED_CRLF' };
     if (this.draining) return { word: 'DRAINING' };
-    if (id === 0) return { word: 'OUT_OF_MEMORY' };
+    if (id === 0) return { word: 'OUT_OF_MEMORY', reason: 'binlog' };
+    if (this.maxJobsBytes > 0 && this.table.jobsBytes + bodyWithCrlf.length > this.maxJobsBytes)
+      return { word: 'OUT_OF_MEMORY', reason: 'memory' };
     const now = this.clock.nowMs();
     const tube = s.used;
     const record = newJobRecord(id, tube.name, pri, delayMs, Math.max(ttrMs, MIN_TTR_MS), now);
     const seq = this.journal.logPut(record, bodyWithCrlf.subarray(0, bodyWithCrlf.length - 2));
-    if (seq === null) return { word: 'OUT_OF_MEMORY' };
+    if (seq === null) return { word: 'OUT_OF_MEMORY', reason: 'binlog' };
     this.lastJournalSeq = seq;
     const job = this.table.create(record, tube.no, bodyWithCrlf, false);
     tube.totalJobs++;
@@ -575,6 +586,11 @@ export class Engine implements JobHost {
   }
 
   /** A live job as the binlog's compaction copies it: its record and body (without the CRLF). */
+  /** Memory the jobs' records and bodies take (what maxJobsBytes bounds). */
+  get jobsBytes(): number {
+    return this.table.jobsBytes;
+  }
+
   jobSource(id: number): { record: JobRecord; body: Buffer } | undefined {
     const job = this.jobs.get(id);
     if (!job) return undefined;

@@ -81,6 +81,8 @@ export class JobTable {
   readonly arena: SlabArena;
   /** Bodies (with CRLF) of jobs whose record is the header alone, by slot. */
   private readonly bigBodies = new Map<number, Buffer>();
+  /** Bytes of the bodies kept outside the slabs (bigBodies), CRLF included. */
+  private bigBodyBytes = 0;
   private freeHead = NO_JOB;
 
   constructor(
@@ -141,7 +143,10 @@ export class JobTable {
     this.deadlineAtMs[slot] = record.deadlineAtMs;
     const bodyWithCrlfBytes = body.length + (addCrlf ? 2 : 0);
     const big = JOB_RECORD_HEADER_BYTES + bodyWithCrlfBytes > this.arena.maxSharedBytes;
-    if (big) this.bigBodies.set(slot, ownedBody(body, addCrlf));
+    if (big) {
+      this.bigBodies.set(slot, ownedBody(body, addCrlf));
+      this.bigBodyBytes += bodyWithCrlfBytes;
+    }
     const bytes = JOB_RECORD_HEADER_BYTES + (big ? 0 : bodyWithCrlfBytes);
     const slab = this.arena.alloc(slot + 1, bytes);
     const at = slab.lastAt;
@@ -167,6 +172,14 @@ export class JobTable {
   }
 
   /** The job is gone (already out of every heap and list). Other jobs may move (see `relocated`). */
+  /**
+   * Memory the jobs' records and bodies take: the slabs allocated (free space in them included)
+   * and the big bodies. What --max-jobs-bytes bounds; the columns add ~57 bytes a job.
+   */
+  get jobsBytes(): number {
+    return this.arena.capacityBytes + this.bigBodyBytes;
+  }
+
   remove(slot: number): void {
     invariant(this.state[slot] !== StateCode.Free, `slot ${slot} is free`);
     this.index.delete(this.id[slot]!);
@@ -174,6 +187,7 @@ export class JobTable {
     this.next[slot] = this.freeHead;
     this.freeHead = slot;
     this.live--;
+    this.bigBodyBytes -= this.bigBodies.get(slot)?.length ?? 0;
     this.bigBodies.delete(slot);
     this.arena.free(this.slabOf(slot), this.recordAt[slot]!);
     if (this.live * 4 < this.capacity && this.capacity > MIN_CAPACITY) this.shrink();

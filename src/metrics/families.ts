@@ -88,6 +88,17 @@ export const NODE = {
     ['role'],
   ),
   connectionsAccepted: counter('connections_accepted_total', 'Client connections accepted since start.'),
+  connectionsRefused: counter(
+    'connections_refused_total',
+    'Client connections closed at once because --max-connections were open.',
+  ),
+  connectionsTimedOut: counter(
+    'connections_timed_out_total',
+    'Client connections closed because a started request or unread replies stalled (--request-timeout-ms).',
+  ),
+  putsRefused: counter('puts_refused_total', 'Puts not inserted, by reason.', ['reason']),
+  jobsBytes: gauge('jobs_bytes', "Memory of the jobs' records and bodies (what --max-jobs-bytes bounds)."),
+  jobsMaxBytes: gauge('jobs_max_bytes', '--max-jobs-bytes: puts past it answer OUT_OF_MEMORY; 0 = no limit.'),
   tubes: gauge('tubes', 'Tubes that exist on this node (exported or not).'),
   draining: gauge('draining', '1 while the node refuses new puts (SIGUSR1 / shutdown), else 0.'),
   binlogFiles: gauge('binlog_files', 'Binlog segment files on disk.'),
@@ -102,6 +113,14 @@ export const NODE = {
   ),
   binlogFilesystemSize: gauge('binlog_filesystem_size_bytes', 'Size of the binlog filesystem in bytes.'),
   binlogRecordsWritten: counter('binlog_records_written_total', 'Binlog records written since start.'),
+  binlogWriteErrors: counter(
+    'binlog_write_errors_total',
+    'Failed binlog writes, fsyncs and segment creations (disk full, I/O errors) since start.',
+  ),
+  binlogWritable: gauge(
+    'binlog_writable',
+    '1 while the binlog takes records; 0 while a failed write awaits its retry or the disk is full.',
+  ),
   binlogRecordsMigrated: counter(
     'binlog_records_migrated_total',
     'Binlog records copied forward by compaction since start.',

@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import type { EngineCounts } from '../engine/stats';
 import { COUNTED_COMMANDS, type TubeStats } from '../protocol/stats';
+import { PUT_REFUSALS } from '../server/handlers';
 import type { NodeServer } from '../server/node-server';
 import { tubeStats } from '../server/stats-view';
 import { createRegistry, scrapeSnapshot } from './common';
@@ -57,6 +58,9 @@ interface BinlogFigures {
   diskBytes?: number;
   /** Bytes of the live jobs' records (what a compacted log would hold). */
   liveBytes?: number;
+  /** Failed writes so far, and whether records can be written now. */
+  writeErrors?: number;
+  writable?: boolean;
 }
 
 export interface NodeMetricsOptions {
@@ -117,6 +121,24 @@ export function registerNodeMetrics(
     this.reset();
     setCounter(this, server.totalConnections);
   });
+  createCounter(registry, NODE.connectionsRefused, function () {
+    this.reset();
+    setCounter(this, server.connectionsRefused);
+  });
+  createCounter(registry, NODE.connectionsTimedOut, function () {
+    this.reset();
+    setCounter(this, server.stalls.timedOut);
+  });
+  createCounter(registry, NODE.putsRefused, function () {
+    this.reset();
+    for (const reason of PUT_REFUSALS) setCounter(this, server.putsRefused[reason], { reason });
+  });
+  createGauge(registry, NODE.jobsBytes, function () {
+    this.set(engine.jobsBytes);
+  });
+  createGauge(registry, NODE.jobsMaxBytes, function () {
+    this.set(engine.maxJobsBytes);
+  });
   createGauge(registry, NODE.tubes, function () {
     this.set(counts.tubes);
   });
@@ -156,6 +178,15 @@ function registerBinlogMetrics(registry: Registry, log: MetricsAwareLog): void {
     this.reset();
     setCounter(this, log.stats().recordsWritten);
   });
+  if (log.stats().writeErrors !== undefined) {
+    createCounter(registry, NODE.binlogWriteErrors, function () {
+      this.reset();
+      setCounter(this, log.stats().writeErrors ?? 0);
+    });
+    createGauge(registry, NODE.binlogWritable, function () {
+      this.set(log.stats().writable === false ? 0 : 1);
+    });
+  }
   createCounter(registry, NODE.binlogRecordsMigrated, function () {
     this.reset();
     setCounter(this, log.stats().recordsMigrated);
@@ -283,5 +314,8 @@ export async function startNodeMetrics(
 export function nodeReadiness(server: NodeServer): Readiness {
   if (server.port === 0) return { ok: false, reason: 'not listening' };
   if (server.engine.draining) return { ok: false, reason: 'draining' };
+  // Puts would answer OUT_OF_MEMORY: take the node out of rotation until the disk recovers.
+  if ((server.log as MetricsAwareLog | undefined)?.stats().writable === false)
+    return { ok: false, reason: 'binlog not writable (disk full or failing)' };
   return { ok: true };
 }

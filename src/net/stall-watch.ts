@@ -26,6 +26,11 @@ export class StallWatch {
   private readonly since = new Map<Stallable, number>();
   private timer: NodeJS.Timeout | null = null;
 
+  /** Connections closed for stalling since start (stalkd_connections_timed_out_total). */
+  timedOut = 0;
+  /** Told of each connection closed for stalling (the CLI logs it, rate-limited). */
+  onTimeout: (() => void) | undefined;
+
   /** timeoutMs 0 turns the watch off. */
   constructor(readonly timeoutMs: number) {}
 
@@ -64,6 +69,8 @@ export class StallWatch {
     for (const [target, sinceMs] of this.since) {
       if (nowMs - sinceMs < this.timeoutMs) continue;
       this.since.delete(target);
+      this.timedOut++;
+      this.onTimeout?.();
       target.abortStalled();
     }
     if (this.since.size === 0 && this.timer) {

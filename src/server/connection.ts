@@ -14,7 +14,7 @@ import type { Session, WaitOutcome } from '../engine/session';
 import type { Stallable } from '../net/stall-watch';
 import type { Request } from '../protocol/commands';
 import { RequestParser } from '../protocol/parser';
-import { dispatch, type HandlerContext, outcomeReply, type Reply } from './handlers';
+import { dispatch, type HandlerContext, outcomeReply, type PutRefusal, type Reply } from './handlers';
 import type { NodeServer } from './node-server';
 
 interface QueuedReply {
@@ -69,6 +69,10 @@ export class Connection implements HandlerContext, Stallable {
 
   get stalkdVersion(): string {
     return this.server.stalkdVersion;
+  }
+
+  refusePut(reason: PutRefusal): void {
+    this.server.putsRefused[reason]++;
   }
 
   renderServerStats(): string {

@@ -24,6 +24,16 @@ import { statsJob, statsTube } from './stats-view';
 export type Reply = ReplyBytes;
 
 /** What a handler may use besides the engine. */
+/** Why a put was not inserted (the label of stalkd_puts_refused_total). */
+export type PutRefusal = 'draining' | 'binlog' | 'memory' | 'job_too_big' | 'expected_crlf';
+export const PUT_REFUSALS: readonly PutRefusal[] = [
+  'draining',
+  'binlog',
+  'memory',
+  'job_too_big',
+  'expected_crlf',
+];
+
 export interface HandlerContext {
   readonly engine: Engine;
   readonly session: Session;
@@ -37,7 +47,11 @@ export interface HandlerContext {
   quit(): void;
   /** stalkd's own version, for x-hello. */
   readonly stalkdVersion: string;
+  /** A put was not inserted, for this reason (metrics). */
+  refusePut(reason: PutRefusal): void;
 }
+
+const REFUSAL_OF = { DRAINING: 'draining', EXPECTED_CRLF: 'expected_crlf' } as const;
 
 type Handler<R extends Request> = (ctx: HandlerContext, req: R) => Reply | null;
 type HandlerTable = { [K in Request['op']]: Handler<RequestOf<K>> };
@@ -79,10 +93,12 @@ const HANDLERS: HandlerTable = {
     engine.markProducer(session);
     const result = engine.put(session, req.pri, req.delayMs, req.ttrMs, req.body, req.bodyOk);
     if (result.word === 'INSERTED') return numbersLine(WORD.INSERTED, result.id);
+    ctx.refusePut(result.word === 'OUT_OF_MEMORY' ? result.reason : REFUSAL_OF[result.word]);
     return REPLY[result.word];
   },
   error(ctx, req) {
     if (req.count) ctx.cmd[req.count]++;
+    if (req.word === 'JOB_TOO_BIG') ctx.refusePut('job_too_big');
     return REPLY[req.word];
   },
   quit(ctx) {

@@ -23,6 +23,7 @@ import { renderStats } from '../protocol/replies';
 import { type CommandCounts, newCommandCounts } from '../protocol/stats';
 import { STALKD_VERSION } from '../version';
 import { Connection } from './connection';
+import type { PutRefusal } from './handlers';
 import { serverStats } from './stats-view';
 
 /** On shutdown, replies already queued get this long to reach their clients before sockets are cut. */
@@ -58,6 +59,10 @@ export interface NodeServerOptions {
   maxJobBytes?: number;
   /** Connections beyond this many are closed at once (default 10 000). */
   maxConnections?: number;
+  /** Puts past this many bytes of job records and bodies answer OUT_OF_MEMORY (0 = no limit). */
+  maxJobsBytes?: number;
+  /** A connection was dropped at maxConnections (the CLI logs it, rate-limited). */
+  onConnectionRefused?: () => void;
   /** Unsent reply bytes per connection before it stops processing requests (default 4 MiB). */
   maxOutputBytes?: number;
   /** Unprocessed input bytes per connection before it stops reading (default 1 MiB). */
@@ -92,6 +97,16 @@ export class NodeServer {
   /** Closed connections whose unsent replies are still going out. */
   private readonly lingering = new Set<net.Socket>();
   totalConnections = 0;
+  /** Connections the listener dropped at --max-connections (stalkd_connections_refused_total). */
+  connectionsRefused = 0;
+  /** Puts answered with something other than INSERTED, by reason (stalkd_puts_refused_total). */
+  readonly putsRefused: Record<PutRefusal, number> = {
+    draining: 0,
+    binlog: 0,
+    memory: 0,
+    job_too_big: 0,
+    expected_crlf: 0,
+  };
   private readonly listener: net.Server;
   private readonly manualTimers: boolean;
   private timer: NodeJS.Timeout | undefined;
@@ -115,11 +130,16 @@ export class NodeServer {
     const engineOptions: ConstructorParameters<typeof Engine>[0] = { clock };
     if (options.idStride !== undefined) engineOptions.idStride = options.idStride;
     if (options.idOffset !== undefined) engineOptions.idOffset = options.idOffset;
+    if (options.maxJobsBytes !== undefined) engineOptions.maxJobsBytes = options.maxJobsBytes;
     if (this.log) engineOptions.journal = this.log;
     this.engine = new Engine(engineOptions);
     this.log?.onDurable(() => this.onDurable());
     this.listener = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     this.listener.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.listener.on('drop', () => {
+      this.connectionsRefused++;
+      options.onConnectionRefused?.();
+    });
   }
 
   get port(): number {

@@ -1,0 +1,159 @@
+/**
+ * Failures an operator can see on a node: puts refused by reason (draining, binlog, memory ceiling,
+ * JOB_TOO_BIG, EXPECTED_CRLF), a full disk as binlog write errors, `stalkd_binlog_writable` 0 and
+ * /readyz failing until it recovers, connections refused at the limit and closed by the request
+ * timeout, and the --max-jobs-bytes ceiling answering OUT_OF_MEMORY instead of growing.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { test } from 'node:test';
+import type { Registry } from 'prom-client';
+import { openBinlog, restoreInto } from '../../src/binlog';
+import { createRegistry } from '../../src/metrics/common';
+import { NODE } from '../../src/metrics/families';
+import { nodeReadiness, registerNodeMetrics } from '../../src/metrics/node-metrics';
+import { startNodeServer } from '../../src/server/node-server';
+import { FaultyFileOps, tempDir } from '../support/binlog-fixtures';
+import { parseExposition, sampleValue } from '../support/exposition';
+import { MiniClient } from '../support/mini-client';
+import { pollUntil } from '../support/prometheus';
+
+async function value(registry: Registry, name: string, labels: Record<string, string> = {}) {
+  return sampleValue(parseExposition(await registry.metrics()), name, labels);
+}
+
+test('failures: puts refused are counted by reason', async () => {
+  const node = await startNodeServer({ host: '127.0.0.1', port: 0, maxJobBytes: 10, maxJobsBytes: 1 << 30 });
+  const registry = createRegistry('node');
+  registerNodeMetrics(registry, node);
+  const c = await MiniClient.connect(node.port);
+  try {
+    assert.match((await c.send('put 0 0 60 11', 'x'.repeat(11))).line, /^JOB_TOO_BIG/);
+    assert.match((await c.put('fine')).line, /^INSERTED/);
+    // A body longer than announced: the connection is out of step afterwards, so its own.
+    const sloppy = await MiniClient.connect(node.port);
+    assert.equal((await sloppy.send('put 0 0 60 2', 'abc')).line, 'EXPECTED_CRLF');
+    sloppy.close();
+    node.drain();
+    assert.equal((await c.put('late')).line, 'DRAINING');
+    const refused = (reason: string) => value(registry, NODE.putsRefused.name, { reason });
+    assert.deepEqual(
+      await Promise.all(['job_too_big', 'expected_crlf', 'draining', 'binlog', 'memory'].map(refused)),
+      [1, 1, 1, 0, 0],
+    );
+  } finally {
+    c.close();
+    await node.close();
+  }
+});
+
+test('failures: --max-jobs-bytes answers OUT_OF_MEMORY past the ceiling and takes puts again once jobs go', async () => {
+  const maxJobsBytes = 1 << 20;
+  const node = await startNodeServer({ host: '127.0.0.1', port: 0, maxJobsBytes });
+  const registry = createRegistry('node');
+  registerNodeMetrics(registry, node);
+  const c = await MiniClient.connect(node.port);
+  const body = 'b'.repeat(4000);
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const r = await c.put(body);
+      if (r.line === 'OUT_OF_MEMORY') break;
+      ids.push(/^INSERTED (\d+)$/.exec(r.line)?.[1] as string);
+    }
+    assert.ok(ids.length > 100 && ids.length < 1000, `${ids.length} puts before the ceiling`);
+    assert.equal((await c.put(body)).line, 'OUT_OF_MEMORY', 'still refused');
+    assert.equal(await value(registry, NODE.putsRefused.name, { reason: 'memory' }), 2);
+    assert.equal(await value(registry, NODE.jobsMaxBytes.name), maxJobsBytes);
+    // Slabs are 256 KiB: the check runs before each put, so at most one slab past the ceiling.
+    const used = await value(registry, NODE.jobsBytes.name);
+    assert.ok(
+      used >= maxJobsBytes - 2 * body.length && used <= maxJobsBytes + 256 * 1024,
+      `jobs bytes ${used}`,
+    );
+    for (const id of ids) assert.equal((await c.send(`delete ${id}`)).line, 'DELETED');
+    assert.match((await c.put(body)).line, /^INSERTED/, 'room again once the jobs are gone');
+  } finally {
+    c.close();
+    await node.close();
+  }
+});
+
+test('failures: a full disk counts write errors, clears binlog_writable and fails /readyz until it recovers', async () => {
+  const dir = tempDir();
+  const ops = new FaultyFileOps();
+  let full = false;
+  ops.rule = (op) => (full && (op === 'writev' || op === 'write') ? 'ENOSPC' : undefined);
+  const opened = await openBinlog(dir, { fsyncEveryMs: 0, log: () => {} }, ops);
+  const node = await startNodeServer({
+    host: '127.0.0.1',
+    port: 0,
+    log: opened.binlog,
+    beforeListen: (engine) => restoreInto(engine, opened),
+  });
+  const registry = createRegistry('node');
+  registerNodeMetrics(registry, node);
+  const c = await MiniClient.connect(node.port);
+  try {
+    assert.match((await c.put('before')).line, /^INSERTED/);
+    assert.deepEqual(nodeReadiness(node), { ok: true });
+    assert.equal(await value(registry, NODE.binlogWritable.name), 1);
+    full = true;
+    const pending = c.put('while full'); // its reply waits for a write that fails
+    await pollUntil(
+      'the write fails',
+      async () => ((await value(registry, NODE.binlogWritable.name)) === 0 ? true : undefined),
+      10_000,
+    );
+    assert.ok((await value(registry, NODE.binlogWriteErrors.name)) >= 1);
+    assert.deepEqual(nodeReadiness(node), {
+      ok: false,
+      reason: 'binlog not writable (disk full or failing)',
+    });
+    // Another connection (this one's replies wait in order behind the pending put).
+    const other = await MiniClient.connect(node.port);
+    assert.equal((await other.put('refused')).line, 'OUT_OF_MEMORY');
+    other.close();
+    assert.ok((await value(registry, NODE.putsRefused.name, { reason: 'binlog' })) >= 1);
+    full = false;
+    assert.match((await pending).line, /^INSERTED/, 'the retried write confirms the put');
+    await pollUntil(
+      'writable again',
+      async () => ((await value(registry, NODE.binlogWritable.name)) === 1 ? true : undefined),
+      10_000,
+    );
+    assert.deepEqual(nodeReadiness(node), { ok: true });
+  } finally {
+    c.close();
+    await node.close();
+  }
+});
+
+test('failures: connections refused at --max-connections and closed by the request timeout are counted', async () => {
+  const node = await startNodeServer({
+    host: '127.0.0.1',
+    port: 0,
+    maxConnections: 1,
+    requestTimeoutMs: 200,
+  });
+  const registry = createRegistry('node');
+  registerNodeMetrics(registry, node);
+  const first = await MiniClient.connect(node.port);
+  try {
+    const second = net.connect(node.port, '127.0.0.1');
+    await once(second, 'close');
+    assert.equal(await value(registry, NODE.connectionsRefused.name), 1);
+    // An incomplete request: the node closes the connection once it has stalled for 200 ms.
+    first.close();
+    await pollUntil('a free slot', async () => (node.connections.size === 0 ? true : undefined), 5000);
+    const staller = net.connect(node.port, '127.0.0.1');
+    await once(staller, 'connect');
+    staller.write('put 0 0 60 5\r\nab');
+    await once(staller, 'close');
+    assert.equal(await value(registry, NODE.connectionsTimedOut.name), 1);
+  } finally {
+    first.close();
+    await node.close();
+  }
+});
