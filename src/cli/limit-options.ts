@@ -25,14 +25,9 @@ export interface ListenCommandOptions {
 /** -l ADDR, -p PORT and -z BYTES, as beanstalkd spells them. */
 export function addListenOptions(command: Command): Command {
   return command
+    .addOption(new Option('-l, --listen <addr>', 'listen on this address').default('0.0.0.0'))
     .addOption(
-      new Option('-l, --listen <addr>', 'listen on this address').default('0.0.0.0').env('STALKD_LISTEN'),
-    )
-    .addOption(
-      new Option('-p, --port <port>', 'listen on this port')
-        .argParser(parsePort)
-        .default(DEFAULT_PORT)
-        .env('STALKD_PORT'),
+      new Option('-p, --port <port>', 'listen on this port').argParser(parsePort).default(DEFAULT_PORT),
     )
     .addOption(
       new Option('-z, --max-job-size <bytes>', `maximum job body size (at most ${MAX_JOB_BYTES_LIMIT})`)
@@ -65,8 +60,7 @@ export function addLimitOptions(
     .addOption(
       new Option('--max-connections <n>', 'client connections beyond this many are closed at once')
         .argParser(parseInteger(1, 10_000_000))
-        .default(defaults.maxConnections)
-        .env('STALKD_MAX_CONNECTIONS'),
+        .default(defaults.maxConnections),
     )
     .addOption(
       new Option('--max-output-bytes <bytes>', 'unread replies per client before its requests wait')

@@ -41,11 +41,7 @@ export function registerNodeCommand(program: Command): Command {
   const node = addListenOptions(
     program.command('node').description('run one storage node (a drop-in beanstalkd 1.13)'),
   )
-    .addOption(
-      new Option('-b, --binlog-dir <dir>', 'keep a write-ahead log in DIR (jobs survive restarts)').env(
-        'STALKD_BINLOG_DIR',
-      ),
-    )
+    .addOption(new Option('-b, --binlog-dir <dir>', 'keep a write-ahead log in DIR (jobs survive restarts)'))
     .addOption(
       new Option('-f, --fsync-ms <ms>', 'fsync at most every MS ms; 0 = before every confirming reply')
         .argParser(parseInteger(0, 3_600_000))
@@ -71,14 +67,9 @@ export function registerNodeCommand(program: Command): Command {
     .addOption(
       new Option('--metrics-port <port>', 'serve /metrics, /livez, /readyz on this port (0 = off)')
         .argParser(parsePort)
-        .default(0)
-        .env('STALKD_METRICS_PORT'),
+        .default(0),
     )
-    .addOption(
-      new Option('--metrics-host <addr>', 'address for the metrics port')
-        .default('127.0.0.1')
-        .env('STALKD_METRICS_HOST'),
-    )
+    .addOption(new Option('--metrics-host <addr>', 'address for the metrics port').default('127.0.0.1'))
     .addOption(
       new Option('--metrics-max-tubes <n>', 'per-tube series for at most the n tubes holding most jobs')
         .argParser(parseInteger(0, 100_000))
@@ -98,17 +89,16 @@ export function registerNodeCommand(program: Command): Command {
         .default(0),
     )
     .addOption(
-      new Option('--node-name <name>', "this node's topology name, for metrics (stalkd_node_info)")
-        .default(hostname(), 'the host name (a StatefulSet pod name)')
-        .env('STALKD_NODE_NAME'),
+      new Option('--node-name <name>', "this node's topology name, for metrics (stalkd_node_info)").default(
+        hostname(),
+        'the host name (a StatefulSet pod name)',
+      ),
     )
     .addOption(
       new Option(
         '--node-index <n>',
         "this node's topology index, for metrics (default: --id-offset - 1 with --id-stride > 1)",
-      )
-        .argParser(parseInteger(0, 1 << 20))
-        .env('STALKD_NODE_INDEX'),
+      ).argParser(parseInteger(0, 1 << 20)),
     );
   const limits = { maxConnections: DEFAULT_MAX_CONNECTIONS, inputMeaning: 'unprocessed input' };
   return addLogOptions(addLimitOptions(node, limits)).action(async (opts: NodeCommandOptions) => {

@@ -99,8 +99,7 @@ export function registerProxyCommand(program: Command): Command {
     .addOption(
       new Option('--metrics-port <port>', 'serve /metrics, /livez, /readyz, /placement (0 = off)')
         .argParser(parsePort)
-        .default(0)
-        .env('STALKD_METRICS_PORT'),
+        .default(0),
     )
     .addOption(new Option('--metrics-host <addr>', 'address for the metrics port').default('127.0.0.1'))
     .addOption(

@@ -74,7 +74,7 @@ test('healthcheck: a proxy configured only by environment variables is asked whe
     process.execPath,
     [CLI_PATH, 'proxy', '-l', '127.0.0.1', '-p', '0', '--nodes', `127.0.0.1:${node.port}`],
     {
-      env: { ...process.env, STALKD_METRICS_PORT: String(metricsPort) },
+      env: { ...process.env, STALKD_METRICS_PORT_NUMBER: String(metricsPort) },
       stdio: 'ignore',
     },
   );

@@ -133,7 +133,10 @@ describe('engine journal', () => {
     const { h, journal } = setup();
     const s = h.open();
     journal.failing = true;
-    assert.deepEqual(h.engine.put(s, 0, 0, 1000, body('x'), true), { word: 'OUT_OF_MEMORY', reason: 'binlog' });
+    assert.deepEqual(h.engine.put(s, 0, 0, 1000, body('x'), true), {
+      word: 'OUT_OF_MEMORY',
+      reason: 'binlog',
+    });
     assert.equal(h.engine.jobs.size, 0);
     assert.equal(h.engine.counts.totalJobs, 0);
     assert.equal(statsTube(h.engine, 'default')?.['total-jobs'], 0);
@@ -146,7 +149,10 @@ describe('engine journal', () => {
     const { h, journal } = setup();
     const s = h.open();
     journal.failing = true;
-    assert.deepEqual(h.engine.put(s, 0, 5000, 1000, body('x'), true), { word: 'OUT_OF_MEMORY', reason: 'binlog' });
+    assert.deepEqual(h.engine.put(s, 0, 5000, 1000, body('x'), true), {
+      word: 'OUT_OF_MEMORY',
+      reason: 'binlog',
+    });
     assert.equal(h.engine.nextDeadline(), Number.POSITIVE_INFINITY);
     h.check();
   });

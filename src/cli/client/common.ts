@@ -1,6 +1,6 @@
 /**
  * What every client subcommand shares: where to connect (`--host`/`--port`, defaults from
- * STALKD_CLIENT_HOST / STALKD_CLIENT_PORT — not STALKD_PORT, which is `stalkd node`'s listen
+ * STALKD_CLIENT_HOST / STALKD_CLIENT_PORT — not STALKD_PORT_NUMBER, which is `stalkd node`'s listen
  * port), `--json` output, and error reporting: one line on stderr, `stalkd <command>: <what>`,
  * and exit status 1 (2 for a reserve that timed out).
  */
