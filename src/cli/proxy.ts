@@ -186,6 +186,16 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
         transitions.reconnected(n);
       },
       clientAccepted: () => recorder?.clientAccepted(),
+      clientRefused: () => {
+        recorder?.clientRefused();
+        log.warnLimited('max-connections', 'connection refused', { max_connections: opts.maxConnections });
+      },
+      clientTimedOut: () => {
+        recorder?.clientTimedOut();
+        log.warnLimited('request-timeout', 'connection closed: request or replies stalled', {
+          request_timeout_ms: opts.requestTimeoutMs,
+        });
+      },
     },
   });
   // Peeks and admin actions use the client port like any client: over TLS when it serves TLS.

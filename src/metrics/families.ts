@@ -197,6 +197,14 @@ export const PROXY = {
     'proxy_client_connections_accepted_total',
     'Client connections accepted since start.',
   ),
+  clientConnectionsRefused: counter(
+    'proxy_client_connections_refused_total',
+    'Client connections closed at once because --max-connections were open.',
+  ),
+  clientConnectionsTimedOut: counter(
+    'proxy_client_connections_timed_out_total',
+    'Client connections closed because a started request or unread replies stalled (--request-timeout-ms).',
+  ),
   reserveWaiting: gauge('proxy_reserve_waiting', 'Clients currently blocked in a reserve.'),
   tubePlacement: gauge('proxy_tube_placement_info', 'Always 1: the node that owns a tube.', [
     'tube',

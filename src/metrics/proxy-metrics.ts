@@ -19,6 +19,7 @@
  *      backendError(node, kind)           kind ∈ connect | timeout | closed | protocol | rejected
  *      backendReconnect(node)             a node came back after a failure
  *      clientAccepted()                   a client connection was accepted
+ *      clientRefused(), clientTimedOut()  one was closed at the limit / for stalling
  *
  * Label values are bounded here, not trusted: `cmd` outside the protocol's verbs becomes "unknown",
  * `result` outside the protocol's reply words becomes "OTHER", an unknown error kind "other".
@@ -63,6 +64,8 @@ export interface ProxyMetricsRecorder {
   backendError(node: string, kind: BackendErrorKind): void;
   backendReconnect(node: string): void;
   clientAccepted(): void;
+  clientRefused(): void;
+  clientTimedOut(): void;
 }
 
 const words = (text: string): ReadonlySet<string> => new Set(text.trim().split(/\s+/));
@@ -122,11 +125,13 @@ export function registerProxyMetrics(
     this.inc(placement.current().dropped);
   });
   const accepted = createCounter(registry, PROXY.clientConnectionsAccepted);
+  const refused = createCounter(registry, PROXY.clientConnectionsRefused);
+  const timedOut = createCounter(registry, PROXY.clientConnectionsTimedOut);
   const commands = createCounter(registry, PROXY.commands);
   const latency = createHistogram(registry, PROXY.commandDuration);
   const waits = createHistogram(registry, PROXY.reserveWait);
   const fanouts = createHistogram(registry, PROXY.fanoutDuration);
-  return new Recorder(commands, latency, waits, fanouts, errors, reconnects, accepted);
+  return new Recorder(commands, latency, waits, fanouts, errors, reconnects, { accepted, refused, timedOut });
 }
 
 type Inc = { inc(value?: number): void };
@@ -145,7 +150,11 @@ class Recorder implements ProxyMetricsRecorder {
     private readonly fanouts: Histogram<'command'>,
     private readonly errors: Counter<typeof NODE_LABEL | 'kind'>,
     private readonly reconnects: Counter<typeof NODE_LABEL>,
-    private readonly accepted: Counter<string>,
+    private readonly clients: {
+      accepted: Counter<string>;
+      refused: Counter<string>;
+      timedOut: Counter<string>;
+    },
   ) {}
 
   command(cmd: string, result: string, seconds: number): void {
@@ -174,7 +183,15 @@ class Recorder implements ProxyMetricsRecorder {
   }
 
   clientAccepted(): void {
-    this.accepted.inc();
+    this.clients.accepted.inc();
+  }
+
+  clientRefused(): void {
+    this.clients.refused.inc();
+  }
+
+  clientTimedOut(): void {
+    this.clients.timedOut.inc();
   }
 
   private count(cmd: string, result: string): void {

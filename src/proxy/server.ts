@@ -51,7 +51,14 @@ export interface ProxyServerOptions {
   reserveSliceSec?: number;
   pool?: Partial<PoolOptions>;
   /** Metrics hooks (src/metrics/proxy-metrics.ts ProxyMetricsRecorder fits). */
-  events?: SessionEvents & PoolEvents & { clientAccepted(): void };
+  events?: SessionEvents &
+    PoolEvents & {
+      clientAccepted(): void;
+      /** A client connection was closed at once: maxClients were open. */
+      clientRefused?(): void;
+      /** A client connection was closed for stalling (requestTimeoutMs). */
+      clientTimedOut?(): void;
+    };
   /** See ProxyContext.eagerState (default true). */
   eagerState?: boolean;
   /** Max client connections (TLS handshakes included); further ones are closed at once. */
@@ -97,6 +104,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
   const counters = new ProxyCounters();
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const stalls = new StallWatch(requestTimeoutMs);
+  stalls.onTimeout = () => options.events?.clientTimedOut?.();
   const ctx: ProxyContext = {
     routing,
     pool,
@@ -131,6 +139,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     : createServer(listenerOptions, accept);
   // Counted by the listener before any handshake: the limit holds for TLS clients too.
   server.maxConnections = options.maxClients ?? DEFAULT_PROXY_MAX_CONNECTIONS;
+  server.on('drop', () => options.events?.clientRefused?.());
   // Every node answered (or failed) one probe: kinds are known, control channels are parked.
   await Promise.all(pool.all().map((l) => l.firstProbe));
   return new Promise((resolve, reject) => {

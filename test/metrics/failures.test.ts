@@ -11,8 +11,10 @@ import { test } from 'node:test';
 import type { Registry } from 'prom-client';
 import { openBinlog, restoreInto } from '../../src/binlog';
 import { createRegistry } from '../../src/metrics/common';
-import { NODE } from '../../src/metrics/families';
+import { NODE, PROXY } from '../../src/metrics/families';
 import { nodeReadiness, registerNodeMetrics } from '../../src/metrics/node-metrics';
+import { registerProxyMetrics } from '../../src/metrics/proxy-metrics';
+import { startProxyServer } from '../../src/proxy/server';
 import { startNodeServer } from '../../src/server/node-server';
 import { FaultyFileOps, tempDir } from '../support/binlog-fixtures';
 import { parseExposition, sampleValue } from '../support/exposition';
@@ -139,21 +141,62 @@ test('failures: connections refused at --max-connections and closed by the reque
   });
   const registry = createRegistry('node');
   registerNodeMetrics(registry, node);
-  const first = await MiniClient.connect(node.port);
   try {
-    const second = net.connect(node.port, '127.0.0.1');
-    await once(second, 'close');
-    assert.equal(await value(registry, NODE.connectionsRefused.name), 1);
-    // An incomplete request: the node closes the connection once it has stalled for 200 ms.
-    first.close();
-    await pollUntil('a free slot', async () => (node.connections.size === 0 ? true : undefined), 5000);
-    const staller = net.connect(node.port, '127.0.0.1');
-    await once(staller, 'connect');
-    staller.write('put 0 0 60 5\r\nab');
-    await once(staller, 'close');
-    assert.equal(await value(registry, NODE.connectionsTimedOut.name), 1);
+    await refuseThenTimeOut(node.port, () => node.connections.size, registry, {
+      refused: NODE.connectionsRefused.name,
+      timedOut: NODE.connectionsTimedOut.name,
+    });
   } finally {
-    first.close();
     await node.close();
   }
 });
+
+test('failures: the proxy counts clients refused at --max-connections and closed by the request timeout', async () => {
+  const node = await startNodeServer({ host: '127.0.0.1', port: 0 });
+  const registry = createRegistry('proxy');
+  const recorder = registerProxyMetrics(registry, {
+    clientConnections: () => 0,
+    reserveWaiting: () => 0,
+    backends: () => [],
+    placement: () => [],
+    topologyLoaded: () => true,
+  });
+  const proxy = await startProxyServer({
+    nodes: [{ name: 'n0', index: 0, host: '127.0.0.1', port: node.port }],
+    maxClients: 1,
+    requestTimeoutMs: 200,
+    events: recorder,
+  });
+  try {
+    await refuseThenTimeOut(proxy.port, () => proxy.counters.currentConnections, registry, {
+      refused: PROXY.clientConnectionsRefused.name,
+      timedOut: PROXY.clientConnectionsTimedOut.name,
+    });
+  } finally {
+    await proxy.close();
+    await node.close();
+  }
+});
+
+/**
+ * With room for one client and a 200 ms request timeout: a second connection is closed at once
+ * (refused), and a lone client that leaves a request incomplete is closed once it stalls.
+ */
+async function refuseThenTimeOut(
+  port: number,
+  openConnections: () => number,
+  registry: Registry,
+  names: { refused: string; timedOut: string },
+): Promise<void> {
+  const first = await MiniClient.connect(port);
+  const second = net.connect(port, '127.0.0.1');
+  await once(second, 'close');
+  assert.equal(await value(registry, names.refused), 1);
+  first.close();
+  await pollUntil('a free slot', async () => (openConnections() === 0 ? true : undefined), 5000);
+  const staller = net.connect(port, '127.0.0.1');
+  await once(staller, 'connect');
+  staller.write('put 0 0 60 5\r\nab');
+  await once(staller, 'close');
+  assert.equal(await value(registry, names.timedOut), 1);
+}
