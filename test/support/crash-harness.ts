@@ -140,8 +140,8 @@ async function runSeries(
   let victim = 0;
   let lastKill = '';
   let reported = 0;
-  await target.start();
   try {
+    await target.start();
     // Round r is the r-th life of the target: the probe after restart r, then its traffic.
     for (let life = 0; ; life++) {
       ledger.round = firstRound + life;
