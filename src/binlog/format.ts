@@ -162,7 +162,7 @@ function writeJobMeta(buf: Buffer, off: number, job: JobMeta): void {
   buf[off + 12] = STATE_CODE[job.state];
   writeU64(buf, off + 13, job.delayMs);
   writeU64(buf, off + 21, job.ttrMs);
-  writeU64(buf, off + 29, job.createdAtMs);
+  writeU64(buf, off + 29, Math.floor(job.createdAtMs)); // whole ms on disk (the fraction: in memory)
   writeU64(buf, off + 37, job.deadlineAtMs);
   buf.writeUInt32LE(job.reserves, off + 45);
   buf.writeUInt32LE(job.timeouts, off + 49);

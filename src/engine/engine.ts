@@ -262,7 +262,8 @@ export class Engine implements JobHost {
       return { word: 'OUT_OF_MEMORY', reason: 'memory' };
     const now = this.clock.nowMs();
     const tube = s.used;
-    const record = newJobRecord(id, tube.name, pri, delayMs, Math.max(ttrMs, MIN_TTR_MS), now);
+    const ttr = Math.max(ttrMs, MIN_TTR_MS);
+    const record = newJobRecord(id, tube.name, pri, delayMs, ttr, now, this.clock.preciseNowMs());
     const seq = this.journal.logPut(record, bodyWithCrlf.subarray(0, bodyWithCrlf.length - 2));
     if (seq === null) return { word: 'OUT_OF_MEMORY', reason: 'binlog' };
     this.lastJournalSeq = seq;

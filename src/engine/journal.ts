@@ -26,7 +26,10 @@ export interface JobRecord {
   /** The last delay given (put or release), ms. */
   delayMs: number;
   ttrMs: number;
-  /** Wall-clock creation time, ms since epoch: `age` survives restarts. */
+  /**
+   * Wall-clock creation time, ms since epoch: `age` survives restarts. In memory it keeps the
+   * sub-millisecond fraction of Clock.preciseNowMs (cross-node FIFO); the binlog stores whole ms.
+   */
   createdAtMs: number;
   /** For delayed jobs: absolute wall-clock time the job becomes ready. 0 otherwise. */
   deadlineAtMs: number;
@@ -38,7 +41,10 @@ export interface JobRecord {
   kicks: number;
 }
 
-/** The record of a job just put: ready, or delayed until nowMs + delayMs; no counts yet. */
+/**
+ * The record of a job just put: ready, or delayed until nowMs + delayMs; no counts yet. Created at
+ * `createdAtMs` (nowMs with its sub-millisecond fraction, Clock.preciseNowMs).
+ */
 export function newJobRecord(
   id: number,
   tube: string,
@@ -46,6 +52,7 @@ export function newJobRecord(
   delayMs: number,
   ttrMs: number,
   nowMs: number,
+  createdAtMs = nowMs,
 ): JobRecord {
   const delayed = delayMs > 0;
   return {
@@ -54,7 +61,7 @@ export function newJobRecord(
     pri,
     delayMs,
     ttrMs,
-    createdAtMs: nowMs,
+    createdAtMs,
     deadlineAtMs: delayed ? nowMs + delayMs : 0,
     state: delayed ? JobState.Delayed : JobState.Ready,
     reserves: 0,

@@ -75,6 +75,12 @@ export const ReserveWaitFlag = {
   CountReserveWithTimeout: 2,
   /** Take no job: only report DEADLINE_SOON or TIMED_OUT. */
   DeadlineOnly: 4,
+  /**
+   * RESERVED also carries the job's creation time, µs since the epoch (`RESERVED <id> <bytes>
+   * <pri> <createdUs>`): the proxy's FIFO tie-break across nodes. A node too old to know the flag
+   * ignores it and answers without the field, so old and new nodes and proxies mix.
+   */
+  WithCreated: 8,
 } as const;
 
 /** `x-reserve-wait` seconds meaning "no timeout" (u32 max, ~136 years). */

@@ -45,27 +45,21 @@ export const REPLY = {
 export type ReplyWord = keyof typeof REPLY;
 
 /**
- * `<word> <n>[ <m>[ <k>]]\r\n` (INSERTED, RESERVED, FOUND lines) with the digits written straight
+ * `<word> <n>[ <m>[ <k>[ <l>]]]\r\n` (INSERTED, RESERVED, FOUND lines) with the digits written straight
  * into the reply. Not via a template string: the string of each number converted is kept in V8's
  * number-string cache, so it survives scavenges; at one per reply, V8 then grows the young
  * generation (measured over a million puts: 32 MiB resident instead of 16).
  */
-export function numbersLine(word: Buffer, a: number, b = -1, c = -1): Buffer {
-  let bytes = word.length + 1 + decimalDigits(a) + 2;
-  if (b >= 0) bytes += 1 + decimalDigits(b);
-  if (c >= 0) bytes += 1 + decimalDigits(c);
+export function numbersLine(word: Buffer, a: number, b = -1, c = -1, d = -1): Buffer {
+  const bytes =
+    word.length + 1 + decimalDigits(a) + 2 + optionalBytes(b) + optionalBytes(c) + optionalBytes(d);
   const out = Buffer.allocUnsafe(bytes);
   word.copy(out, 0);
   out[word.length] = SPACE;
   let at = writeDecimal(out, word.length + 1, a);
-  if (b >= 0) {
-    out[at] = SPACE;
-    at = writeDecimal(out, at + 1, b);
-  }
-  if (c >= 0) {
-    out[at] = SPACE;
-    at = writeDecimal(out, at + 1, c);
-  }
+  at = writeOptional(out, at, b);
+  at = writeOptional(out, at, c);
+  at = writeOptional(out, at, d);
   out[at] = CR;
   out[at + 1] = LF;
   return out;
@@ -80,6 +74,18 @@ function decimalDigits(n: number): number {
   let digits = 1;
   for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
   return digits;
+}
+
+/** Bytes of ` <n>`, or 0 for an absent number (negative). */
+function optionalBytes(n: number): number {
+  return n >= 0 ? 1 + decimalDigits(n) : 0;
+}
+
+/** Writes ` <n>` at `at` unless n is absent (negative); returns the offset after it. */
+function writeOptional(out: Buffer, at: number, n: number): number {
+  if (n < 0) return at;
+  out[at] = SPACE;
+  return writeDecimal(out, at + 1, n);
 }
 
 /** Writes n in decimal at `at`; returns the offset after the last digit. */

@@ -102,11 +102,12 @@ export class ReplyParser {
       return;
     }
     // `OK <bytes>`, `RESERVED <id> <bytes>`, `FOUND <id> <bytes>`; a stalkd node's answer to
-    // x-reserve-wait adds the job's priority: `RESERVED <id> <bytes> <pri>`.
+    // x-reserve-wait adds the job's priority and maybe its creation time:
+    // `RESERVED <id> <bytes> <pri>[ <createdUs>]`.
     const tokens = line.split(' ');
     const expected = word === 'OK' ? 2 : 3;
-    if (tokens.length !== expected && !(word === 'RESERVED' && tokens.length === 4))
-      throw new ReplyFormatError(`malformed reply "${line}"`);
+    const extended = word === 'RESERVED' && (tokens.length === 4 || tokens.length === 5);
+    if (tokens.length !== expected && !extended) throw new ReplyFormatError(`malformed reply "${line}"`);
     const bytesText = tokens[expected - 1] ?? '';
     if (!/^\d{1,10}$/.test(bytesText)) throw new ReplyFormatError(`bad body length in "${line}"`);
     const bytes = Number(bytesText);

@@ -10,8 +10,8 @@ import { encodeJobId } from './job-id';
 const CRLF = Buffer.from('\r\n', 'latin1');
 
 /**
- * Rewrites the id in `INSERTED <id>`, `BURIED <id>`, `RESERVED <id> <bytes>[ <pri>]` and
- * `FOUND <id> <bytes>` (the pri of the stalkd extension is dropped: clients never see it).
+ * Rewrites the id in `INSERTED <id>`, `BURIED <id>`, `RESERVED <id> <bytes>[ <pri>[ <createdUs>]]`
+ * and `FOUND <id> <bytes>` (the fields of the stalkd extension are dropped: clients never see them).
  * Returns null when the node id cannot be expressed below 2^53.
  */
 export function withClientId(reply: Reply, nodeIndex: number): ReplyBytes | null {

@@ -14,7 +14,14 @@ import type { Session, WaitOutcome } from '../engine/session';
 import type { Stallable } from '../net/stall-watch';
 import type { Request } from '../protocol/commands';
 import { RequestParser } from '../protocol/parser';
-import { dispatch, type HandlerContext, outcomeReply, type PutRefusal, type Reply } from './handlers';
+import {
+  dispatch,
+  type HandlerContext,
+  outcomeReply,
+  type PutRefusal,
+  type Reply,
+  ReservedExtra,
+} from './handlers';
 import type { NodeServer } from './node-server';
 
 interface QueuedReply {
@@ -26,7 +33,8 @@ export class Connection implements HandlerContext, Stallable {
   readonly parser: RequestParser;
   readonly session: Session;
   private held: Request | undefined;
-  private extendedWait = false;
+  /** Set while an x-reserve-wait waits: what its RESERVED carries (and x-cancel may end it). */
+  private waitExtra: ReservedExtra = ReservedExtra.None;
   private processing = false;
   private scheduled = false;
   private closed = false;
@@ -83,8 +91,8 @@ export class Connection implements HandlerContext, Stallable {
     return this.server.jobFile(id);
   }
 
-  beginWait(extended: boolean): void {
-    this.extendedWait = extended;
+  beginWait(extra: ReservedExtra): void {
+    this.waitExtra = extra;
   }
 
   quit(): void {
@@ -105,7 +113,7 @@ export class Connection implements HandlerContext, Stallable {
           break;
         }
         if (this.session.waiting) {
-          if (!this.extendedWait) break;
+          if (this.waitExtra === ReservedExtra.None) break;
           this.held ??= this.parser.next();
           if (this.held?.op !== 'x-cancel') break;
         }
@@ -130,8 +138,8 @@ export class Connection implements HandlerContext, Stallable {
   /** A blocked reserve ended (job, TIMED_OUT or DEADLINE_SOON): answer it and go on. */
   private onWake(outcome: WaitOutcome): void {
     if (this.closed) return;
-    this.send(outcomeReply(outcome, this.extendedWait), 0);
-    this.extendedWait = false;
+    this.send(outcomeReply(outcome, this.waitExtra), 0);
+    this.waitExtra = ReservedExtra.None;
     if (!this.processing) this.schedule();
   }
 

@@ -42,8 +42,8 @@ export interface HandlerContext {
   /** Statistics the engine does not know (pid, rusage, binlog, …). */
   renderServerStats(): string;
   jobFile(id: number): number;
-  /** The session now blocks in reserve; `extended` = x-reserve-wait (reply carries the priority). */
-  beginWait(extended: boolean): void;
+  /** The session now blocks in reserve; `extra`: what its RESERVED line will carry. */
+  beginWait(extra: ReservedExtra): void;
   quit(): void;
   /** stalkd's own version, for x-hello. */
   readonly stalkdVersion: string;
@@ -62,13 +62,23 @@ const WORD = {
   FOUND: Buffer.from('FOUND', 'latin1'),
 } as const;
 
-export function jobReply(word: 'RESERVED' | 'FOUND', job: Job, withPri = false): Buffer[] {
-  const head = numbersLine(WORD[word], job.id, job.bodyBytes, withPri ? job.pri : -1);
+/**
+ * What a RESERVED line carries after `<id> <bytes>`: nothing (clients); for x-reserve-wait the
+ * job's priority, and with ReserveWaitFlag.WithCreated also its creation time in microseconds
+ * since the epoch (the proxy's tie-break between nodes).
+ */
+export const ReservedExtra = { None: 0, Pri: 1, PriAndCreated: 2 } as const;
+export type ReservedExtra = (typeof ReservedExtra)[keyof typeof ReservedExtra];
+
+export function jobReply(word: 'RESERVED' | 'FOUND', job: Job, extra: ReservedExtra = ReservedExtra.None) {
+  const pri = extra === ReservedExtra.None ? -1 : job.pri;
+  const createdAtUs = extra === ReservedExtra.PriAndCreated ? Math.floor(job.createdAtMs * 1000) : -1;
+  const head = numbersLine(WORD[word], job.id, job.bodyBytes, pri, createdAtUs);
   return [head, job.bodyWithCrlf];
 }
 
-export function outcomeReply(outcome: WaitOutcome, withPri: boolean): Reply {
-  if (outcome.type === 'reserved') return jobReply('RESERVED', outcome.job, withPri);
+export function outcomeReply(outcome: WaitOutcome, extra: ReservedExtra): Reply {
+  if (outcome.type === 'reserved') return jobReply('RESERVED', outcome.job, extra);
   return REPLY[outcome.type];
 }
 
@@ -78,11 +88,11 @@ function reserveCommon(
   ctx: HandlerContext,
   timeoutMs: number | null,
   deadlineOnly: boolean,
-  extended: boolean,
+  extra: ReservedExtra,
 ): Reply | null {
   const outcome = ctx.engine.reserve(ctx.session, timeoutMs, deadlineOnly);
-  if (outcome) return outcomeReply(outcome, extended);
-  ctx.beginWait(extended);
+  if (outcome) return outcomeReply(outcome, extra);
+  ctx.beginWait(extra);
   return null;
 }
 
@@ -130,17 +140,18 @@ const HANDLERS: HandlerTable = {
   },
   reserve(ctx) {
     ctx.cmd.reserve++;
-    return reserveCommon(ctx, null, false, false);
+    return reserveCommon(ctx, null, false, ReservedExtra.None);
   },
   'reserve-with-timeout'(ctx, req) {
     ctx.cmd['reserve-with-timeout']++;
-    return reserveCommon(ctx, req.timeoutMs, false, false);
+    return reserveCommon(ctx, req.timeoutMs, false, ReservedExtra.None);
   },
   'x-reserve-wait'(ctx, req) {
     if (req.flags & ReserveWaitFlag.CountReserve) ctx.cmd.reserve++;
     if (req.flags & ReserveWaitFlag.CountReserveWithTimeout) ctx.cmd['reserve-with-timeout']++;
     const deadlineOnly = (req.flags & ReserveWaitFlag.DeadlineOnly) !== 0;
-    return reserveCommon(ctx, req.timeoutMs, deadlineOnly, true);
+    const extra = req.flags & ReserveWaitFlag.WithCreated ? ReservedExtra.PriAndCreated : ReservedExtra.Pri;
+    return reserveCommon(ctx, req.timeoutMs, deadlineOnly, extra);
   },
   'reserve-job'(ctx, req) {
     const job = ctx.engine.reserveJob(ctx.session, req.id);

@@ -52,6 +52,16 @@ describe('binlog format', () => {
     }
   });
 
+  it('format: a creation time with a sub-millisecond fraction is stored as whole milliseconds', () => {
+    const precise = { ...job, createdAtMs: job.createdAtMs + 0.875 };
+    const body = Buffer.from('x');
+    const buf = Buffer.alloc(putRecordBytes(job.tube, body.length));
+    encodePut(buf, 0, 1, precise, body, 1, 0);
+    const put = decodeRecord(buf, 0);
+    assert.ok(put.ok && put.record.type === RecordType.Put);
+    if (put.record.type === RecordType.Put) assert.equal(put.record.job.createdAtMs, job.createdAtMs);
+  });
+
   it('format: file header round trip and damage', () => {
     const header = encodeFileHeader(1234);
     assert.equal(header.length, FILE_HEADER_BYTES);

@@ -30,6 +30,8 @@ const STREAM: { bytes: Buffer; replies: Expected[] } = (() => {
   add('INSERTED 1');
   add(`RESERVED 1 ${tricky.length}`, tricky);
   add('RESERVED 2 0', Buffer.alloc(0));
+  add('RESERVED 3 1 7', Buffer.from('x')); // x-reserve-wait: + pri
+  add('RESERVED 4 1 7 1700000000000375', Buffer.from('y')); // + creation time, µs
   add(`FOUND 9007199254740991 ${allBytes.length}`, allBytes);
   add(`OK ${yaml.length}`, yaml);
   add('TIMED_OUT');
@@ -143,6 +145,7 @@ describe('client reply parser', () => {
       'RESERVED 1 x\r\nabc\r\n', // bad byte count
       'RESERVED 1\r\n', // missing byte count
       'OK 1 2\r\n', // extra token
+      'RESERVED 4 1 7 1 2\r\nx\r\n', // more than pri and creation time
       'OK 99999999999\r\n', // more than 10 digits
       'OK 2000000000\r\n', // above the 1 GiB bound
     ];

@@ -99,6 +99,45 @@ for (const kind of kinds) {
       w.close();
     });
 
+    test('reserve: equal priorities come out oldest first across nodes, as from one beanstalkd', async () => {
+      const p = await RawClient.open(cluster.proxy.port);
+      const put = async (node: number, body: string): Promise<void> => {
+        await p.cmd(`use ${tube(node, 7)}`);
+        await p.put(body, 7);
+      };
+      // Puts rotate from the highest node index down, so a tie broken by node index would come out
+      // in the wrong order. stalkd nodes stamp creation with microseconds: puts a round trip apart
+      // (often in the same millisecond) keep their order. Stock nodes tell `age` in seconds only:
+      // the oldest job is a second older than the others, which then go by node index.
+      const order: string[] = [];
+      if (kind === 'stalkd') {
+        for (let round = 0; round < 12; round++) {
+          for (const node of [2, 1, 0]) {
+            order.push(`r${round}-n${node}`);
+            await put(node, `r${round}-n${node}`);
+          }
+        }
+      } else {
+        await put(2, 'old-n2');
+        const id = (await p.cmd('peek-ready')).line.split(' ')[1];
+        while (!/\nage: [1-9]/.test((await p.cmd(`stats-job ${id}`)).body?.toString() ?? ''));
+        await put(1, 'new-n1');
+        await put(0, 'new-n0');
+        order.push('old-n2', 'new-n0', 'new-n1');
+      }
+      const w = await watcher(cluster.proxy.port, [tube(0, 7), tube(1, 7), tube(2, 7)]);
+      const got: string[] = [];
+      for (let i = 0; i < order.length; i++) {
+        const r = await w.cmd('reserve-with-timeout 0');
+        got.push(r.body?.toString() ?? r.line);
+        await w.cmd(`delete ${r.line.split(' ')[1]}`);
+      }
+      assert.deepEqual(got, order);
+      assert.equal((await w.cmd('reserve-with-timeout 0')).line, 'TIMED_OUT');
+      p.close();
+      w.close();
+    });
+
     test('reserve: one deadline for reserve-with-timeout across nodes', async () => {
       const w = await watcher(cluster.proxy.port, [tube(0, 3), tube(2, 3)]);
       const started = Date.now();

@@ -2,17 +2,19 @@
  * Reserve across several stalkd nodes with the internal extensions (README "Node protocol
  * extensions"; clients can never send x-* commands through the proxy):
  *
- *   x-reserve-wait <secs> <flags>  → RESERVED <id> <bytes> <pri> | TIMED_OUT | DEADLINE_SOON
+ *   x-reserve-wait <secs> <flags>  → RESERVED <id> <bytes> <pri> <createdUs> | TIMED_OUT | DEADLINE_SOON
  *   x-cancel                       → CANCELLED (the wait then answers TIMED_OUT first) | NOT_WAITING
  *   x-unreserve <id>               → UNRESERVED | NOT_FOUND (back to ready as if never reserved)
  *
  * Flags: 1 = count as cmd-reserve, 2 = count as cmd-reserve-with-timeout (set on exactly one node
- * so merged stats show one command), 4 = deadline-only (take no job; only DEADLINE_SOON/TIMED_OUT).
+ * so merged stats show one command), 4 = deadline-only (take no job; only DEADLINE_SOON/TIMED_OUT),
+ * 8 = add the job's creation time (µs since the epoch; nodes older than the flag leave it out).
  *
  * Algorithm: a wait on every candidate; on the first RESERVED or DEADLINE_SOON, x-cancel the
  * others; every wait settles (one with a ready job answers RESERVED before it sees the cancel);
- * the lowest pri among the RESERVED wins (ties: lower node index), the rest are x-unreserved,
- * leaving no trace. A job is never delivered twice or lost: each wait is answered exactly once, and
+ * the lowest pri among the RESERVED wins — ties go to the oldest job, as beanstalkd's FIFO within
+ * a priority (then the lower node index: equal stamps, or a node that sent none) — and the rest
+ * are x-unreserved, leaving no trace. A job is never delivered twice or lost: each wait is answered exactly once, and
  * every RESERVED is either handed over or unreserved.
  */
 import { RESERVE_WAIT_FOREVER_SECS, ReserveWaitFlag } from '../../protocol/commands';
@@ -42,7 +44,7 @@ function startWaits(session: ClientSession, plan: ReservePlan): Wait[] {
     if (!conn) continue;
     const take = plan.takeNodes.includes(index);
     if (take) session.nodes.syncConn(conn);
-    const flags = (take ? 0 : ReserveWaitFlag.DeadlineOnly) | countFlag;
+    const flags = (take ? ReserveWaitFlag.WithCreated : ReserveWaitFlag.DeadlineOnly) | countFlag;
     countFlag = 0;
     const wait: Wait = { index, conn, take, settled: false, done: Promise.resolve(null) };
     wait.done = conn.backend
@@ -72,9 +74,35 @@ function cancelOthers(waits: Wait[]): void {
   for (const w of waits) if (!w.settled) void w.conn.backend.request(requestLine({ op: 'x-cancel' }));
 }
 
-/** The priority a stalkd node adds to its RESERVED line for x-reserve-wait. */
-function pri(reply: Reply): number {
-  return Number(reply.line.split(' ')[3] ?? 0);
+/** What a stalkd node adds to its RESERVED line for x-reserve-wait: pri and creation time. */
+interface Candidate {
+  w: Wait;
+  reply: Reply;
+  pri: number;
+  /** µs since the epoch; null from a node that does not send it. */
+  createdUs: number | null;
+}
+
+function candidate(w: Wait, reply: Reply): Candidate {
+  const [, , , pri = '0', created] = reply.line.split(' ');
+  return { w, reply, pri: Number(pri), createdUs: created === undefined ? null : Number(created) };
+}
+
+/**
+ * Lowest priority first; among equal priorities the oldest job when every candidate has a
+ * creation time (all or none, so the order stays transitive while nodes of two versions mix),
+ * then the lower node index.
+ */
+export function rankCandidates<T extends { pri: number; createdUs: number | null; w: { index: number } }>(
+  jobs: T[],
+): T[] {
+  const byAge = jobs.every((j) => j.createdUs !== null);
+  return jobs.sort(
+    (a, b) =>
+      a.pri - b.pri ||
+      (byAge ? (a.createdUs as number) - (b.createdUs as number) : 0) ||
+      a.w.index - b.w.index,
+  );
 }
 
 export async function reserveExt(session: ClientSession, plan: ReservePlan): Promise<ReplyBytes> {
@@ -88,10 +116,12 @@ export async function reserveExt(session: ClientSession, plan: ReservePlan): Pro
   );
   cancelOthers(waits);
   const replies = await Promise.all(waits.map((w) => w.done));
-  const jobs = waits
-    .map((w, i) => ({ w, reply: replies[i] }))
-    .filter((j): j is { w: Wait; reply: Reply } => j.reply?.word === 'RESERVED');
-  jobs.sort((a, b) => pri(a.reply) - pri(b.reply) || a.w.index - b.w.index);
+  const jobs = rankCandidates(
+    waits.flatMap((w, i) => {
+      const reply = replies[i];
+      return reply?.word === 'RESERVED' ? [candidate(w, reply)] : [];
+    }),
+  );
   const best = aborted ? undefined : jobs.find((j) => j.w.take);
   for (const j of jobs) {
     if (j !== best) void j.w.conn.backend.request(requestLine({ op: 'x-unreserve', id: nodeJobId(j.reply) }));
