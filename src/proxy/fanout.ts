@@ -2,7 +2,7 @@
  * Commands that ask every node: `list-tubes` (union) and `stats` (merge, stats-merge.ts). They go
  * over each node's shared control channel, not the client's connections: they depend on no
  * connection state, and the session's ordering rule has already waited for the client's earlier
- * commands. Nodes that are down are skipped (see README "Node failure").
+ * commands. Nodes that are down are skipped (docs/proxy.md, "Node failure").
  */
 import { okYaml, type ReplyBytes, yamlList } from '../protocol/replies';
 import { readYamlList, readYamlMap } from '../protocol/yaml';

@@ -13,7 +13,7 @@
  *   is in x-hello and the metrics.
  * - max-job-size: min over nodes and the proxy's own limit; binlog indexes: min oldest / max current;
  *   binlog-max-size: max; draining: true if any node (or the proxy) drains.
- * Nodes that are down are left out (stats stays available during an outage; see README).
+ * Nodes that are down are left out (stats stays available during an outage; docs/proxy.md).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname, machine, version as osVersion } from 'node:os';

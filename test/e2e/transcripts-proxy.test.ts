@@ -28,7 +28,7 @@ if (refVersion) kinds.push({ kind: 'reference', version: refVersion === '1.12' ?
 const only = process.env.PROXY_TRANSCRIPTS;
 
 /**
- * Known, documented differences of the proxy (README "Differences through the proxy"), by case
+ * Known, documented differences of the proxy (docs/proxy.md, "Differences through the proxy"), by case
  * name; `reference` entries apply only in front of beanstalkd 1.12.
  */
 const DIFFERENCES: Record<string, { kinds: ProxyBackendKind[]; reason: string }> = {

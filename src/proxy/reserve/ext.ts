@@ -1,5 +1,5 @@
 /**
- * Reserve across several stalkd nodes with the internal extensions (README "Node protocol
+ * Reserve across several stalkd nodes with the internal extensions (docs/proxy.md, "Node protocol
  * extensions"; clients can never send x-* commands through the proxy):
  *
  *   x-reserve-wait <secs> <flags>  → RESERVED <id> <bytes> <pri> <createdUs> | TIMED_OUT | DEADLINE_SOON

@@ -13,7 +13,7 @@
  *    back with `release` as above. A stray delays the client's next command to that node by at
  *    most S seconds (default 1).
  *
- * Visible side effects, documented in the README: a job taken in the sweep or by a stray and
+ * Visible side effects, documented in docs/proxy.md: a job taken in the sweep or by a stray and
  * handed back shows `reserves` and `releases` one higher in stats-job; while it is held it is not
  * ready for others (milliseconds). Merged `stats` hides the proxy's own commands (overhead), the
  * node's own `stats` does not. Priority order across nodes holds for jobs ready when the reserve
