@@ -9,7 +9,7 @@ import { Binlog } from './binlog';
 import type { BinlogOptions } from './contract';
 import { type FileOps, nodeFileOps } from './file-ops';
 import { decodeRecord, FILE_HEADER_BYTES, RecordType, START_IMPORTED } from './format';
-import { importBeanstalkd } from './import-beanstalkd';
+import { type ImportOutcome, importBeanstalkd } from './import-beanstalkd';
 import { lockDirectory } from './lock';
 import { LiveJob, listSegments, type ReplayedJob, replaySegments } from './replay';
 import { segmentFileName } from './segment';
@@ -37,6 +37,14 @@ function oldestIsImport(ops: FileOps, dir: string): boolean {
 }
 
 /**
+ * The first step of a start, synchronous: leftover spares removed, beanstalkd files imported (or an
+ * interrupted import finished) when there are any.
+ */
+export function importOnStart(ops: FileOps, dir: string): ImportOutcome {
+  return importBeanstalkd(ops, dir, listSegments(ops, dir).length > 0, () => oldestIsImport(ops, dir));
+}
+
+/**
  * Opens the binlog in dir. Throws BinlogLockedError when another process holds the directory and
  * BinlogImportError when beanstalkd files sit next to unrelated stalkd segments; damaged data never
  * throws (see warnings).
@@ -48,9 +56,7 @@ export async function openBinlog(
 ): Promise<OpenedBinlog> {
   const lock = await lockDirectory(dir);
   try {
-    const imported = importBeanstalkd(ops, dir, listSegments(ops, dir).length > 0, () =>
-      oldestIsImport(ops, dir),
-    );
+    const imported = importOnStart(ops, dir);
     const replay = replaySegments(ops, dir);
     const binlog = new Binlog(ops, dir, options, {
       segments: replay.segments,

@@ -1,10 +1,11 @@
 /**
  * Migration from beanstalkd interrupted by a crash (issue 13, item 4): a binlog directory written by
  * the real beanstalkd (several binlog.N files: ready, delayed, buried, released, reserved and
- * deleted jobs) is opened by a child process that SIGKILLs itself at one of the file system calls
- * that can change the disk (support/binlog-kill-child.ts: the call does not happen, a write happens
- * in part) — at every one of them in turn, then at two random ones in a row — and finally by real
- * SIGKILLs of `stalkd node` at random moments of its start-up. Every interrupted migration must end, at the next clean start, exactly as an
+ * deleted jobs) is imported by stalkd, which dies at one of the file system calls of the import
+ * that can change the disk (KillingFileOps: the call does not happen, a write happens in part, no
+ * clean-up runs) — at every one of them in turn, then again at a random one while the next start
+ * finishes the job — and finally by real SIGKILLs of `stalkd node` at random moments of its start-up
+ * (the import, the replay and the new segment; the rest of a start is the crash harness's ground). Every interrupted migration must end, at the next clean start, exactly as an
  * uninterrupted one: the same jobs in the same order (buried FIFO), every record field and body,
  * a next id above every id beanstalkd handed out; the beanstalkd files all moved aside once, none
  * left in the directory.
@@ -16,8 +17,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { IMPORTED_DIR, openBinlog } from '../../src/binlog';
+import { importOnStart } from '../../src/binlog/open';
 import { connect } from '../../src/client';
-import { tempDir } from '../support/binlog-fixtures';
+import { KillingFileOps, tempDir } from '../support/binlog-fixtures';
 import { CLI_PATH } from '../support/cli-process';
 import { seededRand } from '../support/fuzz';
 import { startNode } from '../support/node-process';
@@ -56,24 +58,17 @@ function copyDir(from: string): string {
   return dir;
 }
 
-const CHILD = path.join(__dirname, '..', 'support', 'binlog-kill-child.js');
+/** The import step of a start through ops, which must die in it. */
+function killedImport(dir: string, ops: KillingFileOps): void {
+  assert.throws(() => importOnStart(ops, dir), /EKILLED/);
+  assert.ok(ops.dead);
+}
 
-/** Opens and closes dir in the child, which SIGKILLs itself at change `killAt`; without: the count. */
-async function childRun(dir: string, killAt?: number, cutPermille = 500): Promise<number> {
-  const args = killAt === undefined ? [CHILD, dir] : [CHILD, dir, String(killAt), String(cutPermille)];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-  });
-  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
-  if (killAt !== undefined) {
-    assert.equal(signal, 'SIGKILL', `change ${killAt} was not reached (${code}): ${out}`);
-    return killAt;
-  }
-  const m = /^changes (\d+)$/m.exec(out);
-  assert.ok(code === 0 && m, `the child failed (${code ?? signal}): ${out}`);
-  return Number(m[1]);
+/** How many disk changes the import step of a start makes on (a copy of) dir. */
+function importChanges(dir: string): number {
+  const counting = new KillingFileOps();
+  importOnStart(counting, copyDir(dir));
+  return counting.changes;
 }
 
 whenInstalled(Boolean(BEANSTALKD_PATH), 'beanstalkd', () =>
@@ -108,33 +103,35 @@ whenInstalled(Boolean(BEANSTALKD_PATH), 'beanstalkd', () =>
       const files = fs.readdirSync(written).filter((n) => n.startsWith('binlog.'));
       assert.ok(files.length >= 3, `beanstalkd wrote ${files.join(', ')}`);
 
-      changes = await childRun(copyDir(written));
+      changes = importChanges(written);
       reference = await migrated(copyDir(written));
       assert.equal(reference.files.length, 0);
       assert.deepEqual(reference.aside, files.sort());
     });
 
-    it('import crash: a kill at any disk change of the migration, then a clean start, gives the uninterrupted result', async () => {
-      assert.ok(changes > 10, `opening and closing made ${changes} changes`);
+    it('import crash: a kill at any disk change of the import, then a clean start, gives the uninterrupted result', async () => {
+      assert.ok(changes > 10, `the import made ${changes} changes`);
       for (let at = 1; at <= changes; at++) {
         const dir = copyDir(written);
-        await childRun(dir, at);
+        killedImport(dir, new KillingFileOps(at, 500));
         assert.deepEqual(await migrated(dir), reference, `killed at change ${at} of ${changes}`);
       }
     });
 
-    it('import crash: killed again while finishing an interrupted migration, still the same result', async () => {
+    it('import crash: killed again while the next start finishes the import, still the same result', async () => {
       const rand = seededRand(2013);
-      for (let run = 0; run < 6; run++) {
+      for (let at = 1; at <= changes; at++) {
         const dir = copyDir(written);
-        const first = await childRun(dir, 1 + rand(changes), rand(1001));
-        const second = await childRun(dir, 1 + rand(await childRun(copyDir(dir))), rand(1001));
-        assert.deepEqual(await migrated(dir), reference, `killed at change ${first}, then at ${second}`);
+        killedImport(dir, new KillingFileOps(at, rand(1001)));
+        const left = importChanges(dir);
+        const again = left > 0 ? 1 + rand(left) : 0;
+        if (again > 0) killedImport(dir, new KillingFileOps(again, rand(1001)));
         assert.deepEqual(
           await migrated(dir),
           reference,
-          `a further start changes nothing (${first}, ${second})`,
+          `killed at change ${at}, then at ${again} of ${left}`,
         );
+        assert.deepEqual(await migrated(dir), reference, `a further start changes nothing (${at}, ${again})`);
       }
     });
 

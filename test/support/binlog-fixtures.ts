@@ -282,3 +282,122 @@ export class FaultyFileOps implements FileOps {
     await nodeFileOps.unlink(file);
   }
 }
+
+/**
+ * nodeFileOps that dies at the `killAt`-th call that can change the disk (opens, writes, syncs,
+ * renames, unlinks, mkdir, truncates; counted from 1): that call does not happen — a write happens
+ * in part, its first `cutPermille` ‰ of bytes — and it and every later call throw EKILLED, so no
+ * clean-up runs either. For synchronous code (the beanstalkd import) the files are then exactly as
+ * a SIGKILL at that call leaves them. `changes` counts the changing calls made.
+ */
+export class KillingFileOps implements FileOps {
+  changes = 0;
+  dead = false;
+
+  constructor(
+    private readonly killAt = Number.POSITIVE_INFINITY,
+    private readonly cutPermille = 500,
+  ) {}
+
+  private alive(): void {
+    if (this.dead) throw Object.assign(new Error('EKILLED: the process is dead'), { code: 'EKILLED' });
+  }
+
+  /** A changing call: at killAt, writes `partial` in part and dies. */
+  private change(partial?: { fd: number; bufs: Buffer[]; position: number }): void {
+    this.alive();
+    if (++this.changes < this.killAt) return;
+    if (partial) {
+      const all = Buffer.concat(partial.bufs);
+      const bytes = Math.floor((all.length * this.cutPermille) / 1000);
+      if (bytes > 0) nodeFileOps.writeSync(partial.fd, all.subarray(0, bytes), partial.position);
+    }
+    this.dead = true;
+    this.alive();
+  }
+
+  openSync(file: string, flags: string, mode?: number): number {
+    this.change();
+    return nodeFileOps.openSync(file, flags, mode);
+  }
+  closeSync(fd: number): void {
+    this.alive();
+    nodeFileOps.closeSync(fd);
+  }
+  readFileSync(file: string): Buffer {
+    this.alive();
+    return nodeFileOps.readFileSync(file);
+  }
+  writeSync(fd: number, buf: Buffer, position: number): void {
+    this.change({ fd, bufs: [buf], position });
+    nodeFileOps.writeSync(fd, buf, position);
+  }
+  writevSync(fd: number, bufs: Buffer[], position: number): void {
+    this.change({ fd, bufs, position });
+    nodeFileOps.writevSync(fd, bufs, position);
+  }
+  fsyncSync(fd: number): void {
+    this.change();
+    nodeFileOps.fsyncSync(fd);
+  }
+  fdatasyncSync(fd: number): void {
+    this.change();
+    nodeFileOps.fdatasyncSync(fd);
+  }
+  ftruncateSync(fd: number, bytes: number): void {
+    this.change();
+    nodeFileOps.ftruncateSync(fd, bytes);
+  }
+  renameSync(from: string, to: string): void {
+    this.change();
+    nodeFileOps.renameSync(from, to);
+  }
+  unlinkSync(file: string): void {
+    this.change();
+    nodeFileOps.unlinkSync(file);
+  }
+  mkdirSync(file: string): void {
+    this.change();
+    nodeFileOps.mkdirSync(file);
+  }
+  readdirSync(file: string): string[] {
+    this.alive();
+    return nodeFileOps.readdirSync(file);
+  }
+  sizeSync(file: string): number | undefined {
+    this.alive();
+    return nodeFileOps.sizeSync(file);
+  }
+  fsyncDirSync(dir: string): void {
+    this.change();
+    nodeFileOps.fsyncDirSync(dir);
+  }
+  async write(fd: number, buf: Buffer, position: number): Promise<void> {
+    this.change({ fd, bufs: [buf], position });
+    await nodeFileOps.write(fd, buf, position);
+  }
+  async fdatasync(fd: number): Promise<void> {
+    this.change();
+    await nodeFileOps.fdatasync(fd);
+  }
+  async fsync(fd: number): Promise<void> {
+    this.change();
+    await nodeFileOps.fsync(fd);
+  }
+  async fsyncDir(dir: string): Promise<void> {
+    this.change();
+    await nodeFileOps.fsyncDir(dir);
+  }
+  async ftruncate(fd: number, bytes: number): Promise<void> {
+    this.change();
+    await nodeFileOps.ftruncate(fd, bytes);
+  }
+  async close(fd: number): Promise<void> {
+    this.alive();
+    await nodeFileOps.close(fd);
+  }
+  async unlink(file: string): Promise<void> {
+    this.change();
+    await nodeFileOps.unlink(file);
+  }
+}
