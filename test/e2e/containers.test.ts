@@ -6,7 +6,7 @@
  * port, the containers' uid and binlog volumes, a SIGTERM drain (`podman stop`) and a SIGKILL, each
  * followed by a restart on the same volume with every acknowledged job back, Prometheus scraping
  * all four targets with the alert rules loaded — and everything torn down (containers, volumes,
- * network). Where podman cannot run, one note says why (a failure under CI, which installs it).
+ * network, the images it built). Where podman cannot run, one note says why (a failure under CI, which installs it).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,8 +28,10 @@ import { whenInstalled } from '../support/requires';
 
 const unavailable = podmanUnavailable();
 const PROJECT = `stalkd-e2e-${process.pid}`;
-const STALKD_IMAGE = 'localhost/stalkd:e2e';
-const PROMETHEUS_IMAGE = 'localhost/stalkd-prometheus:e2e';
+// Tags of this run only: test suites of several checkouts may run on one machine at once, and
+// a shared tag would hand one run the image another just built (from other code).
+const STALKD_IMAGE = `localhost/stalkd:e2e-${process.pid}`;
+const PROMETHEUS_IMAGE = `localhost/stalkd-prometheus:e2e-${process.pid}`;
 const SERVICES = ['node-0', 'node-1', 'node-2', 'proxy', 'prometheus'];
 /** A container's first start includes the image's start-up; on a loaded 2-core machine allow plenty. */
 const START_TIMEOUT_MS = 90_000;
@@ -271,6 +273,10 @@ whenInstalled(
           [],
         );
         assert.deepEqual(projectNetworks(), []);
+        // The images go too (every run builds its own; the layers stay cached).
+        run('podman', ['rmi', STALKD_IMAGE, PROMETHEUS_IMAGE]);
+        const images = run('podman', ['images', '--format', '{{.Repository}}:{{.Tag}}']).split('\n');
+        assert.ok(!images.includes(STALKD_IMAGE) && !images.includes(PROMETHEUS_IMAGE));
       });
     }),
 );
