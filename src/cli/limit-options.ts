@@ -13,6 +13,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   MIN_OUTPUT_BYTES,
 } from '../net/limits';
+import { DEFAULT_DIALECT, DIALECTS, type Dialect } from '../protocol/dialect';
 import { DEFAULT_MAX_JOB_BYTES, MAX_JOB_BYTES_LIMIT } from '../protocol/numbers';
 import { parseInteger, parsePort } from './options';
 
@@ -43,6 +44,22 @@ export function maxJobBytesFrom(opts: ListenCommandOptions, label: string): numb
     `${label}: maximum job size was set to ${opts.maxJobSize}; using ${MAX_JOB_BYTES_LIMIT}\n`,
   );
   return MAX_JOB_BYTES_LIMIT;
+}
+
+export interface CompatCommandOptions {
+  compat: Dialect;
+}
+
+/** --compat 1.12|1.13: the beanstalkd release whose protocol details are reproduced (dialect.ts). */
+export function addCompatOption(command: Command): Command {
+  return command.addOption(
+    new Option(
+      '--compat <version>',
+      'behave as this beanstalkd release: 1.12 = unquoted stats strings, lenient reserve-with-timeout',
+    )
+      .choices(DIALECTS)
+      .default(DEFAULT_DIALECT),
+  );
 }
 
 export interface LimitCommandOptions {

@@ -10,8 +10,10 @@ import { type NodeServerOptions, startNodeServer } from '../server/node-server';
 import { STALKD_VERSION } from '../version';
 import { announceListening, drainOnSignal, stopOnSignals } from './lifecycle';
 import {
+  addCompatOption,
   addLimitOptions,
   addListenOptions,
+  type CompatCommandOptions,
   type LimitCommandOptions,
   type ListenCommandOptions,
   maxJobBytesFrom,
@@ -19,7 +21,11 @@ import {
 import { addLogOptions, type LogCommandOptions, loggerFrom } from './log-options';
 import { increase, parseInteger, parsePort } from './options';
 
-export interface NodeCommandOptions extends LimitCommandOptions, ListenCommandOptions, LogCommandOptions {
+export interface NodeCommandOptions
+  extends LimitCommandOptions,
+    ListenCommandOptions,
+    LogCommandOptions,
+    CompatCommandOptions {
   binlogDir?: string;
   fsyncMs: number;
   /** false with -F / --no-fsync. */
@@ -38,8 +44,8 @@ export interface NodeCommandOptions extends LimitCommandOptions, ListenCommandOp
 }
 
 export function registerNodeCommand(program: Command): Command {
-  const node = addListenOptions(
-    program.command('node').description('run one storage node (a drop-in beanstalkd 1.13)'),
+  const node = addCompatOption(
+    addListenOptions(program.command('node').description('run one storage node (a drop-in beanstalkd 1.13)')),
   )
     .addOption(new Option('-b, --binlog-dir <dir>', 'keep a write-ahead log in DIR (jobs survive restarts)'))
     .addOption(
@@ -155,6 +161,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
     host: opts.listen,
     port: opts.port,
     maxJobBytes: maxJobBytesFrom(opts, 'stalkd'),
+    dialect: opts.compat,
     idStride: opts.idStride,
     idOffset: opts.idOffset,
     maxConnections: opts.maxConnections,

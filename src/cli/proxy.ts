@@ -20,9 +20,11 @@ import {
 } from './dashboard-tls';
 import { announceListening, drainOnSignal, stopOnSignals } from './lifecycle';
 import {
+  addCompatOption,
   addLimitOptions,
   addListenOptions,
   addTlsOptions,
+  type CompatCommandOptions,
   type LimitCommandOptions,
   type ListenCommandOptions,
   maxJobBytesFrom,
@@ -38,7 +40,8 @@ export interface ProxyCommandOptions
   extends LimitCommandOptions,
     TlsCommandOptions,
     DashboardTlsCommandOptions,
-    ListenCommandOptions {
+    ListenCommandOptions,
+    CompatCommandOptions {
   nodes?: string;
   topology?: string;
   nodeTimeoutMs: number;
@@ -75,8 +78,10 @@ function addTopologyOptions(command: Command): Command {
 }
 
 export function registerProxyCommand(program: Command): Command {
-  const proxy = addListenOptions(
-    program.command('proxy').description('run the sharding proxy: clients see one beanstalkd'),
+  const proxy = addCompatOption(
+    addListenOptions(
+      program.command('proxy').description('run the sharding proxy: clients see one beanstalkd'),
+    ),
   )
     .addOption(
       new Option('--node-timeout-ms <ms>', 'a node that does not answer in time is marked down')
@@ -165,6 +170,7 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
     nodes: topology.nodes,
     pins: Object.fromEntries(topology.pins),
     maxJobBytes: maxJobBytesFrom(opts, 'stalkd proxy'),
+    dialect: opts.compat,
     reserveSliceSec: opts.reserveSlice,
     pool: { nodeTimeoutMs: opts.nodeTimeoutMs },
     maxClients: opts.maxConnections,

@@ -9,6 +9,7 @@
  * built with `extensions`; without, they are UNKNOWN_COMMAND as on beanstalkd (the proxy's client
  * side).
  */
+import type { Dialect } from './dialect';
 import { isValidTubeName, nameSpan, numberRead, readKickBound, readU32, readU64 } from './numbers';
 import type { CountedCommand } from './stats';
 
@@ -152,6 +153,44 @@ function decodeReserveWithTimeout(buf: Buffer, argStart: number, end: number): L
   return { op: 'reserve-with-timeout', timeoutMs: numberRead.value * 1000 };
 }
 
+/** C's isspace: space, \t, \n, \v, \f, \r. */
+const isCSpace = (byte: number | undefined): boolean =>
+  byte === 0x20 || (byte !== undefined && byte >= 9 && byte <= 13);
+
+/** A C long (64 bits) holds magnitudes up to this; strtol answers ERANGE beyond. */
+const LONG_MAX = 9223372036854775807n;
+
+/**
+ * 1.12: `strtol(arg, &end, 10)` with only errno checked, the result stored in an `int`. White
+ * space and one sign may lead; no digits read as 0 (`abc`, `0x`, an empty argument); anything
+ * after the digits is ignored; only a number beyond a 64-bit long is BAD_FORMAT (ERANGE). The long
+ * keeps its low 32 bits as an int, and a negative int waits with no timeout (`-1`, 4294967295).
+ * No timeout is MAX_RESERVE_TIMEOUT_SECS here (68 years): the same wait on every path, and a
+ * number 1.13 nodes accept when the proxy passes it on.
+ */
+function decodeReserveWithTimeout112(buf: Buffer, argStart: number, end: number): LineResult {
+  let pos = argStart;
+  while (pos < end && isCSpace(buf[pos])) pos++;
+  const negative = buf[pos] === 0x2d;
+  if (pos < end && (negative || buf[pos] === 0x2b)) pos++;
+  while (pos < end && buf[pos] === 0x30) pos++; // leading zeros change nothing
+  const digitsAt = pos;
+  while (pos < end && (buf[pos] as number) >= 0x30 && (buf[pos] as number) <= 0x39) pos++;
+  const digits = pos - digitsAt;
+  let secs: number;
+  if (digits <= 9) {
+    // Below 10^9 < 2^31: the int is the number itself.
+    secs = digits === 0 ? 0 : Number(buf.toString('latin1', digitsAt, pos));
+    if (negative && secs > 0) secs = -secs;
+  } else {
+    const magnitude = digits > 19 ? LONG_MAX + 2n : BigInt(buf.toString('latin1', digitsAt, pos));
+    if (magnitude > (negative ? LONG_MAX + 1n : LONG_MAX)) return BAD;
+    secs = Number(BigInt.asIntN(32, negative ? -magnitude : magnitude));
+  }
+  const timeoutSecs = secs < 0 ? MAX_RESERVE_TIMEOUT_SECS : secs;
+  return { op: 'reserve-with-timeout', timeoutMs: timeoutSecs * 1000 };
+}
+
 function decodeKick(buf: Buffer, argStart: number, end: number): LineResult {
   const bound = readKickBound(buf, argStart, end);
   return bound < 0 ? BAD : { op: 'kick', bound };
@@ -176,13 +215,13 @@ function decodeReserveWait(buf: Buffer, argStart: number, end: number): LineResu
 }
 
 /** beanstalkd's table order matters: the first matching prefix wins. */
-const TABLE: ReadonlyArray<readonly [Buffer, LineDecoder]> = [
+const tableWith = (reserveWithTimeout: LineDecoder): ReadonlyArray<readonly [Buffer, LineDecoder]> => [
   [ASCII('put '), decodePut],
   [ASCII('peek '), idCommand('peek')],
   [ASCII('peek-ready'), exact('peek-ready')],
   [ASCII('peek-delayed'), exact('peek-delayed')],
   [ASCII('peek-buried'), exact('peek-buried')],
-  [ASCII('reserve-with-timeout '), decodeReserveWithTimeout],
+  [ASCII('reserve-with-timeout '), reserveWithTimeout],
   [ASCII('reserve-job '), idCommand('reserve-job')],
   [ASCII('reserve'), exact('reserve')],
   [ASCII('delete '), idCommand('delete')],
@@ -231,8 +270,13 @@ function byFirstByte(table: ReadonlyArray<readonly [Buffer, LineDecoder]>): Buck
   return buckets;
 }
 
-const PLAIN = byFirstByte(TABLE);
-const WITH_EXTENSIONS = byFirstByte([...TABLE, ...EXTENSIONS]);
+const TABLE = tableWith(decodeReserveWithTimeout);
+const TABLE_112 = tableWith(decodeReserveWithTimeout112);
+/** By dialect: without, and with the x-* extensions. */
+const BUCKETS: Record<Dialect, readonly [Buckets, Buckets]> = {
+  '1.13': [byFirstByte(TABLE), byFirstByte([...TABLE, ...EXTENSIONS])],
+  '1.12': [byFirstByte(TABLE_112), byFirstByte([...TABLE_112, ...EXTENSIONS])],
+};
 
 /** buf[start…] begins with prefix, whose first byte is already known to match. */
 function hasPrefix(buf: Buffer, start: number, len: number, prefix: Buffer): boolean {
@@ -241,12 +285,21 @@ function hasPrefix(buf: Buffer, start: number, len: number, prefix: Buffer): boo
   return true;
 }
 
-/** Decodes one command line `buf[start, end)` (CRLF excluded); x-* lines only with `extensions`. */
-export function decodeLine(buf: Buffer, start: number, end: number, extensions = true): LineResult {
+/**
+ * Decodes one command line `buf[start, end)` (CRLF excluded); x-* lines only with `extensions`;
+ * `dialect` picks 1.12's or 1.13's reading of reserve-with-timeout (dialect.ts).
+ */
+export function decodeLine(
+  buf: Buffer,
+  start: number,
+  end: number,
+  extensions = true,
+  dialect: Dialect = '1.13',
+): LineResult {
   // "possible maliciousness": a NUL inside the line.
   for (let i = start; i < end; i++) if (buf[i] === 0) return BAD;
   const len = end - start;
-  const bucket = len > 0 ? (extensions ? WITH_EXTENSIONS : PLAIN)[buf[start] as number] : undefined;
+  const bucket = len > 0 ? BUCKETS[dialect][extensions ? 1 : 0][buf[start] as number] : undefined;
   if (bucket) {
     for (const [prefix, decode] of bucket) {
       if (hasPrefix(buf, start, len, prefix)) return decode(buf, start + prefix.length, end);

@@ -16,6 +16,7 @@
  * 224th byte swallows the following command — all as on the real server.
  */
 import { decodeLine, type PutHeader, type Request } from './commands';
+import { DEFAULT_DIALECT, type Dialect } from './dialect';
 
 export const LINE_MAX_BYTES = 224;
 
@@ -47,10 +48,14 @@ export class RequestParser {
   private windowFill = 0;
   private windowCr: WindowCr = WindowCr.None;
 
-  /** `extensions`: decode stalkd's x-* node commands (a node); false: UNKNOWN_COMMAND (the proxy). */
+  /**
+   * `extensions`: decode stalkd's x-* node commands (a node); false: UNKNOWN_COMMAND (the proxy).
+   * `dialect`: the beanstalkd release whose parsing is reproduced (dialect.ts).
+   */
   constructor(
     public maxJobBytes: number,
     private readonly extensions = true,
+    private readonly dialect: Dialect = DEFAULT_DIALECT,
   ) {}
 
   /** Bytes received but not yet consumed by `next` (for backpressure while a reserve blocks). */
@@ -104,7 +109,7 @@ export class RequestParser {
     const cr = firstCr(buf, start, start + available - 1);
     if (cr >= 0 && buf[cr + 1] === LF) {
       this.pos = cr + 2;
-      const result = decodeLine(buf, start, cr, this.extensions);
+      const result = decodeLine(buf, start, cr, this.extensions, this.dialect);
       if (result.op !== 'put-header') return result;
       return this.startBody(result.header);
     }

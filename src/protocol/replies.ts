@@ -3,6 +3,7 @@
  * digits written in place, `OK <n>` + YAML, and the YAML of stats and lists (beanstalkd 1.13
  * formats). A reply is a buffer or a list of buffers written back to back (a job: header, body).
  */
+import { DEFAULT_DIALECT, type Dialect } from './dialect';
 import type { Reply } from './reply-parser';
 import {
   type FieldKind,
@@ -14,6 +15,7 @@ import {
   TUBE_STATS_FIELDS,
   type TubeStats,
 } from './stats';
+import { unquote } from './yaml';
 
 /** One reply as bytes: a buffer, or buffers written back to back (a job's header and body). */
 export type ReplyBytes = Buffer | readonly Buffer[];
@@ -130,28 +132,50 @@ export function lineReply(text: string): Buffer {
   return Buffer.from(`${text}\r\n`, 'latin1');
 }
 
-function formatValue(kind: FieldKind, value: string | number | boolean): string {
-  if (kind === 'string') return `"${value}"`;
+/** A string value as `dialect` writes it: quoted by 1.13, bare in 1.12 (`version`: always quoted). */
+export function formatString(kind: 'string' | 'quoted', value: string, dialect: Dialect): string {
+  return kind === 'string' && dialect === '1.12' ? value : `"${value}"`;
+}
+
+function formatValue(kind: FieldKind, value: string | number | boolean, dialect: Dialect): string {
+  if (kind === 'string' || kind === 'quoted') return formatString(kind, String(value), dialect);
   if (kind === 'seconds') return (value as number).toFixed(6);
   return String(value);
 }
 
 /** A stats record as YAML, keys in the field table's order (beanstalkd's). */
-function renderFields<T extends Record<string, FieldKind>>(fields: T, values: StatsOf<T>): string {
+function renderFields<T extends Record<string, FieldKind>>(
+  fields: T,
+  values: StatsOf<T>,
+  dialect: Dialect,
+): string {
   let s = '---\n';
-  for (const key in fields) s += `${key}: ${formatValue(fields[key] as FieldKind, values[key])}\n`;
+  for (const key in fields) s += `${key}: ${formatValue(fields[key] as FieldKind, values[key], dialect)}\n`;
   return s;
 }
 
 /** The 51 keys of `stats`, in beanstalkd's order. */
-export function renderStats(stats: ServerStats): string {
-  return renderFields(SERVER_STATS_FIELDS, stats);
+export function renderStats(stats: ServerStats, dialect: Dialect = DEFAULT_DIALECT): string {
+  return renderFields(SERVER_STATS_FIELDS, stats, dialect);
 }
 
-export function renderTubeStats(stats: TubeStats): string {
-  return renderFields(TUBE_STATS_FIELDS, stats);
+export function renderTubeStats(stats: TubeStats, dialect: Dialect = DEFAULT_DIALECT): string {
+  return renderFields(TUBE_STATS_FIELDS, stats, dialect);
 }
 
-export function renderJobStats(stats: JobStats): string {
-  return renderFields(JOB_STATS_FIELDS, stats);
+export function renderJobStats(stats: JobStats, dialect: Dialect = DEFAULT_DIALECT): string {
+  return renderFields(JOB_STATS_FIELDS, stats, dialect);
+}
+
+/**
+ * Another server's stats YAML (the proxy passing a node's stats-tube or stats-job on) with its
+ * string values written as `dialect` writes them, whatever the node's version; other lines are
+ * kept byte for byte.
+ */
+export function restyleStats(yaml: string, fields: Record<string, FieldKind>, dialect: Dialect): string {
+  return yaml.replace(/^([a-z-]+): (.*)$/gm, (line, key: string, value: string) => {
+    const kind = Object.hasOwn(fields, key) ? fields[key] : undefined;
+    if (kind !== 'string' && kind !== 'quoted') return line;
+    return `${key}: ${formatString(kind, unquote(value), dialect)}`;
+  });
 }

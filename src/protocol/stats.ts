@@ -5,7 +5,8 @@
  * them back (`convertStats`). Keys are spelled as on the wire (`stats['current-jobs-ready']`).
  *
  * Kinds: `number`; `seconds` (rusage, printed with microsecond digits); `boolean`; `state` (a job
- * state); `string` (quoted by 1.13: `name: "default"`); `word` (never quoted: `id`).
+ * state); `string` (quoted by 1.13, bare in 1.12: `name: "default"`); `quoted` (quoted by both:
+ * `version`); `word` (never quoted: `id`).
  *
  * Parsing: every key of beanstalkd 1.12/1.13 is required; a missing one or a value of the wrong
  * shape is a bad reply. Keys a newer server adds are kept as strings.
@@ -47,7 +48,7 @@ export function newCommandCounts(): CommandCounts {
   return counts;
 }
 
-export type FieldKind = 'number' | 'seconds' | 'string' | 'word' | 'boolean' | 'state';
+export type FieldKind = 'number' | 'seconds' | 'string' | 'quoted' | 'word' | 'boolean' | 'state';
 type FieldValue<K extends FieldKind> = K extends 'number' | 'seconds'
   ? number
   : K extends 'boolean'
@@ -98,7 +99,7 @@ export const SERVER_STATS_FIELDS = {
   'current-waiting': 'number',
   'total-connections': 'number',
   pid: 'number',
-  version: 'string',
+  version: 'quoted',
   'rusage-utime': 'seconds',
   'rusage-stime': 'seconds',
   uptime: 'number',

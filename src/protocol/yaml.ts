@@ -53,7 +53,7 @@ export function parseYamlList(text: string): string[] {
 }
 
 /** Unwraps a double-quoted value (beanstalkd writes no escapes inside). */
-function unquote(value: string): string {
+export function unquote(value: string): string {
   return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
 }
 

@@ -52,6 +52,7 @@ export async function handleStats(session: ClientSession): Promise<ReplyBytes> {
     tubeCount: tubes.length,
     counters: ctx.counters,
     maxJobBytes: ctx.maxJobBytes,
+    dialect: ctx.dialect,
   });
   return okYaml(body);
 }

@@ -11,12 +11,13 @@
  * list-tubes-watched → answered locally (watch/ignore also update the node connection).
  */
 import type { Request, RequestOf } from '../protocol/commands';
+import type { Dialect } from '../protocol/dialect';
 import { lineReply, okYaml, REPLY, type ReplyBytes, yamlList } from '../protocol/replies';
 import type { Reply } from '../protocol/reply-parser';
 import { requestLine } from '../protocol/request-line';
 import type { CountedCommand } from '../protocol/stats';
 import { handleListTubes, handleStats } from './fanout';
-import { statsJobWithClientId, withClientId } from './id-rewrite';
+import { statsJobWithClientId, statsTubeAs, withClientId } from './id-rewrite';
 import { decodeJobId } from './job-id';
 import { Forward } from './node/forward';
 import { handleReserve, reserveTarget } from './reserve/reserve';
@@ -87,6 +88,7 @@ class RequestForward extends Forward {
     private readonly req: ClientRequest,
     /** The node-local id of an id request, else 0. */
     private readonly nodeId: number,
+    private readonly dialect: Dialect,
   ) {
     super(
       conn,
@@ -100,8 +102,11 @@ class RequestForward extends Forward {
     if (!reply) return REPLY.INTERNAL_ERROR;
     const index = this.conn.index;
     if (this.nodeId > 0) this.conn.trackReply(this.req.op, this.nodeId, reply.line);
+    if (this.req.op === 'stats-tube') return statsTubeAs(reply, this.dialect);
     const parts =
-      this.req.op === 'stats-job' ? statsJobWithClientId(reply, index) : withClientId(reply, index);
+      this.req.op === 'stats-job'
+        ? statsJobWithClientId(reply, index, this.dialect)
+        : withClientId(reply, index);
     return parts ?? REPLY.INTERNAL_ERROR;
   }
 }
@@ -110,7 +115,7 @@ function forwardTo(session: ClientSession, index: number, req: ClientRequest): H
   const conn = session.nodes.connTo(index);
   if (!conn) return REPLY.INTERNAL_ERROR;
   if (USED_TUBE_OPS.has(req.op)) session.nodes.syncUse(conn);
-  return new RequestForward(conn, req, 0);
+  return new RequestForward(conn, req, 0, session.ctx.dialect);
 }
 
 function handlePut(session: ClientSession, req: ClientRequest): HandlerResult {
@@ -143,7 +148,7 @@ function handleIdRequest(session: ClientSession, req: IdRequest): HandlerResult 
   }
   const conn = session.nodes.connTo(target.index);
   if (!conn) return REPLY.INTERNAL_ERROR;
-  return new RequestForward(conn, req, target.nodeId);
+  return new RequestForward(conn, req, target.nodeId, session.ctx.dialect);
 }
 
 // use, watch and ignore: the reply leaves once the nodes acknowledged the state change

@@ -1,10 +1,13 @@
 /**
  * Node replies as the proxy passes them to clients: job ids rewritten from node-local to client
- * ids (job-id.ts), everything else unchanged. Hot path: one reply per forwarded command, so no
- * splitting or regular expressions on the common replies.
+ * ids (job-id.ts), stats-tube/stats-job strings quoted as the proxy's dialect quotes them,
+ * everything else unchanged. Hot path: one reply per forwarded command, so no splitting or
+ * regular expressions on the common replies.
  */
-import { okYaml, type ReplyBytes, replyBytes } from '../protocol/replies';
+import type { Dialect } from '../protocol/dialect';
+import { okYaml, type ReplyBytes, replyBytes, restyleStats } from '../protocol/replies';
 import type { Reply } from '../protocol/reply-parser';
+import { JOB_STATS_FIELDS, TUBE_STATS_FIELDS } from '../protocol/stats';
 import { encodeJobId } from './job-id';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
@@ -31,13 +34,19 @@ export function withClientId(reply: Reply, nodeIndex: number): ReplyBytes | null
   return reply.body ? [head, reply.body, CRLF] : head;
 }
 
-/** stats-job YAML: rewrites the `id: N` line and recomputes `OK <n>`. */
-export function statsJobWithClientId(reply: Reply, nodeIndex: number): ReplyBytes | null {
+/** stats-job YAML: rewrites the `id: N` line, restyles `tube` (see restyleStats), recomputes `OK <n>`. */
+export function statsJobWithClientId(reply: Reply, nodeIndex: number, dialect: Dialect): ReplyBytes | null {
   if (!reply.body || reply.word !== 'OK') return replyBytes(reply);
   const text = reply.body.toString('latin1');
   const match = /^id: (\d+)$/m.exec(text);
   if (!match?.[1]) return replyBytes(reply);
   const clientId = encodeJobId(nodeIndex, Number(match[1]));
   if (clientId === null) return null;
-  return okYaml(text.replace(/^id: \d+$/m, `id: ${clientId}`));
+  return okYaml(restyleStats(text.replace(/^id: \d+$/m, `id: ${clientId}`), JOB_STATS_FIELDS, dialect));
+}
+
+/** stats-tube YAML with `name` quoted as `dialect` quotes it (the node may run another version). */
+export function statsTubeAs(reply: Reply, dialect: Dialect): ReplyBytes {
+  if (!reply.body || reply.word !== 'OK') return replyBytes(reply);
+  return okYaml(restyleStats(reply.body.toString('latin1'), TUBE_STATS_FIELDS, dialect));
 }

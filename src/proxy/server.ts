@@ -19,6 +19,7 @@ import {
   MIN_OUTPUT_BYTES,
 } from '../net/limits';
 import { StallWatch } from '../net/stall-watch';
+import { DEFAULT_DIALECT, type Dialect } from '../protocol/dialect';
 import { DEFAULT_MAX_JOB_BYTES } from '../protocol/numbers';
 import {
   defaultPoolOptions,
@@ -47,6 +48,8 @@ export interface ProxyServerOptions {
   pins?: Record<string, string>;
   /** Largest put body accepted (bytes); larger ones get JOB_TOO_BIG from the proxy itself. */
   maxJobBytes?: number;
+  /** The beanstalkd release spoken to clients (ProxyContext.dialect; default 1.13). */
+  dialect?: Dialect;
   /** Stock-node reserve wait slice, seconds (reserve/stock.ts). */
   reserveSliceSec?: number;
   pool?: Partial<PoolOptions>;
@@ -110,6 +113,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     pool,
     counters,
     maxJobBytes: options.maxJobBytes ?? DEFAULT_MAX_JOB_BYTES,
+    dialect: options.dialect ?? DEFAULT_DIALECT,
     reserveSliceSec: options.reserveSliceSec ?? DEFAULT_RESERVE_SLICE_SECS,
     eagerState: options.eagerState ?? true,
     events: options.events ?? null,

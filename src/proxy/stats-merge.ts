@@ -9,14 +9,17 @@
  * - current-tubes: size of the union of the nodes' tube lists.
  * - connections/producers/workers/waiting/total-connections, pid, rusage, uptime, id, hostname,
  *   os, platform: the proxy's own (what its clients see). `version` is the protocol version the
- *   nodes all speak (the oldest), since clients use it to detect features; stalkd's own version
- *   is in x-hello and the metrics.
+ *   proxy speaks (`--compat`, default 1.13), whatever its nodes run: clients use it to detect
+ *   features, and it is the proxy that parses their commands; stalkd's own version is in x-hello
+ *   and the metrics. Strings are quoted as that version quotes them.
  * - max-job-size: min over nodes and the proxy's own limit; binlog indexes: min oldest / max current;
  *   binlog-max-size: max; draining: true if any node (or the proxy) drains.
  * Nodes that are down are left out (stats stays available during an outage; docs/proxy.md).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname, machine, version as osVersion } from 'node:os';
+import type { Dialect } from '../protocol/dialect';
+import { formatString } from '../protocol/replies';
 import { type CommandCounts, newCommandCounts, SERVER_STATS_FIELDS } from '../protocol/stats';
 
 const STATS_KEYS = Object.keys(SERVER_STATS_FIELDS) as (keyof typeof SERVER_STATS_FIELDS)[];
@@ -50,6 +53,7 @@ export interface MergeInput {
   tubeCount: number;
   counters: ProxyCounters;
   maxJobBytes: number;
+  dialect: Dialect;
 }
 
 function num(map: Record<string, string>, key: string): number {
@@ -61,22 +65,9 @@ function rusage(micros: number): string {
   return `${Math.floor(micros / 1e6)}.${String(micros % 1e6).padStart(6, '0')}`;
 }
 
-/**
- * The protocol version clients are told: the oldest among the nodes (what all of them speak),
- * "1.13" with no node answering. 1.12 leaves hostname/os/platform unquoted; so does the proxy then.
- */
-function protocolVersionOf(nodes: NodeStats[]): string {
-  const versions = nodes
-    .map((n) => n.stats.version ?? '')
-    .filter((v) => /^\d+\.\d+$/.test(v))
-    .sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
-  return versions[0] ?? '1.13';
-}
-
 function ownValues(input: MergeInput): Map<string, string> {
   const c = input.counters;
-  const version = protocolVersionOf(input.nodes);
-  const q = (text: string): string => (version === '1.12' ? text : `"${text}"`);
+  const q = (text: string): string => formatString('string', text, input.dialect);
   const usage = process.resourceUsage();
   return new Map<string, string>([
     ['current-tubes', String(input.tubeCount)],
@@ -86,7 +77,7 @@ function ownValues(input: MergeInput): Map<string, string> {
     ['current-waiting', String(c.currentWaiting)],
     ['total-connections', String(c.totalConnections)],
     ['pid', String(process.pid)],
-    ['version', `"${version}"`],
+    ['version', formatString('quoted', input.dialect, input.dialect)],
     ['rusage-utime', rusage(usage.userCPUTime)],
     ['rusage-stime', rusage(usage.systemCPUTime)],
     ['uptime', String(Math.floor((Date.now() - c.startedAtMs) / 1000))],

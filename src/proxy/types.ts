@@ -4,6 +4,7 @@
  */
 import type { StallWatch } from '../net/stall-watch';
 import type { Request } from '../protocol/commands';
+import type { Dialect } from '../protocol/dialect';
 import type { ReplyBytes } from '../protocol/replies';
 import type { Reply } from '../protocol/reply-parser';
 import type { CountedCommand } from '../protocol/stats';
@@ -27,6 +28,11 @@ export interface ProxyContext {
   pool: NodePool;
   counters: ProxyCounters;
   maxJobBytes: number;
+  /**
+   * The beanstalkd release the proxy speaks to its clients (`--compat`), whatever its nodes run:
+   * parsing, `version`, and stats strings quoted or not (nodes' stats-tube/stats-job restyled).
+   */
+  dialect: Dialect;
   /** Stock-node reserve: length of one blocking wait slice, seconds. */
   reserveSliceSec: number;
   /**

@@ -50,7 +50,7 @@ export class Connection implements HandlerContext, Stallable {
     private readonly server: NodeServer,
     readonly socket: Socket,
   ) {
-    this.parser = new RequestParser(server.maxJobBytes);
+    this.parser = new RequestParser(server.maxJobBytes, true, server.dialect);
     this.session = server.engine.openSession((outcome) => this.onWake(outcome));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
@@ -73,6 +73,10 @@ export class Connection implements HandlerContext, Stallable {
 
   get cmd() {
     return this.server.cmd;
+  }
+
+  get dialect() {
+    return this.server.dialect;
   }
 
   get stalkdVersion(): string {

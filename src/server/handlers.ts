@@ -7,6 +7,7 @@ import type { Engine } from '../engine/engine';
 import type { Job } from '../engine/job';
 import type { Session, WaitOutcome } from '../engine/session';
 import { type Request, type RequestOf, ReserveWaitFlag } from '../protocol/commands';
+import type { Dialect } from '../protocol/dialect';
 import {
   lineReply,
   numbersLine,
@@ -49,6 +50,8 @@ export interface HandlerContext {
   readonly stalkdVersion: string;
   /** A put was not inserted, for this reason (metrics). */
   refusePut(reason: PutRefusal): void;
+  /** The beanstalkd release reproduced (stats strings quoted or not). */
+  readonly dialect: Dialect;
 }
 
 const REFUSAL_OF = { DRAINING: 'draining', EXPECTED_CRLF: 'expected_crlf' } as const;
@@ -132,7 +135,7 @@ const HANDLERS: HandlerTable = {
   'stats-tube'(ctx, req) {
     ctx.cmd['stats-tube']++;
     const stats = statsTube(ctx.engine, req.tube);
-    return stats ? okYaml(renderTubeStats(stats)) : REPLY.NOT_FOUND;
+    return stats ? okYaml(renderTubeStats(stats, ctx.dialect)) : REPLY.NOT_FOUND;
   },
   'pause-tube'(ctx, req) {
     ctx.cmd['pause-tube']++;
@@ -183,7 +186,7 @@ const HANDLERS: HandlerTable = {
   'stats-job'(ctx, req) {
     ctx.cmd['stats-job']++;
     const stats = statsJob(ctx.engine, req.id, (id) => ctx.jobFile(id));
-    return stats ? okYaml(renderJobStats(stats)) : REPLY.NOT_FOUND;
+    return stats ? okYaml(renderJobStats(stats, ctx.dialect)) : REPLY.NOT_FOUND;
   },
   'x-unreserve'(ctx, req) {
     return REPLY[ctx.engine.unreserve(ctx.session, req.id)];

@@ -18,6 +18,7 @@ import {
   MIN_OUTPUT_BYTES,
 } from '../net/limits';
 import { StallWatch } from '../net/stall-watch';
+import { DEFAULT_DIALECT, type Dialect } from '../protocol/dialect';
 import { DEFAULT_MAX_JOB_BYTES, MAX_JOB_BYTES_LIMIT } from '../protocol/numbers';
 import { renderStats } from '../protocol/replies';
 import { type CommandCounts, newCommandCounts } from '../protocol/stats';
@@ -77,8 +78,8 @@ export interface NodeServerOptions {
   log?: DurableLog;
   /** Prepares the engine before the listener opens (binlog replay). */
   beforeListen?: (engine: Engine) => void;
-  /** The `version` beanstalkd clients see. */
-  protocolVersion?: string;
+  /** The beanstalkd release reproduced (`--compat`): stats strings, reserve-with-timeout, `version`. */
+  dialect?: Dialect;
   /** Called when a connection stops reading because its input or output bound was reached. */
   onBackpressure?: (info: { unsentBytes: number; unreadBytes: number }) => void;
 }
@@ -114,7 +115,8 @@ export class NodeServer {
   private readonly startedAtMs = Date.now();
   private readonly instanceId = randomBytes(8).toString('hex');
   private readonly awaitingDurable = new Set<Connection>();
-  private readonly protocolVersion: string;
+  /** The beanstalkd release this node reproduces; also the `version` its clients see. */
+  readonly dialect: Dialect;
 
   constructor(
     private readonly options: NodeServerOptions,
@@ -126,7 +128,7 @@ export class NodeServer {
     this.maxOutputBytes = Math.max(MIN_OUTPUT_BYTES, options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
     this.maxInputBytes = options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;
     this.stalls = new StallWatch(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
-    this.protocolVersion = options.protocolVersion ?? '1.13';
+    this.dialect = options.dialect ?? DEFAULT_DIALECT;
     const engineOptions: ConstructorParameters<typeof Engine>[0] = { clock };
     if (options.idStride !== undefined) engineOptions.idStride = options.idStride;
     if (options.idOffset !== undefined) engineOptions.idOffset = options.idOffset;
@@ -252,7 +254,7 @@ export class NodeServer {
       serverStats(this.engine.counts, this.cmd, this.engine.draining, {
         maxJobBytes: this.maxJobBytes,
         totalConnections: this.totalConnections,
-        version: this.protocolVersion,
+        version: this.dialect,
         uptimeSecs: Math.floor((Date.now() - this.startedAtMs) / 1000),
         binlog: this.log?.stats(),
         instanceId: this.instanceId,
@@ -260,6 +262,7 @@ export class NodeServer {
         os: os.version(),
         platform: os.machine(),
       }),
+      this.dialect,
     );
   }
 

@@ -182,6 +182,7 @@ for (const target of selectedClientTargets()) {
           number: 'number',
           seconds: 'number',
           string: 'string',
+          quoted: 'string',
           word: 'string',
           boolean: 'boolean',
         };

@@ -1,6 +1,7 @@
 /**
- * Plays every test/transcripts/*.t case against each target: stalkd's node (fake clock) and, when
- * Debian's beanstalkd is installed, the real beanstalkd — the reference decides what is right.
+ * Plays every test/transcripts/*.t case against each target: stalkd's node (fake clock) as 1.13
+ * and with `--compat 1.12` (the cases' 1.12 expectations) and, when Debian's beanstalkd is
+ * installed, the real beanstalkd — the reference decides what is right.
  * Each case gets a fresh server. Fake-clock cases are not played on the reference (no injectable
  * clock); single-server cases are not played on multi-server targets.
  *
@@ -9,7 +10,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { nodeKind } from '../support/node-target';
+import { nodeKind, nodeKindFor } from '../support/node-target';
 import { referenceVersion } from '../support/reference';
 import { parseTranscript, type TranscriptCase } from '../support/transcript';
 import { playCase } from '../support/transcript-player';
@@ -23,7 +24,7 @@ const files = readdirSync(TRANSCRIPT_DIR)
   .sort()
   .map((f) => parseTranscript(f, readFileSync(join(TRANSCRIPT_DIR, f), 'utf8')));
 
-const kinds: TargetKind[] = [nodeKind];
+const kinds: TargetKind[] = [nodeKind, nodeKindFor('1.12')];
 const refVersion = referenceVersion();
 if (refVersion) kinds.push(referenceKind(refVersion));
 else console.log('transcripts: the reference run needs beanstalkd (apt-get install beanstalkd); not played');

@@ -1,6 +1,7 @@
 /**
  * The node transcript suite played through the proxy in front of 3 servers: stalkd nodes (fake
- * clock shared by all three) and Debian's beanstalkd. Every tube a case names is pinned to a
+ * clock shared by all three; the proxy as 1.13 and with `--compat 1.12`, which restyles the nodes'
+ * 1.13 stats) and Debian's beanstalkd (the proxy with the reference's version). Every tube a case names is pinned to a
  * different node than `default` (round-robin), so cases that use several tubes cross nodes. Ids
  * are symbols in transcripts, so the proxy's renumbering is invisible; single-server cases are
  * skipped. PROXY_TRANSCRIPTS=stalkd|reference narrows the runs.
@@ -23,13 +24,14 @@ const files = readdirSync(TRANSCRIPT_DIR)
 const refVersion = referenceVersion();
 const kinds: Array<{ kind: ProxyBackendKind; version: '1.12' | '1.13' }> = [
   { kind: 'stalkd', version: '1.13' },
+  { kind: 'stalkd', version: '1.12' },
 ];
 if (refVersion) kinds.push({ kind: 'reference', version: refVersion === '1.12' ? '1.12' : '1.13' });
 const only = process.env.PROXY_TRANSCRIPTS;
 
 /**
- * Known, documented differences of the proxy (docs/proxy.md, "Differences through the proxy"), by case
- * name; `reference` entries apply only in front of beanstalkd 1.12.
+ * Known, documented differences of the proxy (docs/proxy.md, "Differences through the proxy"), by
+ * case name and node kind.
  */
 const DIFFERENCES: Record<string, { kinds: ProxyBackendKind[]; reason: string }> = {
   "list-tubes: a removed tube's slot is taken by the last tube": {
@@ -40,18 +42,6 @@ const DIFFERENCES: Record<string, { kinds: ProxyBackendKind[]; reason: string }>
     kinds: ['stalkd', 'reference'],
     reason: 'list-tubes is the union in node order; creation order across nodes is unknown',
   },
-  'reserve-with-timeout: 1.13 rejects a non-digit start, 1.12 reads it as 0': {
-    kinds: ['reference'],
-    reason: 'the proxy parses with 1.13 rules in front of any node',
-  },
-  'malformed commands are not counted, NOT_FOUND ones are': {
-    kinds: ['reference'],
-    reason: 'the proxy parses reserve-with-timeout with 1.13 rules in front of any node',
-  },
-  'reserve-with-timeout: numbers over 2147483647 are BAD_FORMAT in 1.13': {
-    kinds: ['reference'],
-    reason: 'the proxy parses with 1.13 rules in front of any node',
-  },
 };
 
 function playable(kind: ProxyBackendKind, c: TranscriptCase): boolean {
@@ -60,7 +50,8 @@ function playable(kind: ProxyBackendKind, c: TranscriptCase): boolean {
 }
 
 for (const { kind, version } of kinds.filter((k) => !only || k.kind === only)) {
-  describe(`transcripts through the proxy over 3 ${kind}`, () => {
+  const compat = version === '1.13' ? '' : ` --compat ${version}`;
+  describe(`transcripts through the proxy${compat} over 3 ${kind}`, () => {
     for (const file of files) {
       const area = file.name.replace(/\.t$/, '');
       for (const c of file.cases.filter((x) => playable(kind, x))) {

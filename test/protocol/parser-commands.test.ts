@@ -179,6 +179,42 @@ describe('parser reserve-with-timeout', () => {
     for (const arg of ['2147483648', '4294967295', '4294967296', 'abc', '-1', '+1', ''])
       line(`reserve-with-timeout ${arg}`, BAD);
   });
+
+  test('reserve-with-timeout: 1.12 rules — strtol into an int; negative waits with no timeout', () => {
+    const forever = 2147483647000; // no timeout: 68 years, a wait 1.13 nodes accept too
+    const cases: Array<[string, number]> = [
+      ['abc', 0],
+      ['0x', 0],
+      ['', 0],
+      ['-', 0],
+      ['5abc', 5000],
+      ['+1', 1000],
+      ['  \t\v\f7', 7000],
+      ['-0', 0],
+      ['-1', forever],
+      ['2147483647', 2147483647000],
+      ['2147483648', forever], // int -2147483648
+      ['4294967295', forever], // int -1
+      ['4294967296', 0], // low 32 bits: 0
+      ['4294967297', 1000],
+      ['000000000000000000000000000004294967296', 0],
+      ['9223372036854775807', forever], // LONG_MAX: low 32 bits all ones
+      ['-9223372036854775808', 0], // LONG_MIN: low 32 bits zero
+      ['-4294967295', 1000],
+    ];
+    for (const [arg, timeoutMs] of cases)
+      assertParses(
+        `reserve-with-timeout ${arg}\r\n`,
+        [{ op: 'reserve-with-timeout', timeoutMs }],
+        65535,
+        '1.12',
+      );
+  });
+
+  test('reserve-with-timeout: 1.12 — only a number beyond a 64-bit long is BAD_FORMAT (ERANGE)', () => {
+    for (const arg of ['9223372036854775808', '-9223372036854775809', '99999999999999999999'])
+      assertParses(`reserve-with-timeout ${arg}\r\n`, [BAD], 65535, '1.12');
+  });
 });
 
 describe('parser tube names', () => {

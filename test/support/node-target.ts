@@ -1,40 +1,50 @@
-/** The stalkd node target for transcripts: the server in process on a fake clock. */
+/**
+ * The stalkd node target for transcripts: the server in process on a fake clock, as beanstalkd 1.13
+ * (the default) or with `--compat 1.12`, which plays the transcripts' 1.12 expectations.
+ */
 import { FakeClock } from '../../src/engine/clock';
+import type { Dialect } from '../../src/protocol/dialect';
 import { startNodeServer } from '../../src/server/node-server';
 import type { TargetKind } from './transcript-targets';
 
-export const nodeKind: TargetKind = {
-  name: 'node',
-  version: '1.13',
-  fakeClock: true,
-  singleServer: true,
-  async start(args) {
-    const clock = new FakeClock();
-    const server = await startNodeServer({
-      host: '127.0.0.1',
-      port: 0,
-      clock,
-      maxJobBytes: maxJobBytesFrom(args),
-    });
-    return {
-      name: 'node',
-      version: '1.13',
-      fakeClock: true,
-      host: '127.0.0.1',
-      port: server.port,
-      advance: async (ms) => {
-        // Let the server read whatever the transcript already wrote before time moves: one turn
-        // of the event loop polls its sockets (loopback bytes are already in the kernel).
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        clock.advance(ms);
-        server.tick();
-      },
-      drain: async () => server.drain(),
-      stop: () => server.close(),
-    };
-  },
-};
+export function nodeKindFor(dialect: Dialect): TargetKind {
+  const name = dialect === '1.13' ? 'node' : `node --compat ${dialect}`;
+  return {
+    name,
+    version: dialect,
+    fakeClock: true,
+    singleServer: true,
+    async start(args) {
+      const clock = new FakeClock();
+      const server = await startNodeServer({
+        host: '127.0.0.1',
+        port: 0,
+        clock,
+        maxJobBytes: maxJobBytesFrom(args),
+        dialect,
+      });
+      return {
+        name,
+        version: dialect,
+        fakeClock: true,
+        host: '127.0.0.1',
+        port: server.port,
+        advance: async (ms) => {
+          // Let the server read whatever the transcript already wrote before time moves: one turn
+          // of the event loop polls its sockets (loopback bytes are already in the kernel).
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          clock.advance(ms);
+          server.tick();
+        },
+        drain: async () => server.drain(),
+        stop: () => server.close(),
+      };
+    },
+  };
+}
+
+export const nodeKind = nodeKindFor('1.13');
 
 /** The node target honours `-z BYTES` only; any other flag is a transcript it cannot play. */
 function maxJobBytesFrom(args: readonly string[]): number {

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Request } from '../../src/protocol/commands';
+import type { Dialect } from '../../src/protocol/dialect';
 import { RequestParser } from '../../src/protocol/parser';
 import { prng } from './engine-fixture';
 
@@ -16,8 +17,12 @@ export function simplify(r: Request): Parsed {
   return r.op === 'put' ? { ...r, body: r.body.toString('latin1') } : { ...r };
 }
 
-export function parseChunks(chunks: readonly Buffer[], maxJobBytes: number): Parsed[] {
-  const parser = new RequestParser(maxJobBytes);
+export function parseChunks(
+  chunks: readonly Buffer[],
+  maxJobBytes: number,
+  dialect: Dialect = '1.13',
+): Parsed[] {
+  const parser = new RequestParser(maxJobBytes, true, dialect);
   const out: Parsed[] = [];
   for (const chunk of chunks) {
     parser.push(chunk);
@@ -51,10 +56,19 @@ export function chunkings(input: Buffer): { name: string; chunks: Buffer[] }[] {
 }
 
 /** Asserts that `input` parses to `expected` however it is chunked. */
-export function assertParses(input: string | Buffer, expected: readonly Parsed[], maxJobBytes = 65535): void {
+export function assertParses(
+  input: string | Buffer,
+  expected: readonly Parsed[],
+  maxJobBytes = 65535,
+  dialect: Dialect = '1.13',
+): void {
   const buf = typeof input === 'string' ? Buffer.from(input, 'latin1') : input;
   for (const way of chunkings(buf))
-    assert.deepEqual(parseChunks(way.chunks, maxJobBytes), expected, `${way.name}: ${JSON.stringify(input)}`);
+    assert.deepEqual(
+      parseChunks(way.chunks, maxJobBytes, dialect),
+      expected,
+      `${way.name}: ${JSON.stringify(input)}`,
+    );
 }
 
 // Expected requests.

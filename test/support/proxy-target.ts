@@ -1,7 +1,8 @@
 /**
  * Transcript targets made of a proxy in front of 3 servers: stalkd nodes (in process, one shared
  * fake clock) or Debian's beanstalkd (real time). Tubes named in a case can be pinned so that they
- * land on different nodes (`spreadPins`).
+ * land on different nodes (`spreadPins`). The proxy speaks the target's version (`--compat`)
+ * whatever its nodes run: stalkd nodes are always 1.13.
  */
 import { FakeClock } from '../../src/engine/clock';
 import { startProxyServer } from '../../src/proxy/server';
@@ -111,9 +112,10 @@ export async function startProxyTarget(
     nodes: started.nodes.map((n, index) => ({ index, name: `node-${index}`, ...n })),
     pins,
     maxJobBytes,
+    dialect: version,
     pool: { nodeTimeoutMs: 2000, probeIntervalMs: 1000, backoffMinMs: 50, backoffMaxMs: 400 },
   });
-  const name = `proxy over 3 ${kind}`;
+  const name = `proxy${version === '1.13' ? '' : ` --compat ${version}`} over 3 ${kind}`;
   const target: Target = {
     name,
     version,

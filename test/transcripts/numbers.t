@@ -247,6 +247,47 @@
 < RESERVED $a 1
 < x
 
+=== reserve-with-timeout: 1.12 keeps the low 32 bits of a C long and waits forever when negative
+> reserve-with-timeout 4294967296
+< BAD_FORMAT
+<1.12 TIMED_OUT
+> reserve-with-timeout -9223372036854775808
+< BAD_FORMAT
+<1.12 TIMED_OUT
+> reserve-with-timeout 9223372036854775808
+< BAD_FORMAT
+> reserve-with-timeout -9223372036854775809
+< BAD_FORMAT
+> reserve-with-timeout 000000000000000000000000000004294967296
+< BAD_FORMAT
+<1.12 TIMED_OUT
+> reserve-with-timeout\x20
+< BAD_FORMAT
+<1.12 TIMED_OUT
+> reserve-with-timeout -
+< BAD_FORMAT
+<1.12 TIMED_OUT
+> reserve-with-timeout 9223372036854775807
+@if 1.12
+# The long's low 32 bits are all ones: -1 as an int, a wait with no timeout.
+@conn other
+> put 0 0 60 1
+> x
+< INSERTED $a
+@conn main
+< RESERVED $a 1
+< x
+> delete $a
+< DELETED
+@else
+< BAD_FORMAT
+@end
+> reserve-with-timeout \t-0
+< BAD_FORMAT
+<1.12 TIMED_OUT
+> list-tube-used
+< USING default
+
 === reserve-with-timeout: junk after the digits and extra leading spaces are ignored
 > put 0 0 60 1
 > x

@@ -71,7 +71,7 @@ export class ClientSession implements Stallable {
       },
       ctx.maxInflight,
     );
-    this.reader = new RequestParser(ctx.maxJobBytes, false);
+    this.reader = new RequestParser(ctx.maxJobBytes, false, ctx.dialect);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onInputEnd());
