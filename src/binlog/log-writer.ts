@@ -308,12 +308,13 @@ export class LogWriter {
     const redo = this.mode === SyncMode.Never ? attempted : [...this.unsynced, ...attempted];
     this.unsynced = [];
     this.retry = [...this.retry, ...redo];
+    this.hooks.onFailure(err);
+    if (this.retryTimer !== undefined) return; // the retry already pending covers these bytes too
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.syncRequested = this.mode !== SyncMode.Never;
       this.schedule();
     }, RETRY_AFTER_MS); // not unref'd: records not yet durable keep the process alive to retry
-    this.hooks.onFailure(err);
   }
 
   /**

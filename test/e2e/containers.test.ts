@@ -111,7 +111,7 @@ function state(service: string): { exitCode: number; status: string } {
 
 whenInstalled(
   unavailable === undefined,
-  `podman (${unavailable}; shared/tools/container-base.sh sets it up)`,
+  `podman (${unavailable}; deploy/podman/local-base.sh sets it up)`,
   () =>
     describe('containers: the compose stack under podman', () => {
       const dir = mkdtempSync(join(tmpdir(), 'stalkd-e2e-'));

@@ -2,7 +2,7 @@
  * A real container runtime for the deployment test: Debian's podman + podman-compose, images built
  * from a local base (no image registry is reachable from these machines). The base image
  * `localhost/stalkd-base:node` (Debian bookworm minbase + this machine's `node` + user node 1000)
- * comes from shared/tools/container-base.sh, which .ci/run runs, and service names resolve through
+ * comes from deploy/podman/local-base.sh, which .ci/run runs, and service names resolve through
  * the CNI dnsname plugin (.ci/run installs it).
  */
 import { spawnSync } from 'node:child_process';
