@@ -6,18 +6,18 @@
  */
 import { okYaml, type ReplyBytes, yamlList } from '../protocol/replies';
 import { readYamlList, readYamlMap } from '../protocol/yaml';
-import type { NodeLink } from './node/node-pool';
+import type { Shard } from './node/shard';
 import { PARKING_TUBE } from './session/node-sync';
 import type { ClientSession } from './session/session';
 import { mergeStats, type NodeStats } from './stats-merge';
 
-async function tubesOf(link: NodeLink): Promise<string[] | null> {
+async function tubesOf(link: Shard): Promise<string[] | null> {
   const reply = await link.controlRequest({ op: 'list-tubes' });
   return reply?.body ? readYamlList(reply.body) : null;
 }
 
 /** Union of the live nodes' tube lists: `default` first, then in node order. */
-async function tubeUnion(links: NodeLink[]): Promise<string[]> {
+async function tubeUnion(links: Shard[]): Promise<string[]> {
   const lists = await Promise.all(links.map(tubesOf));
   const union = new Set<string>(['default']);
   for (const list of lists) for (const tube of list ?? []) union.add(tube);
@@ -25,7 +25,7 @@ async function tubeUnion(links: NodeLink[]): Promise<string[]> {
   return [...union];
 }
 
-function liveLinks(session: ClientSession): NodeLink[] {
+function liveLinks(session: ClientSession): Shard[] {
   return session.ctx.pool.all().filter((l) => l.up);
 }
 
@@ -34,7 +34,7 @@ export async function handleListTubes(session: ClientSession): Promise<ReplyByte
   return okYaml(yamlList(await tubeUnion(liveLinks(session))));
 }
 
-async function statsOf(link: NodeLink): Promise<NodeStats | null> {
+async function statsOf(link: Shard): Promise<NodeStats | null> {
   const reply = await link.controlRequest({ op: 'stats' });
   if (!reply?.body) return null;
   return { stats: readYamlMap(reply.body), overhead: link.overhead };

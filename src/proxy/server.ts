@@ -23,10 +23,10 @@ import { DEFAULT_DIALECT, type Dialect } from '../protocol/dialect';
 import { DEFAULT_MAX_JOB_BYTES } from '../protocol/numbers';
 import {
   defaultPoolOptions,
-  type NodeAddress,
   NodePool,
   type PoolEvents,
   type PoolOptions,
+  type ShardAddress,
 } from './node/node-pool';
 import { Placement } from './ring';
 import { Routing } from './routing';
@@ -43,7 +43,7 @@ export interface ProxyServerOptions {
   host?: string;
   port?: number;
   /** The nodes (index = stable index used in job ids). Weight 1 unless given. */
-  nodes: Array<NodeAddress & { weight?: number }>;
+  nodes: Array<ShardAddress & { weight?: number }>;
   /** tube → node name. */
   pins?: Record<string, string>;
   /** Largest put body accepted (bytes); larger ones get JOB_TOO_BIG from the proxy itself. */

@@ -11,6 +11,18 @@ import { readFileSync } from 'node:fs';
 import { MAX_PORT } from '../net/limits';
 import { MAX_NODES } from './job-id';
 
+/**
+ * One more member of a shard: a standby of the entry it is listed under (docs/replication.md). It
+ * shares the entry's `name` and `index` — ids keep naming the shard, whichever member is primary.
+ */
+export interface TopologyMember {
+  host: string;
+  port: number;
+  /** Optional, read by the launcher and deploy files. */
+  metricsPort?: number;
+  dataDir?: string;
+}
+
 export interface TopologyNode {
   /** Ring identity: 1–64 chars of [A-Za-z0-9._-]. */
   name: string;
@@ -23,7 +35,12 @@ export interface TopologyNode {
   /** Optional, read by the launcher and deploy files. */
   metricsPort?: number;
   dataDir?: string;
+  /** The shard's standbys; the entry's own host/port is its initial primary. */
+  replicas?: TopologyMember[];
 }
+
+/** Standbys per shard at most (a shard of 8 members is already far past the documented 1 + 2). */
+export const MAX_REPLICAS = 7;
 
 export interface TopologyProxy {
   host?: string;
@@ -50,7 +67,8 @@ export class TopologyError extends Error {
 const NODE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const TUBE_NAME = /^[A-Za-z0-9+/;.$_()][A-Za-z0-9+/;.$_()-]{0,199}$/;
 const TOP_KEYS = new Set(['version', 'nodes', 'pins', 'proxy', 'description']);
-const NODE_KEYS = new Set(['name', 'index', 'host', 'port', 'weight', 'metricsPort', 'dataDir']);
+const NODE_KEYS = new Set(['name', 'index', 'host', 'port', 'weight', 'metricsPort', 'dataDir', 'replicas']);
+const MEMBER_KEYS = new Set(['host', 'port', 'metricsPort', 'dataDir']);
 const PROXY_KEYS = new Set(['host', 'port', 'adminPort', 'metricsPort']);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -75,29 +93,61 @@ function readPort(v: unknown, where: string, source: string): number {
   return v;
 }
 
+/** The optional keys a node entry and a replica share. */
+function readMemberExtras(
+  raw: Record<string, unknown>,
+  member: TopologyMember,
+  where: string,
+  source: string,
+): void {
+  if (raw.metricsPort !== undefined)
+    member.metricsPort = readPort(raw.metricsPort, `${where}.metricsPort`, source);
+  if (raw.dataDir !== undefined) {
+    if (typeof raw.dataDir !== 'string') throw new TopologyError(`${where}.dataDir must be a string`, source);
+    member.dataDir = raw.dataDir;
+  }
+}
+
+function readHost(v: unknown, where: string, source: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new TopologyError(`${where}.host is required`, source);
+  return v;
+}
+
+function parseReplicas(raw: unknown, where: string, source: string): TopologyMember[] {
+  if (!Array.isArray(raw) || raw.length > MAX_REPLICAS) {
+    throw new TopologyError(`${where}.replicas must be an array of at most ${MAX_REPLICAS} members`, source);
+  }
+  return raw.map((r: unknown, i) => {
+    const at = `${where}.replicas[${i}]`;
+    if (!isRecord(r)) throw new TopologyError(`${at} must be an object {host, port}`, source);
+    checkKeys(r, MEMBER_KEYS, at, source);
+    const member: TopologyMember = {
+      host: readHost(r.host, at, source),
+      port: readPort(r.port, `${at}.port`, source),
+    };
+    readMemberExtras(r, member, at, source);
+    return member;
+  });
+}
+
 function parseNode(raw: unknown, position: number, source: string): TopologyNode {
   const where = `nodes[${position}]`;
   if (!isRecord(raw)) throw new TopologyError(`${where} must be an object`, source);
   checkKeys(raw, NODE_KEYS, where, source);
-  const { name, index, host, weight = 1 } = raw;
+  const { name, index, weight = 1 } = raw;
   if (typeof name !== 'string' || !NODE_NAME.test(name)) {
     throw new TopologyError(`${where}.name must be 1-64 chars of [A-Za-z0-9._-]`, source);
   }
   if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= MAX_NODES) {
     throw new TopologyError(`${where}.index must be an integer 0..${MAX_NODES - 1}`, source);
   }
-  if (typeof host !== 'string' || host.length === 0)
-    throw new TopologyError(`${where}.host is required`, source);
+  const host = readHost(raw.host, where, source);
   if (typeof weight !== 'number' || !(weight > 0) || weight > 100) {
     throw new TopologyError(`${where}.weight must be a number in (0, 100]`, source);
   }
   const node: TopologyNode = { name, index, host, port: readPort(raw.port, `${where}.port`, source), weight };
-  if (raw.metricsPort !== undefined)
-    node.metricsPort = readPort(raw.metricsPort, `${where}.metricsPort`, source);
-  if (raw.dataDir !== undefined) {
-    if (typeof raw.dataDir !== 'string') throw new TopologyError(`${where}.dataDir must be a string`, source);
-    node.dataDir = raw.dataDir;
-  }
+  readMemberExtras(raw, node, where, source);
+  if (raw.replicas !== undefined) node.replicas = parseReplicas(raw.replicas, where, source);
   return node;
 }
 
@@ -117,6 +167,11 @@ function parseProxy(raw: unknown, source: string): TopologyProxy {
   return proxy;
 }
 
+/** Every member of a shard: the entry itself (the initial primary), then its replicas. */
+export function shardMembers(node: TopologyNode): TopologyMember[] {
+  return [node, ...(node.replicas ?? [])];
+}
+
 function checkUnique(nodes: TopologyNode[], source: string): void {
   const names = new Set<string>();
   const indexes = new Set<number>();
@@ -125,6 +180,19 @@ function checkUnique(nodes: TopologyNode[], source: string): void {
     if (indexes.has(n.index)) throw new TopologyError(`duplicate node index ${n.index}`, source);
     names.add(n.name);
     indexes.add(n.index);
+  }
+  if (!nodes.some((n) => n.replicas)) return;
+  // With shards, a member listed twice would be a standby of itself or of two shards.
+  const members = new Map<string, string>();
+  for (const n of nodes) {
+    for (const m of shardMembers(n)) {
+      const address = `${m.host}:${m.port}`;
+      const other = members.get(address);
+      if (other !== undefined) {
+        throw new TopologyError(`${address} is listed twice (in "${other}" and in "${n.name}")`, source);
+      }
+      members.set(address, n.name);
+    }
   }
 }
 

@@ -18,6 +18,7 @@ import { HELLO_PREFIX } from '../../protocol/reply-parser';
 import { requestLine } from '../../protocol/request-line';
 import { type CommandCounts, type CountedCommand, newCommandCounts } from '../../protocol/stats';
 import { Backend, BackendFailure, type BackendOptions, type BackendResult, BackendState } from './backend';
+import { memberAddress, Shard } from './shard';
 
 export interface NodeAddress {
   index: number;
@@ -125,6 +126,12 @@ export class NodeLink {
     this.overhead[command]++;
   }
 
+  /** Closes every client session's connection here (not the control channel): see Shard.switchTo. */
+  closeClientBackends(): void {
+    for (const b of this.backends) b.close();
+    this.backends.clear();
+  }
+
   markDown(reason: string, kind: BackendFailure): void {
     if (this.closed) return;
     this.lastFailure = reason;
@@ -219,32 +226,81 @@ export class NodeLink {
   }
 }
 
+/** Forwards a member's events while it is its shard's primary (always, before the shard exists). */
+function eventsWhilePrimary(
+  shardOf: () => Shard | undefined,
+  linkOf: () => NodeLink,
+  events: PoolEvents,
+): PoolEvents {
+  const primary = (): boolean => shardOf()?.isPrimary(linkOf()) ?? true;
+  return {
+    backendError: (name, kind) => {
+      if (primary()) events.backendError(name, kind);
+    },
+    backendReconnect: (name) => {
+      if (primary()) events.backendReconnect(name);
+    },
+  };
+}
+
+/** A shard's entry: its identity and initial primary, and its standbys' addresses. */
+export type ShardAddress = NodeAddress & { replicas?: Array<{ host: string; port: number }> };
+
+/**
+ * Every shard by index, every member link by address. A member's failures reach `events` only
+ * while it is its shard's primary.
+ */
 export class NodePool {
-  readonly links = new Map<number, NodeLink>();
+  readonly shards = new Map<number, Shard>();
+  /** `host:port` → link. */
+  readonly members = new Map<string, NodeLink>();
 
   constructor(
-    nodes: NodeAddress[],
+    nodes: ShardAddress[],
     readonly options: PoolOptions = defaultPoolOptions,
     events: PoolEvents = noPoolEvents,
-    /** The node whose control channel must park (it owns `default`) and where. */
+    /** The shard whose control channels must park (it owns `default`) and where. */
     park: { index: number; tube: string } | null = null,
   ) {
     for (const node of nodes) {
       const parkOn = park?.index === node.index ? park.tube : null;
-      this.links.set(node.index, new NodeLink(node, options, events, parkOn));
+      let shard: Shard | undefined;
+      const links: NodeLink[] = [];
+      for (const member of [node, ...(node.replicas ?? [])]) {
+        const address: NodeAddress = {
+          index: node.index,
+          name: node.name,
+          host: member.host,
+          port: member.port,
+        };
+        const link: NodeLink = new NodeLink(
+          address,
+          options,
+          eventsWhilePrimary(
+            () => shard,
+            () => link,
+            events,
+          ),
+          parkOn,
+        );
+        links.push(link);
+        this.members.set(memberAddress(address), link);
+      }
+      shard = new Shard(node.index, node.name, links);
+      this.shards.set(node.index, shard);
     }
   }
 
-  get(index: number): NodeLink | undefined {
-    return this.links.get(index);
+  get(index: number): Shard | undefined {
+    return this.shards.get(index);
   }
 
-  /** Links in index order. */
-  all(): NodeLink[] {
-    return [...this.links.values()].sort((a, b) => a.node.index - b.node.index);
+  /** Shards in index order. */
+  all(): Shard[] {
+    return [...this.shards.values()].sort((a, b) => a.index - b.index);
   }
 
   close(): void {
-    for (const link of this.links.values()) link.close();
+    for (const shard of this.shards.values()) shard.close();
   }
 }

@@ -1,0 +1,125 @@
+/**
+ * Shards in the topology and in the proxy's pool: `replicas` validated with the rest of the file,
+ * one member link per address, commands to the shard's current primary, and a switch of primary
+ * closes the clients' connections to the former one so their next commands reach the new one.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { startProxyServer } from '../../../src/proxy/server';
+import { loadTopologyFile, parseTopology, shardMembers, TopologyError } from '../../../src/proxy/topology';
+import { startNodeServer } from '../../../src/server/node-server';
+import { RawClient } from '../../support/proxy-harness';
+
+const entry = (extra: Record<string, unknown> = {}) => ({
+  name: 's',
+  index: 0,
+  host: 'h',
+  port: 1,
+  ...extra,
+});
+
+test('topology: replicas are the shard entry’s standbys, validated like the rest of the file', () => {
+  const t = parseTopology({
+    nodes: [
+      entry({
+        replicas: [
+          { host: 'h', port: 2, dataDir: 's-1' },
+          { host: 'g', port: 1 },
+        ],
+      }),
+      { name: 'u', index: 1, host: 'h', port: 3 },
+    ],
+  });
+  assert.deepEqual(
+    shardMembers(t.nodes[0] as never).map((m) => `${m.host}:${m.port}`),
+    ['h:1', 'h:2', 'g:1'],
+    'the entry itself (the initial primary) first, then its replicas in order',
+  );
+  assert.equal(t.nodes[1]?.replicas, undefined);
+  const bad: Array<[unknown, RegExp]> = [
+    [{ nodes: [entry({ replicas: {} })] }, /nodes\[0\]\.replicas must be an array/],
+    [{ nodes: [entry({ replicas: [7] })] }, /nodes\[0\]\.replicas\[0\] must be an object/],
+    [{ nodes: [entry({ replicas: [{ host: 'h', port: 0 }] })] }, /replicas\[0\]\.port must be a port/],
+    [{ nodes: [entry({ replicas: [{ port: 2 }] })] }, /replicas\[0\]\.host is required/],
+    [
+      { nodes: [entry({ replicas: [{ host: 'h', port: 2, name: 'x' }] })] },
+      /unknown key "name" in nodes\[0\]\.replicas\[0\]/,
+    ],
+    [{ nodes: [entry({ replicas: [{ host: 'h', port: 1 }] })] }, /h:1 is listed twice \(in "s" and in "s"\)/],
+    [
+      { nodes: [entry({ replicas: [{ host: 'h', port: 2 }] }), { name: 'u', index: 1, host: 'h', port: 2 }] },
+      /h:2 is listed twice \(in "s" and in "u"\)/,
+    ],
+    [
+      { nodes: [entry({ replicas: Array.from({ length: 8 }, (_, i) => ({ host: 'h', port: 10 + i })) })] },
+      /at most 7 members/,
+    ],
+  ];
+  for (const [doc, message] of bad) {
+    assert.throws(
+      () => parseTopology(doc),
+      (err: unknown) => err instanceof TopologyError && message.test(err.message),
+      `${JSON.stringify(doc)} must fail with ${message}`,
+    );
+  }
+});
+
+test('topology: the replicated example in cluster/ loads with 3 members per shard', () => {
+  const t = loadTopologyFile(
+    join(__dirname, '..', '..', '..', '..', 'cluster', 'examples', 'replicated-3.json'),
+  );
+  assert.deepEqual(
+    t.nodes.map((n) => shardMembers(n).length),
+    [3, 3, 3],
+  );
+});
+
+test('proxy: one link per member address; the shard sends commands to its primary, a switch moves them', async () => {
+  const servers = await Promise.all([0, 1, 2].map(() => startNodeServer({ host: '127.0.0.1', port: 0 })));
+  const [a, b, c] = servers as [(typeof servers)[0], (typeof servers)[0], (typeof servers)[0]];
+  const proxy = await startProxyServer({
+    port: 0,
+    nodes: [
+      {
+        index: 0,
+        name: 's0',
+        host: '127.0.0.1',
+        port: a.port,
+        replicas: [{ host: '127.0.0.1', port: b.port }],
+      },
+      { index: 1, name: 's1', host: '127.0.0.1', port: c.port },
+    ],
+    pool: { nodeTimeoutMs: 1000, probeIntervalMs: 200, backoffMinMs: 50, backoffMaxMs: 400 },
+  });
+  const client = await RawClient.open(proxy.port);
+  try {
+    assert.deepEqual(
+      [...proxy.pool.members.keys()].sort(),
+      [a.port, b.port, c.port].map((p) => `127.0.0.1:${p}`).sort(),
+    );
+    const shard = proxy.pool.get(0);
+    assert.ok(shard);
+    assert.equal(shard.node.port, a.port, 'the entry’s own address is the initial primary');
+    const tube = ['t0', 't1', 't2', 't3', 't4', 't5'].find((t) => proxy.routing.ownerOf(t) === 0);
+    assert.ok(tube, 'some tube of six is on shard 0');
+    assert.equal((await client.cmd(`use ${tube}`)).line, `USING ${tube}`);
+    await client.put('on-a');
+    assert.equal(a.engine.counts.ready, 1);
+    assert.equal(b.engine.counts.ready, 0);
+
+    const standby = shard.member(`127.0.0.1:${b.port}`);
+    assert.ok(standby);
+    shard.switchTo(standby);
+    assert.equal(shard.node.port, b.port);
+    // The client's connection to a was closed by the switch: its next put opens one to b, using the tube.
+    await client.put('on-b');
+    assert.equal(b.engine.counts.ready, 1);
+    assert.equal(a.engine.counts.ready, 1, 'nothing more went to the former primary');
+    assert.equal((await client.cmd(`stats-tube ${tube}`)).line.startsWith('OK'), true);
+  } finally {
+    client.close();
+    await proxy.close();
+    await Promise.all(servers.map((s) => s.close()));
+  }
+});
