@@ -4,7 +4,6 @@ import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
 import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES, openBinlog, restoreInto } from '../binlog';
 import { type Logger, processFields } from '../log/logger';
-import { startNodeMetrics } from '../metrics/node-metrics';
 import { DEFAULT_MAX_CONNECTIONS } from '../net/limits';
 import { type NodeServerOptions, startNodeServer } from '../server/node-server';
 import { STALKD_VERSION } from '../version';
@@ -179,9 +178,10 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
     log.warnLimited('request-timeout', 'connection closed: request or replies stalled', {
       request_timeout_ms: opts.requestTimeoutMs,
     });
+  // prom-client and the HTTP server are loaded only when metrics are served.
   const metrics =
     opts.metricsPort > 0
-      ? await startNodeMetrics(server, {
+      ? await (await import('../metrics/node-metrics')).startNodeMetrics(server, {
           host: opts.metricsHost,
           port: opts.metricsPort,
           maxTubes: opts.metricsMaxTubes,
