@@ -9,6 +9,7 @@ import { type Generator, type LoadgenResult, runLoadgen, TMP_DIR } from './loadg
 import { totalCpuSeconds, totalRssBytes } from './machine';
 import type { Scenario } from './scenarios';
 import {
+  LOGGED_TARGETS,
   PROXY_NODES,
   type RunningTarget,
   stalkdSupportsMetrics,
@@ -50,6 +51,7 @@ export async function measure(
   const base: Measurement = { scenario: scenario.id, target, round };
   const config: TargetConfig = { maxJobBytes: scenario.maxJobBytes ?? 65535, nodeArgs: opts.nodeArgs };
   if (scenario.fsync !== undefined) config.binlog = { dir: '', fsync: scenario.fsync };
+  else if (LOGGED_TARGETS.includes(target)) config.binlog = { dir: '', fsync: 'default' };
   if (scenario.kind === 'scrape' && stalkdSupportsMetrics()) config.metrics = true;
   const why = unsupported(target, config);
   if (why) return { ...base, skipped: why };
@@ -84,7 +86,7 @@ async function drive(scenario: Scenario, t: RunningTarget, opts: MeasureOptions)
   let cpuAtDone = Number.NaN;
   const args = scenario.load(opts.quick);
   // The do-nothing servers answer INSERTED 1 every time.
-  if (t.name === 'null' || t.name === 'node-null') args.checkMonotonic = false;
+  if (t.name === 'null' || t.name === 'node-null' || t.name === 'node-onread') args.checkMonotonic = false;
   const lg = await runLoadgen(opts.gen, args, t.host, t.port, (marker) => {
     if (marker === 'run') cpuAtRun = totalCpuSeconds(t.pids);
     else cpuAtDone = totalCpuSeconds(t.pids);
@@ -99,6 +101,7 @@ async function drive(scenario: Scenario, t: RunningTarget, opts: MeasureOptions)
     metrics.cycleP99Us = lg.cycleUs.p99;
     metrics.cycleP999Us = lg.cycleUs.p999;
   }
+  if (serverCpuSeconds > 0 && lg.ops > 0) metrics.serverCpuUsPerOp = (serverCpuSeconds * 1e6) / lg.ops;
   if (lg.requestUs) {
     metrics.requestP50Us = lg.requestUs.p50;
     metrics.requestP99Us = lg.requestUs.p99;

@@ -19,6 +19,8 @@ export interface TargetSummary {
 }
 
 export interface GoalResult {
+  /** The target judged (absent in reports written before issue 18: node or proxy). */
+  of?: Goal['of'];
   text: string;
   value: number | null;
   met: boolean | null;
@@ -79,22 +81,31 @@ function summarizeTarget(runs: Measurement[]): TargetSummary {
   return summary;
 }
 
+/** Whom a target is compared with: the logged targets with beanstalkd -b, the others with beanstalkd. */
+export function referenceOf(t: TargetName): TargetName {
+  return t === 'node-b' || t === 'cluster' ? 'beanstalkd-b' : 'beanstalkd';
+}
+
 function evaluateGoal(goal: Goal, s: ScenarioSummary): GoalResult {
-  const bs = s.targets.beanstalkd?.median;
+  const bs = s.targets[referenceOf(goal.of)]?.median;
   const of = s.targets[goal.of]?.median;
   let value: number | null = null;
   if (goal.metric === 'addedP50Us') {
     const direct = s.targets.node?.median.requestP50Us;
     const proxied = of?.requestP50Us;
     if (direct !== undefined && proxied !== undefined) value = proxied - direct;
+  } else if (goal.metric === 'addedCycleP50Us') {
+    const a = of?.cycleP50Us;
+    const b = bs?.cycleP50Us;
+    if (a !== undefined && b !== undefined) value = a - b;
   } else {
     const a = of?.[goal.metric];
     const b = bs?.[goal.metric];
     if (a !== undefined && b !== undefined && b > 0) value = a / b;
   }
-  if (value === null) return { text: goal.text, value, met: null };
+  if (value === null) return { of: goal.of, text: goal.text, value, met: null };
   const met = (goal.min === undefined || value >= goal.min) && (goal.max === undefined || value <= goal.max);
-  return { text: goal.text, value, met };
+  return { of: goal.of, text: goal.text, value, met };
 }
 
 export function summarize(scenarios: readonly Scenario[], measurements: Measurement[]): ScenarioSummary[] {
@@ -113,8 +124,8 @@ export function summarize(scenarios: readonly Scenario[], measurements: Measurem
       const runs = measurements.filter((m) => m.scenario === sc.id && m.target === t);
       if (runs.length) s.targets[t] = summarizeTarget(runs);
     }
-    const base = s.targets.beanstalkd?.median[sc.metric];
-    for (const t of ['node', 'proxy'] as const) {
+    for (const t of ['node', 'proxy', 'node-b', 'cluster'] as const) {
+      const base = s.targets[referenceOf(t)]?.median[sc.metric];
       const v = s.targets[t]?.median[sc.metric];
       if (v !== undefined && base !== undefined && base > 0) s.ratios[t] = v / base;
     }
@@ -144,10 +155,25 @@ function cell(s: ScenarioSummary, t: TargetName): string {
   return x.median.capped ? `${v}³` : v;
 }
 
+const UNLOGGED: ReadonlySet<TargetName> = new Set(['node', 'proxy']);
+const LATENCY_ROWS: readonly TargetName[] = [
+  'beanstalkd',
+  'node',
+  'proxy',
+  'null',
+  'node-null',
+  'node-onread',
+  'beanstalkd-b',
+  'node-b',
+  'cluster',
+];
+
 const ratio = (r: number | undefined): string => (r === undefined ? '' : `${r.toFixed(2)}×`);
 
-function goalText(s: ScenarioSummary): string {
+/** The goals of the targets in `of` (default: the unlogged ones of the first table). */
+function goalText(s: ScenarioSummary, of: ReadonlySet<TargetName> = UNLOGGED): string {
   return s.goals
+    .filter((g) => of.has(g.of ?? 'node'))
     .map((g) => {
       if (g.value === null) return `${g.text}: –`;
       const v = g.text.includes('µs') ? `${g.value.toFixed(0)} µs` : `${g.value.toFixed(2)}×`;
@@ -169,15 +195,17 @@ export function markdown(r: BenchReport): string {
   );
   lines.push('');
   lines.push(
-    '| scenario | unit | beanstalkd | stalkd node | node ÷ bs | proxy + 3 nodes | proxy ÷ bs | generator ceiling⁴ | Node floor⁵ | goals |',
+    '| scenario | unit | beanstalkd | stalkd node | node ÷ bs | proxy + 3 nodes | proxy ÷ bs | generator ceiling⁴ | Node floor⁵ | Node onread floor⁶ | goals |',
   );
-  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const s of r.scenarios) {
     lines.push(
       `| ${s.id} | ${s.unit}${s.higherIsBetter ? '' : ' (lower is better)'} | ${cell(s, 'beanstalkd')} | ${cell(s, 'node')} | ` +
-        `${ratio(s.ratios.node)} | ${cell(s, 'proxy')} | ${ratio(s.ratios.proxy)} | ${cell(s, 'null')} | ${cell(s, 'node-null')} | ${goalText(s)} |`,
+        `${ratio(s.ratios.node)} | ${cell(s, 'proxy')} | ${ratio(s.ratios.proxy)} | ${cell(s, 'null')} | ${cell(s, 'node-null')} | ${cell(s, 'node-onread')} | ${goalText(s)} |`,
     );
   }
+  const logged = loggedTable(r);
+  if (logged) lines.push('', logged);
   lines.push('');
   lines.push(latencyTable(r));
   lines.push('');
@@ -187,6 +215,32 @@ export function markdown(r: BenchReport): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Issue 18's table: the targets as users deploy them, each with a binlog at its default fsync
+ * (-f 50), beside the CPU each spent per operation (all server processes: the cluster's four).
+ */
+function loggedTable(r: BenchReport): string {
+  const rows = r.scenarios.filter(
+    (s) => s.targets['node-b'] || s.targets.cluster || s.targets['beanstalkd-b'],
+  );
+  if (!rows.length) return '';
+  const out = [
+    '| with binlogs (`-b`, default `-f 50`) | unit | beanstalkd -b | stalkd node -b | node -b ÷ bs | cluster (proxy + 3 nodes -b) | cluster ÷ bs | server CPU µs/op: bs / node / cluster | goals |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const s of rows) {
+    const us = (t: TargetName): string => fmt(s.targets[t]?.median.serverCpuUsPerOp);
+    out.push(
+      `| ${s.id} | ${s.unit} | ${cell(s, 'beanstalkd-b')} | ${cell(s, 'node-b')} | ${ratio(s.ratios['node-b'])} | ` +
+        `${cell(s, 'cluster')} | ${ratio(s.ratios.cluster)} | ${us('beanstalkd-b')} / ${us('node-b')} / ${us('cluster')} | ` +
+        `${goalText(s, LOGGED)} |`,
+    );
+  }
+  return out.join('\n');
+}
+
+const LOGGED: ReadonlySet<TargetName> = new Set(['node-b', 'cluster']);
+
 function latencyTable(r: BenchReport): string {
   const s = r.scenarios.find((x) => x.id === 'ping-pong');
   if (!s) return '';
@@ -194,7 +248,7 @@ function latencyTable(r: BenchReport): string {
     '| ping-pong latency (µs) | cycle p50 | cycle p99 | cycle p999 | request p50 | request p99 |',
   ];
   rows.push('|---|---:|---:|---:|---:|---:|');
-  for (const t of ['beanstalkd', 'node', 'proxy', 'null', 'node-null'] as const) {
+  for (const t of LATENCY_ROWS) {
     const x = s.targets[t]?.median;
     if (!x || x.cycleP50Us === undefined) continue;
     rows.push(
@@ -206,19 +260,19 @@ function latencyTable(r: BenchReport): string {
 
 function cpuTable(r: BenchReport): string {
   const rows = [
-    '| CPU in the measured phase (cores busy: server / generator) | beanstalkd | stalkd node | proxy + 3 nodes | null | node-null |',
+    `| CPU in the measured phase: cores busy (server / generator), server CPU µs per op | ${LATENCY_ROWS.join(' | ')} |`,
   ];
-  rows.push('|---|---:|---:|---:|---:|---:|');
+  rows.push(`|---|${LATENCY_ROWS.map(() => '---:').join('|')}|`);
   for (const s of r.scenarios) {
     if (s.unit === 'MiB' || s.id.startsWith('replay')) continue;
     const c = (t: TargetName): string => {
       const x = s.targets[t];
       if (!x || x.serverCores === undefined) return '';
-      return `${x.serverCores.toFixed(2)} / ${(x.generatorCores ?? 0).toFixed(2)}`;
+      const us = x.median.serverCpuUsPerOp;
+      const perOp = us === undefined ? '' : ` · ${fmt(us)} µs`;
+      return `${x.serverCores.toFixed(2)} / ${(x.generatorCores ?? 0).toFixed(2)}${perOp}`;
     };
-    rows.push(
-      `| ${s.id} | ${c('beanstalkd')} | ${c('node')} | ${c('proxy')} | ${c('null')} | ${c('node-null')} |`,
-    );
+    rows.push(`| ${s.id} | ${LATENCY_ROWS.map(c).join(' | ')} |`);
   }
   return rows.join('\n');
 }
@@ -250,6 +304,11 @@ function notes(r: BenchReport): string[] {
     "⁵ the Node generator's do-nothing server (`bench/loadgen-node.ts --mode serve`: one Node process, prebuilt " +
       'replies, one write per read) driven by the same generator: the most any Node server does here. stalkd node ' +
       "below it is stalkd's own work; the Node floor below beanstalkd is the Node runtime's per-event cost.",
+  );
+  out.push(
+    "⁶ bench/floor-server.ts: a do-nothing server reading with `net`'s `onread` option into one reused buffer and " +
+      "writing each connection's replies of a loop turn in one write (no Buffer per read, no stream events): the " +
+      'floor for a Node server that avoids the stream machinery.',
   );
   const scrape = r.scenarios.find((s) => s.id === 'scrape-10k')?.targets.node?.median;
   if (scrape?.httpSeconds !== undefined)

@@ -9,8 +9,11 @@ import type { TargetName } from './targets';
 export type ScenarioKind = 'throughput' | 'latency' | 'memory' | 'replay' | 'scrape';
 
 export interface Goal {
-  /** node ÷ beanstalkd (or proxy ÷ beanstalkd) must be ≥ min or ≤ max. */
-  of: 'node' | 'proxy';
+  /**
+   * of ÷ its beanstalkd (beanstalkd for node and proxy, beanstalkd -b for node-b and cluster) must be
+   * ≥ min or ≤ max; for the added* metrics, of minus its reference in µs.
+   */
+  of: 'node' | 'proxy' | 'node-b' | 'cluster';
   metric: string;
   min?: number;
   max?: number;
@@ -34,12 +37,24 @@ export interface Scenario {
 }
 
 const ALL: readonly TargetName[] = ['beanstalkd', 'node', 'proxy'];
-const WITH_CEILING: readonly TargetName[] = ['beanstalkd', 'node', 'proxy', 'null', 'node-null'];
+const WITH_CEILING: readonly TargetName[] = [
+  'beanstalkd',
+  'node',
+  'proxy',
+  'null',
+  'node-null',
+  'node-onread',
+];
+/** The scenarios users' traffic looks like also run against the logged targets (LOGGED_TARGETS). */
+const WITH_LOGGED: readonly TargetName[] = [...WITH_CEILING, 'beanstalkd-b', 'node-b', 'cluster'];
 const pick = (quick: boolean, full: number, small: number): number => (quick ? small : full);
 /** The issue's goals for pipelined throughput: node ≥ 3× and proxy ≥ 2× beanstalkd. */
 const PIPELINED_GOALS: Goal[] = [
   { of: 'node', metric: 'rate', min: 3, text: 'node ≥ 3×' },
   { of: 'proxy', metric: 'rate', min: 2, text: 'proxy ≥ 2×' },
+  // Issue 18: with binlogs, against beanstalkd -b.
+  { of: 'node-b', metric: 'rate', min: 2, text: 'node -b ≥ 2×' },
+  { of: 'cluster', metric: 'rate', min: 1, text: 'cluster ≥ 1.0×' },
 ];
 
 const durable = (fsync: number | 'never', label: string, goals: Goal[]): Scenario => ({
@@ -73,7 +88,7 @@ export const SCENARIOS: readonly Scenario[] = [
     metric: 'rate',
     unit: 'puts/s',
     higherIsBetter: true,
-    targets: WITH_CEILING,
+    targets: WITH_LOGGED,
     load: (q) => ({
       mode: 'put',
       conns: 8,
@@ -94,7 +109,7 @@ export const SCENARIOS: readonly Scenario[] = [
     metric: 'rate',
     unit: 'puts/s',
     higherIsBetter: true,
-    targets: WITH_CEILING,
+    targets: WITH_LOGGED,
     load: (q) => ({
       mode: 'put',
       conns: 64,
@@ -106,7 +121,11 @@ export const SCENARIOS: readonly Scenario[] = [
       tubePerConn: true,
       checkMonotonic: true,
     }),
-    goals: [{ of: 'node', metric: 'rate', min: 1, text: 'node ≥ 1.0×' }],
+    goals: [
+      { of: 'node', metric: 'rate', min: 1, text: 'node ≥ 1.0×' },
+      { of: 'node-b', metric: 'rate', min: 0.9, text: 'node -b ≥ 0.9×' },
+      { of: 'cluster', metric: 'rate', min: 0.5, text: 'cluster ≥ 0.5×' },
+    ],
   },
   {
     id: 'reserve-delete-pipelined',
@@ -115,7 +134,7 @@ export const SCENARIOS: readonly Scenario[] = [
     metric: 'rate',
     unit: 'jobs/s',
     higherIsBetter: true,
-    targets: WITH_CEILING,
+    targets: WITH_LOGGED,
     load: (q) => ({
       mode: 'resdel',
       conns: 8,
@@ -157,7 +176,7 @@ export const SCENARIOS: readonly Scenario[] = [
     metric: 'rate',
     unit: 'cycles/s',
     higherIsBetter: true,
-    targets: WITH_CEILING,
+    targets: WITH_LOGGED,
     load: (q) => ({
       mode: 'cycle',
       conns: 1,
@@ -172,6 +191,10 @@ export const SCENARIOS: readonly Scenario[] = [
       { of: 'node', metric: 'rate', min: 1, text: 'node ≥ 1.0×' },
       { of: 'node', metric: 'cycleP99Us', max: 1.2, text: 'node p99 ≤ 1.2×' },
       { of: 'proxy', metric: 'addedP50Us', max: 100, text: 'proxy adds ≤ 100 µs p50' },
+      { of: 'node-b', metric: 'rate', min: 0.9, text: 'node -b ≥ 0.9×' },
+      { of: 'node-b', metric: 'cycleP99Us', max: 1.5, text: 'node -b p99 ≤ 1.5×' },
+      { of: 'cluster', metric: 'rate', min: 0.5, text: 'cluster ≥ 0.5×' },
+      { of: 'cluster', metric: 'addedCycleP50Us', max: 60, text: 'cluster p50 ≤ +60 µs' },
     ],
   },
   {

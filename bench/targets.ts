@@ -9,13 +9,30 @@ import net from 'node:net';
 import path from 'node:path';
 import { type Generator, TMP_DIR } from './loadgen';
 
-export const TARGET_NAMES = ['beanstalkd', 'node', 'proxy', 'null', 'node-null'] as const;
+export const TARGET_NAMES = [
+  'beanstalkd',
+  'node',
+  'proxy',
+  'null',
+  'node-null',
+  'node-onread',
+  'beanstalkd-b',
+  'node-b',
+  'cluster',
+] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
+
+/**
+ * The targets as users deploy them: always with a binlog (`-b DIR`) at each server's own default
+ * fsync policy (beanstalkd and stalkd both default to `-f 50`). `cluster` is the proxy in front of
+ * three such nodes.
+ */
+export const LOGGED_TARGETS: readonly TargetName[] = ['beanstalkd-b', 'node-b', 'cluster'];
 
 export interface BinlogConfig {
   dir: string;
-  /** -f MS; 'never' = -F. */
-  fsync: number | 'never';
+  /** -f MS; 'never' = -F; 'default' = no flag (the server's own default). */
+  fsync: number | 'never' | 'default';
 }
 
 export interface TargetConfig {
@@ -99,7 +116,9 @@ export function stalkdSupportsMetrics(): boolean {
 /** Why a target cannot run a config, or undefined when it can. */
 export function unsupported(name: TargetName, config: TargetConfig): string | undefined {
   if (name === 'beanstalkd' && !BEANSTALKD_PATH) return 'beanstalkd is not installed';
-  if ((name === 'node' || name === 'proxy') && config.binlog && !stalkdSupportsBinlog())
+  if (name === 'beanstalkd-b' && !BEANSTALKD_PATH) return 'beanstalkd is not installed';
+  const logged = LOGGED_TARGETS.includes(name) || config.binlog;
+  if (name !== 'beanstalkd' && name !== 'beanstalkd-b' && logged && !stalkdSupportsBinlog())
     return '`stalkd node -b` not available in this build';
   return undefined;
 }
@@ -178,6 +197,7 @@ function stopper(procs: ChildProcess[]): (signal?: 'SIGTERM' | 'SIGKILL') => Pro
 
 function binlogFlags(b: BinlogConfig | undefined, dir: string | undefined): string[] {
   if (!b || !dir) return [];
+  if (b.fsync === 'default') return ['-b', dir];
   return ['-b', dir, ...(b.fsync === 'never' ? ['-F'] : ['-f', String(b.fsync)])];
 }
 
@@ -190,12 +210,12 @@ function oneProcess(
   return { name, host: HOST, port: s.port, pids: [s.child.pid ?? 0], spawnedAtMs, stop: stopper([s.child]) };
 }
 
-async function startBeanstalkd(config: TargetConfig): Promise<RunningTarget> {
+async function startBeanstalkd(config: TargetConfig, name: TargetName): Promise<RunningTarget> {
   const spawnedAtMs = performance.now();
   const args = ['-V', '-l', HOST, '-p', '0', '-z', String(config.maxJobBytes)];
   args.push(...binlogFlags(config.binlog, config.binlog?.dir));
   const s = await spawnServer(BEANSTALKD_PATH as string, args, /bind \d+ 127\.0\.0\.1:(\d+)/, 'beanstalkd');
-  return oneProcess('beanstalkd', spawnedAtMs, s);
+  return oneProcess(name, spawnedAtMs, s);
 }
 
 function startStalkdNode(
@@ -208,14 +228,14 @@ function startStalkdNode(
   return spawnServer(process.execPath, args, /bind 127\.0\.0\.1:(\d+)/, 'stalkd node');
 }
 
-async function startNode(config: TargetConfig): Promise<RunningTarget> {
+async function startNode(config: TargetConfig, name: TargetName): Promise<RunningTarget> {
   const spawnedAtMs = performance.now();
   // --metrics-port takes a fixed port (0 = off): borrow a free one from the kernel.
   const metricsPort = config.metrics ? await freePort() : 0;
   const extra = metricsPort ? ['--metrics-port', String(metricsPort), '--metrics-max-tubes', '100000'] : [];
   const s = await startStalkdNode(config, config.binlog?.dir, extra);
   const t: RunningTarget = {
-    name: 'node',
+    name,
     host: HOST,
     port: s.port,
     pids: [s.child.pid ?? 0],
@@ -247,7 +267,7 @@ function freePort(): Promise<number> {
  * placement of a handful of tubes is lumpy). Builds without the proxy subcommand use
  * bench/proxy-launcher.ts (the same startProxyServer, same pins).
  */
-async function startProxy(config: TargetConfig): Promise<RunningTarget> {
+async function startProxy(config: TargetConfig, name: TargetName): Promise<RunningTarget> {
   const spawnedAtMs = performance.now();
   const nodes = await Promise.all(
     Array.from({ length: PROXY_NODES }, (_, i) =>
@@ -294,7 +314,7 @@ async function startProxy(config: TargetConfig): Promise<RunningTarget> {
   const procs = [proxy.child, ...nodes.map((n) => n.child)];
   const stopAll = stopper(procs);
   return {
-    name: 'proxy',
+    name,
     host: HOST,
     port: proxy.port,
     pids: procs.map((c) => c.pid ?? 0),
@@ -330,6 +350,19 @@ async function startNodeNull(config: TargetConfig, bodyBytes: number): Promise<R
   return oneProcess('node-null', spawnedAtMs, s);
 }
 
+/**
+ * The Node floor with the cheapest reads and writes (bench/floor-server.ts: `onread` into one reused
+ * buffer, one write per connection per loop turn): what a Node server can reach when it avoids the
+ * stream machinery.
+ */
+async function startNodeOnread(bodyBytes: number): Promise<RunningTarget> {
+  const spawnedAtMs = performance.now();
+  const script = path.join(__dirname, 'floor-server.js');
+  const args = [script, '--host', HOST, '--port', '0', '--body', String(bodyBytes)];
+  const s = await spawnServer(process.execPath, args, /listening (\d+)/, 'Node onread floor server');
+  return oneProcess('node-onread', spawnedAtMs, s);
+}
+
 export function startTarget(
   name: TargetName,
   config: TargetConfig,
@@ -338,14 +371,19 @@ export function startTarget(
 ): Promise<RunningTarget> {
   switch (name) {
     case 'beanstalkd':
-      return startBeanstalkd(config);
+    case 'beanstalkd-b':
+      return startBeanstalkd(config, name);
     case 'node':
-      return startNode(config);
+    case 'node-b':
+      return startNode(config, name);
     case 'proxy':
-      return startProxy(config);
+    case 'cluster':
+      return startProxy(config, name);
     case 'null':
       return startNull(gen, config, bodyBytes);
     case 'node-null':
       return startNodeNull(config, bodyBytes);
+    case 'node-onread':
+      return startNodeOnread(bodyBytes);
   }
 }
