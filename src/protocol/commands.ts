@@ -44,7 +44,28 @@ export type Request =
   // stalkd's extensions for the proxy (decoded only with `extensions`).
   | { op: 'x-hello' | 'x-cancel' }
   | { op: 'x-unreserve'; id: number }
-  | { op: 'x-reserve-wait'; timeoutMs: number; flags: number };
+  | { op: 'x-reserve-wait'; timeoutMs: number; flags: number }
+  // Replication (docs/replication.md): between the members of a shard, and from operators/proxies.
+  | { op: 'x-role' }
+  | { op: 'x-auth'; token: string }
+  | { op: 'x-promote'; term: number; force: boolean }
+  | { op: 'x-fence'; term: number; lastTerm: number; lastLsn: number; member: string }
+  | ({ op: 'x-replicate' } & ReplicateRequest);
+
+/** `x-replicate`'s arguments: what a standby says about itself and its log (docs/replication.md). */
+export interface ReplicateRequest {
+  /** The shard id it holds data of, or '-' (none yet). */
+  shard: string;
+  member: string;
+  knownTerm: number;
+  lastTerm: number;
+  lastLsn: number;
+  /** Where its log ends: segment index and offset. */
+  index: number;
+  offset: number;
+  /** host:port it is reached at, or '-'. */
+  advertise: string;
+}
 
 /** The Request variant whose op union contains K (`RequestOf<'use'>` has `tube`). */
 export type RequestOf<K extends Request['op']> = Request extends infer R
@@ -98,7 +119,7 @@ type LineDecoder = (buf: Buffer, argStart: number, end: number) => LineResult;
 
 const ASCII = (s: string): Buffer => Buffer.from(s, 'latin1');
 
-function exact(op: BareOp | 'x-hello' | 'x-cancel'): LineDecoder {
+function exact(op: BareOp | 'x-hello' | 'x-cancel' | 'x-role'): LineDecoder {
   const request = { op } as Request;
   return (_buf, argStart, end) => (argStart === end ? request : BAD);
 }
@@ -214,6 +235,66 @@ function decodeReserveWait(buf: Buffer, argStart: number, end: number): LineResu
   return { op: 'x-reserve-wait', timeoutMs: timeoutSecs * 1000, flags: numberRead.value };
 }
 
+/** Numbers of the replication commands: decimal, at most 16 digits (safe integers). */
+const COUNT = /^\d{1,16}$/;
+/** Shard and member ids: 16 hex digits. */
+const MEMBER_ID = /^[0-9a-f]{16}$/;
+/** Tokens and addresses: printable, no space. */
+const WORD_ARG = /^[\x21-\x7e]{1,128}$/;
+
+/** The line's arguments split at single spaces, or undefined when their count is not `n`. */
+function args(buf: Buffer, argStart: number, end: number, min: number, max = min): string[] | undefined {
+  const parts = buf.toString('latin1', argStart, end).split(' ');
+  return parts.length >= min && parts.length <= max ? parts : undefined;
+}
+
+function decodeAuth(buf: Buffer, argStart: number, end: number): LineResult {
+  const a = args(buf, argStart, end, 1);
+  return a && WORD_ARG.test(a[0] as string) ? { op: 'x-auth', token: a[0] as string } : BAD;
+}
+
+function decodePromote(buf: Buffer, argStart: number, end: number): LineResult {
+  const a = args(buf, argStart, end, 1, 2);
+  if (!a || !COUNT.test(a[0] as string) || (a[1] !== undefined && a[1] !== 'force')) return BAD;
+  return { op: 'x-promote', term: Number(a[0]), force: a[1] === 'force' };
+}
+
+function decodeFence(buf: Buffer, argStart: number, end: number): LineResult {
+  const a = args(buf, argStart, end, 4);
+  if (!a || !a.slice(0, 3).every((v) => COUNT.test(v)) || !MEMBER_ID.test(a[3] as string)) return BAD;
+  const [term, lastTerm, lastLsn] = a.map(Number) as [number, number, number];
+  return { op: 'x-fence', term, lastTerm, lastLsn, member: a[3] as string };
+}
+
+function decodeReplicate(buf: Buffer, argStart: number, end: number): LineResult {
+  const a = args(buf, argStart, end, 8);
+  if (!a) return BAD;
+  const [shard, member, knownTerm, lastTerm, lastLsn, index, offset, advertise] = a as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const numbers = [knownTerm, lastTerm, lastLsn, index, offset];
+  if ((shard !== '-' && !MEMBER_ID.test(shard)) || !MEMBER_ID.test(member)) return BAD;
+  if (!numbers.every((v) => COUNT.test(v)) || !WORD_ARG.test(advertise)) return BAD;
+  return {
+    op: 'x-replicate',
+    shard,
+    member,
+    knownTerm: Number(knownTerm),
+    lastTerm: Number(lastTerm),
+    lastLsn: Number(lastLsn),
+    index: Number(index),
+    offset: Number(offset),
+    advertise,
+  };
+}
+
 /** beanstalkd's table order matters: the first matching prefix wins. */
 const tableWith = (reserveWithTimeout: LineDecoder): ReadonlyArray<readonly [Buffer, LineDecoder]> => [
   [ASCII('put '), decodePut],
@@ -249,6 +330,11 @@ const EXTENSIONS: ReadonlyArray<readonly [Buffer, LineDecoder]> = [
   [ASCII('x-reserve-wait '), decodeReserveWait],
   [ASCII('x-cancel'), exact('x-cancel')],
   [ASCII('x-unreserve '), idCommand('x-unreserve')],
+  [ASCII('x-role'), exact('x-role')],
+  [ASCII('x-auth '), decodeAuth],
+  [ASCII('x-promote '), decodePromote],
+  [ASCII('x-fence '), decodeFence],
+  [ASCII('x-replicate '), decodeReplicate],
 ];
 
 type Buckets = Array<Array<readonly [Buffer, LineDecoder]> | undefined>;

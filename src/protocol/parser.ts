@@ -78,6 +78,14 @@ export class RequestParser {
     }
   }
 
+  /** Takes every byte not consumed yet (a connection that stops speaking the protocol). */
+  takeRest(): Buffer {
+    const rest = Buffer.from(this.buf.subarray(this.pos));
+    this.buf = EMPTY;
+    this.pos = 0;
+    return rest;
+  }
+
   /** The next complete request, or undefined until more input arrives. */
   next(): Request | undefined {
     for (;;) {

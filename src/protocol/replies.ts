@@ -43,6 +43,12 @@ export const REPLY = {
   CANCELLED: line('CANCELLED'),
   NOT_WAITING: line('NOT_WAITING'),
   UNRESERVED: line('UNRESERVED'),
+  // Replication (docs/replication.md).
+  NOT_PRIMARY: line('NOT_PRIMARY'),
+  NOT_STANDBY: line('NOT_STANDBY'),
+  NOT_IN_SYNC: line('NOT_IN_SYNC'),
+  UNAUTHORIZED: line('UNAUTHORIZED'),
+  OK: line('OK'),
 } as const;
 export type ReplyWord = keyof typeof REPLY;
 

@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import type { Session, WaitOutcome } from '../engine/session';
 import type { Stallable } from '../net/stall-watch';
-import type { Request } from '../protocol/commands';
+import type { ReplicateRequest, Request } from '../protocol/commands';
 import { RequestParser } from '../protocol/parser';
 import {
   dispatch,
@@ -45,12 +45,21 @@ export class Connection implements HandlerContext, Stallable {
   private stalled = false;
   /** Replies held back until the journal makes their records durable, in order. */
   private readonly gated: QueuedReply[] = [];
+  /** `x-auth` succeeded (or no --shard-token is set). */
+  authorized: boolean;
+  /** A deferred reply (x-promote) is pending: later requests wait for it. */
+  private deferred = false;
+  /** x-replicate: the socket goes to the member after this batch. */
+  private handoff: ReplicateRequest | undefined;
+  /** Sequence the current reply waits for because it names a job (replication). */
+  private shownSeq = 0;
 
   constructor(
     private readonly server: NodeServer,
     readonly socket: Socket,
   ) {
     this.parser = new RequestParser(server.maxJobBytes, true, server.dialect);
+    this.authorized = server.shard.token === undefined;
     this.session = server.engine.openSession((outcome) => this.onWake(outcome));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
@@ -95,6 +104,35 @@ export class Connection implements HandlerContext, Stallable {
     return this.server.jobFile(id);
   }
 
+  get shard() {
+    return this.server.shard;
+  }
+
+  authorize(): void {
+    this.authorized = true;
+  }
+
+  jobShown(id: number): void {
+    const seq = this.server.shard.putLsnOf(id);
+    if (seq > this.shownSeq) this.shownSeq = seq;
+  }
+
+  defer(reply: Promise<string>): void {
+    this.deferred = true;
+    void reply
+      .catch((err: Error) => `INTERNAL_ERROR ${err.message}`)
+      .then((line) => {
+        this.deferred = false;
+        if (this.closed) return;
+        this.send(Buffer.from(`${line}\r\n`, 'latin1'), 0);
+        this.schedule();
+      });
+  }
+
+  handOver(req: ReplicateRequest): void {
+    this.handoff = req;
+  }
+
   beginWait(extra: ReservedExtra): void {
     this.waitExtra = extra;
   }
@@ -111,7 +149,7 @@ export class Connection implements HandlerContext, Stallable {
     let served = 0;
     socket.cork();
     try {
-      while (!this.closed && !this.quitting) {
+      while (!this.closed && !this.quitting && !this.deferred && this.handoff === undefined) {
         if (socket.writableLength > this.server.maxOutputBytes) {
           this.pausedForOutput = true;
           break;
@@ -126,9 +164,10 @@ export class Connection implements HandlerContext, Stallable {
         if (!req) break;
         served++;
         const seqBefore = this.engine.lastJournalSeq;
+        this.shownSeq = 0;
         const reply = dispatch(this, req);
-        if (reply)
-          this.send(reply, this.engine.lastJournalSeq !== seqBefore ? this.engine.lastJournalSeq : 0);
+        const changed = this.engine.lastJournalSeq !== seqBefore ? this.engine.lastJournalSeq : 0;
+        if (reply) this.send(reply, Math.max(changed, this.shownSeq));
       }
     } finally {
       // The batch's records go to the OS before its replies leave (one write for the whole read).
@@ -136,13 +175,38 @@ export class Connection implements HandlerContext, Stallable {
       socket.uncork();
       this.processing = false;
     }
-    this.afterProcess(served > 0);
+    if (this.handoff !== undefined) this.replicate(this.handoff);
+    else this.afterProcess(served > 0);
+  }
+
+  /**
+   * x-replicate: the socket becomes a replication stream. Replies before it are out first (they
+   * are never gated here: a member connection sends only x-auth before it).
+   */
+  private replicate(req: ReplicateRequest): void {
+    if (this.gated.length > 0) {
+      this.handoff = undefined;
+      this.send(Buffer.from('BAD_FORMAT\r\n', 'latin1'), 0);
+      this.close();
+      return;
+    }
+    const socket = this.socket;
+    const leftover = this.parser.takeRest();
+    this.closed = true;
+    if (this.stalled) this.server.stalls.end(this);
+    this.stalled = false;
+    this.server.engine.closeSession(this.session);
+    this.server.forget(this);
+    for (const event of ['data', 'end', 'drain', 'error', 'close']) socket.removeAllListeners(event);
+    socket.resume();
+    this.server.shard.replicate(socket, leftover, req);
   }
 
   /** A blocked reserve ended (job, TIMED_OUT or DEADLINE_SOON): answer it and go on. */
   private onWake(outcome: WaitOutcome): void {
     if (this.closed) return;
-    this.send(outcomeReply(outcome, this.waitExtra), 0);
+    const seq = outcome.type === 'reserved' ? this.server.shard.putLsnOf(outcome.job.id) : 0;
+    this.send(outcomeReply(outcome, this.waitExtra), seq);
     this.waitExtra = ReservedExtra.None;
     if (!this.processing) this.schedule();
   }

@@ -6,7 +6,7 @@
 import type { Engine } from '../engine/engine';
 import type { Job } from '../engine/job';
 import type { Session, WaitOutcome } from '../engine/session';
-import { type Request, type RequestOf, ReserveWaitFlag } from '../protocol/commands';
+import { type ReplicateRequest, type Request, type RequestOf, ReserveWaitFlag } from '../protocol/commands';
 import type { Dialect } from '../protocol/dialect';
 import {
   lineReply,
@@ -20,6 +20,7 @@ import {
 } from '../protocol/replies';
 import { HELLO_PREFIX } from '../protocol/reply-parser';
 import type { CommandCounts } from '../protocol/stats';
+import { roleYaml, type ShardControl, tokenMatches } from './shard';
 import { statsJob, statsTube } from './stats-view';
 
 export type Reply = ReplyBytes;
@@ -52,7 +53,35 @@ export interface HandlerContext {
   refusePut(reason: PutRefusal): void;
   /** The beanstalkd release reproduced (stats strings quoted or not). */
   readonly dialect: Dialect;
+  /** Replication: the member's role and answers (STANDALONE without --shard-peers). */
+  readonly shard: ShardControl;
+  /** The connection sent the right `x-auth` (or no --shard-token is set). */
+  readonly authorized: boolean;
+  authorize(): void;
+  /** The reply comes later (x-promote); requests after it wait for it. */
+  defer(reply: Promise<string>): void;
+  /** x-replicate: the socket leaves this connection for the member once the batch is out. */
+  handOver(req: ReplicateRequest): void;
+  /** The reply names job `id`: it leaves only once the job's put is confirmed (replication). */
+  jobShown(id: number): void;
 }
+
+/** Commands that change a job or a tube: a standby answers NOT_PRIMARY (docs/replication.md). */
+const CHANGING: ReadonlySet<Request['op']> = new Set<Request['op']>([
+  'put',
+  'reserve',
+  'reserve-with-timeout',
+  'x-reserve-wait',
+  'reserve-job',
+  'delete',
+  'release',
+  'bury',
+  'touch',
+  'kick',
+  'kick-job',
+  'pause-tube',
+  'x-unreserve',
+]);
 
 const REFUSAL_OF = { DRAINING: 'draining', EXPECTED_CRLF: 'expected_crlf' } as const;
 
@@ -85,7 +114,16 @@ export function outcomeReply(outcome: WaitOutcome, extra: ReservedExtra): Reply 
   return REPLY[outcome.type];
 }
 
-const found = (job: Job | undefined): Reply => (job ? jobReply('FOUND', job) : REPLY.NOT_FOUND);
+function found(ctx: HandlerContext, job: Job | undefined): Reply {
+  if (!job) return REPLY.NOT_FOUND;
+  ctx.jobShown(job.id);
+  return jobReply('FOUND', job);
+}
+
+/** Members and operators must `x-auth` first when a --shard-token is set. */
+function shardOnly(ctx: HandlerContext, run: () => Reply | null): Reply | null {
+  return ctx.authorized ? run() : REPLY.UNAUTHORIZED;
+}
 
 function reserveCommon(
   ctx: HandlerContext,
@@ -94,6 +132,7 @@ function reserveCommon(
   extra: ReservedExtra,
 ): Reply | null {
   const outcome = ctx.engine.reserve(ctx.session, timeoutMs, deadlineOnly);
+  if (outcome?.type === 'reserved') ctx.jobShown(outcome.job.id);
   if (outcome) return outcomeReply(outcome, extra);
   ctx.beginWait(extra);
   return null;
@@ -158,7 +197,9 @@ const HANDLERS: HandlerTable = {
   },
   'reserve-job'(ctx, req) {
     const job = ctx.engine.reserveJob(ctx.session, req.id);
-    return job === 'NOT_FOUND' ? REPLY.NOT_FOUND : jobReply('RESERVED', job);
+    if (job === 'NOT_FOUND') return REPLY.NOT_FOUND;
+    ctx.jobShown(job.id);
+    return jobReply('RESERVED', job);
   },
   delete(ctx, req) {
     ctx.cmd.delete++;
@@ -178,7 +219,7 @@ const HANDLERS: HandlerTable = {
   },
   peek(ctx, req) {
     ctx.cmd.peek++;
-    return found(ctx.engine.peek(req.id));
+    return found(ctx, ctx.engine.peek(req.id));
   },
   'kick-job'(ctx, req) {
     return REPLY[ctx.engine.kickJob(req.id)];
@@ -186,6 +227,7 @@ const HANDLERS: HandlerTable = {
   'stats-job'(ctx, req) {
     ctx.cmd['stats-job']++;
     const stats = statsJob(ctx.engine, req.id, (id) => ctx.jobFile(id));
+    if (stats) ctx.jobShown(req.id);
     return stats ? okYaml(renderJobStats(stats, ctx.dialect)) : REPLY.NOT_FOUND;
   },
   'x-unreserve'(ctx, req) {
@@ -197,15 +239,15 @@ const HANDLERS: HandlerTable = {
   },
   'peek-ready'(ctx) {
     ctx.cmd['peek-ready']++;
-    return found(ctx.engine.peekReady(ctx.session));
+    return found(ctx, ctx.engine.peekReady(ctx.session));
   },
   'peek-delayed'(ctx) {
     ctx.cmd['peek-delayed']++;
-    return found(ctx.engine.peekDelayed(ctx.session));
+    return found(ctx, ctx.engine.peekDelayed(ctx.session));
   },
   'peek-buried'(ctx) {
     ctx.cmd['peek-buried']++;
-    return found(ctx.engine.peekBuried(ctx.session));
+    return found(ctx, ctx.engine.peekBuried(ctx.session));
   },
   stats(ctx) {
     ctx.cmd.stats++;
@@ -229,9 +271,34 @@ const HANDLERS: HandlerTable = {
   'x-cancel'(ctx) {
     return ctx.engine.cancelWait(ctx.session) ? REPLY.CANCELLED : REPLY.NOT_WAITING;
   },
+  'x-role'(ctx) {
+    return okYaml(roleYaml(ctx.shard.view()));
+  },
+  'x-auth'(ctx, req) {
+    const token = ctx.shard.token;
+    if (token !== undefined && !tokenMatches(req.token, token)) return REPLY.UNAUTHORIZED;
+    ctx.authorize();
+    return REPLY.OK;
+  },
+  'x-promote'(ctx, req) {
+    return shardOnly(ctx, () => {
+      ctx.defer(ctx.shard.promote(req.term, req.force));
+      return null;
+    });
+  },
+  'x-fence'(ctx, req) {
+    return shardOnly(ctx, () => lineReply(ctx.shard.fence(req.term, req.lastTerm, req.lastLsn, req.member)));
+  },
+  'x-replicate'(ctx, req) {
+    return shardOnly(ctx, () => {
+      ctx.handOver(req);
+      return null;
+    });
+  },
 };
 
 export function dispatch(ctx: HandlerContext, req: Request): Reply | null {
+  if (!ctx.shard.writable && CHANGING.has(req.op)) return REPLY.NOT_PRIMARY;
   const handler = HANDLERS[req.op] as Handler<Request>;
   return handler(ctx, req);
 }

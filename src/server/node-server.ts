@@ -25,6 +25,7 @@ import { type CommandCounts, newCommandCounts } from '../protocol/stats';
 import { STALKD_VERSION } from '../version';
 import { Connection } from './connection';
 import type { PutRefusal } from './handlers';
+import { STANDALONE, type ShardControl } from './shard';
 import { serverStats } from './stats-view';
 
 /** On shutdown, replies already queued get this long to reach their clients before sockets are cut. */
@@ -80,6 +81,8 @@ export interface NodeServerOptions {
   beforeListen?: (engine: Engine) => void;
   /** The beanstalkd release reproduced (`--compat`): stats strings, reserve-with-timeout, `version`. */
   dialect?: Dialect;
+  /** Replication (--shard-peers): the member; default STANDALONE. */
+  shard?: ShardControl;
   /** Called when a connection stops reading because its input or output bound was reached. */
   onBackpressure?: (info: { unsentBytes: number; unreadBytes: number }) => void;
 }
@@ -117,6 +120,8 @@ export class NodeServer {
   private readonly awaitingDurable = new Set<Connection>();
   /** The beanstalkd release this node reproduces; also the `version` its clients see. */
   readonly dialect: Dialect;
+  /** Replication's view of this node (STANDALONE without --shard-peers). */
+  shard: ShardControl;
 
   constructor(
     private readonly options: NodeServerOptions,
@@ -129,6 +134,7 @@ export class NodeServer {
     this.maxInputBytes = options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;
     this.stalls = new StallWatch(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     this.dialect = options.dialect ?? DEFAULT_DIALECT;
+    this.shard = options.shard ?? STANDALONE;
     const engineOptions: ConstructorParameters<typeof Engine>[0] = { clock };
     if (options.idStride !== undefined) engineOptions.idStride = options.idStride;
     if (options.idOffset !== undefined) engineOptions.idOffset = options.idOffset;
@@ -243,6 +249,15 @@ export class NodeServer {
   private onDurable(): void {
     const seq = this.durableSeq();
     for (const c of this.awaitingDurable) if (!c.releaseDurable(seq)) this.awaitingDurable.delete(c);
+  }
+
+  /**
+   * Closes every client connection now; replies still waiting for their records are never sent (a
+   * primary stepping down: those changes may never be confirmed). Replies already written go out.
+   */
+  dropClients(): void {
+    for (const c of [...this.connections]) c.close();
+    this.awaitingDurable.clear();
   }
 
   jobFile(id: number): number {
