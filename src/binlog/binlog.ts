@@ -358,6 +358,14 @@ export class Binlog implements Journal {
     return this.segments;
   }
 
+  /**
+   * LSN of the record that set job `id`'s current state — at or after its put — or 0 when the job
+   * is not logged. Replication holds a reply naming the job until this LSN is confirmed.
+   */
+  stateLsnOf(id: number): number {
+    return this.index.get(id)?.orderLsn ?? 0;
+  }
+
   /** LSN of the last record appended. */
   lastLsn(): number {
     return this.nextLsn - 1;

@@ -7,7 +7,7 @@
  * the job index is kept exactly as the Binlog keeps it, so at a promotion the whole state is handed
  * to a Binlog (`handOver`), which opens the new term's segment and goes on.
  */
-import type { BinlogInit, BinlogOptions } from './contract';
+import type { BinlogInit, BinlogOptions, BinlogStats } from './contract';
 import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES } from './contract';
 import type { FileOps } from './file-ops';
 import {
@@ -44,6 +44,7 @@ export class FollowerLog {
   private maxId: number;
   private lastLsn: number;
   private readonly growBytes: number;
+  private readonly maxSizeBytes: number;
   private gc: Promise<void> | undefined;
   private closing = false;
   recordsWritten = 0;
@@ -59,7 +60,8 @@ export class FollowerLog {
     this.mode =
       fsyncEveryMs === null ? SyncMode.Never : fsyncEveryMs === 0 ? SyncMode.Strict : SyncMode.Interval;
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
-    this.growBytes = roundUpToBlock(options.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+    this.maxSizeBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.growBytes = roundUpToBlock(this.maxSizeBytes);
     this.segments = init.segments;
     this.jobs = init.jobs;
     this.index = new JobIndex(init.jobs);
@@ -98,6 +100,34 @@ export class FollowerLog {
   /** Hands appended bytes to the OS now (then the -f mode's fsync follows). */
   flush(): void {
     if (this.writer.hasUnwritten()) this.writer.writeOut();
+  }
+
+  /** (term, first LSN) of each segment, oldest first: the log's term history. */
+  segmentTerms(): { term: number; firstLsn: number }[] {
+    return this.segments.filter((s) => s.firstLsn > 0).map((s) => ({ term: s.term, firstLsn: s.firstLsn }));
+  }
+
+  /** The `binlog-*` figures of a standby's log (stats, metrics), as a primary's Binlog gives them. */
+  stats(): BinlogStats {
+    let diskBytes = 0;
+    for (const s of this.segments) diskBytes += s.diskBytes();
+    const current = this.current;
+    return {
+      oldestIndex: this.segments[0]?.index ?? 0,
+      currentIndex: current?.index ?? 0,
+      recordsMigrated: 0,
+      recordsWritten: this.recordsWritten,
+      maxSizeBytes: this.maxSizeBytes,
+      diskBytes,
+      currentBytes: current?.capacity ?? 0,
+      spareBytes: 0,
+      liveBytes: this.index.liveBytes,
+      liveJobs: this.index.size,
+      segments: this.segments.length,
+      fsyncs: this.writer.syncCount,
+      writeErrors: 0,
+      writable: this.writer.failure === undefined,
+    };
   }
 
   /** Segment files on disk, oldest first (stats and tests). */

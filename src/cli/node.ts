@@ -19,12 +19,14 @@ import {
 } from './limit-options';
 import { addLogOptions, type LogCommandOptions, loggerFrom } from './log-options';
 import { increase, parseInteger, parsePort } from './options';
+import { addReplicationOptions, attachMember, type ReplicationCommandOptions } from './replication-options';
 
 export interface NodeCommandOptions
   extends LimitCommandOptions,
     ListenCommandOptions,
     LogCommandOptions,
-    CompatCommandOptions {
+    CompatCommandOptions,
+    ReplicationCommandOptions {
   binlogDir?: string;
   fsyncMs: number;
   /** false with -F / --no-fsync. */
@@ -106,9 +108,11 @@ export function registerNodeCommand(program: Command): Command {
       ).argParser(parseInteger(0, 1 << 20)),
     );
   const limits = { maxConnections: DEFAULT_MAX_CONNECTIONS, inputMeaning: 'unprocessed input' };
-  return addLogOptions(addLimitOptions(node, limits)).action(async (opts: NodeCommandOptions) => {
-    await runNode(opts);
-  });
+  return addReplicationOptions(addLogOptions(addLimitOptions(node, limits))).action(
+    async (opts: NodeCommandOptions) => {
+      await runNode(opts);
+    },
+  );
 }
 
 /** What start-up restored, for the start line. */
@@ -172,8 +176,11 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
       log.warnLimited('max-connections', 'connection refused', { max_connections: opts.maxConnections }),
   };
   const restored: Restored = { jobs: 0, replayMs: 0 };
-  if (opts.binlogDir !== undefined) await attachBinlog(serverOptions, opts, log, restored);
+  const startMember = await attachMember(serverOptions, opts, log, restored);
+  if (opts.binlogDir !== undefined && startMember === undefined)
+    await attachBinlog(serverOptions, opts, log, restored);
   const server = await startNodeServer(serverOptions);
+  startMember?.(server);
   server.stalls.onTimeout = () =>
     log.warnLimited('request-timeout', 'connection closed: request or replies stalled', {
       request_timeout_ms: opts.requestTimeoutMs,

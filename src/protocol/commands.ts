@@ -261,7 +261,8 @@ function decodePromote(buf: Buffer, argStart: number, end: number): LineResult {
 
 function decodeFence(buf: Buffer, argStart: number, end: number): LineResult {
   const a = args(buf, argStart, end, 4);
-  if (!a || !a.slice(0, 3).every((v) => COUNT.test(v)) || !MEMBER_ID.test(a[3] as string)) return BAD;
+  if (a === undefined) return BAD;
+  if (!a.slice(0, 3).every((v) => COUNT.test(v)) || !MEMBER_ID.test(a[3] as string)) return BAD;
   const [term, lastTerm, lastLsn] = a.map(Number) as [number, number, number];
   return { op: 'x-fence', term, lastTerm, lastLsn, member: a[3] as string };
 }

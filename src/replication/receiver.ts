@@ -48,6 +48,9 @@ export class Receiver {
   /** When this standby last had everything the primary had told it of. */
   caughtUpAtMs: number;
   private readonly reader = new FrameReader();
+  /** DATA frames received, not yet durable here: their last LSN and size (for the lag in bytes). */
+  private readonly pending: { lastLsn: number; bytes: number }[] = [];
+  private pendingBytes = 0;
   private ackScheduled = false;
   private lastAckAtMs = 0;
   private lastHeardAtMs: number;
@@ -78,6 +81,14 @@ export class Receiver {
 
   lagRecords(): number {
     return Math.max(0, this.primaryLastLsn - this.log.durableSeq());
+  }
+
+  /** Bytes received from the primary that are not durable here yet. */
+  lagBytes(): number {
+    const durable = this.log.durableSeq();
+    while (this.pending.length > 0 && (this.pending[0] as { lastLsn: number }).lastLsn <= durable)
+      this.pendingBytes -= (this.pending.shift() as { bytes: number }).bytes;
+    return this.pendingBytes;
   }
 
   lagSeconds(): number {
@@ -131,6 +142,9 @@ export class Receiver {
         for (const warning of this.log.append(frame.index, frame.offset, frame.bytes, this.events.onRecord))
           this.events.onWarning(warning);
         this.notePrimary(frame.lastLsn);
+        this.pending.push({ lastLsn: frame.lastLsn, bytes: frame.bytes.length });
+        this.pendingBytes += frame.bytes.length;
+        if (this.pending.length > 1024) this.lagBytes();
         return;
       }
       case FrameType.Heartbeat:

@@ -13,6 +13,7 @@
  */
 import type { Socket } from 'node:net';
 import { FILE_HEADER_BYTES } from '../binlog/format';
+import type { ReplicateRequest } from '../protocol/commands';
 import { SenderMode, StandbySender } from './sender';
 import type { SourceLog, WrittenSpan } from './source-log';
 import { decideHandshake } from './terms';
@@ -23,17 +24,7 @@ const HEARTBEAT_MS = 500;
 /** A standby that has unacknowledged data and says nothing for this long is dropped. */
 const SILENT_STANDBY_MS = 10_000;
 
-/** `x-replicate`'s arguments. */
-export interface ReplicateRequest {
-  shard: string;
-  member: string;
-  knownTerm: number;
-  lastTerm: number;
-  lastLsn: number;
-  index: number;
-  offset: number;
-  advertise: string;
-}
+export type { ReplicateRequest } from '../protocol/commands';
 
 export interface SourceOptions {
   syncStandbys: number;

@@ -25,7 +25,7 @@ import { type CommandCounts, newCommandCounts } from '../protocol/stats';
 import { STALKD_VERSION } from '../version';
 import { Connection } from './connection';
 import type { PutRefusal } from './handlers';
-import { STANDALONE, type ShardControl } from './shard';
+import { type ShardControl, STANDALONE } from './shard';
 import { serverStats } from './stats-view';
 
 /** On shutdown, replies already queued get this long to reach their clients before sockets are cut. */

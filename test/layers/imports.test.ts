@@ -25,6 +25,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   client: ['protocol', 'net'],
   binlog: ['engine', 'protocol', 'net'],
   server: ['engine', 'protocol', 'net', 'binlog', 'version.ts'],
+  replication: ['engine', 'protocol', 'net', 'binlog', 'server'],
   proxy: ['protocol', 'net', 'version.ts'],
   metrics: ['engine', 'protocol', 'net', 'server', 'version.ts'],
   dashboard: ['client', 'protocol', 'net', 'metrics', 'version.ts'],

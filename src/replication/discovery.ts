@@ -1,0 +1,50 @@
+/**
+ * Start-up, and whenever a member has no primary to follow (docs/replication.md, "Roles, x-role,
+ * start-up"): from its peers' `x-role` answers, follow the primary with the highest term that is not
+ * below its own, or lead at a new term when it may, or wait.
+ */
+import type { PeerRole } from './peer';
+import { compareLogs } from './terms';
+
+export interface SelfView {
+  /** Known term. */
+  term: number;
+  lastTerm: number;
+  lastLsn: number;
+  /** It was the primary of the term its log ends with, or this is a first start without --standby. */
+  mayLead: boolean;
+  syncStandbys: number;
+}
+
+export type StartDecision =
+  | { kind: 'follow'; address: string; term: number }
+  | { kind: 'lead'; term: number }
+  | { kind: 'wait'; reason: string };
+
+/** `peers`: the peers that answered. */
+export function decideStart(self: SelfView, peers: readonly PeerRole[]): StartDecision {
+  let best: PeerRole | undefined;
+  for (const p of peers)
+    if (p.role === 'primary' && p.term >= self.term && (best === undefined || p.term > best.term)) best = p;
+  if (best !== undefined) return { kind: 'follow', address: best.address, term: best.term };
+  if (!self.mayLead)
+    return { kind: 'wait', reason: 'no primary among the peers, and this member may not lead' };
+  if (peers.length < self.syncStandbys)
+    return { kind: 'wait', reason: `${peers.length} of the ${self.syncStandbys} peers needed answered` };
+  const higher = peers.find((p) => p.term > self.term);
+  if (higher !== undefined)
+    return {
+      kind: 'wait',
+      reason: `${higher.address} knows term ${higher.term}, above this member's ${self.term}`,
+    };
+  const ahead = peers.find((p) => compareLogs(p, self) > 0);
+  if (ahead !== undefined) {
+    return {
+      kind: 'wait',
+      reason: `${ahead.address} has a more advanced log (term ${ahead.lastTerm}, LSN ${ahead.lastLsn})`,
+    };
+  }
+  let term = self.term;
+  for (const p of peers) if (p.term > term) term = p.term;
+  return { kind: 'lead', term: term + 1 };
+}

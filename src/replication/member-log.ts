@@ -1,0 +1,130 @@
+/**
+ * The log a replicated node's server and engine write to, whatever the member's role
+ * (docs/replication.md, "Synchronous replication"). As a primary it is the Binlog, except that
+ * `durableSeq()` is the composite durable LSN — min(local durable, K-th acknowledgement) — so the
+ * server's existing gate holds every confirming reply until K standbys have the record too. As a
+ * standby it refuses every change (the handlers answer NOT_PRIMARY before the engine is reached)
+ * and has nothing to confirm. `freeze()` stops confirmations at once when the member learns of a
+ * higher term: nothing more is confirmed under the old one.
+ */
+import type { Binlog } from '../binlog';
+import type { FollowerLog } from '../binlog/follower-log';
+import type { JobRecord } from '../engine/journal';
+import type { DurableLog } from '../server/node-server';
+import type { ReplicationSource } from './source';
+
+interface FsyncObserver {
+  onFsync(seconds: number): void;
+}
+
+export class MemberLog implements DurableLog {
+  private binlog: Binlog | undefined;
+  private follower: FollowerLog | undefined;
+  private source: ReplicationSource | undefined;
+  private frozenAt: number | undefined;
+  private readonly listeners = new Set<() => void>();
+  private offs: (() => void)[] = [];
+  private fsyncObserver: FsyncObserver | undefined;
+
+  constructor(private readonly onClose: () => Promise<void>) {}
+
+  /** The member leads: `binlog` takes the writes, `source` the acknowledgements. */
+  setPrimary(binlog: Binlog, source: ReplicationSource): void {
+    this.detach();
+    this.binlog = binlog;
+    this.source = source;
+    this.frozenAt = undefined;
+    binlog.setFsyncObserver(this.fsyncObserver);
+    this.offs = [binlog.onDurable(() => this.notify()), source.onProgress(() => this.notify())];
+  }
+
+  /** The member follows (or looks for a primary): `follower` holds the log. */
+  setFollower(follower: FollowerLog): void {
+    this.detach();
+    this.follower = follower;
+    this.frozenAt = undefined;
+  }
+
+  /** Confirmations stop where they are (a higher term is known: the member steps down). */
+  freeze(): void {
+    this.frozenAt ??= this.durableSeq();
+  }
+
+  get primary(): Binlog | undefined {
+    return this.binlog;
+  }
+
+  get standbyLog(): FollowerLog | undefined {
+    return this.follower;
+  }
+
+  private detach(): void {
+    for (const off of this.offs) off();
+    this.offs = [];
+    this.binlog?.setFsyncObserver(undefined);
+    this.binlog = undefined;
+    this.follower = undefined;
+    this.source = undefined;
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  // ---- Journal: only a primary writes ------------------------------------------------------------
+
+  logPut(job: JobRecord, body: Buffer): number | null {
+    return this.frozenAt === undefined && this.binlog ? this.binlog.logPut(job, body) : null;
+  }
+
+  logUpdate(job: JobRecord): number | null {
+    return this.frozenAt === undefined && this.binlog ? this.binlog.logUpdate(job) : null;
+  }
+
+  logDelete(jobId: number): number {
+    return this.binlog ? this.binlog.logDelete(jobId) : 0;
+  }
+
+  reserveIds(id: number): number | null {
+    return this.frozenAt === undefined && this.binlog ? this.binlog.reserveIds(id) : null;
+  }
+
+  // ---- DurableLog ----------------------------------------------------------------------------------
+
+  flush(): void {
+    this.binlog?.flush();
+  }
+
+  /** Primary: the composite durable LSN. Otherwise nothing waits (no change is made here). */
+  durableSeq(): number {
+    if (this.frozenAt !== undefined) return this.frozenAt;
+    const binlog = this.binlog;
+    if (binlog === undefined) return Number.POSITIVE_INFINITY;
+    const local = binlog.durableSeq();
+    return this.source ? this.source.confirmedLsn(local) : local;
+  }
+
+  onDurable(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  stats() {
+    const s = this.binlog?.stats() ?? this.follower?.stats();
+    if (s === undefined) throw new Error('member log: no log open');
+    return s;
+  }
+
+  fileOf(jobId: number): number {
+    return this.binlog?.fileOf(jobId) ?? 0;
+  }
+
+  setFsyncObserver(observer: FsyncObserver | undefined): void {
+    this.fsyncObserver = observer;
+    this.binlog?.setFsyncObserver(observer);
+  }
+
+  close(): Promise<void> {
+    return this.onClose();
+  }
+}

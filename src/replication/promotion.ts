@@ -1,0 +1,63 @@
+/**
+ * The fence round of `x-promote` (docs/replication.md, "Promotion"): the candidate sends
+ * `x-fence TERM LAST_TERM LAST_LSN MEMBER` to every peer and may lead only once enough standbys
+ * have adopted its term — then the old primary cannot gather K acknowledgements any more — and
+ * none of them has a more advanced log than its own.
+ */
+import { askPeer, formatAddress, type PeerAddress } from './peer';
+import { compareLogs, type StandbyPosition } from './terms';
+
+/** Fence answers are awaited this long. */
+export const FENCE_TIMEOUT_MS = 2000;
+
+export interface FenceRequest {
+  term: number;
+  lastTerm: number;
+  lastLsn: number;
+  member: string;
+}
+
+export interface FenceAnswer {
+  address: string;
+  /** `FENCED <role> <last-term> <last-lsn>`, or another line, or undefined (no answer). */
+  line: string | undefined;
+}
+
+export async function fenceRound(
+  peers: readonly PeerAddress[],
+  req: FenceRequest,
+  token: string | undefined,
+): Promise<FenceAnswer[]> {
+  const line = `x-fence ${req.term} ${req.lastTerm} ${req.lastLsn} ${req.member}`;
+  return Promise.all(
+    peers.map(async (peer) => ({
+      address: formatAddress(peer),
+      line: (await askPeer(peer, line, token, FENCE_TIMEOUT_MS))?.line,
+    })),
+  );
+}
+
+/**
+ * undefined: the candidate may lead. Otherwise the refusal: `NOT_MOST_ADVANCED <address>` (a fenced
+ * standby has more), `NOT_FENCED <got> <needed>`, or `TERM_NOT_HIGHER <term>` when it yielded to a
+ * candidate of the same term with a more advanced log.
+ */
+export function fenceVerdict(
+  answers: readonly FenceAnswer[],
+  own: StandbyPosition,
+  needed: number,
+  yielded: boolean,
+  term: number,
+): string | undefined {
+  if (yielded) return `TERM_NOT_HIGHER ${term}`;
+  let fenced = 0;
+  for (const a of answers) {
+    const m = /^FENCED (\S+) (\d+) (\d+)$/.exec(a.line ?? '');
+    if (!m || m[1] === 'primary') continue;
+    fenced++;
+    if (compareLogs({ lastTerm: Number(m[2]), lastLsn: Number(m[3]) }, own) > 0)
+      return `NOT_MOST_ADVANCED ${a.address}`;
+  }
+  const need = Math.max(0, needed);
+  return fenced < need ? `NOT_FENCED ${fenced} ${need}` : undefined;
+}
