@@ -8,9 +8,11 @@ import { type LogFormat, type LogLevel, processFields } from '../log/logger';
 import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-metrics';
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_PROXY_MAX_CONNECTIONS } from '../net/limits';
 import { defaultPoolOptions } from '../proxy/node/node-pool';
+import { DEFAULT_SCAN_INTERVAL_MS } from '../proxy/previous-owners';
 import { Placement } from '../proxy/ring';
 import { DEFAULT_RESERVE_SLICE_SECS, type ProxyServer, startProxyServer } from '../proxy/server';
 import { loadTopologyFile, type Topology, topologyFromNodeList } from '../proxy/topology';
+import { TopologyReloader } from '../proxy/topology-reload';
 import { STALKD_VERSION } from '../version';
 import {
   addDashboardTlsOptions,
@@ -45,6 +47,7 @@ export interface ProxyCommandOptions
   nodes?: string;
   topology?: string;
   nodeTimeoutMs: number;
+  scanIntervalMs: number;
   maxInflight: number;
   reserveSlice: number;
   metricsPort: number;
@@ -87,6 +90,14 @@ export function registerProxyCommand(program: Command): Command {
       new Option('--node-timeout-ms <ms>', 'a node that does not answer in time is marked down')
         .argParser(parseInteger(50, 600_000))
         .default(defaultPoolOptions.nodeTimeoutMs),
+    )
+    .addOption(
+      new Option(
+        '--scan-interval-ms <ms>',
+        'how often the nodes are asked which tubes they hold without owning them (docs/migration.md)',
+      )
+        .argParser(parseInteger(50, 600_000))
+        .default(DEFAULT_SCAN_INTERVAL_MS),
     )
     .addOption(
       new Option(
@@ -142,8 +153,24 @@ export function registerProxyCommand(program: Command): Command {
   return proxy;
 }
 
-function metricsSource(server: ProxyServer, stopping: () => boolean): ProxyMetricsSource {
+function metricsSource(
+  server: ProxyServer,
+  stopping: () => boolean,
+  reloader: () => TopologyReloader | null,
+): ProxyMetricsSource {
   return {
+    migration: () => {
+      const names = new Map(server.pool.all().map((l) => [l.node.index, l.node.name]));
+      const last = server.scanner.last;
+      return {
+        jobsOnNonOwners: [...(last?.jobsOffOwner ?? [])].map(([index, jobs]) => ({
+          node: names.get(index) ?? String(index),
+          jobs,
+        })),
+        tubesWithPreviousOwners: server.routing.previousOwners().size,
+        topologyVersion: reloader()?.version ?? 0,
+      };
+    },
     clientConnections: () => server.counters.currentConnections,
     reserveWaiting: () => server.counters.currentWaiting,
     backends: () => server.pool.all().map((l) => ({ node: l.node.name, up: l.up })),
@@ -164,6 +191,7 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
   const dashboardTls = dashboardTlsFromOptions(opts, tls, dashboardOn);
   let isStopping = (): boolean => false;
   let recorder: Awaited<ReturnType<typeof startProxyMetrics>>['recorder'] | undefined;
+  let reloader: TopologyReloader | null = null;
   const server = await startProxyServer({
     host: opts.listen,
     port: opts.port,
@@ -173,6 +201,7 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
     dialect: opts.compat,
     reserveSliceSec: opts.reserveSlice,
     pool: { nodeTimeoutMs: opts.nodeTimeoutMs },
+    scanIntervalMs: opts.scanIntervalMs,
     maxClients: opts.maxConnections,
     maxInflight: opts.maxInflight,
     maxOutputBytes: opts.maxOutputBytes,
@@ -221,7 +250,11 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
   const metrics =
     opts.metricsPort > 0
       ? await startProxyMetrics(
-          metricsSource(server, () => isStopping()),
+          metricsSource(
+            server,
+            () => isStopping(),
+            () => reloader,
+          ),
           { host: opts.metricsHost, port: opts.metricsPort },
         )
       : undefined;
@@ -271,13 +304,46 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
     dashboard: dashboard ? (dashboard.adminEnabled ? 'admin on' : 'admin off') : 'off',
   });
   for (const l of server.pool.all()) if (!l.up) transitions.initiallyDown(l.node.name);
+  if (opts.topology) reloader = followTopology(opts.topology, topology, server, log, () => recorder);
   drainOnSignal(log, () => {
     server.counters.draining = true;
   });
   isStopping = stopOnSignals(
     log,
-    () => Promise.all([dashboard?.close(), server.close(), metrics?.server.close()]),
+    () => {
+      reloader?.close();
+      return Promise.all([dashboard?.close(), server.close(), metrics?.server.close()]);
+    },
     () => ({ clients: server.counters.currentConnections }),
   );
   announceListening();
+}
+
+/** Re-reads the topology file on SIGHUP and when it changes (topology-reload.ts). */
+function followTopology(
+  file: string,
+  topology: Topology,
+  server: ProxyServer,
+  log: ReturnType<typeof loggerFrom>,
+  recorder: () => { topologyReload(ok: boolean): void } | undefined,
+): TopologyReloader {
+  const reloader = new TopologyReloader(file, topology, server, {
+    reloaded: (next, version) => {
+      recorder()?.topologyReload(true);
+      log.info('topology reloaded', {
+        topology: file,
+        version,
+        nodes: next.nodes.length,
+        leaving: next.nodes.filter((n) => n.leaving).length,
+        pins: next.pins.size,
+      });
+    },
+    refused: (err) => {
+      recorder()?.topologyReload(false);
+      log.warn('topology refused, the previous one stays', { topology: file, error: err.message });
+    },
+  });
+  reloader.watch();
+  process.on('SIGHUP', () => void reloader.reload());
+  return reloader;
 }

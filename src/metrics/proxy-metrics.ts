@@ -8,6 +8,7 @@
  *      placement()          tube → owning node for the tubes the proxy knows (capped here)
  *      topologyLoaded()     node list read and ring built (readiness)
  *      draining?()          true once shutdown began (readiness fails first, §7.2)
+ *      migration?()         jobs on non-owners by node, tubes with previous owners, topology version
  *
  * 2. ProxyMetricsRecorder — events, bumped on the hot path (pre-bound children, no label hashing
  *    after the first call of a combination):
@@ -20,6 +21,7 @@
  *      backendReconnect(node)             a node came back after a failure
  *      clientAccepted()                   a client connection was accepted
  *      clientRefused(), clientTimedOut()  one was closed at the limit / for stalling
+ *      topologyReload(ok)                 a topology reload was taken (true) or refused (false)
  *
  * Label values are bounded here, not trusted: `cmd` outside the protocol's verbs becomes "unknown",
  * `result` outside the protocol's reply words becomes "OTHER", an unknown error kind "other".
@@ -45,7 +47,17 @@ export interface TubePlacement {
   node: string;
 }
 
+/** What the previous-owner scan and the topology reloader know (docs/migration.md). */
+export interface MigrationState {
+  /** Jobs on a node that does not own their tube, by node name (nodes that answered the last scan). */
+  jobsOnNonOwners: Iterable<{ node: string; jobs: number }>;
+  tubesWithPreviousOwners: number;
+  /** The topology in use (TopologyReloader.version); 0 without a topology file. */
+  topologyVersion: number;
+}
+
 export interface ProxyMetricsSource {
+  migration?(): MigrationState;
   clientConnections(): number;
   reserveWaiting(): number;
   backends(): Iterable<BackendHealth>;
@@ -66,6 +78,7 @@ export interface ProxyMetricsRecorder {
   clientAccepted(): void;
   clientRefused(): void;
   clientTimedOut(): void;
+  topologyReload(ok: boolean): void;
 }
 
 const words = (text: string): ReadonlySet<string> => new Set(text.trim().split(/\s+/));
@@ -124,6 +137,9 @@ export function registerProxyMetrics(
   createCounter(registry, PROXY.tubeSeriesDropped, function () {
     this.inc(placement.current().dropped);
   });
+  registerMigrationMetrics(registry, source);
+  const reloads = createCounter(registry, PROXY.topologyReloads);
+  for (const result of ['ok', 'failed']) reloads.inc({ result }, 0);
   const accepted = createCounter(registry, PROXY.clientConnectionsAccepted);
   const refused = createCounter(registry, PROXY.clientConnectionsRefused);
   const timedOut = createCounter(registry, PROXY.clientConnectionsTimedOut);
@@ -131,7 +147,27 @@ export function registerProxyMetrics(
   const latency = createHistogram(registry, PROXY.commandDuration);
   const waits = createHistogram(registry, PROXY.reserveWait);
   const fanouts = createHistogram(registry, PROXY.fanoutDuration);
-  return new Recorder(commands, latency, waits, fanouts, errors, reconnects, { accepted, refused, timedOut });
+  return new Recorder(commands, latency, waits, fanouts, errors, reconnects, {
+    accepted,
+    refused,
+    timedOut,
+    reloads,
+  });
+}
+
+function registerMigrationMetrics(registry: Registry, source: ProxyMetricsSource): void {
+  const state = scrapeSnapshot(() => source.migration?.() ?? null);
+  createGauge(registry, PROXY.jobsOnNonOwners, function () {
+    this.reset();
+    for (const { node, jobs } of state.refresh()?.jobsOnNonOwners ?? [])
+      this.set({ [NODE_LABEL]: node }, jobs);
+  });
+  createGauge(registry, PROXY.tubesWithPreviousOwners, function () {
+    this.set(state.current()?.tubesWithPreviousOwners ?? 0);
+  });
+  createGauge(registry, PROXY.topologyVersion, function () {
+    this.set(state.current()?.topologyVersion ?? 0);
+  });
 }
 
 type Inc = { inc(value?: number): void };
@@ -154,6 +190,7 @@ class Recorder implements ProxyMetricsRecorder {
       accepted: Counter<string>;
       refused: Counter<string>;
       timedOut: Counter<string>;
+      reloads: Counter<'result'>;
     },
   ) {}
 
@@ -192,6 +229,10 @@ class Recorder implements ProxyMetricsRecorder {
 
   clientTimedOut(): void {
     this.clients.timedOut.inc();
+  }
+
+  topologyReload(ok: boolean): void {
+    this.clients.reloads.inc({ result: ok ? 'ok' : 'failed' });
   }
 
   private count(cmd: string, result: string): void {

@@ -5,8 +5,9 @@
  * goes: a node index (pipelined per node), 'local' (answered by the proxy from session state) or
  * 'barrier' (reserves that need several nodes, fan-outs, quit).
  *
- * Routing: put, peek-ready/-delayed/-buried and kick → owner of the used tube; stats-tube and
- * pause-tube → owner of the named tube; id commands → the node encoded in the id, over the
+ * Routing: put → owner of the used tube; peek-ready/-delayed/-buried and kick → holders of the
+ * used tube, stats-tube and pause-tube → holders of the named tube (the owner alone, pipelined, as
+ * long as no other node holds jobs of it; else merged by holder-ops.ts as a barrier); id commands → the node encoded in the id, over the
  * client's own connection so reservation ownership holds; use, watch, ignore, list-tube-used and
  * list-tubes-watched → answered locally (watch/ignore also update the node connection).
  */
@@ -17,6 +18,7 @@ import type { Reply } from '../protocol/reply-parser';
 import { requestLine } from '../protocol/request-line';
 import type { CountedCommand } from '../protocol/stats';
 import { handleListTubes, handleStats } from './fanout';
+import { kickAcross, pauseTubeAcross, peekAcross, statsTubeAcross } from './holder-ops';
 import { statsJobWithClientId, statsTubeAs, withClientId } from './id-rewrite';
 import { decodeJobId } from './job-id';
 import { Forward } from './node/forward';
@@ -71,11 +73,18 @@ function idTarget(session: ClientSession, req: IdRequest): { index: number; node
   return { index: decoded.nodeIndex, nodeId: decoded.nodeId };
 }
 
+/** The owner of `tube` when no other node holds jobs of it, else 'barrier' (holder-ops.ts). */
+function tubeTarget(session: ClientSession, tube: string): number | 'barrier' {
+  const holders = session.tubes.holdersOf(tube);
+  return holders.length === 1 ? (holders[0] as number) : 'barrier';
+}
+
 export function dispatchTarget(session: ClientSession, req: ClientRequest): Target {
   const op = req.op;
-  if (USED_TUBE_OPS.has(op)) return session.tubes.ownerOf(session.tubes.used);
+  if (op === 'put') return session.tubes.ownerOf(session.tubes.used);
+  if (USED_TUBE_OPS.has(op)) return tubeTarget(session, session.tubes.used);
   if (ID_OPS.has(op)) return idTarget(session, req as IdRequest)?.index ?? 'local';
-  if (op === 'stats-tube' || op === 'pause-tube') return session.tubes.ownerOf(req.tube);
+  if (op === 'stats-tube' || op === 'pause-tube') return tubeTarget(session, req.tube);
   if (op === 'reserve' || op === 'reserve-with-timeout') return reserveTarget(session);
   if (BARRIER_OPS.has(op)) return 'barrier';
   return 'local';
@@ -127,15 +136,31 @@ function handlePut(session: ClientSession, req: ClientRequest): HandlerResult {
   return forwardTo(session, session.tubes.ownerOf(session.tubes.used), req);
 }
 
-function handleUsedTubeRequest(session: ClientSession, req: ClientRequest): HandlerResult {
-  return forwardTo(session, session.tubes.ownerOf(session.tubes.used), req);
+function handlePeek(
+  session: ClientSession,
+  req: RequestOf<'peek-ready' | 'peek-delayed' | 'peek-buried'>,
+): HandlerResult {
+  const holders = session.tubes.holdersOf(session.tubes.used);
+  if (holders.length > 1) return peekAcross(session, holders, req);
+  return forwardTo(session, holders[0] as number, req);
 }
 
-function handleTubeRequest(
-  session: ClientSession,
-  req: RequestOf<'stats-tube' | 'pause-tube'>,
-): HandlerResult {
-  return forwardTo(session, session.tubes.ownerOf(req.tube), req);
+function handleKick(session: ClientSession, req: RequestOf<'kick'>): HandlerResult {
+  const holders = session.tubes.holdersOf(session.tubes.used);
+  if (holders.length > 1) return kickAcross(session, holders, req);
+  return forwardTo(session, holders[0] as number, req);
+}
+
+function handleStatsTube(session: ClientSession, req: RequestOf<'stats-tube'>): HandlerResult {
+  const holders = session.tubes.holdersOf(req.tube);
+  if (holders.length > 1) return statsTubeAcross(session, holders, req);
+  return forwardTo(session, holders[0] as number, req);
+}
+
+function handlePauseTube(session: ClientSession, req: RequestOf<'pause-tube'>): HandlerResult {
+  const holders = session.tubes.holdersOf(req.tube);
+  if (holders.length > 1) return pauseTubeAcross(session, holders, req);
+  return forwardTo(session, holders[0] as number, req);
 }
 
 function handleIdRequest(session: ClientSession, req: IdRequest): HandlerResult {
@@ -188,20 +213,20 @@ const NO_REPLY: ReplyBytes = [];
 const HANDLERS: HandlerTable = {
   put: handlePut,
   peek: handleIdRequest,
-  'peek-ready': handleUsedTubeRequest,
-  'peek-delayed': handleUsedTubeRequest,
-  'peek-buried': handleUsedTubeRequest,
+  'peek-ready': handlePeek,
+  'peek-delayed': handlePeek,
+  'peek-buried': handlePeek,
   'reserve-with-timeout': handleReserve,
   'reserve-job': handleIdRequest,
   reserve: handleReserve,
   delete: handleIdRequest,
   release: handleIdRequest,
   bury: handleIdRequest,
-  kick: handleUsedTubeRequest,
+  kick: handleKick,
   'kick-job': handleIdRequest,
   touch: handleIdRequest,
   'stats-job': handleIdRequest,
-  'stats-tube': handleTubeRequest,
+  'stats-tube': handleStatsTube,
   stats: handleStats,
   use: handleUse,
   watch: handleWatch,
@@ -210,7 +235,7 @@ const HANDLERS: HandlerTable = {
   'list-tube-used': handleListTubeUsed,
   'list-tubes': handleListTubes,
   quit: () => NO_REPLY,
-  'pause-tube': handleTubeRequest,
+  'pause-tube': handlePauseTube,
 };
 
 export function runRequest(session: ClientSession, req: ClientRequest): HandlerResult {

@@ -12,10 +12,9 @@
  * similar names (`tube-1`, `tube-2`, …), which clusters them on the ring and inflates movement
  * when nodes are added. Lookups are cached per tube (tube sets are small; bounded anyway).
  *
- * Migration (not implemented yet): a later change can give `Placement` a list of tubes in
- * transit (tube → previous owner) so that `ownersOf` returns [new, old] until the old node holds no
- * jobs of that tube; reserve/peek/stats-tube/kick would consult both, puts go to the new owner, and
- * id commands are unaffected because ids carry their node.
+ * Leaving nodes (topology `leaving: true`) get no points and no pins: they own nothing, and hold
+ * jobs only until `stalkd migrate` empties them. Which nodes hold jobs of a tube they do not own
+ * (previous owners) is not a question of placement but of the nodes' contents: routing.ts.
  */
 import { createHash } from 'node:crypto';
 import ConsistentHash from 'consistent-hash';
@@ -54,8 +53,9 @@ export class Placement {
   private readonly byName = new Map<string, TopologyNode>();
   private readonly cache = new Map<string, TopologyNode>();
 
-  constructor(private readonly topology: Topology) {
-    const sorted = [...topology.nodes].sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+  constructor(readonly topology: Topology) {
+    const owning = topology.nodes.filter((n) => !n.leaving);
+    const sorted = [...owning].sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
     for (const node of sorted) {
       this.byName.set(node.name, node);
       this.ring.add(node, undefined, controlPoints(node.name, node.weight));
@@ -91,11 +91,8 @@ export class Placement {
     return this.cache.entries();
   }
 
-  /**
-   * Every node that may hold jobs of `tube`, current owner first. Today that is just the owner;
-   * the migration mode described above adds the previous owner while it drains.
-   */
-  ownersOf(tube: string): TopologyNode[] {
-    return [this.ownerOf(tube)];
+  /** Every node of the topology, leaving ones included, in file order. */
+  get nodes(): readonly TopologyNode[] {
+    return this.topology.nodes;
   }
 }

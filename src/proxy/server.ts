@@ -28,6 +28,7 @@ import {
   type PoolOptions,
   type ShardAddress,
 } from './node/node-pool';
+import { DEFAULT_SCAN_INTERVAL_MS, PreviousOwnerScanner } from './previous-owners';
 import { Placement } from './ring';
 import { Routing } from './routing';
 import { PARKING_TUBE } from './session/node-sync';
@@ -43,7 +44,7 @@ export interface ProxyServerOptions {
   host?: string;
   port?: number;
   /** The nodes (index = stable index used in job ids). Weight 1 unless given. */
-  nodes: Array<ShardAddress & { weight?: number }>;
+  nodes: Array<ShardAddress & { weight?: number; leaving?: boolean }>;
   /** tube → node name. */
   pins?: Record<string, string>;
   /** Largest put body accepted (bytes); larger ones get JOB_TOO_BIG from the proxy itself. */
@@ -76,6 +77,8 @@ export interface ProxyServerOptions {
   requestTimeoutMs?: number;
   /** TLS on the client listener (node:tls server options: key, cert, ca, requestCert …). */
   tls?: TlsOptions;
+  /** Period of the previous-owner scan, ms (previous-owners.ts). */
+  scanIntervalMs?: number;
 }
 
 export interface ProxyServer {
@@ -85,6 +88,13 @@ export interface ProxyServer {
   routing: Routing;
   readonly placement: Placement;
   pool: NodePool;
+  /** Keeps the routing's previous owners current. */
+  scanner: PreviousOwnerScanner;
+  /**
+   * Routes by `topology` from now on (a reload): the pool follows its node set, the previous
+   * owners are scanned under it first. The caller has checked it (reload.ts).
+   */
+  reload(topology: Topology): Promise<void>;
   counters: ProxyCounters;
   /** The client listener speaks TLS. */
   tls: boolean;
@@ -102,8 +112,14 @@ export function topologyOf(options: ProxyServerOptions): Topology {
 
 export async function startProxyServer(options: ProxyServerOptions): Promise<ProxyServer> {
   const routing = new Routing(new Placement(topologyOf(options)));
-  const park = { index: routing.ownerOf('default'), tube: PARKING_TUBE };
-  const pool = new NodePool(options.nodes, { ...defaultPoolOptions, ...options.pool }, options.events, park);
+  const poolOptions = { ...defaultPoolOptions, ...options.pool };
+  const pool = new NodePool(options.nodes, poolOptions, options.events, PARKING_TUBE);
+  const scanner = new PreviousOwnerScanner(
+    routing,
+    pool,
+    options.scanIntervalMs ?? DEFAULT_SCAN_INTERVAL_MS,
+    poolOptions.timers,
+  );
   const counters = new ProxyCounters();
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const stalls = new StallWatch(requestTimeoutMs);
@@ -146,6 +162,12 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
   server.on('drop', () => options.events?.clientRefused?.());
   // Every node answered (or failed) one probe: kinds are known, control channels are parked.
   await Promise.all(pool.all().map((l) => l.firstProbe));
+  await scanner.refresh();
+  scanner.start();
+  const reload = async (topology: Topology): Promise<void> => {
+    await pool.update(topology.nodes);
+    await scanner.switchTo(new Placement(topology));
+  };
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? DEFAULT_PORT, options.host ?? '127.0.0.1', () => {
@@ -160,12 +182,15 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
           return routing.placement;
         },
         pool,
+        scanner,
+        reload,
         counters,
         tls: options.tls !== undefined,
         close: () =>
           new Promise<void>((done) => {
             // terminate, not close: a session already ending may still hold unsent output.
             for (const s of sessions) s.terminate();
+            scanner.close();
             pool.close();
             stalls.close();
             server.close(() => done());

@@ -37,6 +37,11 @@ export interface TopologyNode {
   dataDir?: string;
   /** The shard's standbys; the entry's own host/port is its initial primary. */
   replicas?: TopologyMember[];
+  /**
+   * Leaving the cluster: owns no tube (no ring points, no pins) but stays reachable for the jobs it
+   * still holds until `stalkd migrate` has emptied it (docs/migration.md).
+   */
+  leaving?: boolean;
 }
 
 /** Standbys per shard at most (a shard of 8 members is already far past the documented 1 + 2). */
@@ -67,7 +72,17 @@ export class TopologyError extends Error {
 const NODE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const TUBE_NAME = /^[A-Za-z0-9+/;.$_()][A-Za-z0-9+/;.$_()-]{0,199}$/;
 const TOP_KEYS = new Set(['version', 'nodes', 'pins', 'proxy', 'description']);
-const NODE_KEYS = new Set(['name', 'index', 'host', 'port', 'weight', 'metricsPort', 'dataDir', 'replicas']);
+const NODE_KEYS = new Set([
+  'name',
+  'index',
+  'host',
+  'port',
+  'weight',
+  'metricsPort',
+  'dataDir',
+  'replicas',
+  'leaving',
+]);
 const MEMBER_KEYS = new Set(['host', 'port', 'metricsPort', 'dataDir']);
 const PROXY_KEYS = new Set(['host', 'port', 'adminPort', 'metricsPort']);
 
@@ -148,6 +163,11 @@ function parseNode(raw: unknown, position: number, source: string): TopologyNode
   const node: TopologyNode = { name, index, host, port: readPort(raw.port, `${where}.port`, source), weight };
   readMemberExtras(raw, node, where, source);
   if (raw.replicas !== undefined) node.replicas = parseReplicas(raw.replicas, where, source);
+  if (raw.leaving !== undefined) {
+    if (typeof raw.leaving !== 'boolean')
+      throw new TopologyError(`${where}.leaving must be true or false`, source);
+    if (raw.leaving) node.leaving = true;
+  }
   return node;
 }
 
@@ -202,9 +222,12 @@ function parsePins(raw: unknown, nodes: TopologyNode[], source: string): Map<str
   if (!isRecord(raw)) throw new TopologyError('pins must be an object {tube: nodeName}', source);
   for (const [tube, nodeName] of Object.entries(raw)) {
     if (!TUBE_NAME.test(tube)) throw new TopologyError(`pins: "${tube}" is not a valid tube name`, source);
-    if (typeof nodeName !== 'string' || !nodes.some((n) => n.name === nodeName)) {
+    const node = typeof nodeName === 'string' ? nodes.find((n) => n.name === nodeName) : undefined;
+    if (node === undefined || typeof nodeName !== 'string') {
       throw new TopologyError(`pins: tube "${tube}" names unknown node ${JSON.stringify(nodeName)}`, source);
     }
+    if (node.leaving)
+      throw new TopologyError(`pins: tube "${tube}" is pinned to leaving node "${nodeName}"`, source);
     pins.set(tube, nodeName);
   }
   return pins;
@@ -220,6 +243,7 @@ export function parseTopology(raw: unknown, source = 'topology'): Topology {
   }
   const nodes = raw.nodes.map((n, i) => parseNode(n, i, source));
   checkUnique(nodes, source);
+  if (nodes.every((n) => n.leaving)) throw new TopologyError('at least one node must not be leaving', source);
   return { nodes, pins: parsePins(raw.pins, nodes, source), proxy: parseProxy(raw.proxy, source) };
 }
 

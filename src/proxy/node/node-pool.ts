@@ -258,37 +258,42 @@ export class NodePool {
   constructor(
     nodes: ShardAddress[],
     readonly options: PoolOptions = defaultPoolOptions,
-    events: PoolEvents = noPoolEvents,
-    /** The shard whose control channels must park (it owns `default`) and where. */
-    park: { index: number; tube: string } | null = null,
+    private readonly events: PoolEvents = noPoolEvents,
+    /**
+     * Where every control channel parks (any shard may own `default`, and which one does changes
+     * with the topology), or null: it stays on `default`.
+     */
+    private readonly parkTube: string | null = null,
   ) {
-    for (const node of nodes) {
-      const parkOn = park?.index === node.index ? park.tube : null;
-      let shard: Shard | undefined;
-      const links: NodeLink[] = [];
-      for (const member of [node, ...(node.replicas ?? [])]) {
-        const address: NodeAddress = {
-          index: node.index,
-          name: node.name,
-          host: member.host,
-          port: member.port,
-        };
-        const link: NodeLink = new NodeLink(
-          address,
-          options,
-          eventsWhilePrimary(
-            () => shard,
-            () => link,
-            events,
-          ),
-          parkOn,
-        );
-        links.push(link);
-        this.members.set(memberAddress(address), link);
-      }
-      shard = new Shard(node.index, node.name, links);
-      this.shards.set(node.index, shard);
+    for (const node of nodes) this.addShard(node);
+  }
+
+  private addShard(node: ShardAddress): Shard {
+    let shard: Shard | undefined;
+    const links: NodeLink[] = [];
+    for (const member of [node, ...(node.replicas ?? [])]) {
+      const address: NodeAddress = {
+        index: node.index,
+        name: node.name,
+        host: member.host,
+        port: member.port,
+      };
+      const link: NodeLink = new NodeLink(
+        address,
+        this.options,
+        eventsWhilePrimary(
+          () => shard,
+          () => link,
+          this.events,
+        ),
+        this.parkTube,
+      );
+      links.push(link);
+      this.members.set(memberAddress(address), link);
     }
+    shard = new Shard(node.index, node.name, links);
+    this.shards.set(node.index, shard);
+    return shard;
   }
 
   get(index: number): Shard | undefined {
@@ -300,7 +305,36 @@ export class NodePool {
     return [...this.shards.values()].sort((a, b) => a.index - b.index);
   }
 
+  /**
+   * A new node set (topology reload): new indexes get a shard, shards whose name or member
+   * addresses changed are replaced, shards of indexes no longer listed are closed (with their
+   * sessions' connections). Resolves once every new shard answered or failed its first probe.
+   */
+  async update(nodes: readonly ShardAddress[]): Promise<void> {
+    const wanted = new Map(nodes.map((n) => [n.index, n]));
+    for (const [index, shard] of this.shards) {
+      const next = wanted.get(index);
+      if (next && sameShard(next, shard)) continue;
+      shard.close();
+      for (const m of shard.members) this.members.delete(memberAddress(m.node));
+      this.shards.delete(index);
+    }
+    const added: Shard[] = [];
+    for (const node of nodes) if (!this.shards.has(node.index)) added.push(this.addShard(node));
+    await Promise.all(added.map((s) => s.firstProbe));
+  }
+
   close(): void {
     for (const shard of this.shards.values()) shard.close();
   }
+}
+
+function sameShard(next: ShardAddress, shard: Shard): boolean {
+  const addresses = [next, ...(next.replicas ?? [])].map(memberAddress);
+  const current = shard.members.map((m) => memberAddress(m.node));
+  return (
+    next.name === shard.name &&
+    addresses.length === current.length &&
+    addresses.every((a) => current.includes(a))
+  );
 }

@@ -3,8 +3,9 @@
  * every node sees exactly its share of that state (stats-tube's current-using / current-watching /
  * waiting then match one beanstalkd):
  *
- * - node n's connection uses the client's used tube U if n owns U, else n's parking tube;
- * - it watches the client's watched tubes that n owns; if none, only n's parking tube.
+ * - node n's connection uses the client's used tube U if n holds U (owns it, or holds some of its
+ *   jobs as a previous owner: routing.ts), else n's parking tube;
+ * - it watches the client's watched tubes that n holds; if none, only n's parking tube.
  *
  * A fresh connection uses and watches `default`, which only its owner node ever reports on (all
  * commands naming `default` go there), so elsewhere `default` is the parking tube and costs
@@ -36,6 +37,8 @@ export class NodeConn {
   readonly watched = new Set<string>(['default']);
   /** The tube state version this connection was last brought in line with. */
   syncedVersion = -1;
+  /** The routing version it was brought in line under. */
+  syncedRouting = -1;
   /** Node-local ids reserved over this connection (TTR expiry is not seen, so a superset). */
   private readonly reservedIds = new Set<number>();
 
@@ -128,15 +131,19 @@ export class NodeSync {
     });
   }
 
-  /** After `watch tube` / `ignore tube`: only the owner's connection changes, by one tube. */
+  /** After `watch tube` / `ignore tube`: only the connections of its holders change, by one tube. */
   watchChanged(tube: string): void {
-    const owner = this.tubes.ownerOf(tube);
-    this.changed((conn) => (conn.index === owner ? this.syncWatchChange(conn, tube) : []));
+    this.changed((conn) => this.syncWatchChange(conn, tube));
   }
 
   /** Before put, peek-ready/-delayed/-buried and kick: only the used tube matters (hot path). */
   syncUse(conn: NodeConn): void {
     if (conn.used !== this.tubes.used) this.syncUsed(conn, []);
+  }
+
+  /** True when `conn` was brought in line with the current state and routing. */
+  private inLine(conn: NodeConn): boolean {
+    return conn.syncedVersion === this.tubes.version && conn.syncedRouting === this.tubes.routingVersion;
   }
 
   /**
@@ -145,7 +152,7 @@ export class NodeSync {
    */
   syncConn(conn: NodeConn): Promise<unknown>[] {
     const sent: Promise<unknown>[] = [];
-    if (conn.syncedVersion === this.tubes.version) return sent;
+    if (this.inLine(conn)) return sent;
     this.syncUsed(conn, sent);
     const desired = this.tubes.watchedOn(conn.index);
     const target = desired.length > 0 ? desired : [this.parkingTubeOf(conn.index)];
@@ -163,6 +170,7 @@ export class NodeSync {
       }
     }
     conn.syncedVersion = this.tubes.version;
+    conn.syncedRouting = this.tubes.routingVersion;
     return sent;
   }
 
@@ -189,7 +197,7 @@ export class NodeSync {
   }
 
   private parkingTubeOf(index: number): string {
-    return this.tubes.ownerOf('default') === index ? PARKING_TUBE : 'default';
+    return this.tubes.holds(index, 'default') ? PARKING_TUBE : 'default';
   }
 
   /**
@@ -199,6 +207,7 @@ export class NodeSync {
    */
   private changed(apply: (conn: NodeConn) => Promise<unknown>[]): void {
     const before = this.tubes.version - 1;
+    const routing = this.tubes.routingVersion;
     if (this.eager) {
       this.connTo(this.tubes.ownerOf(this.tubes.used));
       const last = this.tubes.watched[this.tubes.watched.length - 1];
@@ -207,7 +216,7 @@ export class NodeSync {
     const sent: Promise<unknown>[] = this.opening.splice(0);
     for (const conn of this.conns.values()) {
       if (!conn.open) continue;
-      if (conn.syncedVersion !== before) sent.push(...this.syncConn(conn));
+      if (conn.syncedVersion !== before || conn.syncedRouting !== routing) sent.push(...this.syncConn(conn));
       else {
         sent.push(...apply(conn));
         conn.syncedVersion = this.tubes.version;
@@ -229,7 +238,7 @@ export class NodeSync {
 
   private syncUsed(conn: NodeConn, sent: Promise<unknown>[]): void {
     const used = this.tubes.used;
-    const use = this.tubes.ownerOf(used) === conn.index ? used : this.parkingTubeOf(conn.index);
+    const use = this.tubes.holds(conn.index, used) ? used : this.parkingTubeOf(conn.index);
     if (conn.used !== use) {
       conn.sendState({ op: 'use', tube: use }, sent);
       conn.used = use;
@@ -244,7 +253,7 @@ export class NodeSync {
   private syncWatchChange(conn: NodeConn, tube: string): Promise<unknown>[] {
     const sent: Promise<unknown>[] = [];
     const parking = this.parkingTubeOf(conn.index);
-    if (this.tubes.isWatching(tube)) {
+    if (this.tubes.isWatching(tube) && this.tubes.holds(conn.index, tube)) {
       if (!conn.watched.has(tube)) {
         conn.sendState({ op: 'watch', tube }, sent);
         conn.watched.add(tube);

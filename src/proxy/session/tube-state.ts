@@ -1,8 +1,9 @@
 /**
  * One client's tube state as one beanstalkd connection keeps it: the used tube and the watch list
  * (beanstalkd's order, swap-remove on ignore), plus what routing derives from it: the nodes that
- * own a watched tube. `version` changes with every change of either, so node connections can tell
- * whether they are in line (node-sync.ts).
+ * hold a watched tube (its owner and previous owners, routing.ts). `version` changes with every
+ * change of the state, `routingVersion` with every change of the routing, so node connections can
+ * tell whether they are in line (node-sync.ts).
  */
 import type { Routing } from '../routing';
 
@@ -62,22 +63,36 @@ export class TubeState {
     return true;
   }
 
+  get routingVersion(): number {
+    return this.routing.version;
+  }
+
   ownerOf(tube: string): number {
     return this.routing.ownerOf(tube);
   }
 
-  /** The watched tubes owned by node `index`, in watch-list order. */
-  watchedOn(index: number): string[] {
-    return this.watchList.filter((t) => this.routing.ownerOf(t) === index);
+  /** Node `index` owns `tube` or holds some of its jobs. */
+  holds(index: number, tube: string): boolean {
+    return this.routing.holds(index, tube);
   }
 
-  /** Node indexes owning at least one watched tube, ascending (cached until state or routing changes). */
+  /** Nodes that may hold jobs of `tube`, owner first. */
+  holdersOf(tube: string): number[] {
+    return this.routing.holdersOf(tube);
+  }
+
+  /** The watched tubes node `index` owns or holds jobs of, in watch-list order. */
+  watchedOn(index: number): string[] {
+    return this.watchList.filter((t) => this.routing.holds(index, t));
+  }
+
+  /** Node indexes holding at least one watched tube, ascending (cached until state or routing changes). */
   watchedNodes(): number[] {
     const cache = this.watchedNodesCache;
     if (cache.version === this.stateVersion && cache.routingVersion === this.routing.version)
       return cache.nodes;
     const set = new Set<number>();
-    for (const tube of this.watchList) set.add(this.routing.ownerOf(tube));
+    for (const tube of this.watchList) for (const index of this.routing.holdersOf(tube)) set.add(index);
     const nodes = [...set].sort((a, b) => a - b);
     this.watchedNodesCache = { version: this.stateVersion, routingVersion: this.routing.version, nodes };
     return nodes;
