@@ -9,6 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
+import { endpointText } from '../net/endpoint';
 import { DEFAULT_PORT } from '../net/limits';
 import { loadTopologyFile, type Topology, type TopologyNode } from '../proxy/topology';
 import { LISTENING_MESSAGE } from './lifecycle';
@@ -211,7 +212,7 @@ function startupLines(
   for (const n of topology.nodes) {
     const metrics = n.metricsPort ? `   metrics http://127.0.0.1:${n.metricsPort}/metrics` : '';
     lines.push(
-      `  ${n.name.padEnd(8)} ${n.host}:${n.port}   binlog ${path.join(dataRoot, n.dataDir ?? n.name)}${metrics}`,
+      `  ${n.name.padEnd(8)} ${endpointText(n.host, n.port)}   binlog ${path.join(dataRoot, n.dataDir ?? n.name)}${metrics}`,
     );
   }
   lines.push('Ctrl-C stops everything.');

@@ -15,6 +15,7 @@ import net from 'node:net';
 import { basename } from 'node:path';
 import tls from 'node:tls';
 import type { Command } from 'commander';
+import { endpointText, localAddressFor, socketTarget } from '../net/endpoint';
 import { type ParsedCommandLine, parseCommandLine } from './parse-only';
 
 /** Within Docker's default 30 s and the image's 3 s HEALTHCHECK timeout. */
@@ -70,17 +71,10 @@ export function findStalkdProcess(): StalkdProcess | undefined {
   return undefined;
 }
 
-/** An address to reach a listener bound to `host` from this machine. */
-function localAddress(host: string): string {
-  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
-  if (host === '::') return '::1';
-  return host;
-}
-
 function askReadyz(host: string, port: number): Promise<{ ok: boolean; why: string }> {
   return new Promise((resolve) => {
     const req = http.get(
-      { host: localAddress(host), port, path: '/readyz', timeout: CHECK_TIMEOUT_MS },
+      { host: localAddressFor(host), port, path: '/readyz', timeout: CHECK_TIMEOUT_MS },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -99,7 +93,8 @@ function askReadyz(host: string, port: number): Promise<{ ok: boolean; why: stri
 
 function askStats(host: string, port: number, useTls: boolean): Promise<{ ok: boolean; why: string }> {
   return new Promise((resolve) => {
-    const target = { host: localAddress(host), port };
+    const target = socketTarget(localAddressFor(host), port);
+    const where = `stats on ${endpointText(host, port)}`;
     // A local liveness probe of the process itself: its certificate names are not what is checked.
     const socket = useTls ? tls.connect({ ...target, rejectUnauthorized: false }) : net.connect(target);
     let reply = '';
@@ -107,20 +102,20 @@ function askStats(host: string, port: number, useTls: boolean): Promise<{ ok: bo
       socket.destroy();
       resolve({ ok, why });
     };
-    socket.setTimeout(CHECK_TIMEOUT_MS, () => done(false, `stats on port ${port}: no answer`));
+    socket.setTimeout(CHECK_TIMEOUT_MS, () => done(false, `${where}: no answer`));
     socket.on(useTls ? 'secureConnect' : 'connect', () => socket.write('stats\r\n'));
     socket.on('data', (chunk: Buffer) => {
       reply += chunk.toString('latin1');
       const m = /^OK (\d+)\r\n/.exec(reply);
       if (!m) {
-        if (reply.includes('\r\n')) done(false, `stats on port ${port}: ${reply.split('\r\n')[0]}`);
+        if (reply.includes('\r\n')) done(false, `${where}: ${reply.split('\r\n')[0]}`);
         return;
       }
       if (reply.length < m[0].length + Number(m[1]) + 2) return;
       const draining = /^draining: true$/m.test(reply);
-      done(!draining, `stats on port ${port}: ${draining ? 'draining' : 'ok'}`);
+      done(!draining, `${where}: ${draining ? 'draining' : 'ok'}`);
     });
-    socket.on('error', (err) => done(false, `stats on port ${port}: ${err.message}`));
+    socket.on('error', (err) => done(false, `${where}: ${err.message}`));
   });
 }
 

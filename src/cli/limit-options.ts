@@ -21,12 +21,19 @@ export interface ListenCommandOptions {
   listen: string;
   port: number;
   maxJobSize: number;
+  /** -u: become this user after binding (user.ts). */
+  user?: string;
 }
 
-/** -l ADDR, -p PORT and -z BYTES, as beanstalkd spells them. */
+/** -l ADDR, -p PORT, -z BYTES and -u USER, as beanstalkd spells them. */
 export function addListenOptions(command: Command): Command {
   return command
-    .addOption(new Option('-l, --listen <addr>', 'listen on this address').default('0.0.0.0'))
+    .addOption(
+      new Option(
+        '-l, --listen <addr>',
+        'listen on this address, or unix:PATH (a Unix domain socket; -p unused)',
+      ).default('0.0.0.0'),
+    )
     .addOption(
       new Option('-p, --port <port>', 'listen on this port').argParser(parsePort).default(DEFAULT_PORT),
     )
@@ -34,7 +41,8 @@ export function addListenOptions(command: Command): Command {
       new Option('-z, --max-job-size <bytes>', `maximum job body size (at most ${MAX_JOB_BYTES_LIMIT})`)
         .argParser(parseInteger(0, Number.MAX_SAFE_INTEGER))
         .default(DEFAULT_MAX_JOB_BYTES),
-    );
+    )
+    .addOption(new Option('-u, --user <user>', 'become USER (and its groups) once listening; needs root'));
 }
 
 /** -z as used: above beanstalkd's ceiling it is clamped, with beanstalkd's warning on stderr. */

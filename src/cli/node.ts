@@ -4,8 +4,9 @@ import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
 import { DEFAULT_FSYNC_EVERY_MS, DEFAULT_SEGMENT_BYTES, openBinlog, restoreInto } from '../binlog';
 import { type Logger, processFields } from '../log/logger';
+import { endpointText } from '../net/endpoint';
 import { DEFAULT_MAX_CONNECTIONS } from '../net/limits';
-import { type NodeServerOptions, startNodeServer } from '../server/node-server';
+import { createNodeListener, type NodeServerOptions, startNodeServer } from '../server/node-server';
 import { STALKD_VERSION } from '../version';
 import { announceListening, drainOnSignal, stopOnSignals } from './lifecycle';
 import {
@@ -20,6 +21,7 @@ import {
 import { addLogOptions, type LogCommandOptions, loggerFrom } from './log-options';
 import { increase, parseInteger, parsePort } from './options';
 import { addReplicationOptions, attachMember, type ReplicationCommandOptions } from './replication-options';
+import { becomeUser } from './user';
 
 export interface NodeCommandOptions
   extends LimitCommandOptions,
@@ -174,12 +176,17 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
     maxJobsBytes: opts.maxJobsBytes,
     onConnectionRefused: () =>
       log.warnLimited('max-connections', 'connection refused', { max_connections: opts.maxConnections }),
+    warn: (line) => log.warn(line),
   };
+  // beanstalkd's order: bind, become -u USER, then open (and replay) the binlog as that user.
+  const listener = createNodeListener(opts.maxConnections);
+  await listener.listen({ host: opts.listen, port: opts.port }, serverOptions.warn);
+  const account = opts.user !== undefined ? becomeUser(opts.user) : undefined;
   const restored: Restored = { jobs: 0, replayMs: 0 };
   const startMember = await attachMember(serverOptions, opts, log, restored);
   if (opts.binlogDir !== undefined && startMember === undefined)
     await attachBinlog(serverOptions, opts, log, restored);
-  const server = await startNodeServer(serverOptions);
+  const server = await startNodeServer({ ...serverOptions, listener });
   startMember?.(server);
   server.stalls.onTimeout = () =>
     log.warnLimited('request-timeout', 'connection closed: request or replies stalled', {
@@ -202,7 +209,8 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
     ...processFields(STALKD_VERSION),
     name: opts.nodeName,
     index: nodeIndexOf(opts),
-    listen: `${server.host}:${server.port}`,
+    listen: endpointText(server.host, server.port),
+    user: account?.name,
     metrics: metrics ? `${metrics.host}:${metrics.port}` : 'off',
     binlog: opts.binlogDir ?? 'off',
     fsync: opts.binlogDir === undefined ? undefined : opts.fsync ? `${opts.fsyncMs}ms` : 'never',
@@ -212,7 +220,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
   });
   // -V: beanstalkd's verbose lines, after the start line (harnesses wait for `bind`).
   if (opts.verbose > 0) {
-    process.stderr.write(`pid ${process.pid}\nbind ${server.host}:${server.port}\n`);
+    process.stderr.write(`pid ${process.pid}\nbind ${endpointText(server.host, server.port)}\n`);
     if (metrics) process.stderr.write(`metrics ${metrics.host}:${metrics.port}\n`);
   }
   drainOnSignal(log, () => server.drain());

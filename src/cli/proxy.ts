@@ -3,9 +3,10 @@
  * `stalkd placement`: which node owns a tube under a given topology (the same code as the proxy).
  */
 import { type Command, Option } from 'commander';
-import { ADMIN_TOKEN_ENV, attachDashboard, connectHostFor, READ_TOKEN_ENV } from '../dashboard';
+import { ADMIN_TOKEN_ENV, attachDashboard, READ_TOKEN_ENV } from '../dashboard';
 import { type LogFormat, type LogLevel, processFields } from '../log/logger';
 import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-metrics';
+import { endpointText, localAddressFor } from '../net/endpoint';
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_PROXY_MAX_CONNECTIONS } from '../net/limits';
 import { defaultPoolOptions } from '../proxy/node/node-pool';
 import { DEFAULT_SCAN_INTERVAL_MS } from '../proxy/previous-owners';
@@ -37,6 +38,7 @@ import { addLogOptions, loggerFrom } from './log-options';
 import { NodeTransitions } from './node-transitions';
 import { increase, parseInteger, parsePort } from './options';
 import { proxyClusterView } from './proxy-view';
+import { type Account, becomeUser } from './user';
 
 export interface ProxyCommandOptions
   extends LimitCommandOptions,
@@ -146,7 +148,7 @@ export function registerProxyCommand(program: Command): Command {
     for (const tube of tubes) {
       const { node, pinned } = p.explain(tube);
       process.stdout.write(
-        `${tube}\t${node.name}\t${node.host}:${node.port}\t${pinned ? 'pinned' : 'ring'}\n`,
+        `${tube}\t${node.name}\t${endpointText(node.host, node.port)}\t${pinned ? 'pinned' : 'ring'}\n`,
       );
     }
   });
@@ -207,6 +209,7 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
     maxOutputBytes: opts.maxOutputBytes,
     maxInputBytes: opts.maxInputBytes,
     requestTimeoutMs: opts.requestTimeoutMs,
+    warn: (line) => log.warn(line),
     ...(tls ? { tls } : {}),
     events: {
       command: (c, r, s) => recorder?.command(c, r, s),
@@ -233,9 +236,17 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
       },
     },
   });
+  // beanstalkd's order: bound, then -u USER; the metrics port below is opened as that user.
+  let account: Account | undefined;
+  try {
+    account = opts.user !== undefined ? becomeUser(opts.user) : undefined;
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
   // Peeks and admin actions use the client port like any client: over TLS when it serves TLS.
   const opsTarget = {
-    host: connectHostFor(server.host),
+    host: localAddressFor(server.host),
     port: server.port,
     ...(dashboardTls ? { tls: dashboardTls } : {}),
   };
@@ -279,11 +290,11 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
         })
       : undefined;
   if (opts.verbose > 0) {
-    process.stderr.write(`pid ${process.pid}\nbind ${server.host}:${server.port}\n`);
+    process.stderr.write(`pid ${process.pid}\nbind ${endpointText(server.host, server.port)}\n`);
     if (tls) process.stderr.write(`tls on${opts.tlsVerifyClients ? ', client certificates required' : ''}\n`);
     for (const l of server.pool.all()) {
       process.stderr.write(
-        `node ${l.node.index} ${l.node.name} ${l.node.host}:${l.node.port} ${l.kind}${l.up ? '' : ' DOWN'}\n`,
+        `node ${l.node.index} ${l.node.name} ${endpointText(l.node.host, l.node.port)} ${l.kind}${l.up ? '' : ' DOWN'}\n`,
       );
     }
     if (metrics) process.stderr.write(`metrics ${opts.metricsHost}:${metrics.server.port}\n`);
@@ -296,7 +307,8 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
   }
   log.info('start', {
     ...processFields(STALKD_VERSION),
-    listen: `${server.host}:${server.port}`,
+    listen: endpointText(server.host, server.port),
+    user: account?.name,
     tls: tls ? (opts.tlsVerifyClients ? 'client certificates required' : 'on') : 'off',
     nodes: server.pool.all().length,
     topology: opts.topology ?? 'from --nodes',

@@ -41,6 +41,7 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { endpointText, socketTarget } from '../net/endpoint';
 import { Fifo } from '../net/fifo';
 import type { Request } from '../protocol/commands';
 import { type Reply, ReplyFormatError, ReplyParser } from '../protocol/reply-parser';
@@ -74,6 +75,7 @@ import {
 import { ConnectionError } from './errors';
 
 export interface ConnectOptions {
+  /** A TCP host, or `unix:PATH` for a Unix domain socket (the port is then not used). */
   host: string;
   port: number;
   /** Give up connecting (and the TLS handshake) after this many ms: ConnectionError ETIMEDOUT. */
@@ -132,8 +134,8 @@ export class Client {
     return new Promise<Client>((resolve, reject) => {
       const { host, port, timeoutMs } = options;
       const socket: net.Socket = options.tls
-        ? tls.connect({ ...(options.tls === true ? {} : options.tls), host, port })
-        : net.connect({ host, port });
+        ? tls.connect({ ...(options.tls === true ? {} : options.tls), ...socketTarget(host, port) })
+        : net.connect(socketTarget(host, port));
       let timer: NodeJS.Timeout | undefined;
       const settle = (err: ConnectionError | undefined): void => {
         if (timer !== undefined) clearTimeout(timer);
@@ -147,7 +149,7 @@ export class Client {
           reject(err);
         }
       };
-      const where = `${host}:${port}`;
+      const where = endpointText(host, port);
       const onError = (err: Error): void => settle(toConnectionError(err, `connect ${where} failed`));
       const onClose = (): void =>
         settle(new ConnectionError('CLOSED', `connect ${where}: closed before ready`));

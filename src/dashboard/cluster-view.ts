@@ -40,10 +40,3 @@ export function singleEndpointView(host: string, port: number, name = `${host}:$
     hiddenTubes: new Set(),
   };
 }
-
-/** An address to connect to for a listener bound to `host` (a wildcard means this machine). */
-export function connectHostFor(host: string): string {
-  if (host === '' || host === '0.0.0.0') return '127.0.0.1';
-  if (host === '::' || host === '[::]') return '::1';
-  return host;
-}

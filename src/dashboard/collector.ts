@@ -5,6 +5,7 @@
  * unreachable for that poll and the others are not held up longer than that.
  */
 import type { ConnectOptions, TubeStats } from '../client';
+import { endpointText } from '../net/endpoint';
 import type { ClusterView, DashboardNodeInfo } from './cluster-view';
 import { type NodeSample, NodeSampler } from './node-sampler';
 import { RateTracker } from './rates';
@@ -69,7 +70,7 @@ export class SnapshotCollector {
     for (const node of nodes) {
       live.add(node.index);
       const existing = this.samplers.get(node.index);
-      if (existing && existing.address === `${node.host}:${node.port}`) continue;
+      if (existing && existing.address === endpointText(node.host, node.port)) continue;
       existing?.close();
       this.samplers.set(
         node.index,
@@ -127,7 +128,7 @@ export class SnapshotCollector {
       key,
       index: node.index,
       name: node.name,
-      address: `${node.host}:${node.port}`,
+      address: endpointText(node.host, node.port),
       kind: node.kind,
       up: node.up,
       reachable: s !== null,

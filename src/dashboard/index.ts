@@ -28,7 +28,6 @@ import {
 export { ADMIN_TOKEN_ENV, READ_TOKEN_ENV } from './admin-token';
 export {
   type ClusterView,
-  connectHostFor,
   type DashboardNodeInfo,
   singleEndpointView,
 } from './cluster-view';

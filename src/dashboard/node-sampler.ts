@@ -5,6 +5,7 @@
  * dropped on any failure or timeout; the next poll opens a new one.
  */
 import { Client, type ConnectOptions, type ServerStats, type TubeStats } from '../client';
+import { endpointText } from '../net/endpoint';
 import { LazyClient } from './lazy-client';
 
 export interface NodeSample {
@@ -42,7 +43,7 @@ export class NodeSampler {
   constructor(readonly options: SamplerOptions) {}
 
   get address(): string {
-    return `${this.options.host}:${this.options.port}`;
+    return endpointText(this.options.host, this.options.port);
   }
 
   async sample(maxTubes: number): Promise<NodeSample> {

@@ -18,6 +18,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   MIN_OUTPUT_BYTES,
 } from '../net/limits';
+import { listenerAddress, listenOn } from '../net/listen';
 import { StallWatch } from '../net/stall-watch';
 import { DEFAULT_DIALECT, type Dialect } from '../protocol/dialect';
 import { DEFAULT_MAX_JOB_BYTES } from '../protocol/numbers';
@@ -41,8 +42,13 @@ import type { ProxyContext, SessionEvents } from './types';
 export const DEFAULT_RESERVE_SLICE_SECS = 1;
 
 export interface ProxyServerOptions {
+  /** A TCP address, or `unix:PATH` for a Unix domain socket (src/net/listen.ts). */
   host?: string;
   port?: number;
+  /** Listen on this inherited listening socket instead (systemd socket activation). */
+  fd?: number;
+  /** Start-up warnings (a stale socket file replaced). */
+  warn?: (line: string) => void;
   /** The nodes (index = stable index used in job ids). Weight 1 unless given. */
   nodes: Array<ShardAddress & { weight?: number; leaving?: boolean }>;
   /** tube → node name. */
@@ -82,6 +88,7 @@ export interface ProxyServerOptions {
 }
 
 export interface ProxyServer {
+  /** The bound address: `unix:PATH` (port 0) on a Unix socket. */
   host: string;
   port: number;
   /** Which nodes own and hold each tube; `placement` is its current placement. */
@@ -168,34 +175,27 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     await pool.update(topology.nodes);
     await scanner.switchTo(new Placement(topology));
   };
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? DEFAULT_PORT, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : (options.port ?? DEFAULT_PORT);
-      resolve({
-        host: options.host ?? '127.0.0.1',
-        port,
-        routing,
-        get placement() {
-          return routing.placement;
-        },
-        pool,
-        scanner,
-        reload,
-        counters,
-        tls: options.tls !== undefined,
-        close: () =>
-          new Promise<void>((done) => {
-            // terminate, not close: a session already ending may still hold unsent output.
-            for (const s of sessions) s.terminate();
-            scanner.close();
-            pool.close();
-            stalls.close();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
+  const { fd, host = '127.0.0.1', port = DEFAULT_PORT } = options;
+  await listenOn(server, fd !== undefined ? { fd } : { host, port }, options.warn);
+  return {
+    ...listenerAddress(server),
+    routing,
+    get placement() {
+      return routing.placement;
+    },
+    pool,
+    scanner,
+    reload,
+    counters,
+    tls: options.tls !== undefined,
+    close: () =>
+      new Promise<void>((done) => {
+        // terminate, not close: a session already ending may still hold unsent output.
+        for (const s of sessions) s.terminate();
+        scanner.close();
+        pool.close();
+        stalls.close();
+        server.close(() => done());
+      }),
+  };
 }

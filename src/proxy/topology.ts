@@ -8,6 +8,7 @@
  * holds jobs. Addresses may change freely.
  */
 import { readFileSync } from 'node:fs';
+import { socketPathOf, socketPathProblem } from '../net/endpoint';
 import { MAX_PORT } from '../net/limits';
 import { MAX_NODES } from './job-id';
 
@@ -28,7 +29,9 @@ export interface TopologyNode {
   name: string;
   /** Stable index, 0 ≤ index < MAX_NODES; encoded in job ids. */
   index: number;
+  /** A TCP host, or `unix:PATH`: the node's Unix domain socket (same machine; src/net/endpoint.ts). */
   host: string;
+  /** The TCP port; 0 for a `unix:` host. */
   port: number;
   /** Relative share of tubes; 1 = 160 ring points. */
   weight: number;
@@ -136,13 +139,22 @@ function parseReplicas(raw: unknown, where: string, source: string): TopologyMem
     const at = `${where}.replicas[${i}]`;
     if (!isRecord(r)) throw new TopologyError(`${at} must be an object {host, port}`, source);
     checkKeys(r, MEMBER_KEYS, at, source);
-    const member: TopologyMember = {
-      host: readHost(r.host, at, source),
-      port: readPort(r.port, `${at}.port`, source),
-    };
+    const host = readHost(r.host, at, source);
+    const member: TopologyMember = { host, port: readNodePort(host, r.port, at, source) };
     readMemberExtras(r, member, at, source);
     return member;
   });
+}
+
+/** A node's port: required for a TCP host, absent for `unix:PATH` (whose path must be usable). */
+function readNodePort(host: string, port: unknown, where: string, source: string): number {
+  const path = socketPathOf(host);
+  if (path === undefined) return readPort(port, `${where}.port`, source);
+  const problem = socketPathProblem(path);
+  if (problem) throw new TopologyError(`${where}.host: ${problem}`, source);
+  if (port !== undefined)
+    throw new TopologyError(`${where}.port must not be given with a unix: host`, source);
+  return 0;
 }
 
 function parseNode(raw: unknown, position: number, source: string): TopologyNode {
@@ -160,7 +172,7 @@ function parseNode(raw: unknown, position: number, source: string): TopologyNode
   if (typeof weight !== 'number' || !(weight > 0) || weight > 100) {
     throw new TopologyError(`${where}.weight must be a number in (0, 100]`, source);
   }
-  const node: TopologyNode = { name, index, host, port: readPort(raw.port, `${where}.port`, source), weight };
+  const node: TopologyNode = { name, index, host, port: readNodePort(host, raw.port, where, source), weight };
   readMemberExtras(raw, node, where, source);
   if (raw.replicas !== undefined) node.replicas = parseReplicas(raw.replicas, where, source);
   if (raw.leaving !== undefined) {
@@ -286,8 +298,9 @@ export function loadTopologyFile(path: string): Topology {
 }
 
 /**
- * `--nodes HOST:PORT,NAME=HOST:PORT,…`: node index = position, name `node-<index>` unless given.
- * Names do not depend on addresses, so a node may move without reshuffling the ring.
+ * `--nodes HOST:PORT,NAME=HOST:PORT,unix:PATH,NAME=unix:PATH,…`: node index = position, name
+ * `node-<index>` unless given. Names do not depend on addresses, so a node may move without
+ * reshuffling the ring.
  */
 export function topologyFromNodeList(list: string): Topology {
   const items = list
@@ -298,6 +311,7 @@ export function topologyFromNodeList(list: string): Topology {
     const eq = item.indexOf('=');
     const name = eq >= 0 ? item.slice(0, eq) : `node-${index}`;
     const addr = eq >= 0 ? item.slice(eq + 1) : item;
+    if (socketPathOf(addr) !== undefined) return { name, index, host: addr, weight: 1 };
     const colon = addr.lastIndexOf(':');
     if (colon <= 0) throw new TopologyError(`"${item}" is not HOST:PORT`, '--nodes');
     const host = addr.slice(0, colon).replace(/^\[(.*)\]$/, '$1');

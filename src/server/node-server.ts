@@ -3,8 +3,7 @@
  * timer (armed at the engine's next deadline), the durability gate and process-level statistics.
  */
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import { type Clock, systemClock } from '../engine/clock';
 import { Engine } from '../engine/engine';
@@ -17,6 +16,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   MIN_OUTPUT_BYTES,
 } from '../net/limits';
+import { Listener } from '../net/listen';
 import { StallWatch } from '../net/stall-watch';
 import { DEFAULT_DIALECT, type Dialect } from '../protocol/dialect';
 import { DEFAULT_MAX_JOB_BYTES, MAX_JOB_BYTES_LIMIT } from '../protocol/numbers';
@@ -53,8 +53,15 @@ export interface DurableLog extends Journal {
 }
 
 export interface NodeServerOptions {
+  /** A TCP address, or `unix:PATH` for a Unix domain socket (src/net/listen.ts). */
   host?: string;
   port?: number;
+  /** Listen on this inherited listening socket instead (systemd socket activation). */
+  fd?: number;
+  /** A listener bound beforehand (createNodeListener: bind, then -u, then the binlog). */
+  listener?: Listener;
+  /** Start-up warnings (a stale socket file replaced). */
+  warn?: (line: string) => void;
   /** Injected clock; with one, timers are manual (call tick()) unless manualTimers is false. */
   clock?: Clock;
   manualTimers?: boolean;
@@ -111,7 +118,7 @@ export class NodeServer {
     job_too_big: 0,
     expected_crlf: 0,
   };
-  private readonly listener: net.Server;
+  private readonly listener: Listener;
   private readonly manualTimers: boolean;
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Number.POSITIVE_INFINITY;
@@ -142,28 +149,31 @@ export class NodeServer {
     if (this.log) engineOptions.journal = this.log;
     this.engine = new Engine(engineOptions);
     this.log?.onDurable(() => this.onDurable());
-    this.listener = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-    this.listener.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    this.listener.on('drop', () => {
+    this.listener = options.listener ?? createNodeListener(options.maxConnections);
+    this.listener.server.on('drop', () => {
       this.connectionsRefused++;
       options.onConnectionRefused?.();
     });
   }
 
+  /** The bound port; 0 on a Unix socket. */
   get port(): number {
-    const address = this.listener.address();
-    return typeof address === 'object' && address ? address.port : 0;
+    return this.listener.address.port;
   }
 
+  /** The bound address; `unix:PATH` on a Unix socket. */
   get host(): string {
-    const address = this.listener.address();
-    return typeof address === 'object' && address ? address.address : '';
+    return this.listener.address.host;
   }
 
+  /** Binds (unless the listener was bound beforehand), restores, then accepts clients. */
   async listen(): Promise<void> {
+    if (!this.listener.listening) {
+      const { fd, host = '0.0.0.0', port = DEFAULT_PORT } = this.options;
+      await this.listener.listen(fd !== undefined ? { fd } : { host, port }, this.options.warn);
+    }
     this.options.beforeListen?.(this.engine);
-    this.listener.listen(this.options.port ?? DEFAULT_PORT, this.options.host ?? '0.0.0.0');
-    await once(this.listener, 'listening');
+    this.listener.serve((socket) => this.accept(socket));
     this.armTimer();
   }
 
@@ -286,7 +296,7 @@ export class NodeServer {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.manualTimersStop();
-    const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.listener.server.close(() => resolve()));
     // Confirmations already earned go out before the sockets close: a clean stop must not leave a
     // client without the INSERTED/DELETED of a change that the log's close makes durable anyway.
     await this.untilDurable(CLOSE_DURABLE_WAIT_MS);
@@ -324,6 +334,14 @@ export class NodeServer {
   private manualTimersStop(): void {
     this.timerAtMs = Number.NEGATIVE_INFINITY; // nothing re-arms after close
   }
+}
+
+/** The node's client listener, for binding before the server exists (NodeServerOptions.listener). */
+export function createNodeListener(maxConnections = DEFAULT_MAX_CONNECTIONS): Listener {
+  const listener = new Listener({ allowHalfOpen: true, noDelay: true });
+  // Set before binding: connections held while the binlog replays are bounded too.
+  listener.server.maxConnections = maxConnections;
+  return listener;
 }
 
 export async function startNodeServer(options: NodeServerOptions = {}): Promise<NodeServer> {

@@ -56,10 +56,10 @@ test('healthcheck: metrics off — `stats` over the protocol port; a drain shows
   try {
     const ok = healthcheck(node.pid);
     assert.equal(ok.status, 0, ok.stdout);
-    assert.equal(ok.stdout, `healthy: pid ${node.pid} node, stats on port ${port}: ok\n`);
+    assert.equal(ok.stdout, `healthy: pid ${node.pid} node, stats on 127.0.0.1:${port}: ok\n`);
     node.child.kill('SIGUSR1');
     await pollUntil('draining', async () => (healthcheck(node.pid).status === 1 ? true : undefined), 5000);
-    assert.match(healthcheck(node.pid).stdout, /stats on port \d+: draining/);
+    assert.match(healthcheck(node.pid).stdout, /stats on 127\.0\.0\.1:\d+: draining/);
   } finally {
     await node.stop();
     rmSync(dir, { recursive: true, force: true });

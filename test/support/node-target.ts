@@ -7,8 +7,13 @@ import type { Dialect } from '../../src/protocol/dialect';
 import { startNodeServer } from '../../src/server/node-server';
 import type { TargetKind } from './transcript-targets';
 
-export function nodeKindFor(dialect: Dialect): TargetKind {
-  const name = dialect === '1.13' ? 'node' : `node --compat ${dialect}`;
+/**
+ * `listenOn` gives each case's listen address: 127.0.0.1 on a free port unless it returns a
+ * `unix:PATH` (the name then says so).
+ */
+export function nodeKindFor(dialect: Dialect, listenOn?: () => string): TargetKind {
+  const base = dialect === '1.13' ? 'node' : `node --compat ${dialect}`;
+  const name = listenOn ? `${base} on a Unix socket` : base;
   return {
     name,
     version: dialect,
@@ -17,7 +22,7 @@ export function nodeKindFor(dialect: Dialect): TargetKind {
     async start(args) {
       const clock = new FakeClock();
       const server = await startNodeServer({
-        host: '127.0.0.1',
+        host: listenOn?.() ?? '127.0.0.1',
         port: 0,
         clock,
         maxJobBytes: maxJobBytesFrom(args),
@@ -27,7 +32,7 @@ export function nodeKindFor(dialect: Dialect): TargetKind {
         name,
         version: dialect,
         fakeClock: true,
-        host: '127.0.0.1',
+        host: server.host,
         port: server.port,
         advance: async (ms) => {
           // Let the server read whatever the transcript already wrote before time moves: one turn

@@ -3,7 +3,7 @@
  * read from /proc and they can be killed and restarted; plus small socket helpers for bounds tests.
  * The port comes from the `bind HOST:PORT` line that `-V` prints once the listener is open.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -12,7 +12,10 @@ import { CLI_PATH } from './cli-process';
 export interface StalkdProcess {
   child: ChildProcess;
   pid: number;
+  /** The TCP port; 0 on a Unix socket. */
   port: number;
+  /** What the bind line names: `HOST:PORT` or `unix:PATH`. */
+  address: string;
   stderr(): string;
   /** Resolves once stderr matches `pattern` (lines after the bind line arrive a little later). */
   untilStderr(pattern: RegExp): Promise<void>;
@@ -29,22 +32,36 @@ export function rssBytes(pid: number): number {
   return Number(m?.[1] ?? 0) * 1024;
 }
 
+export interface SpawnHow {
+  /** Spawn options (env, uid, extra stdio such as an inherited listening socket at fd 3). */
+  options?: SpawnOptions;
+  /** Runs `command ...prefix node main.js args` instead (e.g. `sh -c '… exec "$@"' sh`). */
+  command?: string;
+  prefix?: readonly string[];
+}
+
 /** Runs `stalkd <args> -V` and resolves once it printed its bind line. */
-export async function startStalkd(args: readonly string[], timeoutMs = 15_000): Promise<StalkdProcess> {
-  const child = spawn(process.execPath, [CLI_PATH, ...args, '-V'], { stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startStalkd(
+  args: readonly string[],
+  timeoutMs = 15_000,
+  how: SpawnHow = {},
+): Promise<StalkdProcess> {
+  const argv = [...(how.prefix ?? []), process.execPath, CLI_PATH, ...args, '-V'];
+  const command = how.command ?? (argv.shift() as string);
+  const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], ...how.options });
   let stderr = '';
   const exited = once(child, 'exit');
-  const port = await new Promise<number>((resolve, reject) => {
+  const address = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`stalkd ${args.join(' ')}: no bind line: ${stderr}`)),
       timeoutMs,
     );
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
-      const m = /bind [^\n]*:(\d+)\n/.exec(stderr);
+      const m = /^bind (\S+)\n/m.exec(stderr);
       if (m) {
         clearTimeout(timer);
-        resolve(Number(m[1]));
+        resolve(m[1] as string);
       }
     });
     child.once('exit', (code) => {
@@ -53,11 +70,13 @@ export async function startStalkd(args: readonly string[], timeoutMs = 15_000): 
     });
   });
   const pid = child.pid as number;
+  const port = Number(/:(\d+)$/.exec(address)?.[1] ?? 0);
   const running = (): boolean => child.exitCode === null && child.signalCode === null;
   return {
     child,
     pid,
     port,
+    address,
     stderr: () => stderr,
     untilStderr: (pattern) =>
       new Promise<void>((resolve, reject) => {

@@ -4,6 +4,7 @@
  * land on different nodes (`spreadPins`). The proxy speaks the target's version (`--compat`)
  * whatever its nodes run: stalkd nodes are always 1.13.
  */
+import { join } from 'node:path';
 import { FakeClock } from '../../src/engine/clock';
 import { startProxyServer } from '../../src/proxy/server';
 import { startNodeServer } from '../../src/server/node-server';
@@ -52,19 +53,29 @@ interface Started {
   stopNodes: () => Promise<void>;
 }
 
-async function startStalkdNodes(maxJobBytes: number, fakeClock: boolean): Promise<Started> {
+/** Node i's listen address: 127.0.0.1 on a free port, or `unix:DIR/node-i.sock`. */
+function nodeHost(i: number, socketDir: string | undefined): string {
+  return socketDir === undefined ? '127.0.0.1' : `unix:${join(socketDir, `node-${i}.sock`)}`;
+}
+
+async function startStalkdNodes(
+  maxJobBytes: number,
+  fakeClock: boolean,
+  socketDir?: string,
+): Promise<Started> {
   const clock = new FakeClock();
   const servers = await Promise.all(
-    Array.from({ length: NODE_COUNT }, () =>
-      startNodeServer(
-        fakeClock
-          ? { host: '127.0.0.1', port: 0, clock, maxJobBytes }
-          : { host: '127.0.0.1', port: 0, maxJobBytes },
-      ),
+    Array.from({ length: NODE_COUNT }, (_, i) =>
+      startNodeServer({
+        host: nodeHost(i, socketDir),
+        port: 0,
+        maxJobBytes,
+        ...(fakeClock ? { clock } : {}),
+      }),
     ),
   );
   const started: Started = {
-    nodes: servers.map((s) => ({ host: '127.0.0.1', port: s.port })),
+    nodes: servers.map((s) => ({ host: s.host, port: s.port })),
     drainNodes: async () => {
       for (const s of servers) s.drain();
     },
@@ -83,8 +94,12 @@ async function startStalkdNodes(maxJobBytes: number, fakeClock: boolean): Promis
   return started;
 }
 
-async function startReferenceNodes(args: readonly string[]): Promise<Started> {
-  const servers = await Promise.all(Array.from({ length: NODE_COUNT }, () => startReference([...args])));
+async function startReferenceNodes(args: readonly string[], socketDir?: string): Promise<Started> {
+  const servers = await Promise.all(
+    Array.from({ length: NODE_COUNT }, (_, i) =>
+      startReference([...args], socketDir === undefined ? undefined : join(socketDir, `node-${i}.sock`)),
+    ),
+  );
   return {
     nodes: servers.map((s) => ({ host: s.host, port: s.port })),
     drainNodes: async () => {
@@ -103,11 +118,15 @@ export async function startProxyTarget(
   args: readonly string[],
   pins: Record<string, string>,
   fakeClock = kind === 'stalkd',
+  socketDir?: string,
 ): Promise<Target> {
   const maxJobBytes = maxJobBytesFrom(args);
   const started =
-    kind === 'stalkd' ? await startStalkdNodes(maxJobBytes, fakeClock) : await startReferenceNodes(args);
+    kind === 'stalkd'
+      ? await startStalkdNodes(maxJobBytes, fakeClock, socketDir)
+      : await startReferenceNodes(args, socketDir);
   const proxy = await startProxyServer({
+    host: socketDir === undefined ? '127.0.0.1' : `unix:${join(socketDir, 'proxy.sock')}`,
     port: 0,
     nodes: started.nodes.map((n, index) => ({ index, name: `node-${index}`, ...n })),
     pins,
@@ -115,12 +134,13 @@ export async function startProxyTarget(
     dialect: version,
     pool: { nodeTimeoutMs: 2000, probeIntervalMs: 1000, backoffMinMs: 50, backoffMaxMs: 400 },
   });
-  const name = `proxy${version === '1.13' ? '' : ` --compat ${version}`} over 3 ${kind}`;
+  const over = socketDir === undefined ? kind : `${kind} on Unix sockets`;
+  const name = `proxy${version === '1.13' ? '' : ` --compat ${version}`} over 3 ${over}`;
   const target: Target = {
     name,
     version,
     fakeClock: started.advance !== undefined,
-    host: '127.0.0.1',
+    host: proxy.host,
     port: proxy.port,
     drain: async () => {
       proxy.counters.draining = true;

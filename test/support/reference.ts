@@ -26,12 +26,18 @@ export interface ReferenceServer {
   stop(): Promise<void>;
 }
 
-/** Starts beanstalkd on 127.0.0.1 with an OS-chosen port. Extra args (e.g. ['-z', '10']) are passed on. */
-export function startReference(args: string[] = []): Promise<ReferenceServer> {
+/**
+ * Starts beanstalkd on 127.0.0.1 with an OS-chosen port, or on the Unix socket `socketPath`
+ * (`-l unix:PATH`; host is then `unix:PATH`, port 0). Extra args (e.g. ['-z', '10']) are passed on.
+ */
+export function startReference(args: string[] = [], socketPath?: string): Promise<ReferenceServer> {
   const bin = BEANSTALKD_PATH;
   if (!bin) return Promise.reject(new Error('beanstalkd is not installed (apt-get install -y beanstalkd)'));
+  const listen = socketPath === undefined ? ['-l', '127.0.0.1', '-p', '0'] : ['-l', `unix:${socketPath}`];
+  // "bind 3 127.0.0.1:PORT" or, on a Unix socket, "bind 3 PATH".
+  const bound = socketPath === undefined ? /bind \d+ 127\.0\.0\.1:(\d+)/ : /bind \d+ (\/\S+)\n/;
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['-V', '-l', '127.0.0.1', '-p', '0', ...args], {
+    const child = spawn(bin, ['-V', ...listen, ...args], {
       // -V logs (including "bind FD ADDR:PORT") go to stdout; errors to stderr. Both are read
       // and, once the port is known, drained so a full pipe never blocks the server.
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -39,17 +45,19 @@ export function startReference(args: string[] = []): Promise<ReferenceServer> {
     let stderr = '';
     const onData = (chunk: Buffer): void => {
       stderr += chunk.toString('latin1');
-      const m = /bind \d+ 127\.0\.0\.1:(\d+)/.exec(stderr);
+      const m = bound.exec(stderr);
       if (!m) return;
       child.stdout?.off('data', onData);
       child.stderr?.off('data', onData);
       child.stdout?.resume();
       child.stderr?.resume();
-      const port = Number(m[1]);
-      waitUntilListening(port).then(
+      const port = socketPath === undefined ? Number(m[1]) : 0;
+      const listening =
+        socketPath === undefined ? waitUntilListening(port) : waitUntilSocketListens(socketPath);
+      listening.then(
         () =>
           resolve({
-            host: '127.0.0.1',
+            host: socketPath === undefined ? '127.0.0.1' : `unix:${socketPath}`,
             port,
             pid: child.pid ?? 0,
             process: child,
@@ -87,4 +95,16 @@ async function waitUntilListening(port: number, attempts = 100_000): Promise<voi
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   throw new Error(`beanstalkd never listened on port ${port}`);
+}
+
+/** As waitUntilListening, for a Unix socket: /proc/net/unix lists it with the listening flag. */
+async function waitUntilSocketListens(path: string, attempts = 100_000): Promise<void> {
+  if (!existsSync('/proc/net/unix')) return;
+  for (let i = 0; i < attempts; i++) {
+    // Num RefCount Protocol Flags Type St Inode Path; Flags 00010000 = __SO_ACCEPTCON (listening).
+    const rows = readFileSync('/proc/net/unix', 'latin1').split('\n');
+    if (rows.some((row) => row.endsWith(` ${path}`) && row.trim().split(/\s+/)[3] === '00010000')) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`beanstalkd never listened on ${path}`);
 }

@@ -3,6 +3,7 @@
  * event-driven (socket data/end) with a per-expectation timeout; nothing sleeps.
  */
 import { connect, type Socket } from 'node:net';
+import { socketTarget } from '../../src/net/endpoint';
 import type { Part, Step, TranscriptCase, YamlLine } from './transcript';
 import type { Target } from './transcript-targets';
 
@@ -26,7 +27,7 @@ class Conn {
     host: string,
     port: number,
   ) {
-    this.socket = connect({ host, port, allowHalfOpen: true });
+    this.socket = connect({ ...socketTarget(host, port), allowHalfOpen: true });
     this.socket.setNoDelay(true);
     this.socket.on('data', (chunk: Buffer) => {
       this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { type Command, Option } from 'commander';
 import { Client, ConnectionError, type ConnectOptions, ProtocolError } from '../../client';
+import { endpointText } from '../../net/endpoint';
 import { DEFAULT_PORT } from '../../net/limits';
 import { parseInteger, parsePort } from '../options';
 
@@ -46,7 +47,10 @@ export function clientCommand(program: Command, name: string, description: strin
     .description(description)
     .showHelpAfterError(false)
     .addOption(
-      new Option('-H, --host <host>', 'server (node, proxy or beanstalkd) address')
+      new Option(
+        '-H, --host <host>',
+        'server (node, proxy or beanstalkd) address, or unix:PATH for a Unix socket',
+      )
         .default('127.0.0.1')
         .env(CLIENT_HOST_ENV),
     )
@@ -95,7 +99,7 @@ export function connectOptionsFor(opts: ConnectionOptions): ConnectOptions {
 function describeError(err: unknown, opts: ConnectionOptions): string {
   if (err instanceof CliError) return err.message;
   if (err instanceof ConnectionError) {
-    const where = `${opts.host}:${opts.port}`;
+    const where = endpointText(opts.host, opts.port);
     if (err.code === 'CLOSED') return `connection to ${where} closed by the server`;
     if (err.code === 'BAD_REPLY') return `${where} is not speaking the beanstalkd protocol (${err.message})`;
     return `cannot connect to ${where}: ${err.code}`;

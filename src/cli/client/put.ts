@@ -41,8 +41,18 @@ async function bodyFrom(arg: string | undefined, file: string | undefined): Prom
   return readStdin();
 }
 
+/**
+ * Job ids through the proxy carry their node (docs/proxy.md, "Job ids"): what a beanstalkd user
+ * expecting 1, 2, 3, 4 needs to know before reading `inserted 66`.
+ */
+export const PUT_ID_NOTE =
+  'The id printed is the one to use with peek, delete, kick … Through stalkd proxy ids are unique\n' +
+  'and stable but not dense: each carries the node that holds the job, so successive puts may\n' +
+  'print 2, 66, 3 … (docs/proxy.md, "Job ids"). On a node or beanstalkd they count 1, 2, 3 …';
+
 export function registerPut(program: Command): Command {
   return clientCommand(program, 'put', 'put a job; prints its id')
+    .addHelpText('after', `\n${PUT_ID_NOTE}`)
     .argument('[body]', 'job body ("-" or omitted: read stdin)')
     .addOption(new Option('-t, --tube <tube>', 'tube to put into').default('default'))
     .addOption(new Option('--pri <n>', 'priority, 0 = most urgent').argParser(parseU32).default(1024))

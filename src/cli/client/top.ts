@@ -8,6 +8,7 @@ import type { ConnectOptions } from '../../client';
 import { singleEndpointView } from '../../dashboard/cluster-view';
 import { SnapshotCollector } from '../../dashboard/collector';
 import type { Snapshot } from '../../dashboard/snapshot';
+import { endpointText } from '../../net/endpoint';
 import { parseInteger } from '../options';
 import {
   CliError,
@@ -123,7 +124,7 @@ export function registerTop(program: Command): Command {
       ),
     )
     .action(async (opts: TopCommandOptions) => {
-      const endpoint = `${opts.host}:${opts.port}`;
+      const endpoint = endpointText(opts.host, opts.port);
       let tls: ConnectOptions['tls'];
       try {
         tls = connectOptionsFor(opts).tls;

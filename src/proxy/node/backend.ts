@@ -13,6 +13,7 @@
  * with `null` — callers turn that into INTERNAL_ERROR — and reports to `onFailure` once.
  */
 import { connect, type Socket } from 'node:net';
+import { socketTarget } from '../../net/endpoint';
 import { Fifo } from '../../net/fifo';
 import { OutBatch } from '../../net/out-batch';
 import { type Reply, ReplyFormatError, ReplyParser } from '../../protocol/reply-parser';
@@ -119,7 +120,7 @@ export class Backend {
       this.settleConnected = resolve;
     });
     this.reader = new ReplyParser((reply) => this.onReply(reply));
-    this.socket = connect({ host: options.host, port: options.port });
+    this.socket = connect(socketTarget(options.host, options.port));
     this.socket.setNoDelay(true);
     this.socket.on('connect', () => this.onConnect());
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));

@@ -7,6 +7,7 @@
  * Only the current primary's failures and recoveries are reported to the pool's events (metrics,
  * node down/up log lines): a standby is not where clients' commands go.
  */
+import { endpointText } from '../../net/endpoint';
 import type { Request } from '../../protocol/commands';
 import type { CommandCounts, CountedCommand } from '../../protocol/stats';
 import type { NodeChannel } from '../types';
@@ -99,5 +100,5 @@ export class Shard {
 }
 
 export function memberAddress(a: { host: string; port: number }): string {
-  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+  return endpointText(a.host, a.port);
 }
