@@ -157,6 +157,55 @@ export const NODE = {
     'tube_series_dropped_total',
     'Per-tube series left out of scrapes by the tube cap, summed over scrapes.',
   ),
+  // Replication (docs/replication.md, "Metrics"): only on nodes started with --shard-peers.
+  replicationRole: gauge(
+    'replication_role',
+    "1 for the member's current role (primary, standby, candidate), 0 for the others.",
+    ['role'],
+  ),
+  replicationTerm: gauge('replication_term', "The member's known term (grows at every change of primary)."),
+  replicationSyncStandbys: gauge(
+    'replication_sync_standbys',
+    'Primary: --sync-standbys K, the standbys a confirming reply waits for.',
+  ),
+  replicationInSyncStandbys: gauge('replication_in_sync_standbys', 'Primary: standbys in sync now.'),
+  replicationStandbyInSync: gauge(
+    'replication_standby_in_sync',
+    'Standby: 1 while in sync with its primary (it may be promoted without force).',
+  ),
+  replicationWaiting: gauge(
+    'replication_waiting',
+    'Primary: 1 while confirmations are held because fewer than K standbys are in sync.',
+  ),
+  replicationAlone: gauge(
+    'replication_alone',
+    'Primary: 1 while it confirms alone after --standby-timeout-ms (a failover can lose changes).',
+  ),
+  replicationLagRecords: gauge(
+    'replication_lag_records',
+    'Records a standby has not acknowledged (primary, per standby) or not received (standby="self").',
+    ['standby'],
+  ),
+  replicationLagBytes: gauge(
+    'replication_lag_bytes',
+    'Bytes of log a standby has not acknowledged (primary, per standby); received, not yet durable (standby="self").',
+    ['standby'],
+  ),
+  replicationLagSeconds: gauge(
+    'replication_lag_seconds',
+    'Age of a standby\'s oldest unacknowledged data (primary, per standby); time since it last had everything (standby="self").',
+    ['standby'],
+  ),
+  replicationCatchups: counter(
+    'replication_catchups_total',
+    'Catch-ups from a standby position: sent (primary) or received (standby).',
+    ['side'],
+  ),
+  replicationFullCopies: counter(
+    'replication_full_copies_total',
+    'Full copies of the log: sent (primary) or received (standby).',
+    ['side'],
+  ),
 } as const;
 
 export const PROXY = {

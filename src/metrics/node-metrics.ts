@@ -14,6 +14,7 @@ import type { EngineCounts } from '../engine/stats';
 import { COUNTED_COMMANDS, type TubeStats } from '../protocol/stats';
 import { PUT_REFUSALS } from '../server/handlers';
 import type { NodeServer } from '../server/node-server';
+import { Role } from '../server/shard';
 import { tubeStats } from '../server/stats-view';
 import { createRegistry, scrapeSnapshot } from './common';
 import {
@@ -27,6 +28,7 @@ import {
   setCounter,
 } from './families';
 import { type MetricsServer, type Readiness, startMetricsServer } from './metrics-server';
+import { registerReplicationMetrics } from './replication-metrics';
 import { capTubes, DEFAULT_MAX_TUBES, type TubeCap } from './tube-cap';
 
 /** What src/binlog calls after each successful fsync/fdatasync of a segment (wall time). */
@@ -157,6 +159,7 @@ export function registerNodeMetrics(
   if (log) registerBinlogMetrics(registry, log);
   if (options.binlogDir !== undefined) registerFilesystemMetrics(registry, options.binlogDir);
   registerTubeMetrics(registry, server, cap);
+  if (server.shard.view().role !== Role.Standalone) registerReplicationMetrics(registry, server.shard);
 }
 
 function registerBinlogMetrics(registry: Registry, log: MetricsAwareLog): void {

@@ -510,13 +510,24 @@ export class Member implements ShardControl {
     };
   }
 
-  /** The node stops: no more role changes; the log is closed and the directory released. */
-  private async close(): Promise<void> {
-    if (this.closed) return;
+  /** The node stops: no more role changes, no more streams (their sockets would hold the listener). */
+  stop(): void {
     this.closed = true;
     this.wake();
     this.receiver?.close('the node stops');
     this.closeSource('the node stops');
+  }
+
+  private closing: Promise<void> | undefined;
+
+  /** After stop: the log is closed and the directory released. */
+  private close(): Promise<void> {
+    this.closing ??= this.closeLog();
+    return this.closing;
+  }
+
+  private async closeLog(): Promise<void> {
+    this.stop();
     await this.chain;
     try {
       await (this.log.primary ?? this.log.standbyLog)?.close();

@@ -301,6 +301,7 @@ export class NodeServer {
     // client without the INSERTED/DELETED of a change that the log's close makes durable anyway.
     await this.untilDurable(CLOSE_DURABLE_WAIT_MS);
     for (const c of [...this.connections]) c.close();
+    this.shard.stop();
     // A client that never reads would otherwise hold the listener (and the process) open forever.
     const grace = setTimeout(() => {
       for (const socket of this.lingering) socket.destroy();

@@ -74,6 +74,8 @@ export interface ShardControl {
    * that a promoted standby might not know and hand out again. 0: no wait.
    */
   putLsnOf(id: number): number;
+  /** The node stops: replication streams end (their sockets were the listener's). */
+  stop(): void;
 }
 
 export function idleRoleView(role: Role): RoleView {
@@ -112,6 +114,7 @@ export const STANDALONE: ShardControl = {
     socket.end('NOT_PRIMARY\r\n');
   },
   putLsnOf: () => 0,
+  stop() {},
 };
 
 /** `x-role`'s YAML (docs/replication.md, "Roles, x-role, start-up"). */

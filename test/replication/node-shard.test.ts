@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { freePort, httpGet } from '../support/cli-process';
 import { MiniClient } from '../support/mini-client';
 import { pollUntil } from '../support/prometheus';
 import { compareSegments } from '../support/replication-pair';
@@ -178,5 +179,48 @@ describe('stalkd node --shard-peers', () => {
     await untilRole(p, { 'last-lsn': (await role(s)).get('last-lsn') as string });
     await shard.stopAll();
     assert.ok(compareSegments(shard.members[1]?.dir as string, shard.members[0]?.dir as string) >= 1);
+  });
+
+  test('metrics: role, term, in-sync standbys and lag on each member', async () => {
+    const shard = await makeShard(2);
+    shards.push(shard);
+    const metricsPorts = [await freePort(), await freePort()];
+    await Promise.all([0, 1].map((i) => shard.start(i, ['--metrics-port', String(metricsPorts[i])])));
+    await untilRole(port(shard, 0), { role: 'primary', 'in-sync-standbys': '1' });
+    assert.match(await ask(port(shard, 0), 'put 0 0 60 1', 'x'), /^INSERTED /);
+    await untilRole(port(shard, 1), { 'in-sync': 'true' });
+    const scrape = async (i: number): Promise<string> =>
+      (await httpGet(metricsPorts[i] as number, '/metrics')).body;
+    const primary = await scrape(0);
+    for (const line of [
+      'stalkd_replication_role{role="primary"} 1',
+      'stalkd_replication_role{role="standby"} 0',
+      'stalkd_replication_term 1',
+      'stalkd_replication_sync_standbys 1',
+      'stalkd_replication_in_sync_standbys 1',
+      'stalkd_replication_waiting 0',
+      'stalkd_replication_alone 0',
+      'stalkd_replication_full_copies_total{side="sent"} 1',
+    ])
+      assert.ok(primary.includes(line), `primary: ${line}`);
+    assert.match(
+      primary,
+      new RegExp(`stalkd_replication_lag_records\\{standby="127.0.0.1:${port(shard, 1)}"\\} 0`),
+    );
+    const standby = await scrape(1);
+    for (const line of [
+      'stalkd_replication_role{role="standby"} 1',
+      'stalkd_replication_standby_in_sync 1',
+      'stalkd_replication_full_copies_total{side="received"} 1',
+      'stalkd_replication_lag_records{standby="self"} 0',
+    ])
+      assert.ok(standby.includes(line), `standby: ${line}`);
+    await shard.kill(1);
+    await pollUntil(
+      'the primary waits for its standby',
+      async () => ((await scrape(0)).includes('stalkd_replication_waiting 1') ? true : undefined),
+      10_000,
+      50,
+    );
   });
 });

@@ -115,7 +115,8 @@ async function trafficUntilKill(
   const exit = await killed;
   const expected = exit.signal === 'SIGKILL' || (stopFirst && (exit.code === 0 || exit.signal === 'SIGTERM'));
   if (!expected) throw new Error(`round ${ledger.round}: the node died on its own: ${exit.stderr}`);
-  if (target.nodes === 1) await traffic.ended();
+  if (target.survivesKill) await traffic.abort();
+  else if (target.nodes === 1) await traffic.ended();
   else await traffic.stop();
   await traffic.close();
   ledger.nodeKilled(victim);

@@ -22,6 +22,11 @@ export interface CrashTarget {
   readonly label: string;
   readonly nodes: number;
   readonly codec: IdCodec;
+  /**
+   * The clients' connections may outlive a kill (a shard's standby was killed): the harness closes
+   * them itself at the end of the round.
+   */
+  readonly survivesKill?: boolean;
   /** `release <id> <pri> 0` is not logged (beanstalkd): a restart may undo it. */
   readonly unloggedReleases?: boolean;
   /** Where clients connect (a node's port changes at each restart when it stands alone). */
@@ -46,6 +51,21 @@ export interface CrashTarget {
 
 function nodeArgs(mode: readonly string[], port: number): string[] {
   return [...mode, '-s', String(CRASH_SEGMENT_BYTES), ...(port > 0 ? ['-p', String(port)] : [])];
+}
+
+/** Resolves once the server at port holds no reserved job (the round's connections are gone). */
+export async function untilNoneReserved(port: number): Promise<void> {
+  const c = await connect({ host: '127.0.0.1', port });
+  try {
+    await eventually(
+      'no job reserved',
+      async () => (await c.stats())['current-jobs-reserved'] === 0,
+      400,
+      25,
+    );
+  } finally {
+    await c.close();
+  }
 }
 
 function uncleanExit(what: string, exit: Exit): string[] {
@@ -207,19 +227,7 @@ export function clusterTarget(mode: readonly string[]): CrashTarget {
       nodes[node] = await startNode(dirs[node] as string, nodeArgs(mode, ports[node] as number));
       await eventually(`the proxy reaches node-${node} again`, () => reachable(node), 400, 25);
     },
-    async settle() {
-      const c = await connect({ host: '127.0.0.1', port: proxyPort() });
-      try {
-        await eventually(
-          'no job reserved',
-          async () => (await c.stats())['current-jobs-reserved'] === 0,
-          400,
-          25,
-        );
-      } finally {
-        await c.close();
-      }
-    },
+    settle: () => untilNoneReserved(proxyPort()),
     async stop() {
       const problems: string[] = [];
       if (proxy && (await proxy.stop()) !== 0)
