@@ -20,6 +20,7 @@ export const SUBCOMMANDS: Readonly<Record<string, () => Register>> = {
   // `stalkd placement` is the proxy's (it registers both).
   placement: () => (require('./proxy') as typeof import('./proxy')).registerProxyCommand,
   cluster: () => (require('./cluster') as typeof import('./cluster')).registerClusterCommand,
+  migrate: () => (require('./migrate') as typeof import('./migrate')).registerMigrateCommand,
   put: clientCommands,
   reserve: clientCommands,
   peek: clientCommands,
