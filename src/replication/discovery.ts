@@ -1,7 +1,9 @@
 /**
  * Start-up, and whenever a member has no primary to follow (docs/replication.md, "Roles, x-role,
  * start-up"): from its peers' `x-role` answers, follow the primary with the highest term that is not
- * below its own, or lead at a new term when it may, or wait.
+ * below its own, or lead at a new term when it may, or wait. A first start (empty log, term 0) waits
+ * for every peer, and of several members that may lead with equal logs only the lowest member id
+ * does: two members started without --standby never both lead.
  */
 import type { PeerRole } from './peer';
 import { compareLogs } from './terms';
@@ -14,6 +16,10 @@ export interface SelfView {
   /** It was the primary of the term its log ends with, or this is a first start without --standby. */
   mayLead: boolean;
   syncStandbys: number;
+  /** Its member id (the tie-break). */
+  member: string;
+  /** How many peers it has (--shard-peers). */
+  peerCount: number;
 }
 
 export type StartDecision =
@@ -29,6 +35,8 @@ export function decideStart(self: SelfView, peers: readonly PeerRole[]): StartDe
   if (best !== undefined) return { kind: 'follow', address: best.address, term: best.term };
   if (!self.mayLead)
     return { kind: 'wait', reason: 'no primary among the peers, and this member may not lead' };
+  if (self.term === 0 && self.lastLsn === 0 && peers.length < self.peerCount)
+    return { kind: 'wait', reason: `first start: ${peers.length} of ${self.peerCount} peers answered` };
   if (peers.length < self.syncStandbys)
     return { kind: 'wait', reason: `${peers.length} of the ${self.syncStandbys} peers needed answered` };
   const higher = peers.find((p) => p.term > self.term);
@@ -44,6 +52,9 @@ export function decideStart(self: SelfView, peers: readonly PeerRole[]): StartDe
       reason: `${ahead.address} has a more advanced log (term ${ahead.lastTerm}, LSN ${ahead.lastLsn})`,
     };
   }
+  const rival = peers.find((p) => p.mayLead && compareLogs(p, self) === 0 && p.member < self.member);
+  if (rival !== undefined)
+    return { kind: 'wait', reason: `${rival.address} may lead too and has the lower member id` };
   let term = self.term;
   for (const p of peers) if (p.term > term) term = p.term;
   return { kind: 'lead', term: term + 1 };

@@ -200,6 +200,8 @@ export class Member implements ShardControl {
         lastLsn: at.lastLsn,
         mayLead: this.mayLead(),
         syncStandbys: this.options.syncStandbys,
+        member: this.state.member,
+        peerCount: this.peers.length,
       },
       peers,
     );
@@ -499,6 +501,11 @@ export class Member implements ShardControl {
       member: this.state.member,
       waiting: source?.waiting ?? false,
       alone: source?.alone ?? false,
+      mayLead:
+        this.role === Role.Standby &&
+        this.receiver === undefined &&
+        this.log.standbyLog !== undefined &&
+        this.mayLead(),
       catchUps: {
         sent: this.counts.catchUpsSent + (source?.catchUpsSent ?? 0),
         received: this.counts.catchUps,

@@ -94,6 +94,8 @@ export interface PeerRole {
   lastTerm: number;
   lastLsn: number;
   member: string;
+  /** It would lead were no primary found (x-role's `may-lead`; absent = false). */
+  mayLead: boolean;
 }
 
 export async function askRole(
@@ -112,6 +114,7 @@ export async function askRole(
     lastTerm: n('last-term'),
     lastLsn: n('last-lsn'),
     member: m.get('member') ?? '',
+    mayLead: m.get('may-lead') === 'true',
   };
   return Number.isSafeInteger(role.term) && Number.isSafeInteger(role.lastLsn) ? role : undefined;
 }

@@ -53,6 +53,8 @@ export interface RoleView {
   waiting: boolean;
   /** Primary: going on alone after --standby-timeout-ms. */
   alone: boolean;
+  /** Standby without a primary: it would lead were none found (start-up's tie-break). */
+  mayLead: boolean;
   catchUps: { sent: number; received: number };
   fullCopies: { sent: number; received: number };
 }
@@ -98,6 +100,7 @@ export function idleRoleView(role: Role): RoleView {
     member: '',
     waiting: false,
     alone: false,
+    mayLead: false,
     catchUps: { sent: 0, received: 0 },
     fullCopies: { sent: 0, received: 0 },
   };
@@ -137,6 +140,7 @@ export function roleYaml(v: RoleView): string {
     `lag-seconds: ${v.lagSeconds.toFixed(3)}`,
     `shard: "${v.shard}"`,
     `member: "${v.member}"`,
+    `may-lead: ${v.mayLead}`,
   ];
   return `${lines.join('\n')}\n`;
 }

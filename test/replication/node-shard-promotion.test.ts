@@ -71,3 +71,28 @@ describe('x-promote in a shard of three', () => {
     assert.deepEqual([(await role(s1)).get('role'), (await role(s1)).get('term')], ['standby', '4']);
   });
 });
+
+describe('first start of a shard', () => {
+  test('two members started on empty logs without --standby: one leads at term 1, the other follows', async () => {
+    for (let round = 0; round < 3; round++) {
+      const shard = await makeShard(2);
+      shards.push(shard);
+      const extra = shard.members[1]?.extra as string[];
+      extra.splice(extra.indexOf('--standby'), 1);
+      await Promise.all([shard.start(0), shard.start(1)]);
+      const ports = shard.members.map((m) => m.port);
+      const [leader] = await Promise.race(
+        ports.map((p, i) => untilRole(p, { role: 'primary', 'in-sync-standbys': '1' }).then(() => [i])),
+      );
+      const other = ports[1 - (leader as number)] as number;
+      const lead = await role(ports[leader as number] as number);
+      const follower = await untilRole(other, { role: 'standby', 'in-sync': 'true' });
+      assert.equal(lead.get('term'), '1');
+      assert.equal(follower.get('primary'), `127.0.0.1:${ports[leader as number]}`);
+      // The lower member id won the tie-break.
+      assert.ok((lead.get('member') as string) < (follower.get('member') as string));
+      assert.match(await ask(ports[leader as number] as number, 'put 0 0 60 2', 'hi'), /^INSERTED /);
+      await shard.stopAll();
+    }
+  });
+});
