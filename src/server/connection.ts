@@ -36,6 +36,8 @@ export class Connection implements HandlerContext, Stallable {
   /** Set while an x-reserve-wait waits: what its RESERVED carries (and x-cancel may end it). */
   private waitExtra: ReservedExtra = ReservedExtra.None;
   private processing = false;
+  /** Corked by process() until the end of this loop turn. */
+  private turnCorked = false;
   private scheduled = false;
   private closed = false;
   private quitting = false;
@@ -147,7 +149,7 @@ export class Connection implements HandlerContext, Stallable {
     this.processing = true;
     const socket = this.socket;
     let served = 0;
-    socket.cork();
+    this.joinTurn();
     try {
       while (!this.closed && !this.quitting && !this.deferred && this.handoff === undefined) {
         if (socket.writableLength > this.server.maxOutputBytes) {
@@ -170,9 +172,6 @@ export class Connection implements HandlerContext, Stallable {
         if (reply) this.send(reply, Math.max(changed, this.shownSeq));
       }
     } finally {
-      // The batch's records go to the OS before its replies leave (one write for the whole read).
-      this.server.flushLog();
-      socket.uncork();
       this.processing = false;
     }
     if (this.handoff !== undefined) this.replicate(this.handoff);
@@ -191,6 +190,9 @@ export class Connection implements HandlerContext, Stallable {
       return;
     }
     const socket = this.socket;
+    // The replies before it leave now, not at the end of the turn: the stream follows them.
+    this.server.flushLog();
+    this.uncorkTurn();
     const leftover = this.parser.takeRest();
     this.closed = true;
     if (this.stalled) this.server.stalls.end(this);
@@ -202,9 +204,28 @@ export class Connection implements HandlerContext, Stallable {
     this.server.shard.replicate(socket, leftover, req);
   }
 
+  /**
+   * Replies stay corked until the end of the loop turn (NodeServer.endTurn): the log is written
+   * once for every connection served in the turn, then each connection's replies leave in one write.
+   */
+  private joinTurn(): void {
+    if (this.turnCorked) return;
+    this.turnCorked = true;
+    this.socket.cork();
+    this.server.endTurn(this);
+  }
+
+  /** The turn's records are in the OS (NodeServer.endTurn): the replies corked since may leave. */
+  uncorkTurn(): void {
+    if (!this.turnCorked) return;
+    this.turnCorked = false;
+    this.socket.uncork();
+  }
+
   /** A blocked reserve ended (job, TIMED_OUT or DEADLINE_SOON): answer it and go on. */
   private onWake(outcome: WaitOutcome): void {
     if (this.closed) return;
+    this.joinTurn(); // woken by another connection's put: leave with that turn's replies
     const seq = outcome.type === 'reserved' ? this.server.shard.putLsnOf(outcome.job.id) : 0;
     this.send(outcomeReply(outcome, this.waitExtra), seq);
     this.waitExtra = ReservedExtra.None;
@@ -275,9 +296,9 @@ export class Connection implements HandlerContext, Stallable {
   }
 
   private write(reply: Reply): void {
-    // Outside a corked batch this write goes out at once: records appended by other connections
+    // Outside the turn's cork this write goes out at once: records appended by other connections
     // (a put whose job this reply may name) must be in the OS first.
-    if (!this.processing) this.server.flushLog();
+    if (!this.turnCorked) this.server.flushLog();
     if (Buffer.isBuffer(reply)) this.socket.write(reply);
     else for (const part of reply) this.socket.write(part);
   }
@@ -296,6 +317,7 @@ export class Connection implements HandlerContext, Stallable {
     if (this.closed) return;
     this.server.engine.closeSession(this.session);
     if (this.gated.length > 0) return; // releaseDurable calls finish again
+    this.server.flushLog(); // end() uncorks: the replies it sends must not outrun their records
     this.socket.end();
     this.close();
   }
@@ -311,6 +333,7 @@ export class Connection implements HandlerContext, Stallable {
     if (abort || this.socket.destroyed || this.socket.writableLength === 0) {
       this.socket.destroy();
     } else {
+      this.server.flushLog();
       this.socket.end();
       this.server.linger(this.socket);
     }

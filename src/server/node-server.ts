@@ -252,6 +252,30 @@ export class NodeServer {
     this.log?.flush();
   }
 
+  /**
+   * `c` was served in this loop turn and holds its replies corked: at the end of the turn (the
+   * check phase, after every read of this poll), the log is written once for all of them, then
+   * each connection's replies leave in one write.
+   */
+  endTurn(c: Connection): void {
+    this.turn.push(c);
+    if (this.turn.length > 1) return;
+    setImmediate(this.flushTurn);
+  }
+
+  private turn: Connection[] = [];
+  private spareTurn: Connection[] = [];
+  private readonly flushTurn = (): void => {
+    // A connection that joins while this runs belongs to the next turn (its records come after
+    // this flushLog), so it goes to a fresh list with its own flush.
+    const served = this.turn;
+    this.turn = this.spareTurn;
+    this.flushLog();
+    for (let i = 0; i < served.length; i++) (served[i] as Connection).uncorkTurn();
+    served.length = 0;
+    this.spareTurn = served;
+  };
+
   awaitDurable(c: Connection): void {
     this.awaitingDurable.add(c);
   }

@@ -143,4 +143,18 @@ describe('crash ledger', () => {
     assert.deepEqual(texts(l), []);
     assert.deepEqual([a.id, b.id, c.id, d.id], [10, 11, 12, 13]);
   });
+
+  it('crash ledger: equal-body puts whose RESERVEDs were both paired crosswise are swapped by their INSERTEDs', () => {
+    const l = ledger();
+    const a = l.putSent('c0', 'crash0', 0, 0, Buffer.alloc(0));
+    const b = l.putSent('c0', 'crash0', 0, 0, Buffer.alloc(0));
+    assert.ok(l.reserved('c1', 11, Buffer.alloc(0)), 'bound to the oldest candidate, a');
+    assert.ok(l.reserved('c2', 10, Buffer.alloc(0)), 'bound to the only candidate left, b');
+    l.putReplied(a, 'INSERTED 10');
+    l.putReplied(b, 'INSERTED 11');
+    assert.deepEqual(texts(l), []);
+    assert.deepEqual([a.id, b.id], [10, 11]);
+    inserted(l, 11, 'another'); // the ids are bound for good now
+    assert.deepEqual(texts(l), ['id 11 handed out for put #3 (c0) but it belonged to put #2, still present']);
+  });
 });

@@ -128,7 +128,7 @@ export class CrashLedger {
     const id = Number(m[1]);
     put.status = 'inserted';
     this.totals.inserted++;
-    if (put.id !== undefined && put.id !== id) this.moveSighting(put);
+    if (put.id !== undefined && put.id !== id && !this.uncross(put, id)) this.moveSighting(put);
     const job = this.jobs.get(id);
     if (job === undefined) {
       this.checkNewId(id, `put #${put.n} (${put.conn}) answered INSERTED ${id}`);
@@ -362,6 +362,23 @@ export class CrashLedger {
     this.unbound.add(other);
     setPut(job, put);
     this.unbound.drop(put);
+    return true;
+  }
+
+  /**
+   * `put`, bound by a RESERVED to another job, is answered with the id a RESERVED had bound to an
+   * equal unanswered put: the two sightings were paired crosswise (a client cannot tell equal puts
+   * apart), so each job goes to the other put. Returns false when that is not the case.
+   */
+  private uncross(put: PutEntry, id: number): boolean {
+    const answered = this.jobs.get(id);
+    const sighted = this.jobs.get(put.id as number);
+    const other = answered?.put;
+    if (answered === undefined || sighted === undefined || other === undefined) return false;
+    if (sighted.put !== put || other === put || other.status === 'inserted') return false;
+    if (answered.poisoned || sighted.poisoned || !other.body.equals(put.body)) return false;
+    setPut(sighted, other);
+    setPut(answered, put);
     return true;
   }
 
