@@ -5,7 +5,10 @@
  * check-phase flush (setImmediate), so a turn's many reads cost one write each connection.
  * Answers like loadgen-node's server: INSERTED 1, RESERVED 1 <body>, DELETED, USING t, WATCHING 1.
  *
- *   node dist/bench/floor-server.js [--port 0] [--host 127.0.0.1] [--body 100]
+ *   node dist/bench/floor-server.js [--port 0] [--host 127.0.0.1] [--body 100] [--read onread|data]
+ *
+ * `--read data` reads the default way ('data' events, a Buffer per read) with the same per-turn
+ * writes: the difference between the two is what `onread` alone saves.
  *
  * Prints "listening PORT". Server-accepted sockets take no `onread` option, so each accepted handle
  * (paused on connect) is rewrapped in a `net.Socket` built with it: the one use of a private field
@@ -17,15 +20,17 @@ interface Flags {
   host: string;
   port: number;
   body: number;
+  read: 'onread' | 'data';
 }
 
 function parseFlags(argv: string[]): Flags {
-  const f: Flags = { host: '127.0.0.1', port: 0, body: 100 };
+  const f: Flags = { host: '127.0.0.1', port: 0, body: 100, read: 'onread' };
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1] ?? '';
     if (argv[i] === '--host') f.host = v;
     else if (argv[i] === '--port') f.port = Number(v);
     else if (argv[i] === '--body') f.body = Number(v);
+    else if (argv[i] === '--read' && (v === 'onread' || v === 'data')) f.read = v;
     else throw new Error(`floor-server: unknown flag ${argv[i]}`);
   }
   return f;
@@ -117,7 +122,13 @@ function serve(f: Flags): void {
 
   const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (raw) => {
     const conn = new Conn();
-    conn.socket = acceptWithOnread(raw, readBuffer, (bytes, buf) => conn.onRead(bytes, buf));
+    if (f.read === 'onread') {
+      conn.socket = acceptWithOnread(raw, readBuffer, (bytes, buf) => conn.onRead(bytes, buf));
+    } else {
+      conn.socket = raw;
+      raw.on('data', (chunk: Buffer) => conn.onRead(chunk.length, chunk));
+      raw.resume();
+    }
     conn.socket.setNoDelay(true);
     conn.socket.on('error', () => conn.socket.destroy());
   });

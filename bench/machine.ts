@@ -20,6 +20,20 @@ export function processCpuSeconds(pid: number): number {
   }
 }
 
+/** User and system CPU seconds of one process (or one thread: /proc/PID/task/TID) so far. */
+export function cpuTimes(statPath: string): { user: number; system: number } {
+  try {
+    const stat = readFileSync(statPath, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return {
+      user: Number(fields[11]) / CLOCK_TICKS_PER_SEC,
+      system: Number(fields[12]) / CLOCK_TICKS_PER_SEC,
+    };
+  } catch {
+    return { user: 0, system: 0 };
+  }
+}
+
 export function totalCpuSeconds(pids: readonly number[]): number {
   return pids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
 }

@@ -1,0 +1,116 @@
+/**
+ * CPU per operation of each server process, split into user and system time and into the main
+ * thread and the others (V8's GC helpers, libuv's pool: fsync), for one scenario against one bench
+ * target (bench/targets.ts), fresh. What bench/README.md's "where a request's microseconds go" and
+ * bench/SCALE.md quote; wall-clock rates on the shared VM are noisy, CPU per op much less.
+ *
+ *   node dist/bench/cpu-per-op.js --target node-b --mode put --conns 64 --depth 1 --count 100000
+ *        [--rounds 3] [--profile DIR]   (--profile: stalkd processes run with --cpu-prof)
+ *
+ * Targets: beanstalkd, beanstalkd-b, node, node-b, proxy, cluster, node-null, node-onread, null.
+ * Modes as the generator's (put, resdel, cycle, mixed). Prints one line per process and round.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { type LoadgenArgs, prepareGenerator, runLoadgen, TMP_DIR } from './loadgen';
+import { cpuTimes } from './machine';
+import { LOGGED_TARGETS, PROXY_NODES, startTarget, type TargetConfig, type TargetName } from './targets';
+
+interface Times {
+  user: number;
+  system: number;
+  helpers: number;
+}
+
+/** The process's times, with the CPU of every thread but the main one as `helpers`. */
+function sample(pid: number): Times {
+  const all = cpuTimes(`/proc/${pid}/stat`);
+  const main = cpuTimes(`/proc/${pid}/task/${pid}/stat`);
+  let threads = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      if (Number(tid) === pid) continue;
+      const t = cpuTimes(`/proc/${pid}/task/${tid}/stat`);
+      threads += t.user + t.system;
+    }
+  } catch {
+    // the process is gone
+  }
+  return {
+    user: main.user,
+    system: main.system,
+    helpers: Math.max(threads, all.user + all.system - main.user - main.system),
+  };
+}
+
+function flag(argv: string[], name: string, fallback: string): string {
+  const i = argv.indexOf(name);
+  return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : fallback;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const target = flag(argv, '--target', 'node-b') as TargetName;
+  const rounds = Number(flag(argv, '--rounds', '1'));
+  const profile = flag(argv, '--profile', '');
+  const load: LoadgenArgs = {
+    mode: flag(argv, '--mode', 'put') as LoadgenArgs['mode'],
+    conns: Number(flag(argv, '--conns', '64')),
+    depth: Number(flag(argv, '--depth', '1')),
+    count: Number(flag(argv, '--count', '100000')),
+    seconds: Number(flag(argv, '--seconds', '30')),
+    bodyBytes: Number(flag(argv, '--body', '100')),
+    tubePerConn: true,
+    prefill: flag(argv, '--mode', 'put') === 'resdel',
+  };
+  const gen = prepareGenerator(false);
+  for (let round = 0; round < rounds; round++) {
+    const config: TargetConfig = { maxJobBytes: 65535 };
+    if (profile) config.nodeArgs = ['--cpu-prof', '--cpu-prof-dir', path.resolve(profile)];
+    let dir: string | undefined;
+    if (LOGGED_TARGETS.includes(target)) {
+      mkdirSync(TMP_DIR, { recursive: true });
+      dir = mkdtempSync(path.join(TMP_DIR, `cpu-${target}-`));
+      for (let i = 0; i < PROXY_NODES; i++) mkdirSync(path.join(dir, `n${i}`));
+      config.binlog = { dir, fsync: 'default' };
+    }
+    const t = await startTarget(target, config, gen, load.bodyBytes);
+    let before: Times[] = [];
+    let after: Times[] = [];
+    try {
+      const result = await runLoadgen(gen, load, t.host, t.port, (marker) => {
+        if (marker === 'run') before = t.pids.map(sample);
+        else after = t.pids.map(sample);
+      });
+      if (after.length === 0) after = t.pids.map(sample);
+      const us = (seconds: number): string => ((seconds * 1e6) / result.ops).toFixed(1).padStart(6);
+      let total = 0;
+      const lines = t.pids.map((_pid, i) => {
+        const a = before[i] as Times;
+        const b = after[i] as Times;
+        const user = b.user - a.user;
+        const system = b.system - a.system;
+        const helpers = b.helpers - a.helpers;
+        total += user + system + helpers;
+        const role = t.pids.length > 1 ? (i === 0 ? 'proxy' : `node ${i - 1}`) : target;
+        return `    ${role.padEnd(10)} main user ${us(user)} sys ${us(system)}  other threads ${us(helpers)}  µs/op`;
+      });
+      const lat = result.cycleUs ? ` cycle p50 ${result.cycleUs.p50} p99 ${result.cycleUs.p99} µs` : '';
+      process.stdout.write(
+        `${target} ${load.mode} ${load.conns}×${load.depth}: ${result.rate.toFixed(0)} ops/s, ` +
+          `server CPU ${us(total).trim()} µs/op${lat}\n${lines.join('\n')}\n`,
+      );
+    } finally {
+      await t.stop('SIGTERM');
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`cpu-per-op: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
