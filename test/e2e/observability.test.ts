@@ -8,6 +8,8 @@
  *
  * The nodes keep binlogs (`-b`), so the binlog panels have data; a `stalkd proxy` in front of the
  * nodes is scraped too and the load goes through it, so the proxy panels have data.
+ * A replicated pair (a primary and its synchronous standby, `--shard-peers`) beside them, with load of
+ * its own, gives the replication panels their series.
  *
  * STALKD_CLI=path/to/main.js runs another build of the CLI.
  */
@@ -81,7 +83,11 @@ whenInstalled(prometheusInstalled, 'prometheus and promtool (apt-get install pro
         // nodes start meanwhile on metrics ports picked now.
         const metricsPorts = await Promise.all(Array.from({ length: NODE_COUNT }, () => freePort()));
         const proxyMetricsPort = await freePort();
-        prom = await startPrometheus(scrapeConfig(metricsPorts, proxyMetricsPort), dir);
+        const pairMetricsPorts = [await freePort(), await freePort()];
+        prom = await startPrometheus(
+          scrapeConfig([...metricsPorts, ...pairMetricsPorts], proxyMetricsPort),
+          dir,
+        );
         nodes.push(
           ...(await Promise.all(
             metricsPorts.map((port, i) => {
@@ -99,9 +105,11 @@ whenInstalled(prometheusInstalled, 'prometheus and promtool (apt-get install pro
           ['proxy', '-l', '127.0.0.1', '-p', '0', '--nodes', list],
           proxyMetricsPort,
         );
-        load = startLoad([proxy.port]);
+        const pair = await startPair(dir, pairMetricsPorts as [number, number]);
+        nodes.push(...pair);
+        load = startLoad([proxy.port, (pair[0] as StartedProcess).port]);
         const p = prom;
-        const targetCount = NODE_COUNT + 1;
+        const targetCount = NODE_COUNT + 1 + pair.length;
         await pollUntil(
           'every target up',
           async () => {
@@ -264,6 +272,19 @@ async function startProcess(name: string, args: string[], metricsPort: number): 
       await exited;
     },
   };
+}
+
+/** A primary and its synchronous standby (`--shard-peers`), client ports picked first for the peer lists. */
+async function startPair(dir: string, metricsPorts: [number, number]): Promise<StartedProcess[]> {
+  const ports = [await freePort(), await freePort()];
+  return Promise.all(
+    [0, 1].map((i) => {
+      const args = ['node', '-l', '127.0.0.1', '-p', String(ports[i]), '--node-name', `replica-${i}`];
+      args.push('--shard-peers', `127.0.0.1:${ports[1 - i]}`, ...(i === 1 ? ['--standby'] : []));
+      args.push('-b', mkdtempSync(join(dir, `replica${i}-`)));
+      return startProcess(`replica ${i}`, args, metricsPorts[i] as number);
+    }),
+  );
 }
 
 function readyz(port: number): Promise<true | undefined> {

@@ -83,6 +83,25 @@ test('dashboards: the overview covers what issue 5 asks for and the tube drill-d
   assert.ok(tube.panels.every((p) => p.exprs.every((e) => e.includes('$tube'))));
 });
 
+test('dashboards: the overview shows replication — role, term, in-sync vs configured, lag, catch-ups and full copies', () => {
+  const overview = dashboards.find((d) => d.uid === 'stalkd-overview');
+  const queried = new Set(overview?.panels.flatMap((p) => p.exprs.flatMap(metricNames)));
+  const missing = [
+    'stalkd_replication_role',
+    'stalkd_replication_term',
+    'stalkd_replication_sync_standbys',
+    'stalkd_replication_in_sync_standbys',
+    'stalkd_replication_waiting',
+    'stalkd_replication_alone',
+    'stalkd_replication_lag_records',
+    'stalkd_replication_lag_bytes',
+    'stalkd_replication_lag_seconds',
+    'stalkd_replication_catchups_total',
+    'stalkd_replication_full_copies_total',
+  ].filter((name) => !queried.has(name));
+  assert.deepEqual(missing, []);
+});
+
 const SCOPE = ['cluster=~"$cluster"', 'namespace=~"$namespace"'];
 
 test('dashboards: cluster and namespace variables (All by default) narrow every query and variable', () => {
