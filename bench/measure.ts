@@ -7,10 +7,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { type Generator, type LoadgenResult, runLoadgen, TMP_DIR } from './loadgen';
 import { totalCpuSeconds, totalRssBytes } from './machine';
+import { isReplicated, measureFullCopy, sampleLag } from './replication';
 import type { Scenario } from './scenarios';
 import {
   LOGGED_TARGETS,
   PROXY_NODES,
+  REPLICATED_TARGETS,
   type RunningTarget,
   stalkdSupportsMetrics,
   startTarget,
@@ -51,7 +53,8 @@ export async function measure(
   const base: Measurement = { scenario: scenario.id, target, round };
   const config: TargetConfig = { maxJobBytes: scenario.maxJobBytes ?? 65535, nodeArgs: opts.nodeArgs };
   if (scenario.fsync !== undefined) config.binlog = { dir: '', fsync: scenario.fsync };
-  else if (LOGGED_TARGETS.includes(target)) config.binlog = { dir: '', fsync: 'default' };
+  else if (LOGGED_TARGETS.includes(target) || REPLICATED_TARGETS.includes(target))
+    config.binlog = { dir: '', fsync: 'default' };
   if (scenario.kind === 'scrape' && stalkdSupportsMetrics()) config.metrics = true;
   const why = unsupported(target, config);
   if (why) return { ...base, skipped: why };
@@ -68,6 +71,8 @@ export async function measure(
         return { ...base, ...(await measureMemory(scenario, target, config, opts)) };
       case 'replay':
         return { ...base, ...(await measureReplay(scenario, target, config, opts)) };
+      case 'full-copy':
+        return { ...base, ...(await measureCopy(scenario, target, config, opts)) };
       default:
         return { ...base, ...(await measureLoad(scenario, target, config, opts)) };
     }
@@ -84,14 +89,26 @@ type Outcome = Pick<Measurement, 'metrics' | 'serverCpuSeconds' | 'generatorCpuS
 async function drive(scenario: Scenario, t: RunningTarget, opts: MeasureOptions): Promise<Outcome> {
   let cpuAtRun = 0;
   let cpuAtDone = Number.NaN;
+  // Per process too, for the replicated pair (primary, standby).
+  let pidCpuAtRun: number[] = [];
+  let pidCpuAtDone: number[] = [];
+  const perPid = (): number[] => t.pids.map((pid) => totalCpuSeconds([pid]));
   const args = scenario.load(opts.quick);
   // The do-nothing servers answer INSERTED 1 every time.
   if (t.name === 'null' || t.name === 'node-null' || t.name === 'node-onread') args.checkMonotonic = false;
   const lg = await runLoadgen(opts.gen, args, t.host, t.port, (marker) => {
-    if (marker === 'run') cpuAtRun = totalCpuSeconds(t.pids);
-    else cpuAtDone = totalCpuSeconds(t.pids);
+    if (marker === 'run') {
+      cpuAtRun = totalCpuSeconds(t.pids);
+      pidCpuAtRun = perPid();
+    } else {
+      cpuAtDone = totalCpuSeconds(t.pids);
+      pidCpuAtDone = perPid();
+    }
   });
-  if (Number.isNaN(cpuAtDone)) cpuAtDone = totalCpuSeconds(t.pids);
+  if (Number.isNaN(cpuAtDone)) {
+    cpuAtDone = totalCpuSeconds(t.pids);
+    pidCpuAtDone = perPid();
+  }
   const metrics: Record<string, number> = { rate: lg.rate, ops: lg.ops, seconds: lg.seconds };
   const serverCpuSeconds = cpuAtDone - cpuAtRun;
   if (serverCpuSeconds > 0) metrics.opsPerServerCpuSecond = lg.ops / serverCpuSeconds;
@@ -102,6 +119,11 @@ async function drive(scenario: Scenario, t: RunningTarget, opts: MeasureOptions)
     metrics.cycleP999Us = lg.cycleUs.p999;
   }
   if (serverCpuSeconds > 0 && lg.ops > 0) metrics.serverCpuUsPerOp = (serverCpuSeconds * 1e6) / lg.ops;
+  if (isReplicated(t) && lg.ops > 0 && pidCpuAtRun.length === 2) {
+    const us = (i: number): number => (((pidCpuAtDone[i] ?? 0) - (pidCpuAtRun[i] ?? 0)) * 1e6) / lg.ops;
+    metrics.primaryCpuUsPerOp = us(0);
+    metrics.standbyCpuUsPerOp = us(1);
+  }
   if (lg.requestUs) {
     metrics.requestP50Us = lg.requestUs.p50;
     metrics.requestP99Us = lg.requestUs.p99;
@@ -118,7 +140,9 @@ async function measureLoad(
 ): Promise<Outcome> {
   const t = await startTarget(target, config, opts.gen, scenario.load(opts.quick).bodyBytes);
   try {
+    const lag = isReplicated(t) && t.metricsUrl ? sampleLag(t.metricsUrl) : undefined;
     const result = await drive(scenario, t, opts);
+    if (lag && result.metrics) Object.assign(result.metrics, await lag());
     if (scenario.kind === 'scrape' && result.metrics && t.metricsUrl) {
       const started = performance.now();
       const res = await fetch(t.metricsUrl);
@@ -154,6 +178,29 @@ async function measureMemory(
       bytesPerJob: jobs > 0 ? (after - before) / jobs : 0,
     };
     return result;
+  } finally {
+    await t.stop('SIGTERM');
+  }
+}
+
+/** Issue 16: fill a replicated pair, then time a full copy to its wiped standby. */
+async function measureCopy(
+  scenario: Scenario,
+  target: TargetName,
+  config: TargetConfig,
+  opts: MeasureOptions,
+): Promise<Outcome> {
+  const t = await startTarget(target, config, opts.gen, 100);
+  try {
+    if (!isReplicated(t)) throw new Error(`${target} has no standby to copy to`);
+    const fill = await drive(scenario, t, opts);
+    return {
+      metrics: {
+        ...(await measureFullCopy(t)),
+        jobs: fill.loadgen?.puts ?? 0,
+        fillRate: fill.loadgen?.rate ?? 0,
+      },
+    };
   } finally {
     await t.stop('SIGTERM');
   }

@@ -83,6 +83,7 @@ function summarizeTarget(runs: Measurement[]): TargetSummary {
 
 /** Whom a target is compared with: the logged targets with beanstalkd -b, the others with beanstalkd. */
 export function referenceOf(t: TargetName): TargetName {
+  if (t === 'node-r') return 'node-b';
   return t === 'node-b' || t === 'cluster' ? 'beanstalkd-b' : 'beanstalkd';
 }
 
@@ -124,7 +125,7 @@ export function summarize(scenarios: readonly Scenario[], measurements: Measurem
       const runs = measurements.filter((m) => m.scenario === sc.id && m.target === t);
       if (runs.length) s.targets[t] = summarizeTarget(runs);
     }
-    for (const t of ['node', 'proxy', 'node-b', 'cluster'] as const) {
+    for (const t of ['node', 'proxy', 'node-b', 'cluster', 'node-r'] as const) {
       const base = s.targets[referenceOf(t)]?.median[sc.metric];
       const v = s.targets[t]?.median[sc.metric];
       if (v !== undefined && base !== undefined && base > 0) s.ratios[t] = v / base;
@@ -199,6 +200,7 @@ export function markdown(r: BenchReport): string {
   );
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const s of r.scenarios) {
+    if (s.targets['node-r']) continue;
     lines.push(
       `| ${s.id} | ${s.unit}${s.higherIsBetter ? '' : ' (lower is better)'} | ${cell(s, 'beanstalkd')} | ${cell(s, 'node')} | ` +
         `${ratio(s.ratios.node)} | ${cell(s, 'proxy')} | ${ratio(s.ratios.proxy)} | ${cell(s, 'null')} | ${cell(s, 'node-null')} | ${cell(s, 'node-onread')} | ${goalText(s)} |`,
@@ -206,6 +208,8 @@ export function markdown(r: BenchReport): string {
   }
   const logged = loggedTable(r);
   if (logged) lines.push('', logged);
+  const replicated = replicationTable(r);
+  if (replicated) lines.push('', replicated);
   lines.push('');
   lines.push(latencyTable(r));
   lines.push('');
@@ -221,7 +225,7 @@ export function markdown(r: BenchReport): string {
  */
 function loggedTable(r: BenchReport): string {
   const rows = r.scenarios.filter(
-    (s) => s.targets['node-b'] || s.targets.cluster || s.targets['beanstalkd-b'],
+    (s) => !s.targets['node-r'] && (s.targets['node-b'] || s.targets.cluster || s.targets['beanstalkd-b']),
   );
   if (!rows.length) return '';
   const out = [
@@ -240,6 +244,44 @@ function loggedTable(r: BenchReport): string {
 }
 
 const LOGGED: ReadonlySet<TargetName> = new Set(['node-b', 'cluster']);
+
+/**
+ * Issue 16's table: `stalkd node -b` with one synchronous standby (node-r: both processes' CPU)
+ * beside the same node unreplicated, the primary's replication lag sampled under the load, and the
+ * full copy.
+ */
+function replicationTable(r: BenchReport): string {
+  const rows = r.scenarios.filter((s) => s.targets['node-r'] && s.id !== 'repl-full-copy-1m');
+  const out: string[] = [];
+  if (rows.length) {
+    out.push(
+      '| replication (K = 1) | unit | node -b | node -b + 1 sync standby | ÷ node -b | server CPU µs/op: node -b / primary + standby | lag p50 / p99 / max (ms), records p99 | goals |',
+      '|---|---|---:|---:|---:|---:|---:|---|',
+    );
+    for (const s of rows) {
+      const x = s.targets['node-r']?.median ?? {};
+      const us = (t: TargetName): string => fmt(s.targets[t]?.median.serverCpuUsPerOp);
+      out.push(
+        `| ${s.id} | ${s.unit} | ${cell(s, 'node-b')} | ${cell(s, 'node-r')} | ${ratio(s.ratios['node-r'])} | ` +
+          `${us('node-b')} / ${fmt(x.primaryCpuUsPerOp)} + ${fmt(x.standbyCpuUsPerOp)} | ${fmt(x.lagP50Ms)} / ${fmt(x.lagP99Ms)} / ${fmt(x.lagMaxMs)}, ${fmt(x.lagRecordsP99)} | ` +
+          `${goalText(s, REPLICATED)} |`,
+      );
+    }
+  }
+  const copy = r.scenarios.find((s) => s.id === 'repl-full-copy-1m')?.targets['node-r'];
+  if (copy?.runs) {
+    const c = copy.median;
+    out.push(
+      '',
+      `Full copy to a wiped standby: ${fmt(c.jobs)} jobs, log ${fmt(c.logMiB, 'MiB')}, in ${fmt(c.seconds, 's')} ` +
+        `(${fmt((c.logMiB ?? 0) / (c.seconds ?? 1))} MiB/s); the primary's RSS ${fmt(c.primaryRssMiB, 'MiB')} grew by ` +
+        `${fmt(c.primaryRssGrowthMiB)} MiB at most during the copy; the standby ended at ${fmt(c.standbyRssMiB, 'MiB')}.`,
+    );
+  }
+  return out.join('\n');
+}
+
+const REPLICATED: ReadonlySet<TargetName> = new Set(['node-r']);
 
 function latencyTable(r: BenchReport): string {
   const s = r.scenarios.find((x) => x.id === 'ping-pong');
@@ -264,7 +306,7 @@ function cpuTable(r: BenchReport): string {
   ];
   rows.push(`|---|${LATENCY_ROWS.map(() => '---:').join('|')}|`);
   for (const s of r.scenarios) {
-    if (s.unit === 'MiB' || s.id.startsWith('replay')) continue;
+    if (s.unit === 'MiB' || s.id.startsWith('replay') || s.targets['node-r']) continue;
     const c = (t: TargetName): string => {
       const x = s.targets[t];
       if (!x || x.serverCores === undefined) return '';

@@ -74,7 +74,16 @@ function describeRun(m: Measurement): string {
   const x = m.metrics ?? {};
   const parts = Object.entries(x)
     .filter(([k]) =>
-      ['rate', 'rssMiB', 'seconds', 'cycleP99Us', 'httpSeconds', 'jobsLogged', 'jobsRecovered'].includes(k),
+      [
+        'rate',
+        'rssMiB',
+        'seconds',
+        'cycleP99Us',
+        'httpSeconds',
+        'jobsLogged',
+        'jobsRecovered',
+        'lagP99Ms',
+      ].includes(k),
     )
     .map(([k, v]) => `${k}=${v < 10 ? v.toFixed(4) : v.toFixed(0)}`);
   const cpu = m.serverCpuSeconds !== undefined ? ` serverCpu=${m.serverCpuSeconds.toFixed(2)}s` : '';

@@ -6,14 +6,14 @@
 import type { LoadgenArgs } from './loadgen';
 import type { TargetName } from './targets';
 
-export type ScenarioKind = 'throughput' | 'latency' | 'memory' | 'replay' | 'scrape';
+export type ScenarioKind = 'throughput' | 'latency' | 'memory' | 'replay' | 'scrape' | 'full-copy';
 
 export interface Goal {
   /**
    * of ÷ its beanstalkd (beanstalkd for node and proxy, beanstalkd -b for node-b and cluster) must be
-   * ≥ min or ≤ max; for the added* metrics, of minus its reference in µs.
+   * ≥ min or ≤ max (node-r ÷ node-b); for the added* metrics, of minus its reference in µs.
    */
-  of: 'node' | 'proxy' | 'node-b' | 'cluster';
+  of: 'node' | 'proxy' | 'node-b' | 'cluster' | 'node-r';
   metric: string;
   min?: number;
   max?: number;
@@ -48,6 +48,8 @@ const WITH_CEILING: readonly TargetName[] = [
 /** The scenarios users' traffic looks like also run against the logged targets (LOGGED_TARGETS). */
 const WITH_LOGGED: readonly TargetName[] = [...WITH_CEILING, 'beanstalkd-b', 'node-b', 'cluster'];
 const pick = (quick: boolean, full: number, small: number): number => (quick ? small : full);
+/** Issue 16: the node with one synchronous standby beside the same node unreplicated. */
+const REPLICATED: readonly TargetName[] = ['node-b', 'node-r'];
 /** The issue's goals for pipelined throughput: node ≥ 3× and proxy ≥ 2× beanstalkd. */
 const PIPELINED_GOALS: Goal[] = [
   { of: 'node', metric: 'rate', min: 3, text: 'node ≥ 3×' },
@@ -300,6 +302,54 @@ export const SCENARIOS: readonly Scenario[] = [
       setupSeconds: pick(q, 60, 5),
       bodyBytes: 100,
       holdTubes: 10_000,
+    }),
+    goals: [],
+  },
+  {
+    id: 'repl-put-pipelined',
+    title: 'put, 8 conns × 256 in flight, 100 B, -f 50: one synchronous standby vs none',
+    kind: 'throughput',
+    metric: 'rate',
+    unit: 'puts/s',
+    higherIsBetter: true,
+    targets: REPLICATED,
+    fsync: 50,
+    load: (q) => ({
+      mode: 'put',
+      conns: 8,
+      depth: 256,
+      count: pick(q, 600_000, 100_000),
+      seconds: pick(q, 20, 2),
+      setupSeconds: pick(q, 60, 5),
+      bodyBytes: 100,
+      tubePerConn: true,
+      checkMonotonic: true,
+    }),
+    goals: [{ of: 'node-r', metric: 'rate', min: 0.5, text: 'replicated ≥ 0.5× node -b' }],
+  },
+  {
+    ...durable(0, 'f0', [{ of: 'node-r', metric: 'rate', min: 0.8, text: 'replicated ≥ 0.8× node -b' }]),
+    id: 'repl-durable-put-f0',
+    title: 'durable put, -f 0, 16 conns × 1 in flight: one synchronous standby (-f 0) vs none',
+    targets: REPLICATED,
+  },
+  {
+    id: 'repl-full-copy-1m',
+    title: 'full copy of 1,000,000 jobs to a wiped standby (after a pipelined fill, -f 50)',
+    kind: 'full-copy',
+    metric: 'seconds',
+    unit: 's',
+    higherIsBetter: false,
+    targets: ['node-r'],
+    fsync: 50,
+    load: (q) => ({
+      mode: 'put',
+      conns: 8,
+      depth: 256,
+      count: pick(q, 1_000_000, 50_000),
+      seconds: pick(q, 240, 4),
+      bodyBytes: 100,
+      tubePerConn: true,
     }),
     goals: [],
   },

@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import net from 'node:net';
 import path from 'node:path';
 import { type Generator, TMP_DIR } from './loadgen';
+import { startReplicated } from './replication';
 
 export const TARGET_NAMES = [
   'beanstalkd',
@@ -19,6 +20,7 @@ export const TARGET_NAMES = [
   'beanstalkd-b',
   'node-b',
   'cluster',
+  'node-r',
 ] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
@@ -28,6 +30,8 @@ export type TargetName = (typeof TARGET_NAMES)[number];
  * three such nodes.
  */
 export const LOGGED_TARGETS: readonly TargetName[] = ['beanstalkd-b', 'node-b', 'cluster'];
+/** Issue 16: `node-b` with one synchronous standby (bench/replication.ts). */
+export const REPLICATED_TARGETS: readonly TargetName[] = ['node-r'];
 
 export interface BinlogConfig {
   dir: string;
@@ -117,7 +121,7 @@ export function stalkdSupportsMetrics(): boolean {
 export function unsupported(name: TargetName, config: TargetConfig): string | undefined {
   if (name === 'beanstalkd' && !BEANSTALKD_PATH) return 'beanstalkd is not installed';
   if (name === 'beanstalkd-b' && !BEANSTALKD_PATH) return 'beanstalkd is not installed';
-  const logged = LOGGED_TARGETS.includes(name) || config.binlog;
+  const logged = LOGGED_TARGETS.includes(name) || REPLICATED_TARGETS.includes(name) || config.binlog;
   if (name !== 'beanstalkd' && name !== 'beanstalkd-b' && logged && !stalkdSupportsBinlog())
     return '`stalkd node -b` not available in this build';
   return undefined;
@@ -385,5 +389,7 @@ export function startTarget(
       return startNodeNull(config, bodyBytes);
     case 'node-onread':
       return startNodeOnread(bodyBytes);
+    case 'node-r':
+      return startReplicated(config, name, startStalkdNode, freePort);
   }
 }
