@@ -16,6 +16,7 @@ import { basename } from 'node:path';
 import tls from 'node:tls';
 import type { Command } from 'commander';
 import { endpointText, localAddressFor, socketTarget } from '../net/endpoint';
+import { activatedBy, LISTEN_FDS_START, listeningAddressOfFd } from '../net/inherited-socket';
 import { type ParsedCommandLine, parseCommandLine } from './parse-only';
 
 /** Within Docker's default 30 s and the image's 3 s HEALTHCHECK timeout. */
@@ -119,12 +120,25 @@ function askStats(host: string, port: number, useTls: boolean): Promise<{ ok: bo
   });
 }
 
-/** Asks the process described by `parsed` whether it is ready. */
-export function checkHealth(parsed: ParsedCommandLine): Promise<{ ok: boolean; why: string }> {
+/**
+ * Asks the process described by `parsed` whether it is ready. `inherited` is the address of the
+ * socket systemd passed it (its -l/-p then mean nothing).
+ */
+export function checkHealth(
+  parsed: ParsedCommandLine,
+  inherited?: { host: string; port: number },
+): Promise<{ ok: boolean; why: string }> {
   const metricsPort = Number(parsed.valueOf('--metrics-port'));
   if (metricsPort > 0) return askReadyz(String(parsed.valueOf('--metrics-host')), metricsPort);
   const useTls = parsed.subcommand === 'proxy' && Boolean(parsed.options.tlsCert);
+  if (inherited) return askStats(inherited.host, inherited.port, useTls);
   return askStats(String(parsed.valueOf('-l')), Number(parsed.valueOf('-p')), useTls);
+}
+
+/** Where a socket-activated process listens (its fd 3), or undefined when it was not activated. */
+function inheritedAddress(target: StalkdProcess): { host: string; port: number } | undefined {
+  if (!activatedBy(target.env, target.pid)) return undefined;
+  return listeningAddressOfFd(target.pid, LISTEN_FDS_START);
 }
 
 export function registerHealthcheckCommand(program: Command, build: () => Command): Command {
@@ -143,7 +157,10 @@ export function registerHealthcheckCommand(program: Command, build: () => Comman
         process.exitCode = 1;
         return;
       }
-      const result = await checkHealth(parseCommandLine(build, target.args, target.env));
+      const result = await checkHealth(
+        parseCommandLine(build, target.args, target.env),
+        inheritedAddress(target),
+      );
       process.stdout.write(
         `${result.ok ? 'healthy' : 'unhealthy'}: pid ${target.pid} ${target.args[0]}, ${result.why}\n`,
       );

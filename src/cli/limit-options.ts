@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { TlsOptions } from 'node:tls';
 import { type Command, Option } from 'commander';
+import { takeInheritedSocket } from '../net/inherited-socket';
 import {
   DEFAULT_MAX_INPUT_BYTES,
   DEFAULT_MAX_OUTPUT_BYTES,
@@ -13,6 +14,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   MIN_OUTPUT_BYTES,
 } from '../net/limits';
+import type { ListenTarget } from '../net/listen';
 import { DEFAULT_DIALECT, DIALECTS, type Dialect } from '../protocol/dialect';
 import { DEFAULT_MAX_JOB_BYTES, MAX_JOB_BYTES_LIMIT } from '../protocol/numbers';
 import { parseInteger, parsePort } from './options';
@@ -43,6 +45,23 @@ export function addListenOptions(command: Command): Command {
         .default(DEFAULT_MAX_JOB_BYTES),
     )
     .addOption(new Option('-u, --user <user>', 'become USER (and its groups) once listening; needs root'));
+}
+
+/**
+ * Where to listen: the socket systemd passed (socket activation: -l and -p are then not used, as
+ * beanstalkd), else -l/-p. `activation` is for the start line: 'systemd' (with LISTEN_FDNAMES'
+ * name) or undefined.
+ */
+export function listenTargetFrom(
+  opts: ListenCommandOptions,
+  warn: (line: string) => void,
+): { target: ListenTarget; activation?: string } {
+  const inherited = takeInheritedSocket(warn);
+  if (!inherited) return { target: { host: opts.listen, port: opts.port } };
+  return {
+    target: { fd: inherited.fd, ...inherited.address },
+    activation: inherited.name ? `systemd (${inherited.name})` : 'systemd',
+  };
 }
 
 /** -z as used: above beanstalkd's ceiling it is clamped, with beanstalkd's warning on stderr. */

@@ -16,6 +16,7 @@ import {
   type CompatCommandOptions,
   type LimitCommandOptions,
   type ListenCommandOptions,
+  listenTargetFrom,
   maxJobBytesFrom,
 } from './limit-options';
 import { addLogOptions, type LogCommandOptions, loggerFrom } from './log-options';
@@ -180,7 +181,8 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
   };
   // beanstalkd's order: bind, become -u USER, then open (and replay) the binlog as that user.
   const listener = createNodeListener(opts.maxConnections);
-  await listener.listen({ host: opts.listen, port: opts.port }, serverOptions.warn);
+  const { target, activation } = listenTargetFrom(opts, (line) => log.warn(line));
+  await listener.listen(target, serverOptions.warn);
   const account = opts.user !== undefined ? becomeUser(opts.user) : undefined;
   const restored: Restored = { jobs: 0, replayMs: 0 };
   const startMember = await attachMember(serverOptions, opts, log, restored);
@@ -210,6 +212,7 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
     name: opts.nodeName,
     index: nodeIndexOf(opts),
     listen: endpointText(server.host, server.port),
+    socket: activation,
     user: account?.name,
     metrics: metrics ? `${metrics.host}:${metrics.port}` : 'off',
     binlog: opts.binlogDir ?? 'off',
@@ -218,11 +221,6 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
     jobs_restored: restored.jobs,
     replay_ms: restored.replayMs,
   });
-  // -V: beanstalkd's verbose lines, after the start line (harnesses wait for `bind`).
-  if (opts.verbose > 0) {
-    process.stderr.write(`pid ${process.pid}\nbind ${endpointText(server.host, server.port)}\n`);
-    if (metrics) process.stderr.write(`metrics ${metrics.host}:${metrics.port}\n`);
-  }
   drainOnSignal(log, () => server.drain());
   stopOnSignals(
     log,
@@ -239,5 +237,11 @@ export async function runNode(opts: NodeCommandOptions): Promise<void> {
       connections: server.engine.counts.sessions,
     }),
   );
+  // -V: beanstalkd's verbose lines, after the start line and once signals are handled (harnesses
+  // wait for `bind`, then may stop the process at once).
+  if (opts.verbose > 0) {
+    process.stderr.write(`pid ${process.pid}\nbind ${endpointText(server.host, server.port)}\n`);
+    if (metrics) process.stderr.write(`metrics ${metrics.host}:${metrics.port}\n`);
+  }
   announceListening();
 }

@@ -30,6 +30,7 @@ import {
   type CompatCommandOptions,
   type LimitCommandOptions,
   type ListenCommandOptions,
+  listenTargetFrom,
   maxJobBytesFrom,
   type TlsCommandOptions,
   tlsFromOptions,
@@ -194,9 +195,9 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
   let isStopping = (): boolean => false;
   let recorder: Awaited<ReturnType<typeof startProxyMetrics>>['recorder'] | undefined;
   let reloader: TopologyReloader | null = null;
+  const { target, activation } = listenTargetFrom(opts, (line) => log.warn(line));
   const server = await startProxyServer({
-    host: opts.listen,
-    port: opts.port,
+    ...target,
     nodes: topology.nodes,
     pins: Object.fromEntries(topology.pins),
     maxJobBytes: maxJobBytesFrom(opts, 'stalkd proxy'),
@@ -289,25 +290,10 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
           readToken: opts.dashboardReadToken,
         })
       : undefined;
-  if (opts.verbose > 0) {
-    process.stderr.write(`pid ${process.pid}\nbind ${endpointText(server.host, server.port)}\n`);
-    if (tls) process.stderr.write(`tls on${opts.tlsVerifyClients ? ', client certificates required' : ''}\n`);
-    for (const l of server.pool.all()) {
-      process.stderr.write(
-        `node ${l.node.index} ${l.node.name} ${endpointText(l.node.host, l.node.port)} ${l.kind}${l.up ? '' : ' DOWN'}\n`,
-      );
-    }
-    if (metrics) process.stderr.write(`metrics ${opts.metricsHost}:${metrics.server.port}\n`);
-    if (dashboard) {
-      const admin = dashboard.adminEnabled ? 'admin on' : 'admin off';
-      process.stderr.write(
-        `dashboard http://${opts.metricsHost}:${metrics?.server.port}/dashboard/ (${admin})\n`,
-      );
-    }
-  }
   log.info('start', {
     ...processFields(STALKD_VERSION),
     listen: endpointText(server.host, server.port),
+    socket: activation,
     user: account?.name,
     tls: tls ? (opts.tlsVerifyClients ? 'client certificates required' : 'on') : 'off',
     nodes: server.pool.all().length,
@@ -328,6 +314,23 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
     },
     () => ({ clients: server.counters.currentConnections }),
   );
+  // -V lines once signals are handled (harnesses wait for `bind`, then may stop the process).
+  if (opts.verbose > 0) {
+    process.stderr.write(`pid ${process.pid}\nbind ${endpointText(server.host, server.port)}\n`);
+    if (tls) process.stderr.write(`tls on${opts.tlsVerifyClients ? ', client certificates required' : ''}\n`);
+    for (const l of server.pool.all()) {
+      process.stderr.write(
+        `node ${l.node.index} ${l.node.name} ${endpointText(l.node.host, l.node.port)} ${l.kind}${l.up ? '' : ' DOWN'}\n`,
+      );
+    }
+    if (metrics) process.stderr.write(`metrics ${opts.metricsHost}:${metrics.server.port}\n`);
+    if (dashboard) {
+      const admin = dashboard.adminEnabled ? 'admin on' : 'admin off';
+      process.stderr.write(
+        `dashboard http://${opts.metricsHost}:${metrics?.server.port}/dashboard/ (${admin})\n`,
+      );
+    }
+  }
   announceListening();
 }
 

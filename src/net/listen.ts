@@ -14,7 +14,15 @@ import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { socketPathOf, socketPathProblem } from './endpoint';
 
-export type ListenTarget = { host: string; port: number } | { fd: number };
+/**
+ * Where to listen: `host` (`unix:PATH` for a Unix socket) and `port`; or, with `fd`, an inherited
+ * listening socket whose address `host`/`port` name (as the kernel reports it: inherited-socket.ts).
+ */
+export interface ListenTarget {
+  host: string;
+  port: number;
+  fd?: number;
+}
 
 /** Error class for the start-up edge: the listener cannot be opened as asked. */
 export class ListenError extends Error {
@@ -60,7 +68,7 @@ export async function listenOn(
   warn: (line: string) => void = () => {},
 ): Promise<void> {
   let options: net.ListenOptions | { fd: number };
-  if ('fd' in target) {
+  if (target.fd !== undefined) {
     options = { fd: target.fd };
   } else {
     const path = socketPathOf(target.host);
@@ -77,8 +85,12 @@ export async function listenOn(
   });
 }
 
-/** The listener's address in the `-l`/`-p` spelling: `unix:PATH` and port 0 for a Unix socket. */
-export function listenerAddress(server: net.Server): { host: string; port: number } {
+/**
+ * The listener's address in the `-l`/`-p` spelling: `unix:PATH` and port 0 for a Unix socket.
+ * For an inherited socket, the target's (Node knows no path for a Unix socket it did not bind).
+ */
+export function listenerAddress(server: net.Server, target?: ListenTarget): { host: string; port: number } {
+  if (target?.fd !== undefined) return { host: target.host, port: target.port };
   const address = server.address();
   if (typeof address === 'string') return { host: `unix:${address}`, port: 0 };
   return address ? { host: address.address, port: address.port } : { host: '', port: 0 };
@@ -100,7 +112,10 @@ export class Listener {
     this.server = net.createServer({ ...options, pauseOnConnect: true }, (socket) => this.onSocket(socket));
   }
 
+  private target: ListenTarget | undefined;
+
   listen(target: ListenTarget, warn?: (line: string) => void): Promise<void> {
+    this.target = target;
     return listenOn(this.server, target, warn);
   }
 
@@ -109,7 +124,7 @@ export class Listener {
   }
 
   get address(): { host: string; port: number } {
-    return listenerAddress(this.server);
+    return listenerAddress(this.server, this.target);
   }
 
   /** From now on every connection (first the held ones) goes to `accept`, reading. */

@@ -45,7 +45,7 @@ export interface ProxyServerOptions {
   /** A TCP address, or `unix:PATH` for a Unix domain socket (src/net/listen.ts). */
   host?: string;
   port?: number;
-  /** Listen on this inherited listening socket instead (systemd socket activation). */
+  /** Listen on this inherited listening socket instead (systemd socket activation; host and port name its address). */
   fd?: number;
   /** Start-up warnings (a stale socket file replaced). */
   warn?: (line: string) => void;
@@ -176,9 +176,10 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     await scanner.switchTo(new Placement(topology));
   };
   const { fd, host = '127.0.0.1', port = DEFAULT_PORT } = options;
-  await listenOn(server, fd !== undefined ? { fd } : { host, port }, options.warn);
+  const target = { host, port, ...(fd !== undefined ? { fd } : {}) };
+  await listenOn(server, target, options.warn);
   return {
-    ...listenerAddress(server),
+    ...listenerAddress(server, target),
     routing,
     get placement() {
       return routing.placement;

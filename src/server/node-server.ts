@@ -56,7 +56,7 @@ export interface NodeServerOptions {
   /** A TCP address, or `unix:PATH` for a Unix domain socket (src/net/listen.ts). */
   host?: string;
   port?: number;
-  /** Listen on this inherited listening socket instead (systemd socket activation). */
+  /** Listen on this inherited listening socket instead (systemd socket activation; host and port name its address). */
   fd?: number;
   /** A listener bound beforehand (createNodeListener: bind, then -u, then the binlog). */
   listener?: Listener;
@@ -170,7 +170,7 @@ export class NodeServer {
   async listen(): Promise<void> {
     if (!this.listener.listening) {
       const { fd, host = '0.0.0.0', port = DEFAULT_PORT } = this.options;
-      await this.listener.listen(fd !== undefined ? { fd } : { host, port }, this.options.warn);
+      await this.listener.listen({ host, port, ...(fd !== undefined ? { fd } : {}) }, this.options.warn);
     }
     this.options.beforeListen?.(this.engine);
     this.listener.serve((socket) => this.accept(socket));
