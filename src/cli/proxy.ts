@@ -74,7 +74,7 @@ export function topologyFromOptions(opts: { nodes?: string; topology?: string })
 function addTopologyOptions(command: Command): Command {
   return command
     .addOption(
-      new Option('--nodes <list>', 'nodes as HOST:PORT[,NAME=HOST:PORT…]; index = position').env(
+      new Option('--nodes <list>', 'nodes as HOST:PORT or unix:PATH[,NAME=HOST:PORT…]; index = position').env(
         'STALKD_NODES',
       ),
     )
