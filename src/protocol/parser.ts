@@ -79,6 +79,20 @@ export class RequestParser {
   }
 
   /** Takes every byte not consumed yet (a connection that stops speaking the protocol). */
+  /**
+   * The input pushed last lives in a buffer that will be reused (a socket reading into one
+   * buffer): keep a copy of what is not consumed yet, nothing when all of it is.
+   */
+  detach(): void {
+    if (this.pos >= this.buf.length) {
+      this.buf = EMPTY;
+      this.pos = 0;
+      return;
+    }
+    this.buf = Buffer.from(this.buf.subarray(this.pos));
+    this.pos = 0;
+  }
+
   takeRest(): Buffer {
     const rest = Buffer.from(this.buf.subarray(this.pos));
     this.buf = EMPTY;

@@ -12,6 +12,7 @@
 import type { Socket } from 'node:net';
 import type { Session, WaitOutcome } from '../engine/session';
 import type { Stallable } from '../net/stall-watch';
+import { readInto } from '../net/user-buffer-read';
 import type { ReplicateRequest, Request } from '../protocol/commands';
 import { RequestParser } from '../protocol/parser';
 import {
@@ -64,10 +65,10 @@ export class Connection implements HandlerContext, Stallable {
     this.authorized = server.shard.token === undefined;
     this.session = server.engine.openSession((outcome) => this.onWake(outcome));
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      this.parser.push(chunk);
-      this.process();
-    });
+    // Input is read into the server's one read buffer (src/net/user-buffer-read.ts) where Node
+    // allows it: the parser copies what it keeps past the read (parser.detach).
+    const reused = readInto(socket, server.readBuffer, (bytes, buffer) => this.onRead(buffer, bytes));
+    if (!reused) socket.on('data', (chunk: Buffer) => this.onRead(chunk, -1));
     socket.on('end', () => this.onInputEnd());
     socket.on('drain', () => {
       if (!this.pausedForOutput) return;
@@ -76,6 +77,19 @@ export class Connection implements HandlerContext, Stallable {
     });
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
+  }
+
+  /** `bytes` ≥ 0: the first `bytes` of the reused read buffer; -1: `chunk` is this read's own. */
+  private onRead(chunk: Buffer, bytes: number): void {
+    if (this.handoff !== undefined || this.closed) {
+      // A replication stream took the socket over (x-replicate): it reads 'data' events.
+      if (bytes >= 0 && this.handoff !== undefined)
+        this.socket.emit('data', Buffer.from(chunk.subarray(0, bytes)));
+      return;
+    }
+    this.parser.push(bytes >= 0 ? chunk.subarray(0, bytes) : chunk);
+    this.process();
+    if (bytes >= 0) this.parser.detach();
   }
 
   get engine() {

@@ -28,6 +28,9 @@ import type { PutRefusal } from './handlers';
 import { type ShardControl, STANDALONE } from './shard';
 import { serverStats } from './stats-view';
 
+/** One read takes at most this much input (libuv's own suggestion for a read). */
+const READ_BUFFER_BYTES = 64 * 1024;
+
 /** On shutdown, replies already queued get this long to reach their clients before sockets are cut. */
 export const SHUTDOWN_GRACE_MS = 2000;
 
@@ -263,6 +266,8 @@ export class NodeServer {
     setImmediate(this.flushTurn);
   }
 
+  /** Every connection reads into this one buffer (Connection.onRead; copied where kept). */
+  readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   private turn: Connection[] = [];
   private spareTurn: Connection[] = [];
   private readonly flushTurn = (): void => {
