@@ -64,7 +64,8 @@ export class Member implements ShardControl {
   private following = '';
   /** The primary's last heartbeat said this standby is in sync; when its stream ended. */
   private streamInSync = false;
-  private streamEndedAtMs = 0;
+  /** When the stream last brought a frame (kept once it ended). */
+  private streamHeardAtMs = 0;
   private streamTimeoutMs = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -271,7 +272,7 @@ export class Member implements ShardControl {
       onWarning: (line) => this.options.log.warn(`replication: ${line}`),
       onClose: (reason) => {
         if (this.receiver === receiver) this.receiver = undefined;
-        this.streamEndedAtMs = Date.now();
+        this.streamHeardAtMs = receiver.lastHeardAtMs;
         if (!this.closed) this.options.log.info(`replication: stream from ${address} ended (${reason})`);
         this.wake();
       },
@@ -315,10 +316,15 @@ export class Member implements ShardControl {
     await this.reopen(() => this.directory.truncateAfter(point));
   }
 
-  /** Standby: in sync with its primary, or was when its stream ended (for the timeout, if any). */
+  /**
+   * Standby: its primary's last word said in sync — and, with --standby-timeout-ms, that word is
+   * less than the timeout old (the primary goes on alone no sooner than that after its standby falls
+   * silent, so a standby that may have been left behind never claims to be in sync).
+   */
   private standbyInSync(): boolean {
-    if (this.receiver !== undefined || !this.streamInSync) return this.streamInSync;
-    return this.streamTimeoutMs === 0 || Date.now() - this.streamEndedAtMs < this.streamTimeoutMs;
+    if (!this.streamInSync || this.streamTimeoutMs === 0) return this.streamInSync;
+    const heard = this.receiver?.lastHeardAtMs ?? this.streamHeardAtMs;
+    return Date.now() - heard < this.streamTimeoutMs;
   }
 
   // ---- leading ---------------------------------------------------------------------------------

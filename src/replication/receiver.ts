@@ -53,7 +53,8 @@ export class Receiver {
   private pendingBytes = 0;
   private ackScheduled = false;
   private lastAckAtMs = 0;
-  private lastHeardAtMs: number;
+  /** When the last frame (data or heartbeat) arrived. */
+  lastHeardAtMs: number;
   private closed = false;
   private readonly offDurable: () => void;
   private readonly timer: NodeJS.Timeout;

@@ -18,9 +18,19 @@ import { SenderMode, StandbySender } from './sender';
 import type { SourceLog, WrittenSpan } from './source-log';
 import { decideHandshake } from './terms';
 
-/** Heartbeats to idle standbys, and the in-sync/alone evaluation, run this often. */
+/** Heartbeats to idle standbys, and the in-sync/alone evaluation, run this often (at most). */
 export const TICK_MS = 250;
 const HEARTBEAT_MS = 500;
+
+/**
+ * With --standby-timeout-ms, a standby counts itself in sync only while it heard from its primary
+ * within the timeout (docs/replication.md): idle heartbeats must come more often than that.
+ */
+export function heartbeatMs(standbyTimeoutMs: number | null): number {
+  return standbyTimeoutMs === null
+    ? HEARTBEAT_MS
+    : Math.max(10, Math.min(HEARTBEAT_MS, standbyTimeoutMs / 3));
+}
 /** A standby that has unacknowledged data and says nothing for this long is dropped. */
 const SILENT_STANDBY_MS = 10_000;
 
@@ -61,6 +71,7 @@ export class ReplicationSource {
   private readonly timer: NodeJS.Timeout;
   private readonly offWritten: () => void;
   private readonly nowMs: () => number;
+  private readonly heartbeatMs: number;
 
   constructor(
     private readonly log: SourceLog,
@@ -68,7 +79,8 @@ export class ReplicationSource {
   ) {
     this.nowMs = options.nowMs ?? Date.now;
     this.offWritten = log.onWritten((spans, lastLsn) => this.onWritten(spans, lastLsn));
-    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.heartbeatMs = heartbeatMs(options.standbyTimeoutMs);
+    this.timer = setInterval(() => this.tick(), Math.min(TICK_MS, this.heartbeatMs / 2));
     this.timer.unref();
   }
 
@@ -273,7 +285,7 @@ export class ReplicationSource {
     for (const sender of this.senders) {
       const inSync = this.inSync(sender, now);
       // Also at once when its in-sync status changed: a standby must know whether it may be promoted.
-      if (now - sender.lastSendAtMs >= HEARTBEAT_MS || inSync !== sender.toldInSync)
+      if (now - sender.lastSendAtMs >= this.heartbeatMs || inSync !== sender.toldInSync)
         sender.heartbeat(this.options.term, now, inSync);
       if (sender.lagRecords() > 0 && now - sender.lastHeardAtMs > SILENT_STANDBY_MS)
         sender.close(`no acknowledgement for ${SILENT_STANDBY_MS} ms`);

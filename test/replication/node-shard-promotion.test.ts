@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { MiniClient } from '../support/mini-client';
+import { pollUntil } from '../support/prometheus';
 import { ask, makeShard, role, type Shard, untilRole } from '../support/shard';
 import { type Relay, startRelay } from '../support/tcp-relay';
 
@@ -94,5 +95,35 @@ describe('first start of a shard', () => {
       assert.match(await ask(ports[leader as number] as number, 'put 0 0 60 2', 'hi'), /^INSERTED /);
       await shard.stopAll();
     }
+  });
+});
+
+describe('--standby-timeout-ms and promotion', () => {
+  test('a standby whose link falls silent stops saying in sync before its primary goes on alone', async () => {
+    const shard = await makeShard(2, ['--standby-timeout-ms', '300']);
+    shards.push(shard);
+    const [p, s] = shard.members.map((m) => m.port) as [number, number];
+    const relay = await startRelay(p);
+    relays.push(relay);
+    throughRelay(shard, 1, 0, relay);
+    await Promise.all([shard.start(0), shard.start(1)]);
+    await untilRole(p, { role: 'primary', 'in-sync-standbys': '1' });
+    assert.match(await ask(p, 'put 0 0 60 6', 'synced'), /^INSERTED /);
+    await untilRole(s, { 'in-sync': 'true', 'last-lsn': (await role(p)).get('last-lsn') as string });
+    // The link stops carrying packets; both ends keep their connection open.
+    relay.silence();
+    const c = await MiniClient.connect(p);
+    assert.match((await c.put('alone')).line, /^INSERTED /);
+    c.close();
+    await pollUntil(
+      'the primary says it went on alone',
+      async () => (/going on ALONE/.test(shard.members[0]?.process?.stderr() ?? '') ? true : undefined),
+      5000,
+      20,
+    );
+    // The primary confirmed alone: the standby, which lacks that put, must not claim to be in sync.
+    const r = await role(s);
+    assert.deepEqual([r.get('in-sync'), r.get('primary')], ['false', `127.0.0.1:${relay.port}`]);
+    assert.equal(await ask(s, 'x-promote 2'), 'NOT_IN_SYNC');
   });
 });
