@@ -8,6 +8,7 @@ import { type LogFormat, type LogLevel, processFields } from '../log/logger';
 import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-metrics';
 import { endpointText, localAddressFor } from '../net/endpoint';
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_PROXY_MAX_CONNECTIONS } from '../net/limits';
+import { DEFAULT_FAILOVER_AFTER_MS } from '../proxy/node/failover';
 import { defaultPoolOptions } from '../proxy/node/node-pool';
 import { DEFAULT_SCAN_INTERVAL_MS } from '../proxy/previous-owners';
 import { Placement } from '../proxy/ring';
@@ -51,6 +52,8 @@ export interface ProxyCommandOptions
   topology?: string;
   nodeTimeoutMs: number;
   scanIntervalMs: number;
+  failoverAfterMs: number;
+  shardToken?: string;
   maxInflight: number;
   reserveSlice: number;
   metricsPort: number;
@@ -102,6 +105,15 @@ export function registerProxyCommand(program: Command): Command {
         .argParser(parseInteger(50, 600_000))
         .default(DEFAULT_SCAN_INTERVAL_MS),
     )
+    .addOption(
+      new Option(
+        '--failover-after-ms <ms>',
+        "promote a shard's most advanced in-sync standby once its primary has failed this long",
+      )
+        .argParser(parseInteger(100, 600_000))
+        .default(DEFAULT_FAILOVER_AFTER_MS),
+    )
+    .addOption(new Option('--shard-token <token>', 'x-auth token of the shards (x-promote)'))
     .addOption(
       new Option(
         '--max-inflight <n>',
@@ -174,6 +186,7 @@ function metricsSource(
         topologyVersion: reloader()?.version ?? 0,
       };
     },
+    shards: () => server.failover.status(),
     clientConnections: () => server.counters.currentConnections,
     reserveWaiting: () => server.counters.currentWaiting,
     backends: () => server.pool.all().map((l) => ({ node: l.node.name, up: l.up })),
@@ -205,6 +218,23 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
     reserveSliceSec: opts.reserveSlice,
     pool: { nodeTimeoutMs: opts.nodeTimeoutMs },
     scanIntervalMs: opts.scanIntervalMs,
+    failover: { failoverAfterMs: opts.failoverAfterMs, shardToken: opts.shardToken },
+    failoverEvents: {
+      primaryChanged: (shard, reason, from, to, term, seconds) => {
+        recorder?.failover(shard, reason, seconds);
+        log.warn('primary changed', {
+          shard,
+          reason,
+          from,
+          to,
+          term,
+          failing_ms: Math.round(seconds * 1000),
+        });
+        transitions.reconnected(shard);
+      },
+      promotionRefused: (shard, member, answer) =>
+        log.warnLimited(`promotion-${shard}`, 'no failover', { shard, member, answer }),
+    },
     maxClients: opts.maxConnections,
     maxInflight: opts.maxInflight,
     maxOutputBytes: opts.maxOutputBytes,

@@ -263,6 +263,29 @@ export const PROXY = {
     'proxy_tube_series_dropped_total',
     'Placement series left out of scrapes by the tube cap, summed over scrapes.',
   ),
+  failovers: counter(
+    'proxy_failovers_total',
+    "Changes of a shard's primary seen by this proxy, by shard and reason (primary_failed: this proxy promoted a standby; adopted: it found a higher-term primary).",
+    [NODE_LABEL, 'reason'],
+  ),
+  failoverDuration: histogram(
+    'proxy_failover_seconds',
+    "Time from a shard primary's first failure to its replacement taking this proxy's commands.",
+    [0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10, 20, 60],
+  ),
+  shardPrimary: gauge(
+    'proxy_shard_primary_info',
+    "Always 1: the member this proxy sends a shard's commands to, and that member's term.",
+    [NODE_LABEL, 'primary'],
+  ),
+  shardTerm: gauge('proxy_shard_term', "The term of a shard's primary as this proxy last saw it.", [
+    NODE_LABEL,
+  ]),
+  shardInSyncStandbys: gauge(
+    'proxy_shard_in_sync_standbys',
+    'Standbys of a shard that say they are in sync (x-role), as this proxy last asked; 0 = a failover has nothing safe to promote.',
+    [NODE_LABEL],
+  ),
   jobsOnNonOwners: gauge(
     'proxy_jobs_on_non_owners',
     'Jobs on a node that does not own their tube (left behind by a topology change), by node.',

@@ -56,7 +56,17 @@ export interface MigrationState {
   topologyVersion: number;
 }
 
+/** A replicated shard as the proxy sees it (node/failover.ts ShardStatus fits). */
+export interface ShardView {
+  shard: string;
+  primary: string;
+  term: number;
+  inSyncStandbys: number;
+}
+
 export interface ProxyMetricsSource {
+  /** Shards with replicas (none: no failover series). */
+  shards?(): Iterable<ShardView>;
   migration?(): MigrationState;
   clientConnections(): number;
   reserveWaiting(): number;
@@ -78,6 +88,8 @@ export interface ProxyMetricsRecorder {
   clientAccepted(): void;
   clientRefused(): void;
   clientTimedOut(): void;
+  /** A shard's primary changed after `seconds` of failing (reason: FailoverReason). */
+  failover(shard: string, reason: string, seconds: number): void;
   topologyReload(ok: boolean): void;
 }
 
@@ -152,7 +164,40 @@ export function registerProxyMetrics(
     refused,
     timedOut,
     reloads,
+    failover: registerShardMetrics(registry, source),
   });
+}
+
+const FAILOVER_REASONS = ['primary_failed', 'adopted'] as const;
+
+/** Failovers (events) and each replicated shard's primary, term and in-sync standbys (scrape time). */
+function registerShardMetrics(
+  registry: Registry,
+  source: ProxyMetricsSource,
+): (shard: string, reason: string, seconds: number) => void {
+  const shards = () => source.shards?.() ?? [];
+  const failovers = createCounter(registry, PROXY.failovers, function () {
+    for (const s of shards())
+      for (const reason of FAILOVER_REASONS) this.inc({ [NODE_LABEL]: s.shard, reason }, 0);
+  });
+  const duration = createHistogram(registry, PROXY.failoverDuration);
+  createGauge(registry, PROXY.shardPrimary, function () {
+    this.reset();
+    for (const s of shards()) this.set({ [NODE_LABEL]: s.shard, primary: s.primary }, 1);
+  });
+  createGauge(registry, PROXY.shardTerm, function () {
+    this.reset();
+    for (const s of shards()) this.set({ [NODE_LABEL]: s.shard }, s.term);
+  });
+  createGauge(registry, PROXY.shardInSyncStandbys, function () {
+    this.reset();
+    for (const s of shards()) this.set({ [NODE_LABEL]: s.shard }, s.inSyncStandbys);
+  });
+  return (shard, reason, seconds) => {
+    const known = (FAILOVER_REASONS as readonly string[]).includes(reason) ? reason : 'other';
+    failovers.inc({ [NODE_LABEL]: shard, reason: known });
+    if (known === 'primary_failed') duration.observe(seconds);
+  };
 }
 
 function registerMigrationMetrics(registry: Registry, source: ProxyMetricsSource): void {
@@ -191,6 +236,7 @@ class Recorder implements ProxyMetricsRecorder {
       refused: Counter<string>;
       timedOut: Counter<string>;
       reloads: Counter<'result'>;
+      failover: (shard: string, reason: string, seconds: number) => void;
     },
   ) {}
 
@@ -229,6 +275,10 @@ class Recorder implements ProxyMetricsRecorder {
 
   clientTimedOut(): void {
     this.clients.timedOut.inc();
+  }
+
+  failover(shard: string, reason: string, seconds: number): void {
+    this.clients.failover(shard, reason, seconds);
   }
 
   topologyReload(ok: boolean): void {

@@ -22,6 +22,7 @@ import { listenerAddress, listenOn } from '../net/listen';
 import { StallWatch } from '../net/stall-watch';
 import { DEFAULT_DIALECT, type Dialect } from '../protocol/dialect';
 import { DEFAULT_MAX_JOB_BYTES } from '../protocol/numbers';
+import { defaultFailoverOptions, Failover, type FailoverEvents, type FailoverOptions } from './node/failover';
 import {
   defaultPoolOptions,
   NodePool,
@@ -60,6 +61,9 @@ export interface ProxyServerOptions {
   /** Stock-node reserve wait slice, seconds (reserve/stock.ts). */
   reserveSliceSec?: number;
   pool?: Partial<PoolOptions>;
+  /** Failover of shards with replicas (node/failover.ts). */
+  failover?: Partial<FailoverOptions>;
+  failoverEvents?: FailoverEvents;
   /** Metrics hooks (src/metrics/proxy-metrics.ts ProxyMetricsRecorder fits). */
   events?: SessionEvents &
     PoolEvents & {
@@ -102,6 +106,8 @@ export interface ProxyServer {
    * owners are scanned under it first. The caller has checked it (reload.ts).
    */
   reload(topology: Topology): Promise<void>;
+  /** Watches the shards with replicas and fails them over. */
+  failover: Failover;
   counters: ProxyCounters;
   /** The client listener speaks TLS. */
   tls: boolean;
@@ -169,10 +175,18 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
   server.on('drop', () => options.events?.clientRefused?.());
   // Every node answered (or failed) one probe: kinds are known, control channels are parked.
   await Promise.all(pool.all().map((l) => l.firstProbe));
+  // Where each shard's primary is now (a proxy started after a failover finds the new one).
+  const failover = new Failover(
+    pool,
+    { ...defaultFailoverOptions, ...options.failover },
+    options.failoverEvents,
+  );
+  await failover.start();
   await scanner.refresh();
   scanner.start();
   const reload = async (topology: Topology): Promise<void> => {
     await pool.update(topology.nodes);
+    await failover.follow(pool);
     await scanner.switchTo(new Placement(topology));
   };
   const { fd, host = '127.0.0.1', port = DEFAULT_PORT } = options;
@@ -187,6 +201,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     pool,
     scanner,
     reload,
+    failover,
     counters,
     tls: options.tls !== undefined,
     close: () =>
@@ -194,6 +209,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
         // terminate, not close: a session already ending may still hold unsent output.
         for (const s of sessions) s.terminate();
         scanner.close();
+        failover.close();
         pool.close();
         stalls.close();
         server.close(() => done());

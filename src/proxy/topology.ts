@@ -8,7 +8,7 @@
  * holds jobs. Addresses may change freely.
  */
 import { readFileSync } from 'node:fs';
-import { socketPathOf, socketPathProblem } from '../net/endpoint';
+import { endpointText, socketPathOf, socketPathProblem } from '../net/endpoint';
 import { MAX_PORT } from '../net/limits';
 import { MAX_NODES } from './job-id';
 
@@ -197,6 +197,11 @@ function parseProxy(raw: unknown, source: string): TopologyProxy {
   if (raw.metricsPort !== undefined)
     proxy.metricsPort = readPort(raw.metricsPort, 'proxy.metricsPort', source);
   return proxy;
+}
+
+/** How peers and proxies name a member: `host:port` (`[v6]:port`, a socket's path). */
+export function memberAddress(a: { host: string; port: number }): string {
+  return endpointText(a.host, a.port);
 }
 
 /** Every member of a shard: the entry itself (the initial primary), then its replicas. */

@@ -225,6 +225,12 @@ export class Backend {
   }
 
   private onReply(reply: Reply): void {
+    if (reply.line === 'NOT_PRIMARY') {
+      // A member that is no longer its shard's primary (docs/replication.md): nothing was changed;
+      // the connection is no use for this shard's commands. The failover watch finds the primary.
+      this.fail('member is not the primary', BackendFailure.Closed);
+      return;
+    }
     const req = this.inflight.shift();
     if (!req) {
       this.fail(`unexpected reply "${reply.line}"`, BackendFailure.Protocol);

@@ -17,8 +17,10 @@ import type { Request } from '../../protocol/commands';
 import { HELLO_PREFIX } from '../../protocol/reply-parser';
 import { requestLine } from '../../protocol/request-line';
 import { type CommandCounts, type CountedCommand, newCommandCounts } from '../../protocol/stats';
+import { memberAddress } from '../topology';
 import { Backend, BackendFailure, type BackendOptions, type BackendResult, BackendState } from './backend';
-import { memberAddress, Shard } from './shard';
+import { type MemberRole, readMemberRole } from './member-role';
+import { Shard } from './shard';
 
 export interface NodeAddress {
   index: number;
@@ -119,6 +121,16 @@ export class NodeLink {
     if (!this.up || this.closed) return Promise.resolve(null);
     this.countOverhead(req.op);
     return this.controlChannel().request(requestLine(req));
+  }
+
+  /**
+   * `x-role` over the control channel (an extension, not a beanstalkd command: no overhead to
+   * count); null while down, on failure, or from a node that does not answer it.
+   */
+  async askRole(): Promise<MemberRole | null> {
+    if (!this.up || this.closed) return null;
+    const reply = await this.controlChannel().request('x-role');
+    return reply?.word === 'OK' && reply.body ? readMemberRole(reply.body) : null;
   }
 
   /** The proxy sends `command` on its own behalf (merged stats subtract it). */
@@ -235,10 +247,14 @@ function eventsWhilePrimary(
   const primary = (): boolean => shardOf()?.isPrimary(linkOf()) ?? true;
   return {
     backendError: (name, kind) => {
-      if (primary()) events.backendError(name, kind);
+      if (!primary()) return;
+      events.backendError(name, kind);
+      shardOf()?.primaryFailed();
     },
     backendReconnect: (name) => {
-      if (primary()) events.backendReconnect(name);
+      if (!primary()) return;
+      events.backendReconnect(name);
+      shardOf()?.primaryServing();
     },
   };
 }

@@ -7,15 +7,19 @@
  * Only the current primary's failures and recoveries are reported to the pool's events (metrics,
  * node down/up log lines): a standby is not where clients' commands go.
  */
-import { endpointText } from '../../net/endpoint';
 import type { Request } from '../../protocol/commands';
 import type { CommandCounts, CountedCommand } from '../../protocol/stats';
+import { memberAddress } from '../topology';
 import type { NodeChannel } from '../types';
 import type { Backend, BackendResult } from './backend';
 import type { NodeAddress, NodeLink } from './node-pool';
 
 export class Shard {
   private current: NodeLink;
+  /** Called when the current primary fails (the failover watch starts its clock). */
+  onPrimaryFailure: (() => void) | null = null;
+  /** Resolved when the shard serves again: its primary came back, or another took over. */
+  private serving: Array<() => void> = [];
 
   constructor(
     readonly index: number,
@@ -65,6 +69,27 @@ export class Shard {
     return this.members.find((m) => memberAddress(m.node) === address);
   }
 
+  /** True when the shard has replicas (a failover can move it). */
+  get replicated(): boolean {
+    return this.members.length > 1;
+  }
+
+  /** Resolves once the shard serves again after a failure (see primaryServing, switchTo). */
+  whenServing(): Promise<void> {
+    if (this.up) return Promise.resolve();
+    return new Promise((resolve) => this.serving.push(resolve));
+  }
+
+  /** The current primary failed (node-pool.ts reports it). */
+  primaryFailed(): void {
+    this.onPrimaryFailure?.();
+  }
+
+  /** The current primary answers again, or a new one was switched to. */
+  primaryServing(): void {
+    for (const resolve of this.serving.splice(0)) resolve();
+  }
+
   openBackend(): NodeChannel | null {
     return this.current.openBackend();
   }
@@ -92,13 +117,11 @@ export class Shard {
     const former = this.current;
     this.current = link;
     former.closeClientBackends();
+    if (link.up) this.primaryServing();
   }
 
   close(): void {
+    this.primaryServing();
     for (const m of this.members) m.close();
   }
-}
-
-export function memberAddress(a: { host: string; port: number }): string {
-  return endpointText(a.host, a.port);
 }

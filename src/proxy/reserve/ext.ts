@@ -27,18 +27,24 @@ import { abortable, deliverJob, nodeJobId, type ReservePlan } from './plan';
 
 interface Wait {
   index: number;
+  /** The connection the current x-reserve-wait went out on (a failover replaces it). */
   conn: NodeConn;
   take: boolean;
   settled: boolean;
+  /** Set by cancelOthers: a wait between two nodes' lives sends no new x-reserve-wait. */
+  cancelled: boolean;
+  wakeCancelled: () => void;
   done: Promise<Reply | null>;
 }
 
+/** A wait on a replicated shard is sent again this many times at most (each after a failover). */
+const MAX_REWAITS = 8;
+
 function startWaits(session: ClientSession, plan: ReservePlan): Wait[] {
   const waits: Wait[] = [];
-  const waitMs = plan.timeoutMs ?? RESERVE_WAIT_FOREVER_SECS * 1000;
-  const timeoutMs = plan.timeoutMs === null ? null : plan.timeoutMs + session.ctx.pool.options.nodeTimeoutMs;
   let countFlag: number =
     plan.req.op === 'reserve' ? ReserveWaitFlag.CountReserve : ReserveWaitFlag.CountReserveWithTimeout;
+  const deadlineAtMs = plan.timeoutMs === null ? null : Date.now() + plan.timeoutMs;
   for (const index of [...plan.takeNodes, ...plan.deadlineNodes]) {
     const conn = session.nodes.connTo(index);
     if (!conn) continue;
@@ -46,16 +52,70 @@ function startWaits(session: ClientSession, plan: ReservePlan): Wait[] {
     if (take) session.nodes.syncConn(conn);
     const flags = (take ? ReserveWaitFlag.WithCreated : ReserveWaitFlag.DeadlineOnly) | countFlag;
     countFlag = 0;
-    const wait: Wait = { index, conn, take, settled: false, done: Promise.resolve(null) };
-    wait.done = conn.backend
-      .request(requestLine({ op: 'x-reserve-wait', timeoutMs: waitMs, flags }), undefined, timeoutMs)
-      .then((reply) => {
-        wait.settled = true;
-        return reply;
-      });
+    const wait: Wait = {
+      index,
+      conn,
+      take,
+      settled: false,
+      cancelled: false,
+      wakeCancelled: () => {},
+      done: Promise.resolve(null),
+    };
+    wait.done = keepWaiting(session, wait, flags, plan.timeoutMs ?? 0, deadlineAtMs).then((reply) => {
+      wait.settled = true;
+      return reply;
+    });
     waits.push(wait);
   }
   return waits;
+}
+
+/**
+ * x-reserve-wait on one node; when its connection fails and the shard has replicas, the wait goes
+ * on once the shard serves again (its primary back, or a standby promoted: failover.ts) with the
+ * time left — a blocking reserve across nodes picks up the new primary (docs/failover.md).
+ */
+async function keepWaiting(
+  session: ClientSession,
+  wait: Wait,
+  firstFlags: number,
+  firstWaitMs: number,
+  deadlineAtMs: number | null,
+): Promise<Reply | null> {
+  const cancelled = new Promise<void>((resolve) => {
+    wait.wakeCancelled = resolve;
+  });
+  const nodeTimeoutMs = session.ctx.pool.options.nodeTimeoutMs;
+  let flags = firstFlags;
+  for (let attempt = 0; ; attempt++) {
+    // Whole seconds on the wire, rounded down: a wait sent again never outlasts the client's timeout.
+    const leftMs =
+      deadlineAtMs === null
+        ? RESERVE_WAIT_FOREVER_SECS * 1000
+        : attempt === 0
+          ? firstWaitMs
+          : Math.floor((deadlineAtMs - Date.now()) / 1000) * 1000;
+    if (leftMs < 0) return null;
+    const replyTimeoutMs = deadlineAtMs === null ? null : leftMs + nodeTimeoutMs;
+    const line = requestLine({ op: 'x-reserve-wait', timeoutMs: leftMs, flags });
+    const reply = await wait.conn.backend.request(line, undefined, replyTimeoutMs);
+    const shard = session.ctx.pool.get(wait.index);
+    if (reply !== null || wait.cancelled || session.closed || !shard?.replicated || attempt >= MAX_REWAITS) {
+      return reply;
+    }
+    if (deadlineAtMs !== null && Date.now() >= deadlineAtMs) return null;
+    const timer =
+      deadlineAtMs === null
+        ? null
+        : new Promise<void>((r) => setTimeout(r, deadlineAtMs - Date.now()).unref());
+    await Promise.race([shard.whenServing(), cancelled, ...(timer ? [timer] : [])]);
+    const conn = wait.cancelled || session.closed ? null : session.nodes.connTo(wait.index);
+    if (!conn) return null;
+    if (wait.take) session.nodes.syncConn(conn);
+    wait.conn = conn;
+    // Counted once, by the first wait.
+    flags &= ~(ReserveWaitFlag.CountReserve | ReserveWaitFlag.CountReserveWithTimeout);
+  }
 }
 
 /** Resolves on the first RESERVED or DEADLINE_SOON, or when no take node is still waiting. */
@@ -71,7 +131,12 @@ function firstDecisive(waits: Wait[]): Promise<void> {
 }
 
 function cancelOthers(waits: Wait[]): void {
-  for (const w of waits) if (!w.settled) void w.conn.backend.request(requestLine({ op: 'x-cancel' }));
+  for (const w of waits) {
+    if (w.settled) continue;
+    w.cancelled = true;
+    w.wakeCancelled();
+    void w.conn.backend.request(requestLine({ op: 'x-cancel' }));
+  }
 }
 
 /** What a stalkd node adds to its RESERVED line for x-reserve-wait: pri and creation time. */

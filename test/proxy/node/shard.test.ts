@@ -76,22 +76,7 @@ test('topology: the replicated example in cluster/ loads with 3 members per shar
 });
 
 test('proxy: one link per member address; the shard sends commands to its primary, a switch moves them', async () => {
-  const servers = await Promise.all([0, 1, 2].map(() => startNodeServer({ host: '127.0.0.1', port: 0 })));
-  const [a, b, c] = servers as [(typeof servers)[0], (typeof servers)[0], (typeof servers)[0]];
-  const proxy = await startProxyServer({
-    port: 0,
-    nodes: [
-      {
-        index: 0,
-        name: 's0',
-        host: '127.0.0.1',
-        port: a.port,
-        replicas: [{ host: '127.0.0.1', port: b.port }],
-      },
-      { index: 1, name: 's1', host: '127.0.0.1', port: c.port },
-    ],
-    pool: { nodeTimeoutMs: 1000, probeIntervalMs: 200, backoffMinMs: 50, backoffMaxMs: 400 },
-  });
+  const { servers, a, b, c, proxy } = await twoShards();
   const client = await RawClient.open(proxy.port);
   try {
     assert.deepEqual(
@@ -123,3 +108,69 @@ test('proxy: one link per member address; the shard sends commands to its primar
     await Promise.all(servers.map((s) => s.close()));
   }
 });
+
+test('proxy: a blocking reserve across shards keeps waiting through a primary’s death and takes a job from its successor', async () => {
+  const { a, b, c, proxy } = await twoShards();
+  const worker = await RawClient.open(proxy.port);
+  const producer = await RawClient.open(proxy.port);
+  try {
+    const names = Array.from({ length: 40 }, (_, i) => `q${i}`);
+    const on0 = names.find((t) => proxy.routing.ownerOf(t) === 0) as string;
+    const on1 = names.find((t) => proxy.routing.ownerOf(t) === 1) as string;
+    await worker.cmd(`watch ${on0}`);
+    await worker.cmd(`watch ${on1}`);
+    await worker.cmd('ignore default');
+    worker.write('reserve-with-timeout 20\r\n');
+    const shard = proxy.pool.get(0);
+    assert.ok(shard);
+    // The wait is out on both shards once a's and c's engines count a waiting connection.
+    await eventually(
+      () => a.engine.counts.waiting === 1 && c.engine.counts.waiting === 1,
+      () => `waiting ${a.engine.counts.waiting} ${c.engine.counts.waiting} ${shard.kind}`,
+    );
+    await a.close();
+    await eventually(() => !shard.up);
+    shard.switchTo(shard.member(`127.0.0.1:${b.port}`) as never);
+    await eventually(() => b.engine.counts.waiting === 1);
+    await producer.cmd(`use ${on0}`);
+    const id = await producer.put('after the failover');
+    const reply = await worker.next();
+    assert.equal(reply?.line, `RESERVED ${id} 18`);
+    assert.equal(c.engine.counts.waiting, 0, 'the wait on the other shard was cancelled');
+  } finally {
+    worker.close();
+    producer.close();
+    await proxy.close();
+    await Promise.all([b, c].map((s) => s.close()));
+  }
+});
+
+/** Stalkd nodes a, b, c in process; shard s0 = a (primary) + b, shard s1 = c; a proxy over them. */
+async function twoShards() {
+  const servers = await Promise.all([0, 1, 2].map(() => startNodeServer({ host: '127.0.0.1', port: 0 })));
+  const [a, b, c] = servers as [(typeof servers)[0], (typeof servers)[0], (typeof servers)[0]];
+  const proxy = await startProxyServer({
+    port: 0,
+    nodes: [
+      {
+        index: 0,
+        name: 's0',
+        host: '127.0.0.1',
+        port: a.port,
+        replicas: [{ host: '127.0.0.1', port: b.port }],
+      },
+      { index: 1, name: 's1', host: '127.0.0.1', port: c.port },
+    ],
+    pool: { nodeTimeoutMs: 1000, probeIntervalMs: 200, backoffMinMs: 50, backoffMaxMs: 400 },
+  });
+  return { servers, a, b, c, proxy };
+}
+
+/** Polls `cond` every 10 ms until it holds; fails after 5 s. */
+async function eventually(cond: () => boolean, what: () => string = () => cond.toString()): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`not reached in 5 s: ${what()}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * The proxy's failover against scripted shard members (test/support/fake-member.ts): which
+ * standby is promoted and at which term, never an out-of-sync one, racing proxies converging on
+ * the winner, a later proxy finding the primary, and no promotion of a flaky primary or more than
+ * one per failoverAfterMs (those two on injected timers and clock).
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import type { Timers } from '../../../src/net/timers';
+import type { FailoverEvents, FailoverOptions } from '../../../src/proxy/node/failover';
+import { type ProxyServer, startProxyServer } from '../../../src/proxy/server';
+import { FakeMember, type FakeRole } from '../../support/fake-member';
+import { RawClient } from '../../support/proxy-harness';
+
+const primary = (term: number, lastLsn: number): FakeRole => ({
+  role: 'primary',
+  term,
+  lastTerm: term,
+  lastLsn,
+  inSync: true,
+});
+const standby = (term: number, lastLsn: number, inSync = true): FakeRole => ({
+  role: 'standby',
+  term,
+  lastTerm: term,
+  lastLsn,
+  inSync,
+});
+
+const cleanups: Array<() => Promise<void> | void> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+interface Recorded {
+  changes: Array<{ reason: string; from: string; to: string; term: number }>;
+  refusals: string[];
+  checks: number;
+}
+
+function recordingEvents(): FailoverEvents & { log: Recorded; waitFor(cond: () => boolean): Promise<void> } {
+  const log: Recorded = { changes: [], refusals: [], checks: 0 };
+  const waiters: Array<() => void> = [];
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  return {
+    log,
+    primaryChanged: (_shard, reason, from, to, term) => {
+      log.changes.push({ reason, from, to, term });
+      wake();
+    },
+    promotionRefused: (_shard, _member, answer) => {
+      log.refusals.push(answer);
+      wake();
+    },
+    checked: () => {
+      log.checks++;
+      wake();
+    },
+    /** Resolves when `cond` holds after some event (a check, a change, a refusal); fails after 10 s. */
+    async waitFor(cond) {
+      const deadline = Date.now() + 10_000;
+      while (!cond()) {
+        if (Date.now() > deadline) throw new Error('condition not reached in 10 s');
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 100).unref(); // re-check at least every 100 ms (bounded by the deadline)
+        });
+      }
+    },
+  };
+}
+
+async function proxyOver(
+  members: FakeMember[],
+  failover: Partial<FailoverOptions>,
+  events: FailoverEvents,
+): Promise<ProxyServer> {
+  const [first, ...rest] = members as [FakeMember, ...FakeMember[]];
+  const proxy = await startProxyServer({
+    port: 0,
+    nodes: [
+      {
+        index: 0,
+        name: 's0',
+        host: '127.0.0.1',
+        port: first.port,
+        replicas: rest.map((m) => ({ host: '127.0.0.1', port: m.port })),
+      },
+    ],
+    pool: { nodeTimeoutMs: 200, probeIntervalMs: 50, backoffMinMs: 20, backoffMaxMs: 100 },
+    failover: { failoverAfterMs: 300, pollIntervalMs: 50, ...failover },
+    failoverEvents: events,
+  });
+  cleanups.push(() => proxy.close());
+  return proxy;
+}
+
+async function members(...roles: FakeRole[]): Promise<FakeMember[]> {
+  const list = await Promise.all(roles.map((r) => FakeMember.start(r)));
+  cleanups.push(() => Promise.all(list.map((m) => m.kill().catch(() => {}))).then(() => {}));
+  return list;
+}
+
+/** Puts through the proxy until one is INSERTED; returns the replies seen. */
+async function putUntilInserted(port: number): Promise<string[]> {
+  const client = await RawClient.open(port);
+  const seen: string[] = [];
+  try {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const line = (await client.cmd('put 0 0 60 1', 'x')).line;
+      seen.push(line);
+      if (line.startsWith('INSERTED')) return seen;
+      if (Date.now() > deadline) throw new Error(`no INSERTED in 10 s: ${seen.slice(-3).join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 20)); // pacing between attempts, not synchronisation
+    }
+  } finally {
+    client.close();
+  }
+}
+
+describe('failover', () => {
+  test('failover: a killed primary is replaced by the most advanced in-sync standby at term + 1', async () => {
+    const [p, s1, s2, s3] = await members(
+      primary(3, 10),
+      standby(3, 9),
+      standby(3, 10),
+      standby(3, 40, false),
+    );
+    const events = recordingEvents();
+    const proxy = await proxyOver([p!, s1!, s2!, s3!], {}, events);
+    assert.deepEqual(await putUntilInserted(proxy.port), ['INSERTED 1']);
+    const killedAtMs = Date.now();
+    await p!.kill();
+    const replies = await putUntilInserted(proxy.port);
+    assert.ok(
+      replies.slice(0, -1).every((l) => l === 'INTERNAL_ERROR'),
+      replies.join(','),
+    );
+    assert.ok(Date.now() - killedAtMs >= 300, 'not before failoverAfterMs of failing');
+    assert.deepEqual(s2!.promotes, ['x-promote 4'], 'the most advanced in-sync standby, at term + 1');
+    assert.deepEqual([...s1!.promotes, ...s3!.promotes], [], 'never an out-of-sync one while one is in sync');
+    assert.equal(s2!.puts.length, 1);
+    assert.deepEqual(events.log.changes, [
+      { reason: 'primary_failed', from: p!.address, to: s2!.address, term: 4 },
+    ]);
+    assert.equal(proxy.failover.status()[0]?.term, 4);
+  });
+
+  test('failover: with no in-sync standby nothing is promoted, and the reason is said', async () => {
+    const [p, s1] = await members(primary(2, 5), standby(2, 5, false));
+    const events = recordingEvents();
+    const proxy = await proxyOver([p!, s1!], {}, events);
+    await p!.kill();
+    await events.waitFor(() => events.log.refusals.length >= 2);
+    assert.deepEqual([...new Set(events.log.refusals)], ['no in-sync standby']);
+    assert.deepEqual(s1!.promotes, []);
+    assert.equal(proxy.pool.get(0)?.node.port, p!.port);
+  });
+
+  test('failover: two racing proxies — the term check decides, the loser adopts the winner', async () => {
+    const [p, s1, s2] = await members(primary(7, 3), standby(7, 3), standby(7, 2));
+    const a = recordingEvents();
+    const b = recordingEvents();
+    const proxyA = await proxyOver([p!, s1!, s2!], {}, a);
+    const proxyB = await proxyOver([p!, s1!, s2!], {}, b);
+    await p!.kill();
+    await a.waitFor(() => a.log.changes.length > 0);
+    await b.waitFor(() => b.log.changes.length > 0);
+    assert.equal(proxyA.pool.get(0)?.node.port, s1!.port);
+    assert.equal(proxyB.pool.get(0)?.node.port, s1!.port);
+    assert.equal(s1!.state.term, 8);
+    assert.deepEqual(s2!.promotes, []);
+    const reasons = [...a.log.changes, ...b.log.changes].map((c) => `${c.reason}@${c.term}`).sort();
+    assert.deepEqual(
+      reasons,
+      ['adopted@8', 'primary_failed@8'],
+      'one promotion wins, the other proxy adopts it',
+    );
+    assert.equal(
+      s1!.promotes.filter((c) => c === 'x-promote 8').length,
+      2,
+      'both proxies asked; one was refused',
+    );
+  });
+
+  test('failover: a proxy started later finds the primary by asking the members', async () => {
+    const [old, promoted, other] = await members(standby(5, 8), primary(5, 8), standby(5, 8));
+    const events = recordingEvents();
+    const proxy = await proxyOver([old!, promoted!, other!], {}, events);
+    assert.equal(proxy.pool.get(0)?.node.port, promoted!.port, 'switched before listening');
+    assert.deepEqual(
+      events.log.changes.map((c) => c.reason),
+      ['adopted'],
+    );
+    assert.deepEqual(await putUntilInserted(proxy.port), ['INSERTED 1']);
+    assert.equal(promoted!.puts.length, 1);
+    assert.deepEqual([...old!.promotes, ...promoted!.promotes, ...other!.promotes], []);
+  });
+
+  test('failover: a flaky primary is not promoted over; at most one promotion per failoverAfterMs', async () => {
+    const clock = new ManualClock();
+    const [p, s1, s2] = await members(primary(1, 4), standby(1, 4), standby(1, 4));
+    const events = recordingEvents();
+    const proxy = await proxyOver(
+      [p!, s1!, s2!],
+      { timers: clock, nowMs: () => clock.nowMs, failoverAfterMs: 1000 },
+      events,
+    );
+    const pool = proxy.pool.get(0);
+    assert.ok(pool);
+    // Stalls (the link goes down on a timed-out probe), then answers again before 1000 ms of failing.
+    p!.stall();
+    await events.waitFor(() => !pool.primary.up);
+    clock.advance(600);
+    p!.stall(false);
+    await events.waitFor(() => pool.primary.up);
+    const checks = events.log.checks;
+    clock.advance(600); // 1200 ms after the first failure, but it answers as primary again
+    await events.waitFor(() => events.log.checks > checks);
+    assert.deepEqual([...s1!.promotes, ...s2!.promotes], [], 'a primary that answers again is kept');
+    // Now it dies: one promotion after 1000 ms of failing.
+    await p!.kill();
+    await events.waitFor(() => !pool.primary.up);
+    clock.advance(999);
+    const sinceKill = events.log.checks;
+    clock.fireAll();
+    await events.waitFor(() => events.log.checks > sinceKill);
+    assert.deepEqual(events.log.changes, [], 'the earlier stall does not count towards this failure');
+    clock.advance(1);
+    await events.waitFor(() => events.log.changes.length === 1);
+    const first = pool.primary;
+    assert.notEqual(first.node.port, p!.port);
+    // The new primary dies at once: no second promotion within 1000 ms of the first.
+    const promotedMember = [s1!, s2!].find((m) => m.port === first.node.port);
+    await promotedMember!.kill();
+    await events.waitFor(() => !pool.primary.up);
+    clock.advance(999);
+    const before = events.log.checks;
+    clock.fireAll();
+    await events.waitFor(() => events.log.checks > before);
+    assert.equal(events.log.changes.length, 1, 'no promote-over within failoverAfterMs of the last');
+    clock.advance(1);
+    await events.waitFor(() => events.log.changes.length === 2);
+  });
+});
+
+/** Timers and a clock the test moves: `advance` fires what is due. */
+class ManualClock implements Timers {
+  nowMs = 1_000_000;
+  private timers: Array<{ dueMs: number; fn: () => void; id: number }> = [];
+  private nextId = 1;
+  set(fn: () => void, delayMs: number): unknown {
+    const id = this.nextId++;
+    this.timers.push({ dueMs: this.nowMs + delayMs, fn, id });
+    return id;
+  }
+  clear(handle: unknown): void {
+    this.timers = this.timers.filter((t) => t.id !== handle);
+  }
+  advance(ms: number): void {
+    this.nowMs += ms;
+    this.fireAll();
+  }
+  /** Fires every timer due now (each poll re-arms itself for later). */
+  fireAll(): void {
+    const due = this.timers.filter((t) => t.dueMs <= this.nowMs);
+    this.timers = this.timers.filter((t) => t.dueMs > this.nowMs);
+    for (const t of due) t.fn();
+  }
+}
