@@ -9,9 +9,16 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { endpointText } from '../net/endpoint';
 import { DEFAULT_PORT } from '../net/limits';
-import { loadTopologyFile, type Topology, type TopologyNode } from '../proxy/topology';
+import {
+  loadTopologyFile,
+  MAX_REPLICAS,
+  memberAddress,
+  shardMembers,
+  type Topology,
+  type TopologyMember,
+  type TopologyNode,
+} from '../proxy/topology';
 import { LISTENING_MESSAGE } from './lifecycle';
 import { parseInteger, parsePort } from './options';
 
@@ -26,22 +33,36 @@ export interface ClusterCommandOptions {
   /** false with -F / --no-fsync. */
   fsync: boolean;
   adminToken?: string;
+  /** Standbys per node (0: no replication). */
+  replicas: number;
 }
 
-/** The topology `stalkd cluster` runs when no --topology is given (as cluster/examples/local-3.json). */
+/**
+ * The topology `stalkd cluster` runs when no --topology is given (as cluster/examples/local-3.json,
+ * and replicated-3.json with --replicas 2): node i on port+1+i; its standby r (1..R) on
+ * port+1+N·r+i, metrics likewise, binlog in DIR/node-i-r<r>.
+ */
 export function localTopologyJson(opts: ClusterCommandOptions): object {
   const metrics = opts.metricsPort;
+  const n = opts.nodes;
+  const member = (i: number, r: number) => ({
+    host: '127.0.0.1',
+    port: opts.port + 1 + n * r + i,
+    ...(metrics > 0 ? { metricsPort: metrics + 1 + n * r + i } : {}),
+    dataDir: r === 0 ? `node-${i}` : `node-${i}-r${r}`,
+  });
+  const replicas = opts.replicas > 0 ? ` with ${opts.replicas} standby(s) each` : '';
   return {
     version: 1,
-    description: `${opts.nodes} local nodes started by stalkd cluster`,
-    nodes: Array.from({ length: opts.nodes }, (_, i) => ({
+    description: `${n} local nodes${replicas} started by stalkd cluster`,
+    nodes: Array.from({ length: n }, (_, i) => ({
       name: `node-${i}`,
       index: i,
-      host: '127.0.0.1',
-      port: opts.port + 1 + i,
+      ...member(i, 0),
       weight: 1,
-      ...(metrics > 0 ? { metricsPort: metrics + 1 + i } : {}),
-      dataDir: `node-${i}`,
+      ...(opts.replicas > 0
+        ? { replicas: Array.from({ length: opts.replicas }, (_, r) => member(i, r + 1)) }
+        : {}),
     })),
     proxy: { host: opts.listen, port: opts.port, ...(metrics > 0 ? { metricsPort: metrics } : {}) },
   };
@@ -72,6 +93,14 @@ export function registerClusterCommand(program: Command): Command {
     )
     .addOption(new Option('-F, --no-fsync', 'nodes never fsync'))
     .addOption(new Option('--admin-token <token>', 'dashboard admin token').env('STALKD_ADMIN_TOKEN'))
+    .addOption(
+      new Option(
+        '--replicas <r>',
+        'standbys per node (2 = the HA layout; with 1, a promoted standby has none left and its writes wait)',
+      )
+        .argParser(parseInteger(0, MAX_REPLICAS))
+        .default(0),
+    )
     .action(async (opts: ClusterCommandOptions) => {
       await runCluster(opts);
     });
@@ -79,6 +108,7 @@ export function registerClusterCommand(program: Command): Command {
 
 interface Member {
   label: string;
+  args: string[];
   child: ChildProcess;
   /** Resolves true once the child announced that it listens, false if it exited first. */
   listening: Promise<boolean>;
@@ -97,7 +127,7 @@ function spawnMember(label: string, args: string[], env: NodeJS.ProcessEnv = pro
     });
     child.once('exit', () => resolve(false));
   });
-  return { label, child, listening };
+  return { label, args, child, listening };
 }
 
 function exited(m: Member): Promise<void> {
@@ -106,12 +136,28 @@ function exited(m: Member): Promise<void> {
     : new Promise((resolve) => m.child.once('exit', () => resolve()));
 }
 
-function nodeArgs(opts: ClusterCommandOptions, n: TopologyNode, dir: string): string[] {
-  const args = ['node', '-l', n.host, '-p', String(n.port), '-b', dir];
+/**
+ * The command line of one member of shard `n`: every member carries the shard's name and index
+ * (ids name the shard); with replicas, the other members as --shard-peers, its own address as
+ * --advertise, and --standby on all but the entry's own address (docs/replication.md).
+ */
+export function memberArgs(
+  opts: Pick<ClusterCommandOptions, 'fsync' | 'fsyncMs'>,
+  n: TopologyNode,
+  m: TopologyMember,
+  dir: string,
+): string[] {
+  const args = ['node', '-l', m.host, '-p', String(m.port), '-b', dir];
   args.push('--node-name', n.name, '--node-index', String(n.index));
   if (opts.fsyncMs !== undefined) args.push('-f', String(opts.fsyncMs));
   if (!opts.fsync) args.push('-F');
-  if (n.metricsPort) args.push('--metrics-port', String(n.metricsPort));
+  if (m.metricsPort) args.push('--metrics-port', String(m.metricsPort));
+  const members = shardMembers(n);
+  if (members.length > 1) {
+    const peers = members.filter((p) => p !== m).map(memberAddress);
+    args.push('--shard-peers', peers.join(','), '--advertise', memberAddress(m));
+    if (m !== n) args.push('--standby');
+  }
   return args;
 }
 
@@ -151,6 +197,13 @@ async function awaitListening(members: Member[], stop: (code: number) => Promise
   return false;
 }
 
+/**
+ * Before a replicated member that exited is started again: longer than the proxy's default
+ * --failover-after-ms, so a killed primary comes back after its standby was promoted and follows
+ * it (docs/failover.md) rather than racing the promotion.
+ */
+const RESTART_DELAY_MS = 5000;
+
 export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   const dataRoot = path.resolve(opts.data);
   mkdirSync(dataRoot, { recursive: true });
@@ -158,11 +211,17 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   if (!opts.topology) writeFileSync(topologyPath, `${JSON.stringify(localTopologyJson(opts), null, 2)}\n`);
   const topology: Topology = loadTopologyFile(topologyPath);
   topologyPath = path.resolve(topologyPath);
-  const nodeMembers = topology.nodes.map((n) => {
-    const dir = path.join(dataRoot, n.dataDir ?? n.name);
-    mkdirSync(dir, { recursive: true });
-    return spawnMember(n.name, nodeArgs(opts, n, dir));
-  });
+  const replicated = topology.nodes.some((n) => (n.replicas?.length ?? 0) > 0);
+  const nodeMembers = topology.nodes.flatMap((n) =>
+    shardMembers(n).map((m, r) => {
+      const dir = path.join(dataRoot, memberDir(n, m, r));
+      mkdirSync(dir, { recursive: true });
+      return spawnMember(
+        r === 0 ? n.name : `${n.name} standby ${memberAddress(m)}`,
+        memberArgs(opts, n, m, dir),
+      );
+    }),
+  );
   let proxy: Member | undefined;
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
@@ -186,14 +245,35 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   const proxyEnv = opts.adminToken ? { ...process.env, STALKD_ADMIN_TOKEN: opts.adminToken } : process.env;
   proxy = spawnMember('proxy', proxyArgs(topology, topologyPath, opts), proxyEnv);
   if (!(await awaitListening([proxy], stop))) return;
-  for (const m of [...nodeMembers, proxy]) {
+  // A member of a replicated shard that exits is started again with its command (it rejoins as a
+  // standby: docs/failover.md); anything else that exits stops the cluster.
+  const watch = (m: Member, restart: boolean): void => {
     m.child.once('exit', (code, signal) => {
       if (stopping) return;
-      process.stderr.write(`stalkd cluster: ${m.label} exited (${code ?? signal}); stopping the cluster\n`);
-      void stop(1);
+      if (!restart) {
+        process.stderr.write(`stalkd cluster: ${m.label} exited (${code ?? signal}); stopping the cluster\n`);
+        void stop(1);
+        return;
+      }
+      process.stderr.write(
+        `stalkd cluster: ${m.label} exited (${code ?? signal}); starting it again in ${RESTART_DELAY_MS / 1000} s\n`,
+      );
+      setTimeout(() => {
+        if (stopping) return;
+        const again = spawnMember(m.label, m.args);
+        nodeMembers[nodeMembers.indexOf(m)] = again;
+        watch(again, true);
+      }, RESTART_DELAY_MS);
     });
-  }
+  };
+  for (const m of nodeMembers) watch(m, replicated);
+  watch(proxy, false);
   process.stdout.write(`${startupLines(topology, topologyPath, dataRoot, opts).join('\n')}\n`);
+}
+
+/** A member's binlog directory under --data: its dataDir, else the shard's name (-r<r> for standby r). */
+function memberDir(n: TopologyNode, m: TopologyMember, r: number): string {
+  return m.dataDir ?? (r === 0 ? n.name : `${n.name}-r${r}`);
 }
 
 function startupLines(
@@ -202,7 +282,11 @@ function startupLines(
   dataRoot: string,
   opts: ClusterCommandOptions,
 ): string[] {
-  const lines = [`stalkd cluster: ${topology.nodes.length} nodes + proxy (topology ${topologyPath})`];
+  const standbys = topology.nodes.reduce((sum, n) => sum + (n.replicas?.length ?? 0), 0);
+  const shards = standbys > 0 ? ` with ${standbys} standbys` : '';
+  const lines = [
+    `stalkd cluster: ${topology.nodes.length} nodes${shards} + proxy (topology ${topologyPath})`,
+  ];
   const proxyPort = topology.proxy.port ?? opts.port;
   lines.push(`  proxy    beanstalkd protocol on ${topology.proxy.host ?? opts.listen}:${proxyPort}`);
   if (topology.proxy.metricsPort) {
@@ -210,10 +294,15 @@ function startupLines(
     lines.push(`           dashboard ${base}/   metrics ${base}/metrics`);
   }
   for (const n of topology.nodes) {
-    const metrics = n.metricsPort ? `   metrics http://127.0.0.1:${n.metricsPort}/metrics` : '';
-    lines.push(
-      `  ${n.name.padEnd(8)} ${endpointText(n.host, n.port)}   binlog ${path.join(dataRoot, n.dataDir ?? n.name)}${metrics}`,
-    );
+    const members = shardMembers(n);
+    members.forEach((m, r) => {
+      const metrics = m.metricsPort ? `   metrics http://127.0.0.1:${m.metricsPort}/metrics` : '';
+      const role = members.length === 1 ? '' : r === 0 ? '   primary' : '   standby';
+      const label = r === 0 ? n.name : '';
+      lines.push(
+        `  ${label.padEnd(8)} ${memberAddress(m)}   binlog ${path.join(dataRoot, memberDir(n, m, r))}${role}${metrics}`,
+      );
+    });
   }
   lines.push('Ctrl-C stops everything.');
   return lines;

@@ -31,6 +31,7 @@ export const SUBCOMMANDS: Readonly<Record<string, () => Register>> = {
   pause: clientCommands,
   clear: clientCommands,
   top: clientCommands,
+  failover: () => (require('./failover') as typeof import('./failover')).registerFailoverCommand,
   binlog: () => (require('./binlog') as typeof import('./binlog')).registerBinlogCommand,
   healthcheck: () => (program) =>
     (require('./healthcheck') as typeof import('./healthcheck')).registerHealthcheckCommand(

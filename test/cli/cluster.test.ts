@@ -7,30 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
 import { Client } from '../../src/client';
+import { freePortRun } from '../support/cli-process';
 
 const CLI = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
-
-/** A base port with base..base+count all free right now (bind-probed). */
-async function freePortRun(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const servers: net.Server[] = [];
-    try {
-      for (let i = 0; i <= count; i++) {
-        const s = net.createServer();
-        s.listen(base + i, '127.0.0.1');
-        await once(s, 'listening');
-        servers.push(s);
-      }
-      return base;
-    } catch {
-      // taken: try another base
-    } finally {
-      await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-    }
-  }
-  throw new Error('no free port run found');
-}
 
 test('cluster: stalkd cluster starts nodes with binlogs and a proxy, serves clients, stops cleanly on SIGTERM', async () => {
   const data = mkdtempSync(path.join(os.tmpdir(), 'stalkd-cluster-'));

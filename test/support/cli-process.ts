@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 
 /** dist/test/support → dist/src/cli/main.js */
@@ -99,4 +99,26 @@ export async function startCli(
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
+}
+
+/** A base port with base..base+count all free right now (bind-probed). */
+export async function freePortRun(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    const servers: Server[] = [];
+    try {
+      for (let i = 0; i <= count; i++) {
+        const s = createServer();
+        s.listen(base + i, '127.0.0.1');
+        await once(s, 'listening');
+        servers.push(s);
+      }
+      return base;
+    } catch {
+      // taken: try another base
+    } finally {
+      await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    }
+  }
+  throw new Error('no free port run found');
 }

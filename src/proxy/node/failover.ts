@@ -20,7 +20,7 @@
 import { realTimers, type Timers } from '../../net/timers';
 import { memberAddress } from '../topology';
 import { Backend } from './backend';
-import { compareLogs, type MemberRole, MemberRoleName } from './member-role';
+import { compareLogs, type MemberRole, MemberRoleName, readMemberRole } from './member-role';
 import type { NodeLink, NodePool } from './node-pool';
 import type { Shard } from './shard';
 
@@ -289,6 +289,26 @@ function highestPrimary(
     if (role?.role === MemberRoleName.Primary && (!best || role.term > best.role.term)) best = { link, role };
   });
   return best;
+}
+
+/** `x-role` on a connection of its own: null when the member cannot be asked or does not answer it. */
+export async function askMemberRole(
+  member: { host: string; port: number },
+  timeoutMs: number,
+): Promise<MemberRole | null> {
+  const backend = new Backend({
+    host: member.host,
+    port: member.port,
+    timeoutMs,
+    maxPending: 4,
+    onFailure: () => {},
+  });
+  try {
+    const reply = await backend.request('x-role');
+    return reply?.word === 'OK' && reply.body ? readMemberRole(reply.body) : null;
+  } finally {
+    backend.close();
+  }
 }
 
 /**

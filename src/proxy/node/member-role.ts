@@ -25,6 +25,8 @@ export interface MemberRole {
   /** Standby: behind its primary by (records, seconds). */
   lagRecords: number;
   lagSeconds: number;
+  /** Primary: the composite LSN its confirmations have reached. */
+  confirmedLsn: number;
 }
 
 /** Reads `x-role`'s YAML; null when a key the proxy decides on is missing or not a number. */
@@ -44,6 +46,7 @@ export function readMemberRole(body: Buffer): MemberRole | null {
     inSyncStandbys: num('in-sync-standbys') || 0,
     lagRecords: num('lag-records') || 0,
     lagSeconds: num('lag-seconds') || 0,
+    confirmedLsn: num('confirmed-lsn') || 0,
   };
   const whole = [role.term, role.lastTerm, role.lastLsn].every((n) => Number.isSafeInteger(n) && n >= 0);
   return role.role !== '' && whole ? role : null;

@@ -1,0 +1,81 @@
+/**
+ * `stalkd failover SHARD` against scripted members: it promotes the most advanced in-sync standby
+ * at the highest term + 1; with none in sync it refuses and sends nothing, unless --force, which
+ * promotes the most advanced standby with `force` after saying what can be lost.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { runFailover } from '../../src/cli/failover';
+import { tempDir } from '../support/binlog-fixtures';
+import { FakeMember, type FakeRole } from '../support/fake-member';
+
+const started: FakeMember[] = [];
+after(async () => {
+  for (const m of started) await m.kill().catch(() => {});
+});
+
+const standby = (lastLsn: number, inSync: boolean): FakeRole => ({
+  role: 'standby',
+  term: 4,
+  lastTerm: 4,
+  lastLsn,
+  inSync,
+});
+
+async function shardFile(...roles: FakeRole[]): Promise<{ file: string; members: FakeMember[] }> {
+  const members = await Promise.all(roles.map((r) => FakeMember.start(r)));
+  started.push(...members);
+  // The first member of the entry is a dead primary: a port nobody listens on.
+  const dead = await FakeMember.start(standby(0, false));
+  await dead.kill();
+  const file = join(tempDir('failover-cli-'), 'topology.json');
+  const replicas = members.map((m) => ({ host: '127.0.0.1', port: m.port }));
+  writeFileSync(
+    file,
+    JSON.stringify({ nodes: [{ name: 'orders', index: 3, host: '127.0.0.1', port: dead.port, replicas }] }),
+  );
+  return { file, members };
+}
+
+async function run(shard: string, file: string, force = false): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const code = await runFailover(shard, { topology: file, force, timeoutMs: 500 }, (l) => lines.push(l));
+  return { code, out: lines.join('\n') };
+}
+
+test('failover cli: promotes the most advanced in-sync standby at the highest term + 1', async () => {
+  const { file, members } = await shardFile(standby(9, true), standby(12, true), standby(30, false));
+  const { code, out } = await run('orders', file);
+  assert.equal(code, 0, out);
+  assert.deepEqual(
+    members.map((m) => m.promotes),
+    [[], ['x-promote 5'], []],
+  );
+  assert.match(out, /no answer/);
+  assert.match(out, /NOT in sync/);
+  assert.match(out, /PROMOTED 5 13/);
+});
+
+test('failover cli: no in-sync standby — refused, nothing sent; --force promotes and says what is lost', async () => {
+  const { file, members } = await shardFile(standby(7, false), standby(8, false));
+  const refused = await run('3', file);
+  assert.equal(refused.code, 1);
+  assert.match(refused.out, /no standby is in sync.*--force/);
+  assert.deepEqual(
+    members.map((m) => m.promotes),
+    [[], []],
+  );
+  const forced = await run('3', file, true);
+  assert.equal(forced.code, 0, forced.out);
+  assert.deepEqual(
+    members.map((m) => m.promotes),
+    [[], ['x-promote 5 force']],
+  );
+  assert.match(
+    forced.out,
+    /WARNING: 127\.0\.0\.1:\d+ is not in sync\. Every change the former primary confirmed after LSN 8 \(term 4\) is lost/,
+  );
+  assert.equal((await run('nope', file)).code, 2);
+});

@@ -1,0 +1,118 @@
+/**
+ * Clients of the fault test of issue 17: a producer puts into one tube through one proxy and
+ * writes every answer to the ledger; a consumer reserves across all tubes through one proxy,
+ * records each delivery and deletes it. Both reconnect when their proxy goes away. Puts are paced
+ * (one per PUT_EVERY_MS per producer) so twelve processes share two cores; the pace is load
+ * shaping, not synchronisation: every check waits for ledger entries.
+ */
+import type { FailoverLedger } from './failover-ledger';
+import { RawClient } from './proxy-harness';
+
+const PUT_EVERY_MS = 15;
+const RECONNECT_EVERY_MS = 50;
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function connectUntil(port: number, running: () => boolean): Promise<RawClient | null> {
+  while (running()) {
+    try {
+      return await RawClient.open(port);
+    } catch {
+      await pause(RECONNECT_EVERY_MS);
+    }
+  }
+  return null;
+}
+
+export class TrafficRun {
+  private stopped = false;
+  private consumersStopped = false;
+  private readonly loops: Promise<void>[] = [];
+
+  constructor(private readonly ledger: FailoverLedger) {}
+
+  producer(proxyPort: number, shard: number, tube: string, label: string): void {
+    this.loops.push(this.produce(proxyPort, shard, tube, label));
+  }
+
+  consumer(proxyPort: number, tubes: readonly string[]): void {
+    this.loops.push(this.consume(proxyPort, tubes));
+  }
+
+  stopProducers(): void {
+    this.stopped = true;
+  }
+
+  async stopAll(): Promise<void> {
+    this.stopped = true;
+    this.consumersStopped = true;
+    await Promise.all(this.loops);
+  }
+
+  private async produce(port: number, shard: number, tube: string, label: string): Promise<void> {
+    let n = 0;
+    const running = () => !this.stopped;
+    while (running()) {
+      const client = await connectUntil(port, running);
+      if (!client) return;
+      try {
+        await client.cmd(`use ${tube}`);
+        while (running()) {
+          const body = `${label}-${n++}`;
+          const sentAtMs = Date.now();
+          let line = '';
+          try {
+            line = (await client.cmd(`put 0 0 120 ${body.length}`, body, 15_000)).line;
+          } finally {
+            const m = /^INSERTED (\d+)$/.exec(line);
+            this.ledger.puts.push({
+              body,
+              shard,
+              sentAtMs,
+              answeredAtMs: Date.now(),
+              id: m ? Number(m[1]) : null,
+            });
+          }
+          await pause(PUT_EVERY_MS);
+        }
+      } catch {
+        // The proxy went away: connect again.
+      } finally {
+        client.close();
+      }
+    }
+  }
+
+  private async consume(port: number, tubes: readonly string[]): Promise<void> {
+    const running = () => !this.consumersStopped;
+    while (running()) {
+      const client = await connectUntil(port, running);
+      if (!client) return;
+      try {
+        for (const tube of tubes) await client.cmd(`watch ${tube}`);
+        await client.cmd('ignore default');
+        while (running()) {
+          const r = await client.cmd('reserve-with-timeout 1', undefined, 15_000);
+          const m = /^RESERVED (\d+) \d+$/.exec(r.line);
+          if (!m) {
+            if (r.line !== 'TIMED_OUT') await pause(RECONNECT_EVERY_MS);
+            continue;
+          }
+          const delivery = {
+            body: r.body?.toString() ?? '',
+            id: Number(m[1]),
+            atMs: Date.now(),
+            deletedAtMs: null as number | null,
+          };
+          this.ledger.deliveries.push(delivery);
+          const d = await client.cmd(`delete ${delivery.id}`, undefined, 15_000);
+          if (d.line === 'DELETED') delivery.deletedAtMs = Date.now();
+        }
+      } catch {
+        // The proxy went away: connect again.
+      } finally {
+        client.close();
+      }
+    }
+  }
+}
