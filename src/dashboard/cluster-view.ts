@@ -15,6 +15,24 @@ export interface DashboardNodeInfo {
   up: boolean;
   /** `stalkd`, `stock`, `unknown`, or `endpoint` for a single-endpoint view. */
   kind: string;
+  /** A shard with replicas (docs/failover.md): its members as the proxy last asked them. */
+  shard?: DashboardShardInfo;
+}
+
+export interface DashboardShardInfo {
+  members: Array<{
+    address: string;
+    /** primary, standby, candidate; '' when it did not answer x-role. */
+    role: string;
+    inSync: boolean;
+    lagRecords: number;
+    lagSeconds: number;
+  }>;
+  term: number;
+  inSyncStandbys: number;
+  /** The primary has been failing since (ms since the epoch), or null. */
+  failingSinceMs: number | null;
+  lastChange: { from: string; to: string; term: number; atMs: number } | null;
 }
 
 export interface ClusterView {

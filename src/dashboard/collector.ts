@@ -6,7 +6,7 @@
  */
 import type { ConnectOptions, TubeStats } from '../client';
 import { endpointText } from '../net/endpoint';
-import type { ClusterView, DashboardNodeInfo } from './cluster-view';
+import type { ClusterView, DashboardNodeInfo, DashboardShardInfo } from './cluster-view';
 import { type NodeSample, NodeSampler } from './node-sampler';
 import { RateTracker } from './rates';
 import type { NodeRow, Snapshot, TubeRow } from './snapshot';
@@ -148,6 +148,28 @@ export class SnapshotCollector {
       waiting: s?.['current-waiting'] ?? 0,
       putPerSec: s ? this.rates.rate(`${key}#put`, s['cmd-put'], sample.atMs) : null,
       reservePerSec: reservePerSec === null ? null : Math.round(reservePerSec * 10) / 10,
+      ...shardFields(node.shard),
     };
   }
+}
+
+/** A shard's members, standbys and last failover as the row's flat fields (snapshot.ts). */
+export function shardFields(
+  shard: DashboardShardInfo | undefined,
+): Pick<NodeRow, 'members' | 'inSyncStandbys' | 'failing' | 'failover'> {
+  if (!shard) return { members: '', inSyncStandbys: -1, failing: false, failover: '' };
+  const members = shard.members.map((m) => {
+    if (m.role === '') return `${m.address} not answering`;
+    if (m.role !== 'standby') return `${m.address} ${m.role}`;
+    const sync = m.inSync ? 'in sync' : 'NOT in sync';
+    return `${m.address} standby ${sync}, lag ${m.lagRecords} rec ${m.lagSeconds.toFixed(1)} s`;
+  });
+  const c = shard.lastChange;
+  const at = c ? new Date(c.atMs).toISOString().slice(11, 19) : '';
+  return {
+    members: `term ${shard.term}: ${members.join(' · ')}`,
+    inSyncStandbys: shard.inSyncStandbys,
+    failing: shard.failingSinceMs !== null,
+    failover: c ? `failover ${c.from} → ${c.to} (term ${c.term}) at ${at}` : '',
+  };
 }

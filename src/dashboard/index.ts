@@ -29,6 +29,7 @@ export { ADMIN_TOKEN_ENV, READ_TOKEN_ENV } from './admin-token';
 export {
   type ClusterView,
   type DashboardNodeInfo,
+  type DashboardShardInfo,
   singleEndpointView,
 } from './cluster-view';
 export { DASHBOARD_WS_PATH } from './live-hub';

@@ -37,6 +37,14 @@ export interface NodeRow {
   waiting: number;
   putPerSec: number | null;
   reservePerSec: number | null;
+  /** Shards with replicas: each member with its role and lag, one text ('' without replicas). */
+  members: string;
+  /** In-sync standbys (-1 without replicas); 0 marks the shard: a failover has nothing to promote. */
+  inSyncStandbys: number;
+  /** The primary is failing now (a failover may follow). */
+  failing: boolean;
+  /** The last failover: `old → new (term T) at HH:MM:SS`, or ''. */
+  failover: string;
 }
 
 export interface TubeRow {

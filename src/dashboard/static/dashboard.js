@@ -10,7 +10,13 @@
 
   /** Table columns: the row fields each one shows, and how. */
   const COLUMNS = [
-    { col: 'name', cls: 'name', fields: ['name', 'address'], node: nodeName, tube: (t) => t.name },
+    {
+      col: 'name',
+      cls: 'name',
+      fields: ['name', 'address', 'members', 'failover'],
+      node: nodeName,
+      tube: (t) => t.name,
+    },
     {
       col: 'status',
       cls: 'status',
@@ -108,8 +114,13 @@
       tr.appendChild(td);
     }
     if (isNode) {
-      const small = document.createElement('small');
-      cells.get('name').append(document.createTextNode(''), small);
+      // name, address, then (shards with replicas) the members with role and lag, the last failover
+      const small = () => document.createElement('small');
+      const members = small();
+      members.className = 'members';
+      const failover = small();
+      failover.className = 'failover';
+      cells.get('name').append(document.createTextNode(''), small(), members, failover);
     } else {
       tr.addEventListener('click', () => selectTube(state.tubes.get(row.key).name));
     }
@@ -121,8 +132,18 @@
   function setCell(entry, column, row, flash) {
     const td = entry.cells.get(column.col);
     if (entry.isNode && column.col === 'name') {
-      td.firstChild.textContent = row.name;
-      td.lastChild.textContent = row.address;
+      const [name, address, members, failover] = td.childNodes;
+      name.textContent = row.name;
+      address.textContent = row.address;
+      members.textContent = row.members || '';
+      if (failover.textContent !== (row.failover || '')) {
+        failover.textContent = row.failover || '';
+        if (flash) {
+          failover.classList.remove('changed');
+          void failover.offsetWidth; // restart the animation
+          failover.classList.add('changed');
+        }
+      }
       return;
     }
     const text = cellText(column, row, entry.isNode);
@@ -151,6 +172,9 @@
       setCell(entry, column, row, flash);
     }
     entry.tr.classList.toggle('down', isNode && !(row.up && row.reachable));
+    // A shard whose primary is failing right now, and one without an in-sync standby to promote.
+    entry.tr.classList.toggle('failing', isNode && row.failing === true);
+    entry.tr.classList.toggle('no-standby', isNode && row.inSyncStandbys === 0);
     if (!isNode) {
       entry.tr.classList.toggle('stray', row.stray);
       entry.tr.classList.toggle('paused', row.pauseLeftSecs > 0);

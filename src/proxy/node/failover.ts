@@ -85,6 +85,16 @@ export interface ShardStatus {
   members: Array<{ address: string; up: boolean; role: MemberRole | null }>;
   /** Standbys in sync according to their own x-role. */
   inSyncStandbys: number;
+  /** The last change of primary this proxy made or saw, or null. */
+  lastChange: PrimaryChange | null;
+}
+
+export interface PrimaryChange {
+  reason: FailoverReason;
+  from: string;
+  to: string;
+  term: number;
+  atMs: number;
 }
 
 class ShardWatch {
@@ -94,6 +104,7 @@ class ShardWatch {
   roles = new Map<NodeLink, MemberRole | null>();
   busy = false;
   again = false;
+  lastChange: PrimaryChange | null = null;
   deadlineTimer: unknown = null;
   constructor(readonly shard: Shard) {}
 }
@@ -160,6 +171,7 @@ export class Failover {
         members,
         inSyncStandbys: members.filter((m) => m.role?.role === MemberRoleName.Standby && m.role.inSync)
           .length,
+        lastChange: w.lastChange,
       };
     });
   }
@@ -270,6 +282,7 @@ export class Failover {
     const since = w.failingSinceMs;
     const seconds = since === null ? 0 : (this.options.nowMs() - since) / 1000;
     w.shard.switchTo(link);
+    w.lastChange = { reason, from, to: memberAddress(link.node), term, atMs: this.options.nowMs() };
     w.primaryTerm = term;
     w.failingSinceMs = null;
     if (w.deadlineTimer) this.options.timers.clear(w.deadlineTimer);

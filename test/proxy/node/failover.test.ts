@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { proxyClusterView } from '../../../src/cli/proxy-view';
+import { shardFields } from '../../../src/dashboard/collector';
 import type { Timers } from '../../../src/net/timers';
 import type { FailoverEvents, FailoverOptions } from '../../../src/proxy/node/failover';
 import { type ProxyServer, startProxyServer } from '../../../src/proxy/server';
@@ -179,10 +181,10 @@ describe('failover', () => {
       ['adopted@8', 'primary_failed@8'],
       'one promotion wins, the other proxy adopts it',
     );
-    assert.equal(
-      s1!.promotes.filter((c) => c === 'x-promote 8').length,
-      2,
-      'both proxies asked; one was refused',
+    // The other proxy either lost the race (its x-promote was refused) or adopted the winner first.
+    assert.ok(
+      s1!.promotes.length >= 1 && s1!.promotes.every((c) => c === 'x-promote 8'),
+      s1!.promotes.join(', '),
     );
   });
 
@@ -230,7 +232,8 @@ describe('failover', () => {
     await events.waitFor(() => events.log.checks > sinceKill);
     assert.deepEqual(events.log.changes, [], 'the earlier stall does not count towards this failure');
     clock.advance(1);
-    await events.waitFor(() => events.log.changes.length === 1);
+    // From here on a promotion is allowed: move the clock on until the (async) check has made it.
+    await events.waitFor(() => events.log.changes.length === 1 || (clock.advance(50), false));
     const first = pool.primary;
     assert.notEqual(first.node.port, p!.port);
     // The new primary dies at once: no second promotion within 1000 ms of the first.
@@ -243,7 +246,7 @@ describe('failover', () => {
     await events.waitFor(() => events.log.checks > before);
     assert.equal(events.log.changes.length, 1, 'no promote-over within failoverAfterMs of the last');
     clock.advance(1);
-    await events.waitFor(() => events.log.changes.length === 2);
+    await events.waitFor(() => events.log.changes.length === 2 || (clock.advance(50), false));
   });
 });
 
@@ -271,3 +274,29 @@ class ManualClock implements Timers {
     for (const t of due) t.fn();
   }
 }
+
+test('failover: the dashboard view shows each member with role and lag, the failover, and a shard with no in-sync standby', async () => {
+  const [p, s1, s2] = await members(primary(3, 10), standby(3, 10), standby(3, 4, false));
+  const events = recordingEvents();
+  const proxy = await proxyOver([p!, s1!, s2!], {}, events);
+  const row = () => shardFields(proxyClusterView(proxy).nodes()[0]?.shard);
+  const before = row();
+  assert.equal(
+    before.members,
+    `term 3: ${p!.address} primary · ${s1!.address} standby in sync, lag 0 rec 0.0 s · ${s2!.address} standby NOT in sync, lag 0 rec 0.0 s`,
+  );
+  assert.equal(before.inSyncStandbys, 1);
+  assert.equal(before.failover, '');
+  await p!.kill();
+  await events.waitFor(() => row().failing || events.log.changes.length > 0);
+  await events.waitFor(() => events.log.changes.length === 1);
+  const after = row();
+  assert.match(
+    after.failover,
+    new RegExp(`^failover ${p!.address} → ${s1!.address} \\(term 4\\) at \\d\\d:\\d\\d:\\d\\d$`),
+  );
+  assert.equal(after.failing, false);
+  await events.waitFor(() => row().members.includes(`${s1!.address} primary`));
+  assert.equal(row().inSyncStandbys, 0, 'the one standby left is not in sync: the row is marked');
+  assert.deepEqual(shardFields(undefined), { members: '', inSyncStandbys: -1, failing: false, failover: '' });
+});

@@ -1,0 +1,230 @@
+/**
+ * The cluster of issue 17's fault test and its faults, shared by test/e2e/failover-fault.test.ts and
+ * bench/failover-soak.ts: 3 shards × (primary + 2 standbys) as `stalkd node` processes, shard 2's
+ * first primary reached by the proxies through a relay, 2 proxies; each fault waits for the shard to
+ * write again (ledger entries) and for the killed process to rejoin.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Placement } from '../../src/proxy/ring';
+import { loadTopologyFile } from '../../src/proxy/topology';
+import { tempDir } from './binlog-fixtures';
+import { freePort } from './cli-process';
+import type { FailoverLedger, Fault } from './failover-ledger';
+import { TrafficRun } from './failover-traffic';
+import { type StalkdProcess, startStalkd } from './processes';
+import { pollUntil } from './prometheus';
+import { makeShard, role, type Shard, untilRole } from './shard';
+import { TcpRelay } from './tcp-relay';
+
+export const SHARDS = 3;
+
+export interface ClusterOptions {
+  failoverAfterMs: number;
+  nodeTimeoutMs: number;
+  /** Whatever was started is stopped by these (in reverse). */
+  cleanups: Array<() => Promise<unknown>>;
+}
+
+export interface Cluster {
+  shards: Shard[];
+  relay: TcpRelay;
+  proxies: Array<{ port: number; args: string[]; process: StalkdProcess }>;
+  tubes: string[];
+}
+
+export async function startFailoverCluster(o: ClusterOptions): Promise<Cluster> {
+  const cleanups = o.cleanups;
+  const shards: Shard[] = [];
+  for (let i = 0; i < SHARDS; i++) {
+    const shard = await makeShard(3, ['--node-name', `node-${i}`, '--node-index', String(i)]);
+    cleanups.push(() => shard.stopAll());
+    await Promise.all(shard.members.map((_, m) => shard.start(m)));
+    shards.push(shard);
+  }
+  await Promise.all(
+    shards.map((s) => untilRole(s.members[0]?.port as number, { role: 'primary', 'in-sync-standbys': '2' })),
+  );
+  // Shard 2's first primary is reached by the proxies through a relay (its peers reach it directly).
+  const relay = await TcpRelay.start(shards[2]?.members[0]?.port as number);
+  cleanups.push(() => relay.close());
+  const dir = tempDir();
+  const topologyFile = join(dir, 'topology.json');
+  const nodes = shards.map((s, i) => ({
+    name: `node-${i}`,
+    index: i,
+    host: '127.0.0.1',
+    port: i === 2 ? relay.port : (s.members[0]?.port as number),
+    replicas: s.members.slice(1).map((m) => ({ host: '127.0.0.1', port: m.port })),
+  }));
+  writeFileSync(topologyFile, JSON.stringify({ nodes }));
+  const placement = new Placement(loadTopologyFile(topologyFile));
+  const tubes = shards.map((_, i) => {
+    for (let n = 0; ; n++) if (placement.ownerOf(`jobs-${n}`).index === i) return `jobs-${n}`;
+  });
+  const proxies = [];
+  for (let p = 0; p < 2; p++) {
+    const port = await freePort();
+    const args = [
+      'proxy',
+      '-l',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '--topology',
+      topologyFile,
+      '--node-timeout-ms',
+      String(o.nodeTimeoutMs),
+      '--failover-after-ms',
+      String(o.failoverAfterMs),
+    ];
+    const proxy = { port, args, process: await startStalkd(args) };
+    cleanups.push(() => proxy.process.kill()); // the one running at the end (killProxy restarts it)
+    proxies.push(proxy);
+  }
+  return { shards, relay, proxies, tubes };
+}
+
+/** The index of the member of `shard` that says it is primary at the highest term. */
+export async function primaryOf(shard: Shard): Promise<number> {
+  return pollUntil(
+    'a primary',
+    async () => {
+      let best: { i: number; term: number } | undefined;
+      for (const [i, m] of shard.members.entries()) {
+        if (!m.process) continue;
+        const r = await role(m.port).catch(() => undefined);
+        const term = Number(r?.get('term'));
+        if (r?.get('role') === 'primary' && (!best || term > best.term)) best = { i, term };
+      }
+      return best?.i;
+    },
+    15_000,
+    50,
+  );
+}
+
+/** Waits until member `i` of `shard` is a standby in sync (it rejoined). */
+export function rejoined(shard: Shard, i: number): Promise<unknown> {
+  return untilRole(shard.members[i]?.port as number, { role: 'standby', 'in-sync': 'true' }, 30_000);
+}
+
+/** Waits until `count` puts to `shard` sent after `sinceMs` were acknowledged. */
+export function acknowledgedSince(
+  ledger: FailoverLedger,
+  shard: number,
+  sinceMs: number,
+  count: number,
+): Promise<unknown> {
+  return pollUntil(
+    `${count} acknowledged puts to shard ${shard}`,
+    async () => {
+      const n = ledger.puts.filter((p) => p.shard === shard && p.id !== null && p.sentAtMs >= sinceMs).length;
+      return n >= count ? true : undefined;
+    },
+    20_000,
+    20,
+  );
+}
+
+export async function killPrimary(c: Cluster, ledger: FailoverLedger, s: number): Promise<void> {
+  const shard = c.shards[s] as Shard;
+  const i = await primaryOf(shard);
+  await shard.kill(i);
+  const fault = ledger.fault('kill-primary', s);
+  await acknowledgedSince(ledger, s, fault.atMs, 1);
+  await shard.start(i);
+  await rejoined(shard, i);
+}
+
+/** Resolves with the longest pause of the shard's writes while the standby was down. */
+export async function killStandby(c: Cluster, ledger: FailoverLedger, s: number): Promise<number> {
+  const shard = c.shards[s] as Shard;
+  const primary = await primaryOf(shard);
+  const i = (primary + 1) % 3;
+  await shard.kill(i);
+  const fault = ledger.fault('kill-standby', s);
+  await acknowledgedSince(ledger, s, fault.atMs, 30);
+  const gapMs = ledger.longestGapMs(s, fault.atMs, Date.now());
+  await shard.start(i);
+  await rejoined(shard, i);
+  return gapMs;
+}
+
+export async function killProxy(c: Cluster, ledger: FailoverLedger, p: number): Promise<void> {
+  const proxy = c.proxies[p] as Cluster['proxies'][number];
+  await proxy.process.kill();
+  const fault = ledger.fault('kill-proxy', null);
+  for (let s = 0; s < SHARDS; s++) await acknowledgedSince(ledger, s, fault.atMs, 10);
+  proxy.process = await startStalkd(proxy.args);
+}
+
+export async function cutPrimary(c: Cluster, ledger: FailoverLedger): Promise<void> {
+  if ((await primaryOf(c.shards[2] as Shard)) !== 0)
+    throw new Error("shard 2's member behind the relay does not lead");
+  c.relay.cut();
+  const fault = ledger.fault('cut-primary', 2);
+  await acknowledgedSince(ledger, 2, fault.atMs, 1);
+  c.relay.restore();
+  await rejoined(c.shards[2] as Shard, 0);
+}
+
+/** Producers (one per proxy and shard) and consumers (one per proxy) through both proxies. */
+export async function startTraffic(
+  c: Cluster,
+  ledger: FailoverLedger,
+  cleanups: ClusterOptions['cleanups'],
+): Promise<TrafficRun> {
+  const traffic = new TrafficRun(ledger);
+  for (const [p, proxy] of c.proxies.entries()) {
+    for (const [s, tube] of c.tubes.entries()) traffic.producer(proxy.port, s, tube, `p${p}s${s}`);
+    traffic.consumer(proxy.port, c.tubes);
+  }
+  cleanups.push(() => traffic.stopAll());
+  for (let s = 0; s < SHARDS; s++) await acknowledgedSince(ledger, s, 0, 20);
+  return traffic;
+}
+
+/** Stops the producers and lets the consumers take every acknowledged put (bounded), then stops them. */
+export async function drain(ledger: FailoverLedger, traffic: TrafficRun): Promise<void> {
+  traffic.stopProducers();
+  const acked = ledger.puts.filter((p) => p.id !== null);
+  await pollUntil(
+    'every acknowledged put delivered',
+    async () => {
+      const delivered = new Set(ledger.deliveries.map((d) => d.body));
+      return acked.every((p) => delivered.has(p.body)) ? true : undefined;
+    },
+    30_000,
+    100,
+  ).catch(() => undefined); // the ledger's accounting names what is missing
+  await traffic.stopAll();
+}
+
+export interface Timings {
+  /** ms from each primary kill to the first acknowledged put sent after it. */
+  kills: number[];
+  cuts: number[];
+  /** Per primary fault, the longest pause of any other shard's writes until the failed one resumed. */
+  otherShardGapsMs: number[];
+}
+
+export function timings(ledger: FailoverLedger): Timings {
+  const resumeOf = (f: Fault): number => {
+    const p = ledger.resumedAfter(f.shard as number, f.atMs);
+    return p ? p.answeredAtMs - f.atMs : Number.POSITIVE_INFINITY;
+  };
+  const primaryFaults = ledger.faults.filter((f) => f.kind === 'kill-primary' || f.kind === 'cut-primary');
+  const otherShardGapsMs = primaryFaults.map((f) => {
+    const untilMs = ledger.resumedAfter(f.shard as number, f.atMs)?.answeredAtMs ?? Date.now();
+    let gap = 0;
+    for (let s = 0; s < SHARDS; s++)
+      if (s !== f.shard) gap = Math.max(gap, ledger.longestGapMs(s, f.atMs, untilMs));
+    return gap;
+  });
+  return {
+    kills: primaryFaults.filter((f) => f.kind === 'kill-primary').map(resumeOf),
+    cuts: primaryFaults.filter((f) => f.kind === 'cut-primary').map(resumeOf),
+    otherShardGapsMs,
+  };
+}
