@@ -18,6 +18,7 @@
  *   operator's call); a member in promotion (`candidate`) is waited for.
  */
 import { realTimers, type Timers } from '../../net/timers';
+import type { Reply } from '../../protocol/reply-parser';
 import { memberAddress } from '../topology';
 import { Backend } from './backend';
 import { compareLogs, type MemberRole, MemberRoleName, readMemberRole } from './member-role';
@@ -309,19 +310,8 @@ export async function askMemberRole(
   member: { host: string; port: number },
   timeoutMs: number,
 ): Promise<MemberRole | null> {
-  const backend = new Backend({
-    host: member.host,
-    port: member.port,
-    timeoutMs,
-    maxPending: 4,
-    onFailure: () => {},
-  });
-  try {
-    const reply = await backend.request('x-role');
-    return reply?.word === 'OK' && reply.body ? readMemberRole(reply.body) : null;
-  } finally {
-    backend.close();
-  }
+  const reply = await askOnce(member, undefined, 'x-role', timeoutMs);
+  return reply?.word === 'OK' && reply.body ? readMemberRole(reply.body) : null;
 }
 
 /**
@@ -336,6 +326,17 @@ export async function promoteMember(
   token: string | undefined,
   timeoutMs: number,
 ): Promise<string | null> {
+  const reply = await askOnce(member, token, `x-promote ${term}${force ? ' force' : ''}`, timeoutMs);
+  return reply?.line ?? null;
+}
+
+/** One request on a connection of its own, after `x-auth` when `token` is set (a refusal is the reply). */
+async function askOnce(
+  member: { host: string; port: number },
+  token: string | undefined,
+  line: string,
+  timeoutMs: number,
+): Promise<Reply | null> {
   const backend = new Backend({
     host: member.host,
     port: member.port,
@@ -346,10 +347,9 @@ export async function promoteMember(
   try {
     if (token !== undefined) {
       const auth = await backend.request(`x-auth ${token}`);
-      if (auth?.line !== 'OK') return auth?.line ?? null;
+      if (auth?.line !== 'OK') return auth;
     }
-    const reply = await backend.request(`x-promote ${term}${force ? ' force' : ''}`);
-    return reply?.line ?? null;
+    return await backend.request(line);
   } finally {
     backend.close();
   }

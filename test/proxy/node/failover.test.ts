@@ -233,7 +233,7 @@ describe('failover', () => {
     assert.deepEqual(events.log.changes, [], 'the earlier stall does not count towards this failure');
     clock.advance(1);
     // From here on a promotion is allowed: move the clock on until the (async) check has made it.
-    await events.waitFor(() => events.log.changes.length === 1 || (clock.advance(50), false));
+    await events.waitFor(() => events.log.changes.length === 1 || clock.advanceFalse(50));
     const first = pool.primary;
     assert.notEqual(first.node.port, p!.port);
     // The new primary dies at once: no second promotion within 1000 ms of the first.
@@ -246,7 +246,7 @@ describe('failover', () => {
     await events.waitFor(() => events.log.checks > before);
     assert.equal(events.log.changes.length, 1, 'no promote-over within failoverAfterMs of the last');
     clock.advance(1);
-    await events.waitFor(() => events.log.changes.length === 2 || (clock.advance(50), false));
+    await events.waitFor(() => events.log.changes.length === 2 || clock.advanceFalse(50));
   });
 });
 
@@ -266,6 +266,11 @@ class ManualClock implements Timers {
   advance(ms: number): void {
     this.nowMs += ms;
     this.fireAll();
+  }
+  /** advance() inside a wait condition: moves the clock on, and is not the condition. */
+  advanceFalse(ms: number): false {
+    this.advance(ms);
+    return false;
   }
   /** Fires every timer due now (each poll re-arms itself for later). */
   fireAll(): void {
