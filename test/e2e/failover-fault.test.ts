@@ -13,6 +13,7 @@ import { after, test } from 'node:test';
 import {
   cutPrimary,
   drain,
+  explainMissing,
   killPrimary,
   killProxy,
   killStandby,
@@ -33,10 +34,11 @@ const FAILOVER_AFTER_MS = 1500;
 const NODE_TIMEOUT_MS = 1000;
 /**
  * After a cut: the proxies notice only when a request times out (--node-timeout-ms), then wait
- * --failover-after-ms; 2.5 s more for x-promote and the other standby to follow (≈ the time a
- * kill takes beyond --failover-after-ms, with the margin a loaded machine needs).
+ * --failover-after-ms; then x-promote (its fence reaches the cut-off primary, which steps down), a
+ * refused or raced promotion retried at the next poll (500 ms), and the other standby following.
+ * Typically ~3.2 s here, up to ~7 s on a loaded machine (docs/failover.md has the bench figures).
  */
-const CUT_RESUME_LIMIT_MS = NODE_TIMEOUT_MS + FAILOVER_AFTER_MS + 2500;
+const CUT_RESUME_LIMIT_MS = NODE_TIMEOUT_MS + FAILOVER_AFTER_MS + 5000;
 /** A shard's writes must never stop for longer than this while another shard fails over. */
 const OTHER_SHARD_GAP_MS = 1000;
 
@@ -73,10 +75,17 @@ test('failover: 3 shards × 3 members + 2 proxies under kills and a cut — noth
       `p50 ${percentile(t.kills, 50)} ms, max ${Math.max(...t.kills)} ms; after the cut ${t.cuts.join(', ')} ms; ` +
       `other shards' longest pause ${Math.max(...t.otherShardGapsMs)} ms; with a standby killed ${Math.max(...standbyGapsMs)} ms\n`,
   );
-  assert.deepEqual(report.lost, [], 'acknowledged puts lost');
+  const missing = await Promise.all(report.lost.map((body) => explainMissing(c, ledger, body)));
+  assert.deepEqual(missing, [], 'acknowledged puts lost');
   assert.deepEqual(report.resurrected, [], 'acknowledged deletes resurrected');
   assert.deepEqual(report.idsGivenTwice, [], 'ids given to two jobs');
-  assert.deepEqual(report.duplicatesNotAtFault, [], 'duplicates not explained by a fault');
+  const t0 = ledger.faults[0]?.atMs ?? 0;
+  const unexplained = report.duplicatesNotAtFault.map((body) => {
+    const ds = ledger.deliveries.filter((d) => d.body === body);
+    const put = ledger.puts.find((p) => p.body === body);
+    return `${body} put ${(put?.sentAtMs ?? 0) - t0}; delivered ${ds.map((d) => `${d.atMs - t0} (deleted ${d.deletedAtMs === null ? 'no' : d.deletedAtMs - t0})`).join(', ')}; faults ${ledger.faults.map((f) => `${f.kind}@${f.shard}:${f.atMs - t0}`).join(' ')}`;
+  });
+  assert.deepEqual(unexplained, [], 'duplicates not explained by a fault');
   assert.ok(
     t.kills.every((ms) => ms <= RESUME_LIMIT_MS),
     `writes resumed within ${RESUME_LIMIT_MS} ms of a kill: ${t.kills}`,

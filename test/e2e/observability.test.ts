@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -83,26 +83,61 @@ whenInstalled(prometheusInstalled, 'prometheus and promtool (apt-get install pro
         // nodes start meanwhile on metrics ports picked now.
         const metricsPorts = await Promise.all(Array.from({ length: NODE_COUNT }, () => freePort()));
         const proxyMetricsPort = await freePort();
+        // node-0 is a shard with one standby (not scraped: its series would double node-0's), so
+        // the failover panels have a replicated shard to show (docs/failover.md).
+        const [shardPort, standbyPort, standbyMetricsPort] = [
+          await freePort(),
+          await freePort(),
+          await freePort(),
+        ];
         const pairMetricsPorts = [await freePort(), await freePort()];
         prom = await startPrometheus(
           scrapeConfig([...metricsPorts, ...pairMetricsPorts], proxyMetricsPort),
           dir,
         );
-        nodes.push(
-          ...(await Promise.all(
-            metricsPorts.map((port, i) => {
-              const args = ['node', '-l', '127.0.0.1', '-p', '0', '--id-stride', String(NODE_COUNT)];
-              args.push('--node-name', `node-${i}`);
-              args.push('--id-offset', String(i + 1));
-              args.push('-b', mkdtempSync(join(dir, `node${i}-`)));
-              return startProcess(`node ${i}`, args, port);
-            }),
-          )),
-        );
-        const list = nodes.map((n, i) => `node-${i}=127.0.0.1:${n.port}`).join(',');
+        const nodeArgs = (i: number, port: number, extra: string[]): string[] => [
+          ...['node', '-l', '127.0.0.1', '-p', String(port), '--id-stride', String(NODE_COUNT)],
+          ...[
+            '--node-name',
+            `node-${i}`,
+            '--id-offset',
+            String(i + 1),
+            '-b',
+            mkdtempSync(join(dir, `node${i}-`)),
+          ],
+          ...extra,
+        ];
+        const [started, standby] = await Promise.all([
+          Promise.all(
+            metricsPorts.map((port, i) =>
+              startProcess(
+                `node ${i}`,
+                i === 0
+                  ? nodeArgs(0, shardPort, ['--shard-peers', `127.0.0.1:${standbyPort}`])
+                  : nodeArgs(i, 0, []),
+                port,
+              ),
+            ),
+          ),
+          startProcess(
+            'node 0 standby',
+            nodeArgs(0, standbyPort, ['--shard-peers', `127.0.0.1:${shardPort}`, '--standby']),
+            standbyMetricsPort,
+          ),
+        ]);
+        nodes.push(...started, standby);
+        const topology = join(dir, 'topology.json');
+        const entries = started.map((n, i) => ({
+          name: `node-${i}`,
+          index: i,
+          host: '127.0.0.1',
+          port: n.port,
+          ...(i === 0 ? { replicas: [{ host: '127.0.0.1', port: standbyPort }] } : {}),
+        }));
+        writeFileSync(topology, JSON.stringify({ nodes: entries }));
         proxy = await startProcess(
           'proxy',
-          ['proxy', '-l', '127.0.0.1', '-p', '0', '--nodes', list],
+          ['proxy', '-l', '127.0.0.1', '-p', '0', '--topology', topology],
           proxyMetricsPort,
         );
         const pair = await startPair(dir, pairMetricsPorts as [number, number]);

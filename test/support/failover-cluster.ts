@@ -6,6 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { decodeJobId } from '../../src/proxy/job-id';
 import { Placement } from '../../src/proxy/ring';
 import { loadTopologyFile } from '../../src/proxy/topology';
 import { tempDir } from './binlog-fixtures';
@@ -14,7 +15,7 @@ import type { FailoverLedger, Fault } from './failover-ledger';
 import { TrafficRun } from './failover-traffic';
 import { type StalkdProcess, startStalkd } from './processes';
 import { pollUntil } from './prometheus';
-import { makeShard, role, type Shard, untilRole } from './shard';
+import { ask, makeShard, role, type Shard, untilRole } from './shard';
 import { TcpRelay } from './tcp-relay';
 
 export const SHARDS = 3;
@@ -132,7 +133,9 @@ export async function killPrimary(c: Cluster, ledger: FailoverLedger, s: number)
   const i = await primaryOf(shard);
   await shard.kill(i);
   const fault = ledger.fault('kill-primary', s);
-  await acknowledgedSince(ledger, s, fault.atMs, 1);
+  await acknowledgedSince(ledger, s, fault.atMs, 1).catch(async (err: Error) => {
+    throw new Error(`${err.message}\n${await situation(c, s)}`);
+  });
   await shard.start(i);
   await rejoined(shard, i);
 }
@@ -164,7 +167,9 @@ export async function cutPrimary(c: Cluster, ledger: FailoverLedger): Promise<vo
     throw new Error("shard 2's member behind the relay does not lead");
   c.relay.cut();
   const fault = ledger.fault('cut-primary', 2);
-  await acknowledgedSince(ledger, 2, fault.atMs, 1);
+  await acknowledgedSince(ledger, 2, fault.atMs, 1).catch(async (err: Error) => {
+    throw new Error(`${err.message}\n${await situation(c, 2)}`);
+  });
   c.relay.restore();
   await rejoined(c.shards[2] as Shard, 0);
 }
@@ -227,4 +232,46 @@ export function timings(ledger: FailoverLedger): Timings {
     cuts: primaryFaults.filter((f) => f.kind === 'cut-primary').map(resumeOf),
     otherShardGapsMs,
   };
+}
+
+/**
+ * For a put the ledger cannot account for: when it was sent relative to the faults, and what each
+ * member of its shard says of its job now (`stats-job` state, or NOT_FOUND) — lost from the logs,
+ * or held somewhere (a reservation that was never handed to a client).
+ */
+export async function explainMissing(c: Cluster, ledger: FailoverLedger, body: string): Promise<string> {
+  const put = ledger.puts.find((p) => p.body === body);
+  if (!put || put.id === null) return `${body}: not an acknowledged put`;
+  const t0 = ledger.faults[0]?.atMs ?? put.sentAtMs;
+  const faults = ledger.faults.map((f) => `${f.kind}@${f.shard}:${f.atMs - t0}`).join(' ');
+  const decoded = decodeJobId(put.id);
+  const shard = c.shards[put.shard] as Shard;
+  const states = await Promise.all(
+    shard.members.map(async (m) => {
+      const r = await ask(m.port, `stats-job ${decoded?.nodeId}`).catch((e: Error) => e.message);
+      const state = /state: (\w+)/.exec(r)?.[1] ?? r.split('\n')[0];
+      return `:${m.port} ${state}`;
+    }),
+  );
+  return `${body} id ${put.id} sent at ${put.sentAtMs - t0} ms (faults ${faults}); members: ${states.join(', ')}`;
+}
+
+/** What the proxies logged about shard `s` and what its members say now (for a failure message). */
+async function situation(c: Cluster, s: number): Promise<string> {
+  const shard = c.shards[s] as Shard;
+  const roles = await Promise.all(
+    shard.members.map(async (m) => {
+      const r = await role(m.port).catch(() => undefined);
+      return `:${m.port} ${r ? ['role', 'term', 'last-lsn', 'in-sync', 'primary'].map((k) => r.get(k)).join(' ') : 'no answer'}`;
+    }),
+  );
+  const logs = c.proxies.map((p) =>
+    p.process
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes(`node-${s}`))
+      .slice(-8)
+      .join('\n'),
+  );
+  return `members: ${roles.join(' | ')}\nproxies:\n${logs.join('\n--\n')}`;
 }

@@ -10,6 +10,11 @@ import { RawClient } from './proxy-harness';
 
 const PUT_EVERY_MS = 15;
 const RECONNECT_EVERY_MS = 50;
+/**
+ * Jobs' time-to-run: a reservation whose holder vanished without its connection closing (a reply
+ * lost between a failing node and the proxy) returns the job after this, within the drain.
+ */
+const TTR_SECS = 10;
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -62,7 +67,7 @@ export class TrafficRun {
           const sentAtMs = Date.now();
           let line = '';
           try {
-            line = (await client.cmd(`put 0 0 120 ${body.length}`, body, 15_000)).line;
+            line = (await client.cmd(`put 0 0 ${TTR_SECS} ${body.length}`, body, 15_000)).line;
           } finally {
             const m = /^INSERTED (\d+)$/.exec(line);
             this.ledger.puts.push({
