@@ -13,7 +13,7 @@
  * oldest ones are rewritten into the current segment from the engine's current state (JobSource), at
  * least twice as many bytes per batch as the commands wrote, so cleaning outpaces the writes.
  */
-import type { JobRecord, Journal } from '../engine/journal';
+import type { ImportKey, JobRecord, Journal } from '../engine/journal';
 import {
   type BinlogInit,
   type BinlogOptions,
@@ -27,12 +27,16 @@ import {
   DELETE_RECORD_BYTES,
   encodeDelete,
   encodeIds,
+  encodeImport,
+  encodeMove,
   encodePut,
   encodeStart,
   encodeUpdate,
   FILE_HEADER_BYTES,
   IDS_EXACT,
   IDS_RECORD_BYTES,
+  importRecordBytes,
+  moveRecordBytes,
   PUT_MIGRATED,
   putRecordBytes,
   START_NEW_TERM,
@@ -40,6 +44,7 @@ import {
   UPDATE_RECORD_BYTES,
 } from './format';
 import { IdCeiling } from './id-ceiling';
+import { ImportKeyIndex } from './import-keys';
 import { JobIndex } from './job-index';
 import { LogWriter, SyncMode } from './log-writer';
 import { pinnedOldBytes, unlinkOldSegments } from './retention';
@@ -72,6 +77,7 @@ export class Binlog implements Journal {
   private readonly segments: Segment[];
   private current!: Segment;
   private readonly index: JobIndex;
+  private readonly importKeys: ImportKeyIndex;
   private nextLsn: number;
   /** Highest job id logged (or the replay's floor). */
   private maxId: number;
@@ -118,6 +124,7 @@ export class Binlog implements Journal {
     this.recordsMigrated = init.recordsMigrated;
     this.writer = new LogWriter(ops, dir, this.mode, fsyncEveryMs ?? 0, this.writerHooks(), init.lastLsn);
     this.index = new JobIndex(init.jobs);
+    this.importKeys = init.importKeys ?? new ImportKeyIndex();
     this.ids = new IdCeiling(
       {
         appendCeiling: (ceiling) => this.appendIds(ceiling, 0),
@@ -161,15 +168,21 @@ export class Binlog implements Journal {
 
   // ---- Journal --------------------------------------------------------------------------------
 
-  /** Full record + a reserved delete. null: no space (or the disk is failing) → OUT_OF_MEMORY. */
-  logPut(job: JobRecord, body: Buffer): number | null {
+  /**
+   * Full record + a reserved delete; with `origin` (x-import) the import key rides in the same
+   * record, so the job and its key are never logged apart. null: no space (or the disk is failing)
+   * → OUT_OF_MEMORY.
+   */
+  logPut(job: JobRecord, body: Buffer, origin?: ImportKey): number | null {
     if (this.closing || this.writer.failure !== undefined) return null;
-    const bytes = putRecordBytes(job.tube, body.length);
+    const extra = origin && { origin };
+    const bytes = putRecordBytes(job.tube, body.length, extra);
     if (!this.makeRoom(bytes, DELETE_RECORD_BYTES)) return null;
     const lsn = this.nextLsn++;
     const { buf, off } = this.current.allocate(bytes);
-    encodePut(buf, off, lsn, job, body, 0, 0);
+    encodePut(buf, off, lsn, job, body, 0, 0, extra);
     this.index.fullRecord(job.id, this.current, bytes, lsn, lsn);
+    if (origin) this.importKeys.noted(origin, this.current, lsn);
     if (job.id > this.maxId) this.maxId = job.id;
     return this.appended(lsn, bytes);
   }
@@ -183,6 +196,18 @@ export class Binlog implements Journal {
     encodeUpdate(buf, off, lsn, job);
     this.index.stateRecord(job.id, this.current, lsn);
     return this.appended(lsn, UPDATE_RECORD_BYTES);
+  }
+
+  /** A Move record (x-move-out): the job's state record from now on. null: no space. */
+  logMoveOut(job: JobRecord, dest: string): number | null {
+    if (this.closing || this.writer.failure !== undefined) return null;
+    const bytes = moveRecordBytes(dest);
+    if (!this.makeRoom(bytes, 0)) return null;
+    const lsn = this.nextLsn++;
+    const { buf, off } = this.current.allocate(bytes);
+    encodeMove(buf, off, lsn, job, dest);
+    this.index.stateRecord(job.id, this.current, lsn);
+    return this.appended(lsn, bytes);
   }
 
   /** Ids up to the returned ceiling (≥ id) may be handed out; null: it cannot be logged (see id-ceiling.ts). */
@@ -425,7 +450,9 @@ export class Binlog implements Journal {
   // ---- compaction -------------------------------------------------------------------------------
 
   private overBound(): boolean {
-    return pinnedOldBytes(this.segments, this.current) > 2 * this.index.liveBytes;
+    return (
+      pinnedOldBytes(this.segments, this.current) > 2 * (this.index.liveBytes + this.importKeys.liveBytes)
+    );
   }
 
   /** Copies live jobs out of the oldest segments while the log is over its bound. */
@@ -434,11 +461,12 @@ export class Binlog implements Journal {
     this.appendedSinceBatch = 0;
     if (this.jobSource === undefined || this.closing || this.writer.failure !== undefined) return;
     if (Date.now() < this.spaceRetryAtMs) return;
+    this.importKeys.sweep(Date.now(), this.nextLsn - 1);
     let spent = 0;
     for (const s of this.segments) {
       if (s === this.current || spent >= budget || !this.overBound()) return;
       for (const id of s.refs) {
-        const bytes = this.migrate(id);
+        const bytes = id < 0 ? this.copyImportKey(id) : this.migrate(id);
         if (bytes < 0) {
           this.spaceRetryAtMs = Date.now() + SPACE_RETRY_MS;
           return;
@@ -458,12 +486,31 @@ export class Binlog implements Journal {
       this.logDelete(id);
       return DELETE_RECORD_BYTES;
     }
-    const bytes = putRecordBytes(job.record.tube, job.body.length);
+    // A moving job's copy says where it moves (one record: no moment where it would look unmoved).
+    const extra = job.movingTo === undefined ? undefined : { movingTo: job.movingTo };
+    const bytes = putRecordBytes(job.record.tube, job.body.length, extra);
     if (!this.makeRoom(bytes, 0)) return -1;
     const lsn = this.nextLsn++;
     const { buf, off } = this.current.allocate(bytes);
-    encodePut(buf, off, lsn, job.record, job.body, entry.orderLsn, PUT_MIGRATED);
+    encodePut(buf, off, lsn, job.record, job.body, entry.orderLsn, PUT_MIGRATED, extra);
     this.index.fullRecord(id, this.current, bytes, entry.orderLsn, lsn);
+    this.recordsWritten++;
+    this.recordsMigrated++;
+    this.writer.appended(lsn);
+    this.maybePrepareSpare();
+    return bytes;
+  }
+
+  /** Rewrites an import key still in its grace as an Import record (else drops it). -1: no room. */
+  private copyImportKey(ref: number): number {
+    const entry = this.importKeys.byRefOf(ref);
+    if (entry === undefined || !this.importKeys.keepOrDrop(entry, Date.now(), this.nextLsn - 1)) return 0;
+    const bytes = importRecordBytes(entry.key);
+    if (!this.makeRoom(bytes, 0)) return -1;
+    const lsn = this.nextLsn++;
+    const { buf, off } = this.current.allocate(bytes);
+    encodeImport(buf, off, lsn, entry.key);
+    this.importKeys.noted(entry.key, this.current, lsn);
     this.recordsWritten++;
     this.recordsMigrated++;
     this.writer.appended(lsn);

@@ -3,6 +3,7 @@
  * the stats behind the `binlog-*` keys, and the engine's job lookup used by compaction.
  */
 import type { JobRecord } from '../engine/journal';
+import type { ImportKeyIndex } from './import-keys';
 import type { JobEntry } from './job-index';
 import type { Segment } from './segment';
 
@@ -19,7 +20,7 @@ export interface BinlogOptions {
 }
 
 /** The engine's current view of a live job, for compaction copies. */
-export type JobSource = (id: number) => { record: JobRecord; body: Buffer } | undefined;
+export type JobSource = (id: number) => { record: JobRecord; body: Buffer; movingTo?: string } | undefined;
 
 export interface BinlogStats {
   /** Index of the oldest segment file (`binlog-oldest-index`). */
@@ -58,6 +59,8 @@ export interface BinlogInit {
   nextSegmentIndex: number;
   recordsMigrated: number;
   release: () => Promise<void>;
+  /** Import keys and the segments they pin (replay's, or a standby's at promotion); default none. */
+  importKeys?: ImportKeyIndex;
   /**
    * Replication: the term of the primary opening the log (its segments' start records carry it);
    * higher than the last segment's term, the new segment is the first of that term. Default: the

@@ -18,6 +18,7 @@ import {
   type LogRecord,
   RecordType,
 } from './format';
+import { ImportKeyIndex } from './import-keys';
 import { type JobEntry, JobIndex } from './job-index';
 import { LogWriter, SyncMode } from './log-writer';
 import { unlinkOldSegments } from './retention';
@@ -32,6 +33,7 @@ export interface FollowerInit {
   maxId: number;
   lastLsn: number;
   release: () => Promise<void>;
+  importKeys?: ImportKeyIndex;
 }
 
 export class FollowerLog {
@@ -41,6 +43,7 @@ export class FollowerLog {
   private current: Segment | undefined;
   private readonly jobs: Map<number, JobEntry>;
   private readonly index: JobIndex;
+  private readonly importKeys: ImportKeyIndex;
   private maxId: number;
   private lastLsn: number;
   private readonly growBytes: number;
@@ -65,6 +68,7 @@ export class FollowerLog {
     this.segments = init.segments;
     this.jobs = init.jobs;
     this.index = new JobIndex(init.jobs);
+    this.importKeys = init.importKeys ?? new ImportKeyIndex();
     this.maxId = init.maxId;
     this.lastLsn = init.lastLsn;
     this.writer = new LogWriter(
@@ -74,7 +78,11 @@ export class FollowerLog {
       fsyncEveryMs ?? 0,
       {
         beforeBatch: () => {},
-        afterStep: () => this.collectGarbage(),
+        afterStep: () => {
+          // As the primary's compaction: keys past their grace pin nothing (no record says so).
+          this.importKeys.sweep(Date.now(), this.lastLsn);
+          this.collectGarbage();
+        },
         onFailure: (err) => this.log(`binlog: write to ${dir} failed (${err.message}); retrying`),
       },
       init.lastLsn,
@@ -214,10 +222,15 @@ export class FollowerLog {
         return;
       case RecordType.Put:
         this.index.fullRecord(rec.job.id, segment, bytes, rec.orderLsn > 0 ? rec.orderLsn : rec.lsn, rec.lsn);
+        if (rec.origin) this.importKeys.noted(rec.origin, segment, rec.lsn);
         if (rec.job.id > this.maxId) this.maxId = rec.job.id;
         return;
       case RecordType.Update:
+      case RecordType.Move:
         this.index.stateRecord(rec.job.id, segment, rec.lsn);
+        return;
+      case RecordType.Import:
+        this.importKeys.noted(rec.key, segment, rec.lsn);
         return;
       case RecordType.Delete:
         this.index.remove(rec.id, rec.lsn);
@@ -286,6 +299,7 @@ export class FollowerLog {
       nextSegmentIndex: (this.current?.index ?? 0) + 1,
       recordsMigrated: 0,
       release: this.init.release,
+      importKeys: this.importKeys,
     };
   }
 

@@ -28,6 +28,12 @@
  *          flags u8 (PUT_MIGRATED, PUT_IMPORTED), tube length u8, tube (latin1), body length u32, body.
  *   Update (bury, kick, release): job meta.
  *   Delete: job id u64.
+ *          With PUT_ORIGIN the body is followed by the job's import key (x-import): origin id u64,
+ *          imported at ms u64, origin node length u8, node (latin1); with PUT_MOVING (a compaction
+ *          copy of a moving job) by the node it moves to: length u8, name (latin1).
+ *   Move   (x-move-out): job meta (the state it moves from), destination length u8, name (latin1).
+ *   Import (a compaction copy of an import key whose job may be gone): new id u64, origin id u64,
+ *          imported at ms u64, origin node length u8, node (latin1).
  *   Ids    : id ceiling u64, flags u32. Without IDS_EXACT: ids up to the ceiling may be handed out
  *            (written, and synced unless -F, before the first of them is used), so a restart goes on
  *            above it. With IDS_EXACT (a clean stop): the highest id ever handed out, which lets the
@@ -35,7 +41,7 @@
  * Job meta, 65 bytes: id u64, pri u32, state u8, delay ms u64, ttr ms u64, created at ms u64,
  *   deadline at ms u64, reserves u32, timeouts u32, releases u32, buries u32, kicks u32.
  */
-import { type JobRecord, JobState } from '../engine/journal';
+import { type ImportKey, type JobRecord, JobState } from '../engine/journal';
 import { crc32c } from './crc32c';
 
 export const FORMAT_VERSION = 1;
@@ -46,13 +52,15 @@ const MARKER_0 = 0xb5;
 const MARKER_1 = 0xea;
 export const RECORD_MARKER = Buffer.from([MARKER_0, MARKER_1]);
 
-export const RecordType = { Start: 1, Put: 2, Update: 3, Delete: 4, Ids: 5 } as const;
+export const RecordType = { Start: 1, Put: 2, Update: 3, Delete: 4, Ids: 5, Move: 6, Import: 7 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
 export const START_IMPORTED = 1;
 export const START_NEW_TERM = 2;
 export const PUT_MIGRATED = 1;
 export const PUT_IMPORTED = 2;
+export const PUT_ORIGIN = 4;
+export const PUT_MOVING = 8;
 export const IDS_EXACT = 1;
 
 const LSN_BYTES = 8;
@@ -71,7 +79,8 @@ export const MAX_PAYLOAD_BYTES = 1024 * 1024 * 1024 + PUT_FIXED_PAYLOAD_BYTES + 
 const TWO_32 = 2 ** 32;
 const TUBE_NAME = /^[A-Za-z0-9+/;.$_()][A-Za-z0-9+/;.$_()-]{0,199}$/;
 
-const STATE_CODE: Record<JobState, number> = { ready: 1, reserved: 2, delayed: 3, buried: 4 };
+/** `moving` is never written (a moving job is logged in the state it moves from): 0 would not decode. */
+const STATE_CODE: Record<JobState, number> = { ready: 1, reserved: 2, delayed: 3, buried: 4, moving: 0 };
 const STATE_BY_CODE: readonly (JobState | undefined)[] = [
   undefined,
   JobState.Ready,
@@ -101,14 +110,41 @@ export type LogRecord =
       /** The body is buf[bodyAt, bodyAt + bodyBytes) of the buffer decoded (no view made per record). */
       bodyAt: number;
       bodyBytes: number;
+      /** PUT_ORIGIN: the job's import key. */
+      origin?: ImportKey;
+      /** PUT_MOVING: the node the job is moving to. */
+      movingTo?: string;
     }
+  | { type: typeof RecordType.Move; lsn: number; job: JobMeta; dest: string }
+  | { type: typeof RecordType.Import; lsn: number; key: ImportKey }
   | { type: typeof RecordType.Update; lsn: number; job: JobMeta }
   | { type: typeof RecordType.Delete; lsn: number; id: number }
   | { type: typeof RecordType.Ids; lsn: number; ceiling: number; flags: number };
 
-export function putRecordBytes(tube: string, bodyBytes: number): number {
-  return RECORD_HEADER_BYTES + PUT_FIXED_PAYLOAD_BYTES + tube.length + bodyBytes;
+/** What a full record may carry after the body. */
+export interface PutExtra {
+  origin?: ImportKey | undefined;
+  movingTo?: string | undefined;
 }
+
+const ORIGIN_FIXED_BYTES = 8 + 8 + 1;
+
+function extraBytes(extra: PutExtra | undefined): number {
+  if (extra === undefined) return 0;
+  let n = 0;
+  if (extra.origin) n += ORIGIN_FIXED_BYTES + extra.origin.node.length;
+  if (extra.movingTo !== undefined) n += 1 + extra.movingTo.length;
+  return n;
+}
+
+export function putRecordBytes(tube: string, bodyBytes: number, extra?: PutExtra): number {
+  return RECORD_HEADER_BYTES + PUT_FIXED_PAYLOAD_BYTES + tube.length + bodyBytes + extraBytes(extra);
+}
+
+export const moveRecordBytes = (dest: string): number =>
+  RECORD_HEADER_BYTES + LSN_BYTES + JOB_META_BYTES + 1 + dest.length;
+export const importRecordBytes = (key: ImportKey): number =>
+  RECORD_HEADER_BYTES + LSN_BYTES + 8 + ORIGIN_FIXED_BYTES + key.node.length;
 
 function writeU64(buf: Buffer, off: number, n: number): void {
   buf.writeUInt32LE(n % TWO_32, off);
@@ -229,8 +265,11 @@ export function encodePut(
   body: Uint8Array,
   orderLsn: number,
   flags: number,
+  extra?: PutExtra,
 ): number {
-  const total = putRecordBytes(job.tube, body.length);
+  const total = putRecordBytes(job.tube, body.length, extra);
+  if (extra?.origin) flags |= PUT_ORIGIN;
+  if (extra?.movingTo !== undefined) flags |= PUT_MOVING;
   writeRecordHeader(buf, off, RecordType.Put, total - RECORD_HEADER_BYTES);
   let p = off + RECORD_HEADER_BYTES;
   writeU64(buf, p, lsn);
@@ -242,6 +281,56 @@ export function encodePut(
   p += 10 + buf.write(job.tube, p + 10, 'latin1');
   buf.writeUInt32LE(body.length, p);
   buf.set(body, p + 4);
+  p += 4 + body.length;
+  if (extra?.origin) p = writeOrigin(buf, p, extra.origin);
+  if (extra?.movingTo !== undefined) p = writeName(buf, p, extra.movingTo);
+  sealRecord(buf, off, total);
+  return total;
+}
+
+/** A node name: length u8, latin1. */
+function writeName(buf: Buffer, p: number, name: string): number {
+  buf[p] = name.length;
+  return p + 1 + buf.write(name, p + 1, 'latin1');
+}
+
+function writeOrigin(buf: Buffer, p: number, key: ImportKey): number {
+  writeU64(buf, p, key.originId);
+  writeU64(buf, p + 8, key.atMs);
+  return writeName(buf, p + 16, key.node);
+}
+
+/** A name at p within [p, end), or undefined when it does not fit. */
+function readName(buf: Buffer, p: number, end: number): string | undefined {
+  if (p >= end || p + 1 + buf[p]! > end) return undefined;
+  return buf.toString('latin1', p + 1, p + 1 + buf[p]!);
+}
+
+function readOrigin(buf: Buffer, p: number, end: number, newId: number): ImportKey | undefined {
+  if (p + ORIGIN_FIXED_BYTES > end) return undefined;
+  const originId = readU64(buf, p);
+  const atMs = readU64(buf, p + 8);
+  const node = readName(buf, p + 16, end);
+  if (node === undefined || node.length === 0 || originId < 1 || atMs < 0) return undefined;
+  return { node, originId, newId, atMs };
+}
+
+export function encodeMove(buf: Buffer, off: number, lsn: number, job: JobMeta, dest: string): number {
+  const total = moveRecordBytes(dest);
+  writeRecordHeader(buf, off, RecordType.Move, total - RECORD_HEADER_BYTES);
+  writeU64(buf, off + RECORD_HEADER_BYTES, lsn);
+  writeJobMeta(buf, off + RECORD_HEADER_BYTES + LSN_BYTES, job);
+  writeName(buf, off + RECORD_HEADER_BYTES + LSN_BYTES + JOB_META_BYTES, dest);
+  sealRecord(buf, off, total);
+  return total;
+}
+
+export function encodeImport(buf: Buffer, off: number, lsn: number, key: ImportKey): number {
+  const total = importRecordBytes(key);
+  writeRecordHeader(buf, off, RecordType.Import, total - RECORD_HEADER_BYTES);
+  writeU64(buf, off + RECORD_HEADER_BYTES, lsn);
+  writeU64(buf, off + RECORD_HEADER_BYTES + LSN_BYTES, key.newId);
+  writeOrigin(buf, off + RECORD_HEADER_BYTES + LSN_BYTES + 8, key);
   sealRecord(buf, off, total);
   return total;
 }
@@ -342,6 +431,23 @@ function decodePayload(buf: Buffer, type: number, p: number, payloadBytes: numbe
       const id = readU64(buf, p + LSN_BYTES);
       return id >= 1 ? { type, lsn, id } : 'invalid job id';
     }
+    case RecordType.Move: {
+      const end = p + payloadBytes;
+      const job = payloadBytes > LSN_BYTES + JOB_META_BYTES ? readJob(buf, p + LSN_BYTES, '') : undefined;
+      const dest = readName(buf, p + LSN_BYTES + JOB_META_BYTES, end);
+      if (job === undefined || dest === undefined || dest.length === 0) return 'invalid move record';
+      if (p + LSN_BYTES + JOB_META_BYTES + 1 + dest.length !== end) return 'move record length mismatch';
+      const { tube: _none, ...meta } = job;
+      return { type, lsn, job: meta, dest };
+    }
+    case RecordType.Import: {
+      const end = p + payloadBytes;
+      const newId = payloadBytes >= LSN_BYTES + 8 ? readU64(buf, p + LSN_BYTES) : -1;
+      const key = newId >= 1 ? readOrigin(buf, p + LSN_BYTES + 8, end, newId) : undefined;
+      if (key === undefined || importRecordBytes(key) - RECORD_HEADER_BYTES !== payloadBytes)
+        return 'invalid import record';
+      return { type, lsn, key };
+    }
     case RecordType.Ids: {
       if (payloadBytes !== IDS_RECORD_BYTES - RECORD_HEADER_BYTES) return 'bad ids record length';
       const ceiling = readU64(buf, p + LSN_BYTES);
@@ -367,8 +473,25 @@ function decodePut(buf: Buffer, lsn: number, p: number, payloadBytes: number): L
   if (!job) return 'invalid job fields';
   q += tubeBytes;
   const bodyBytes = buf.readUInt32LE(q);
-  if (PUT_FIXED_PAYLOAD_BYTES + tubeBytes + bodyBytes !== payloadBytes) return 'put record length mismatch';
-  return { type: RecordType.Put, lsn, job, orderLsn, flags, bodyAt: q + 4, bodyBytes };
+  const fixedAndBody = PUT_FIXED_PAYLOAD_BYTES + tubeBytes + bodyBytes;
+  if (fixedAndBody > payloadBytes) return 'put record length mismatch';
+  const rec: LogRecord = { type: RecordType.Put, lsn, job, orderLsn, flags, bodyAt: q + 4, bodyBytes };
+  const end = p + payloadBytes;
+  let e = q + 4 + bodyBytes;
+  if ((flags & PUT_ORIGIN) !== 0) {
+    const origin = readOrigin(buf, e, end, job.id);
+    if (origin === undefined) return 'invalid put origin';
+    rec.origin = origin;
+    e += ORIGIN_FIXED_BYTES + origin.node.length;
+  }
+  if ((flags & PUT_MOVING) !== 0) {
+    const dest = readName(buf, e, end);
+    if (dest === undefined || dest.length === 0) return 'invalid put destination';
+    rec.movingTo = dest;
+    e += 1 + dest.length;
+  }
+  if (e !== end) return 'put record length mismatch';
+  return rec;
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);

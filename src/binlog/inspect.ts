@@ -79,10 +79,16 @@ export function inspectBinlog(dir: string, ops: FileOps = nodeFileOps): BinlogRe
       / is all zeros \(lost before it was synced\)/.test(w);
     (benign ? notes : damage).push(w.replace(/: removed$/, ''));
   }
-  const jobsByState: Record<JobState, number> = { ready: 0, reserved: 0, delayed: 0, buried: 0 };
+  const jobsByState: Record<JobState, number> = {
+    ready: 0,
+    reserved: 0,
+    delayed: 0,
+    buried: 0,
+    moving: 0,
+  };
   const tubes = new Set<string>();
   for (const j of replay.jobs) {
-    jobsByState[j.record.state]++;
+    jobsByState[j.movingTo === undefined ? j.record.state : 'moving']++;
     tubes.add(j.record.tube);
   }
   const segments = indices.map(segmentFileName);

@@ -5,6 +5,7 @@
  * between two openings. Whatever is opened leaves the lock alone: the directory releases it.
  */
 import * as path from 'node:path';
+import type { ImportKey } from '../engine/journal';
 import { Binlog } from './binlog';
 import type { BinlogOptions } from './contract';
 import { type FileOps, nodeFileOps } from './file-ops';
@@ -20,6 +21,7 @@ export interface OpenedLog<L> {
   jobs: ReplayedJob[];
   nextId: number;
   warnings: string[];
+  importKeys: ImportKey[];
 }
 
 export class LogDirectory {
@@ -53,8 +55,15 @@ export class LogDirectory {
       recordsMigrated: 0,
       release: async () => {},
       term,
+      importKeys: replay.importKeys,
     });
-    return { log: binlog, jobs: replay.jobs, nextId: replay.nextId, warnings: replay.warnings };
+    return {
+      log: binlog,
+      jobs: replay.jobs,
+      nextId: replay.nextId,
+      warnings: replay.warnings,
+      importKeys: replay.importKeys.keys(),
+    };
   }
 
   /**
@@ -77,8 +86,9 @@ export class LogDirectory {
       maxId: replay.maxId,
       lastLsn: replay.lastLsn,
       release: async () => {},
+      importKeys: replay.importKeys,
     });
-    return { log, jobs: replay.jobs, nextId: replay.nextId, warnings };
+    return { log, jobs: replay.jobs, nextId: replay.nextId, warnings, importKeys: replay.importKeys.keys() };
   }
 
   /** A promoted standby's log as a primary's, at `term`: no replay, the follower's state goes on. */

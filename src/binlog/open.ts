@@ -4,7 +4,7 @@
  * prints `warnings` (damage found) and `notes` (what was done, e.g. an import).
  */
 import * as path from 'node:path';
-import type { JobRecord } from '../engine/journal';
+import type { ImportKey, JobRecord } from '../engine/journal';
 import { Binlog } from './binlog';
 import type { BinlogOptions } from './contract';
 import { type FileOps, nodeFileOps } from './file-ops';
@@ -26,6 +26,8 @@ export interface OpenedBinlog {
   notes: string[];
   /** Jobs converted from beanstalkd binlog files during this start. */
   importedJobs: number;
+  /** Import keys of jobs moved here (engine/moves.ts). */
+  importKeys: ImportKey[];
 }
 
 /** True when the oldest segment begins with a start record flagged as a beanstalkd import. */
@@ -66,6 +68,7 @@ export async function openBinlog(
       nextSegmentIndex: replay.nextSegmentIndex,
       recordsMigrated: 0,
       release: () => lock.release(),
+      importKeys: replay.importKeys,
     });
     return {
       binlog,
@@ -74,6 +77,7 @@ export async function openBinlog(
       warnings: [...imported.warnings, ...replay.warnings],
       notes: imported.notes,
       importedJobs: imported.jobs,
+      importKeys: replay.importKeys.keys(),
     };
   } catch (err) {
     await lock.release();
@@ -83,7 +87,8 @@ export async function openBinlog(
 
 /** What the engine offers for a restart. */
 export interface JobRestorer {
-  restoreJob(record: JobRecord, body: Buffer): void;
+  restoreJob(record: JobRecord, body: Buffer, movingTo?: string): void;
+  restoreImportKey(key: ImportKey): void;
   setNextId(n: number): void;
 }
 
@@ -91,10 +96,14 @@ export interface JobRestorer {
  * Feeds a replay into the engine: every job in order, then the id sequence. Bodies are views into
  * the replay's read buffers, released job by job as they are handed over (the engine copies them).
  */
-export function restoreInto(target: JobRestorer, replay: { jobs: ReplayedJob[]; nextId: number }): void {
+export function restoreInto(
+  target: JobRestorer,
+  replay: { jobs: ReplayedJob[]; nextId: number; importKeys?: ImportKey[] },
+): void {
   for (const job of replay.jobs) {
-    target.restoreJob(job.record, job.body);
+    target.restoreJob(job.record, job.body, job.movingTo);
     if (job instanceof LiveJob) job.detach();
   }
+  for (const key of replay.importKeys ?? []) target.restoreImportKey(key);
   target.setNextId(replay.nextId);
 }

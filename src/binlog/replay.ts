@@ -29,6 +29,7 @@ import {
   RecordType,
   START_IMPORTED,
 } from './format';
+import { ImportKeyIndex } from './import-keys';
 import type { JobEntry } from './job-index';
 import { isSpareFileName, parseSegmentFileName, Segment, segmentFileName } from './segment';
 
@@ -36,6 +37,8 @@ export interface ReplayedJob {
   record: JobRecord;
   /** A view into the segment's read buffer: copy it if you keep it (the engine does). */
   body: Buffer;
+  /** Being moved to this node (engine/moves.ts). */
+  movingTo?: string | undefined;
 }
 
 const NO_FILE = Buffer.alloc(0);
@@ -47,6 +50,8 @@ const NO_FILE = Buffer.alloc(0);
  * lets the read buffers go once the engine has its copies.
  */
 export class LiveJob implements ReplayedJob, JobEntry {
+  movingTo: string | undefined;
+
   constructor(
     public record: JobRecord,
     private file: Buffer,
@@ -84,6 +89,8 @@ export interface ReplayOutcome {
   nextSegmentIndex: number;
   /** The oldest segment starts with an import from beanstalkd. */
   oldestIsImport: boolean;
+  /** Import keys (engine/moves.ts) and the segments they pin; some may be past their grace. */
+  importKeys: ImportKeyIndex;
   /**
    * The last LSN before the first gap in the LSN sequence (a skipped corrupt record, a hole), 0 when
    * there is none: a replication standby cuts its log there and fetches the rest again.
@@ -103,6 +110,7 @@ export function listSegments(ops: FileOps, dir: string): number[] {
 
 class Replayer {
   readonly live = new Map<number, LiveJob>();
+  readonly importKeys = new ImportKeyIndex();
   readonly segments: Segment[] = [];
   readonly warnings: string[] = [];
   maxId = 0;
@@ -209,21 +217,26 @@ class Replayer {
         return;
       case RecordType.Put: {
         const orderLsn = rec.orderLsn > 0 ? rec.orderLsn : rec.lsn;
-        this.live.set(
-          rec.job.id,
-          new LiveJob(rec.job, file, rec.bodyAt, rec.bodyBytes, segment, segment, bytes, orderLsn),
-        );
+        const job = new LiveJob(rec.job, file, rec.bodyAt, rec.bodyBytes, segment, segment, bytes, orderLsn);
+        job.movingTo = rec.movingTo;
+        this.live.set(rec.job.id, job);
+        if (rec.origin) this.importKeys.noted(rec.origin, segment, rec.lsn);
         break;
       }
-      case RecordType.Update: {
+      case RecordType.Update:
+      case RecordType.Move: {
         const job = this.live.get(rec.job.id);
         if (job !== undefined) {
           job.record = { ...rec.job, tube: job.record.tube };
           job.seg = segment;
           job.orderLsn = rec.lsn;
+          job.movingTo = rec.type === RecordType.Move ? rec.dest : undefined;
         }
         break;
       }
+      case RecordType.Import:
+        this.importKeys.noted(rec.key, segment, rec.lsn);
+        return;
       case RecordType.Delete:
         this.live.delete(rec.id);
         if (rec.id > this.maxId) this.maxId = rec.id;
@@ -275,6 +288,7 @@ export function replaySegments(ops: FileOps, dir: string): ReplayOutcome {
     lastLsn: replayer.lastLsn,
     nextSegmentIndex: (indices[indices.length - 1] ?? 0) + 1,
     oldestIsImport: replayer.oldestIsImport,
+    importKeys: replayer.importKeys,
     gapAfterLsn: replayer.gapAfterLsn,
   };
 }

@@ -6,7 +6,8 @@
  */
 import { type Command, Option } from 'commander';
 import { Client } from '../client/client';
-import { type MoveStep, moveTube } from '../client/tube-move';
+import { listMoving, moveJob, speaksMoves } from '../client/job-move';
+import { type MoveStep, moveTube, moveTubeOnce } from '../client/tube-move';
 import type { TubeStats } from '../protocol/stats';
 import { Placement } from '../proxy/ring';
 import type { Topology, TopologyNode } from '../proxy/topology';
@@ -65,16 +66,18 @@ export async function planMoves(topology: Topology): Promise<PlannedMove[]> {
   return plan;
 }
 
-/** Jobs a node holds in all. */
+/** Jobs a node holds in all, those being moved out included. */
 async function jobsOnNode(node: TopologyNode): Promise<number> {
   const client = await connectTo(node);
   try {
     const s = await client.stats();
+    const moving = (await speaksMoves(client)) ? (await listMoving(client)).length : 0;
     return (
       s['current-jobs-ready'] +
       s['current-jobs-delayed'] +
       s['current-jobs-buried'] +
-      s['current-jobs-reserved']
+      s['current-jobs-reserved'] +
+      moving
     );
   } finally {
     await client.close();
@@ -83,35 +86,101 @@ async function jobsOnNode(node: TopologyNode): Promise<number> {
 
 type Emit = (event: Record<string, unknown>, text: string) => void;
 
-async function runMoves(plan: PlannedMove[], waitMs: number, emit: Emit, bar?: ProgressBar): Promise<number> {
+/**
+ * Connections to the topology's nodes by name, opened when first asked for, each asked once whether
+ * it speaks stalkd's move extensions.
+ */
+class NodeLinks {
+  private readonly links = new Map<string, Promise<{ client: Client; stalkd: boolean }>>();
+
+  constructor(private readonly topology: Topology) {}
+
+  link(name: string): Promise<{ client: Client; stalkd: boolean }> | undefined {
+    const node = this.topology.nodes.find((n) => n.name === name);
+    if (node === undefined) return undefined;
+    let link = this.links.get(name);
+    if (link === undefined) {
+      link = connectTo(node).then(async (client) => ({ client, stalkd: await speaksMoves(client) }));
+      this.links.set(name, link);
+    }
+    return link;
+  }
+
+  async client(name: string): Promise<Client | undefined> {
+    return (await this.link(name))?.client;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.links.values()].map(async (l) => (await l).client.close()));
+  }
+}
+
+/**
+ * Finishes the moves a stopped run left (jobs shown as moving on their source: docs/migration.md),
+ * each to the node it was going to. Returns how many could not be finished (their destination is
+ * not in the topology).
+ */
+async function finishLeftovers(topology: Topology, links: NodeLinks, emit: Emit): Promise<number> {
+  let stuck = 0;
+  for (const node of topology.nodes) {
+    const { client, stalkd } = await links.link(node.name)!;
+    if (!stalkd) continue;
+    for (const id of await listMoving(client)) {
+      const result = await moveJob(client, node.name, id, '-', (name) => links.client(name));
+      if (result === 'unknown-destination') {
+        stuck++;
+        emit(
+          { event: 'stuck', from: node.name, id },
+          `job ${id} on ${node.name} moves to a node not in the topology`,
+        );
+      } else if (typeof result !== 'string')
+        emit({ event: 'resumed', ...result, from: node.name, to: result.dest }, '');
+    }
+  }
+  return stuck;
+}
+
+async function runMoves(
+  plan: PlannedMove[],
+  links: NodeLinks,
+  waitMs: number,
+  emit: Emit,
+  bar?: ProgressBar,
+): Promise<number> {
   const total = plan.reduce((sum, p) => sum + p.jobs, 0);
   let done = 0;
   let reservedLeft = 0;
   for (const p of plan) {
-    const [source, dest] = await Promise.all([connectTo(p.from), connectTo(p.to)]);
-    try {
-      const onStep = (step: MoveStep): void => {
-        done++;
-        bar?.update(done, total);
-        emit({ event: 'moved', ...step, from: p.from.name, to: p.to.name }, '');
-      };
-      const result = await moveTube(source, dest, p.tube, { waitMs, onStep });
-      reservedLeft += result.reservedLeft;
-      emit(
-        {
-          event: 'tube',
-          tube: p.tube,
-          from: p.from.name,
-          to: p.to.name,
-          moved: result.moved,
-          reservedLeft: result.reservedLeft,
-        },
-        `${p.tube}: ${result.moved} jobs ${p.from.name} → ${p.to.name}` +
-          (result.reservedLeft ? ` (${result.reservedLeft} still reserved)` : ''),
-      );
-    } finally {
-      await Promise.all([source.close(), dest.close()]);
-    }
+    const [source, dest] = await Promise.all([links.link(p.from.name)!, links.link(p.to.name)!]);
+    const onStep = (step: MoveStep): void => {
+      done++;
+      bar?.update(done, total);
+      emit({ event: 'moved', ...step, from: p.from.name, to: p.to.name }, '');
+    };
+    const options = { waitMs, onStep };
+    const result =
+      source.stalkd && dest.stalkd
+        ? await moveTubeOnce(
+            source.client,
+            { origin: p.from.name, dest: p.to.name },
+            p.tube,
+            (name) => links.client(name),
+            options,
+          )
+        : await moveTube(source.client, dest.client, p.tube, options);
+    reservedLeft += result.reservedLeft;
+    emit(
+      {
+        event: 'tube',
+        tube: p.tube,
+        from: p.from.name,
+        to: p.to.name,
+        moved: result.moved,
+        reservedLeft: result.reservedLeft,
+      },
+      `${p.tube}: ${result.moved} jobs ${p.from.name} → ${p.to.name}` +
+        (result.reservedLeft ? ` (${result.reservedLeft} still reserved)` : ''),
+    );
   }
   bar?.finish(done, total);
   return reservedLeft;
@@ -143,12 +212,21 @@ export async function runMigrate(opts: MigrateOptions): Promise<number> {
     );
   }
   let reservedLeft = 0;
+  let stuck = 0;
   if (!opts.dryRun) {
     const bar = !opts.json && process.stderr.isTTY ? new ProgressBar(process.stderr, 'moving') : undefined;
-    reservedLeft = await runMoves(plan, opts.wait * 1000, emit, bar);
+    const links = new NodeLinks(topology);
+    try {
+      stuck = await finishLeftovers(topology, links, emit);
+      reservedLeft = await runMoves(plan, links, opts.wait * 1000, emit, bar);
+    } finally {
+      await links.close();
+    }
   }
   await reportLeaving(topology, emit);
-  const left = opts.dryRun ? plan.reduce((sum, p) => sum + p.jobs, 0) : (await planMoves(topology)).length;
+  const left = opts.dryRun
+    ? plan.reduce((sum, p) => sum + p.jobs, 0)
+    : (await planMoves(topology)).length + stuck;
   emit(
     { event: 'done', dryRun: Boolean(opts.dryRun), tubes: plan.length, reservedLeft, tubesLeft: left },
     opts.dryRun ? `${plan.length} tubes to move (dry run)` : `done: ${left} tubes still on non-owners`,

@@ -1,9 +1,14 @@
 /**
- * Moving the jobs of one tube from one node to another with plain protocol commands (stalkd nodes
- * and stock beanstalkd alike), used by `stalkd migrate` and the dashboard's "move tube" action
- * (docs/migration.md, "Moving jobs").
+ * Moving the jobs of one tube from one node to another, used by `stalkd migrate` and the
+ * dashboard's "move tube" action (docs/migration.md, "Moving jobs"). Buried jobs first (oldest
+ * first, so the buried order is kept), then delayed, then ready ones. Reserved jobs belong to their
+ * workers: they are moved once released, waiting at most `waitMs`.
  *
- * While it works, the tube is paused on the source, so no consumer reserves a job there that is
+ * Between stalkd nodes (`moveTubeOnce`) each job moves exactly once (job-move.ts): no pause, a
+ * stop at any moment is finished by the next run.
+ *
+ * With a stock beanstalkd on either side (`moveTube`), plain protocol commands: the tube is paused
+ * on the source, so no consumer reserves a job there that is
  * being copied (a ready job stays ready, a delayed one keeps its deadline: nothing is reserved, so
  * a stop at any point leaves the source's jobs as they were). Then, buried jobs first (oldest
  * first, so the buried order is kept), then delayed, then ready ones: peek, `stats-job` (priority,
@@ -17,13 +22,14 @@
  */
 import type { JobStats } from '../protocol/stats';
 import type { Client } from './client';
+import { type DestinationOf, type MovedState, MoveError, moveJob } from './job-move';
 
 /** Longest delay a put takes (u32 seconds): a buried job waits with it until it is buried. */
 const HOLD_DELAY_SECS = 4294967295;
 /** The source's pause, renewed while the move runs, seconds. */
 const PAUSE_SECS = 600;
 
-export type MovedState = 'ready' | 'delayed' | 'buried';
+export type { MovedState } from './job-move';
 
 export interface MoveStep {
   tube: string;
@@ -86,7 +92,36 @@ async function moveState(
   }
 }
 
-/** Moves every job of `tube` from `source` to `dest` (see the header). */
+/**
+ * Runs `pass` (one pass over buried, delayed and ready jobs, returning how many moved) until the
+ * source's tube is empty, or holds only reserved jobs once `waitMs` has passed.
+ */
+async function drainTube(
+  source: Client,
+  tube: string,
+  options: MoveOptions,
+  pass: () => Promise<number>,
+): Promise<MoveResult> {
+  const deadline = Date.now() + options.waitMs;
+  let moved = 0;
+  for (;;) {
+    moved += await pass();
+    const stats = await source.statsTube(tube);
+    const reserved = stats?.['current-jobs-reserved'] ?? 0;
+    const left =
+      reserved +
+      (stats
+        ? stats['current-jobs-ready'] + stats['current-jobs-delayed'] + stats['current-jobs-buried']
+        : 0);
+    if (left === 0 || (reserved === left && Date.now() >= deadline)) return { moved, reservedLeft: reserved };
+    // Only reserved jobs are left: poll until their workers let them go (no event tells us).
+    if (reserved === left) await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 100));
+  }
+}
+
+const STATES = ['buried', 'delayed', 'ready'] as const;
+
+/** Moves every job of `tube` from `source` to `dest` with plain protocol commands (see the header). */
 export async function moveTube(
   source: Client,
   dest: Client,
@@ -94,26 +129,41 @@ export async function moveTube(
   options: MoveOptions,
 ): Promise<MoveResult> {
   await Promise.all([source.use(tube), dest.use(tube)]);
-  const deadline = Date.now() + options.waitMs;
-  let moved = 0;
   try {
-    for (;;) {
+    return await drainTube(source, tube, options, async () => {
       await source.pauseTube(tube, PAUSE_SECS);
-      for (const state of ['buried', 'delayed', 'ready'] as const) {
-        moved += await moveState(source, dest, tube, state, options);
-      }
-      const stats = await source.statsTube(tube);
-      const reserved = stats?.['current-jobs-reserved'] ?? 0;
-      const left =
-        reserved +
-        (stats
-          ? stats['current-jobs-ready'] + stats['current-jobs-delayed'] + stats['current-jobs-buried']
-          : 0);
-      if (left === 0 || (reserved === left && Date.now() >= deadline))
-        return { moved, reservedLeft: reserved };
-      if (reserved === left) await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 100));
-    }
+      let moved = 0;
+      for (const state of STATES) moved += await moveState(source, dest, tube, state, options);
+      return moved;
+    });
   } finally {
     await source.pauseTube(tube, 0).catch(() => 'NOT_FOUND');
   }
+}
+
+/**
+ * Moves every job of `tube` from stalkd node `origin` (`source`) to stalkd node `dest`, each exactly
+ * once (job-move.ts). `destinationOf` connects to a node by name.
+ */
+export async function moveTubeOnce(
+  source: Client,
+  names: { origin: string; dest: string },
+  tube: string,
+  destinationOf: DestinationOf,
+  options: MoveOptions,
+): Promise<MoveResult> {
+  await source.use(tube);
+  return drainTube(source, tube, options, async () => {
+    let moved = 0;
+    for (const state of STATES) {
+      for (let job = await peekOf(source, state); job; job = await peekOf(source, state)) {
+        const result = await moveJob(source, names.origin, job.id, names.dest, destinationOf);
+        if (result === 'unknown-destination') throw new MoveError(`job ${job.id} moves to an unknown node`);
+        if (typeof result === 'string') continue; // reserved or deleted meanwhile
+        moved++;
+        options.onStep?.({ tube, state: result.state, fromId: result.fromId, toId: result.toId });
+      }
+    }
+    return moved;
+  });
 }

@@ -13,7 +13,8 @@ import { IndexedHeap } from './heap';
 import { invariant } from './invariant';
 import { Job, type JobHost, JobsView } from './job';
 import { JobTable, NO_JOB, StateCode } from './job-table';
-import { type JobRecord, JobState, type Journal, newJobRecord, nullJournal } from './journal';
+import { type ImportKey, type JobRecord, JobState, type Journal, newJobRecord, nullJournal } from './journal';
+import { type MovableState, Moves, type Moving } from './moves';
 import { JobPlacement } from './placement';
 import { Session, type WaitOutcome } from './session';
 import type { EngineCounts } from './stats';
@@ -38,6 +39,12 @@ export type PutResult =
   | { word: 'INSERTED'; id: number }
   | { word: 'EXPECTED_CRLF' | 'DRAINING' }
   | { word: 'OUT_OF_MEMORY'; reason: OutOfMemoryReason };
+
+/** x-import: a put, or IMPORTED when this origin job was imported before, as `id` (maybe gone since). */
+export type ImportResult = PutResult | { word: 'IMPORTED'; id: number };
+
+/** x-move-out's destination that starts no move (see moveOut). */
+const NO_DEST = '-';
 
 export class Engine implements JobHost {
   readonly clock: Clock;
@@ -87,6 +94,8 @@ export class Engine implements JobHost {
     (t) => t.pauseHeapIndex,
   );
   private readonly waits: WaitSet;
+  /** Jobs being moved out and the import keys (moves.ts). */
+  readonly moves: Moves;
 
   constructor(options: EngineOptions) {
     this.clock = options.clock;
@@ -103,6 +112,7 @@ export class Engine implements JobHost {
       tubeOf: (job) => this.place.tubeOf(job),
       view: (job) => this.view(job),
     });
+    this.moves = new Moves(this.table, (job) => this.place.tubeOf(job));
     this.maxJobsBytes = options.maxJobsBytes ?? 0;
     this.idStride = options.idStride ?? 1;
     this.nextId = options.idOffset ?? 1;
@@ -254,6 +264,37 @@ export class Engine implements JobHost {
     bodyWithCrlf: Buffer,
     bodyOk: boolean,
   ): PutResult {
+    return this.insert(s, pri, delayMs, ttrMs, bodyWithCrlf, bodyOk, JobState.Ready);
+  }
+
+  /**
+   * x-import <node> <origin-id> … (moves.ts): a put in `state` (buried: straight onto the buried
+   * list) that remembers its origin in the same full record — IMPORTED <id> when that origin was
+   * imported before (within the grace), whatever became of the job since.
+   */
+  importJob(
+    s: Session,
+    origin: { node: string; originId: number },
+    job: { pri: number; delayMs: number; ttrMs: number; state: MovableState },
+    bodyWithCrlf: Buffer,
+    bodyOk: boolean,
+  ): ImportResult {
+    const earlier = this.moves.imported(origin.node, origin.originId, this.clock.nowMs());
+    if (earlier !== undefined) return { word: 'IMPORTED', id: earlier.newId };
+    const delayMs = job.state === JobState.Delayed ? job.delayMs : 0;
+    return this.insert(s, job.pri, delayMs, job.ttrMs, bodyWithCrlf, bodyOk, job.state, origin);
+  }
+
+  private insert(
+    s: Session,
+    pri: number,
+    delayMs: number,
+    ttrMs: number,
+    bodyWithCrlf: Buffer,
+    bodyOk: boolean,
+    state: MovableState,
+    origin?: { node: string; originId: number },
+  ): PutResult {
     const id = this.allocateId();
     if (!bodyOk) return { word: 'EXPECTED_CRLF' };
     if (this.draining) return { word: 'DRAINING' };
@@ -264,13 +305,17 @@ export class Engine implements JobHost {
     const tube = s.used;
     const ttr = Math.max(ttrMs, MIN_TTR_MS);
     const record = newJobRecord(id, tube.name, pri, delayMs, ttr, now, this.clock.preciseNowMs());
-    const seq = this.journal.logPut(record, bodyWithCrlf.subarray(0, bodyWithCrlf.length - 2));
+    if (state === JobState.Buried) record.state = JobState.Buried;
+    const key: ImportKey | undefined = origin && { ...origin, newId: id, atMs: now };
+    const seq = this.journal.logPut(record, bodyWithCrlf.subarray(0, bodyWithCrlf.length - 2), key);
     if (seq === null) return { word: 'OUT_OF_MEMORY', reason: 'binlog' };
     this.lastJournalSeq = seq;
+    if (key) this.moves.remember(key, now);
     const job = this.table.create(record, tube.no, bodyWithCrlf, false);
     tube.totalJobs++;
     this.counts.totalJobs++;
-    if (delayMs > 0) this.place.addDelayed(job);
+    if (record.state === JobState.Buried) this.place.addBuried(job);
+    else if (delayMs > 0) this.place.addDelayed(job);
     else {
       this.place.makeReady(job);
       this.waits.wakeTubes([tube]);
@@ -278,17 +323,47 @@ export class Engine implements JobHost {
     return { word: 'INSERTED', id };
   }
 
+  /**
+   * x-move-out <id> <dest> → the move (moves.ts) | NOT_FOUND | BUSY (reserved) | OUT_OF_MEMORY. A
+   * ready, delayed or buried job becomes moving to `dest`; a job already moving answers its move as
+   * it is (the first destination stays). `dest` "-" only reports a move, never starts one (NOT_FOUND
+   * when the job is not moving). Journal: a Move record.
+   */
+  moveOut(id: number, dest: string): Moving | 'NOT_FOUND' | 'BUSY' | 'OUT_OF_MEMORY' {
+    const job = this.table.slotOf(id);
+    if (job === NO_JOB) return 'NOT_FOUND';
+    const state = this.table.state[job];
+    if (state === StateCode.Moving) return this.moves.of(id)!;
+    if (dest === NO_DEST) return 'NOT_FOUND';
+    if (state === StateCode.Reserved) return 'BUSY';
+    const record = this.view(job).toRecord();
+    const seq = this.journal.logMoveOut(record, dest);
+    if (seq === null) return 'OUT_OF_MEMORY';
+    this.lastJournalSeq = seq;
+    this.place.detach(job);
+    this.moves.hide(job, record, dest);
+    return this.moves.of(id)!;
+  }
+
+  /** x-move-done <id> → DELETED | NOT_FOUND (not moving). Journal: a delete record. */
+  moveDone(id: number): 'DELETED' | 'NOT_FOUND' {
+    const job = this.table.slotOf(id);
+    if (job === NO_JOB || this.table.state[job] !== StateCode.Moving) return 'NOT_FOUND';
+    this.removeJob(job);
+    this.lastJournalSeq = this.journal.logDelete(id);
+    return 'DELETED';
+  }
+
   /** delete <id> → DELETED | NOT_FOUND: own reserved job, or any ready, delayed or buried job. */
   delete(s: Session, id: number): 'DELETED' | 'NOT_FOUND' {
     const job = this.table.slotOf(id);
-    if (job === NO_JOB || (this.table.state[job] === StateCode.Reserved && !this.holds(s, job)))
+    const state = this.table.state[job];
+    // A moving job is deleted by its move (x-move-done): a copy may already be on its destination.
+    if (job === NO_JOB || state === StateCode.Moving || (state === StateCode.Reserved && !this.holds(s, job)))
       return 'NOT_FOUND';
-    const tube = this.place.tubeOf(job);
-    this.place.detach(job);
-    this.table.remove(job); // other jobs may change slots now
-    tube.cmdDelete++;
+    this.place.tubeOf(job).cmdDelete++;
+    this.removeJob(job);
     this.lastJournalSeq = this.journal.logDelete(id);
-    this.dropTubeIfUnused(tube);
     return 'DELETED';
   }
 
@@ -372,7 +447,8 @@ export class Engine implements JobHost {
   /** reserve-job <id> → the job | NOT_FOUND. Takes a ready, delayed or buried job; ignores watch and pause. */
   reserveJob(s: Session, id: number): Job | 'NOT_FOUND' {
     const job = this.table.slotOf(id);
-    if (job === NO_JOB || this.table.state[job] === StateCode.Reserved) return 'NOT_FOUND';
+    const state = this.table.state[job];
+    if (job === NO_JOB || state === StateCode.Reserved || state === StateCode.Moving) return 'NOT_FOUND';
     this.markWorker(s);
     this.place.detach(job);
     this.place.reserveFor(s, job);
@@ -514,9 +590,10 @@ export class Engine implements JobHost {
   // ---- recovery -------------------------------------------------------------------------------
 
   /** Rebuilds one job from the binlog: reserved → ready, delayed keeps its absolute deadline. */
-  restoreJob(record: JobRecord, body: Buffer): void {
+  restoreJob(record: JobRecord, body: Buffer, movingTo?: string): void {
     const job = this.table.create(record, this.findOrMakeTube(record.tube).no, body, true);
-    if (record.state === JobState.Buried) this.place.addBuried(job);
+    if (movingTo !== undefined) this.moves.hide(job, record, movingTo);
+    else if (record.state === JobState.Buried) this.place.addBuried(job);
     else if (record.state === JobState.Delayed && record.deadlineAtMs > this.clock.nowMs())
       this.place.addDelayed(job); // its deadline is the record's
     else this.place.makeReady(job);
@@ -531,13 +608,23 @@ export class Engine implements JobHost {
    * `body` (without CRLF): a full record; undefined: a state record, ignored for an unknown job (its
    * full record was in a segment the copy did not include, as in replay).
    */
-  applyRecord(record: JobRecord, body: Buffer | undefined): void {
+  applyRecord(record: JobRecord, body: Buffer | undefined, movingTo?: string): void {
     const job = this.table.slotOf(record.id);
     if (job === NO_JOB) {
-      if (body !== undefined) this.restoreJob(record, body);
+      if (body !== undefined) this.restoreJob(record, body, movingTo);
       return;
     }
     const jobs = this.table;
+    if (jobs.state[job] === StateCode.Moving || movingTo !== undefined) {
+      // Into or out of moving (a Move record, a compaction copy): placed again from scratch.
+      this.place.detach(job);
+      this.moves.unhide(job);
+      jobs.setLoggedFields(job, record);
+      jobs.pri[job] = record.pri;
+      if (movingTo !== undefined) this.moves.hide(job, record, movingTo);
+      else this.placeAsLogged(job, record);
+      return;
+    }
     const deadlineAtMs = record.state === JobState.Delayed ? record.deadlineAtMs : 0;
     const code =
       record.state === JobState.Buried
@@ -566,11 +653,12 @@ export class Engine implements JobHost {
   /** A delete record applied on a standby: the job is gone (nothing when it is unknown). */
   applyDelete(id: number): void {
     const job = this.table.slotOf(id);
-    if (job === NO_JOB) return;
-    const tube = this.place.tubeOf(job);
-    this.place.detach(job);
-    this.table.remove(job);
-    this.dropTubeIfUnused(tube);
+    if (job !== NO_JOB) this.removeJob(job);
+  }
+
+  /** An import key from the log (replay, a standby's apply). */
+  restoreImportKey(key: ImportKey): void {
+    this.moves.remember(key, this.clock.nowMs());
   }
 
   /**
@@ -592,11 +680,14 @@ export class Engine implements JobHost {
     return this.table.jobsBytes;
   }
 
-  jobSource(id: number): { record: JobRecord; body: Buffer } | undefined {
+  jobSource(id: number): { record: JobRecord; body: Buffer; movingTo?: string } | undefined {
     const job = this.jobs.get(id);
     if (!job) return undefined;
     const bodyWithCrlf = job.bodyWithCrlf;
-    return { record: job.toRecord(), body: bodyWithCrlf.subarray(0, bodyWithCrlf.length - 2) };
+    const body = bodyWithCrlf.subarray(0, bodyWithCrlf.length - 2);
+    const moving = this.moves.of(id);
+    if (moving) return { record: moving.record, body, movingTo: moving.dest };
+    return { record: job.toRecord(), body };
   }
 
   /**
@@ -615,6 +706,27 @@ export class Engine implements JobHost {
   }
 
   // ---- internals ------------------------------------------------------------------------------
+
+  /** The job leaves every structure and the table; its tube may go. */
+  private removeJob(job: number): void {
+    const tube = this.place.tubeOf(job);
+    this.place.detach(job);
+    this.moves.unhide(job);
+    this.table.remove(job); // other jobs may change slots now
+    this.dropTubeIfUnused(tube);
+  }
+
+  /** A detached job takes the state its record gives, with replay's rules (see applyRecord). */
+  private placeAsLogged(job: number, record: JobRecord): void {
+    if (record.state === JobState.Buried) this.place.addBuried(job);
+    else if (record.state === JobState.Delayed && record.deadlineAtMs > this.clock.nowMs()) {
+      this.table.deadlineAtMs[job] = record.deadlineAtMs;
+      this.place.addDelayed(job);
+    } else {
+      this.place.makeReady(job);
+      this.waits.wakeTubes([this.place.tubeOf(job)]);
+    }
+  }
 
   /** The next id, or 0 when the journal cannot grant a ceiling covering it (nothing is consumed). */
   private allocateId(): number {

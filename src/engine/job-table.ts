@@ -25,7 +25,8 @@ import { type Slab, SlabArena } from './slab-arena';
 export const NO_JOB = -1;
 
 /** The state column's values; 0 marks a free slot. */
-export const StateCode = { Free: 0, Ready: 1, Reserved: 2, Delayed: 3, Buried: 4 } as const;
+/** Moving: handed to another node by `x-move-out`, in no heap or list until done (moves.ts). */
+export const StateCode = { Free: 0, Ready: 1, Reserved: 2, Delayed: 3, Buried: 4, Moving: 5 } as const;
 export type StateCode = (typeof StateCode)[keyof typeof StateCode];
 
 /** Counters kept as u32 in the record (beanstalkd's and the binlog's width). */

@@ -16,6 +16,7 @@ const STATE_NAME: readonly JobState[] = [
   JobState.Reserved,
   JobState.Delayed,
   JobState.Buried,
+  JobState.Moving,
 ];
 
 /** What a view reads through: the job table and the engine's tube and session registries. */

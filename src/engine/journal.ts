@@ -15,6 +15,11 @@ export const JobState = {
   Reserved: 'reserved',
   Delayed: 'delayed',
   Buried: 'buried',
+  /**
+   * Being moved to another node (moves.ts): never in a record — a moving job is logged with the
+   * state it moves from, in a Move record.
+   */
+  Moving: 'moving',
 } as const;
 export type JobState = (typeof JobState)[keyof typeof JobState];
 
@@ -72,9 +77,27 @@ export function newJobRecord(
   };
 }
 
+/**
+ * A job imported from another node (x-import): origin node and its id there → the id here. Logged
+ * with the job's full record and kept past the job's life (moves.ts, IMPORT_KEY_GRACE_MS), so a
+ * repeated import answers the same id instead of making a second job.
+ */
+export interface ImportKey {
+  node: string;
+  originId: number;
+  newId: number;
+  /** When it was imported, ms since epoch: the grace counts from here. */
+  atMs: number;
+}
+
 export interface Journal {
   /** A new job (full record: metadata + tube + body). Returns the record's seq, or null when no space. */
-  logPut(job: JobRecord, body: Buffer): number | null;
+  logPut(job: JobRecord, body: Buffer, origin?: ImportKey): number | null;
+  /**
+   * The job (`job`: the state it moves from) is being moved to node `dest` (x-move-out): it stays
+   * hidden until its delete. Returns the seq, or null when no space.
+   */
+  logMoveOut(job: JobRecord, dest: string): number | null;
   /**
    * A state change of a live job (bury, kick, release — with or without delay, so a new priority
    * survives). Returns the seq, or null when no space could be reserved for it.
@@ -92,6 +115,7 @@ export interface Journal {
 /** A journal that keeps nothing: the node without -b. */
 export const nullJournal: Journal = {
   logPut: () => 0,
+  logMoveOut: () => 0,
   logUpdate: () => 0,
   logDelete: () => 0,
   reserveIds: () => Number.MAX_SAFE_INTEGER,

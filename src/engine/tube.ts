@@ -14,6 +14,8 @@ export class Tube {
   buriedTail = NO_JOB;
   buriedCount = 0;
   reservedCount = 0;
+  /** Jobs being moved to another node (moves.ts): in no heap, yet they keep the tube alive. */
+  movingCount = 0;
   urgentCount = 0;
   /** Sessions blocked in reserve that watch this tube, in arrival order. */
   readonly waiting = new Set<Session>();
@@ -68,7 +70,13 @@ export class Tube {
 
   /** A tube lives while something refers to it: jobs, users, watchers, or it is `default`. */
   get inUse(): boolean {
-    return this.permanent || this.usingCount > 0 || this.watchingCount > 0 || this.jobCount > 0;
+    return (
+      this.permanent ||
+      this.usingCount > 0 ||
+      this.watchingCount > 0 ||
+      this.jobCount > 0 ||
+      this.movingCount > 0
+    );
   }
 
   pushReady(job: number): void {

@@ -45,6 +45,18 @@ export type Request =
   | { op: 'x-hello' | 'x-cancel' }
   | { op: 'x-unreserve'; id: number }
   | { op: 'x-reserve-wait'; timeoutMs: number; flags: number }
+  // Moving jobs between nodes exactly once (docs/migration.md, "Moving jobs").
+  | { op: 'x-move-out'; id: number; dest: string }
+  | { op: 'x-move-done'; id: number }
+  | { op: 'x-list-moving' }
+  | ({
+      op: 'x-import';
+      pri: number;
+      delayMs: number;
+      ttrMs: number;
+      body: Buffer;
+      bodyOk: boolean;
+    } & ImportOrigin)
   // Replication (docs/replication.md): between the members of a shard, and from operators/proxies.
   | { op: 'x-role' }
   | { op: 'x-auth'; token: string }
@@ -76,8 +88,17 @@ export type RequestOf<K extends Request['op']> = Request extends infer R
     : never
   : never;
 
-/** The put line, before its body: what the framing layer needs to read the body. */
+/** `x-import`'s own arguments: where the job comes from and the state it arrives in. */
+export interface ImportOrigin {
+  node: string;
+  originId: number;
+  state: 'ready' | 'delayed' | 'buried';
+}
+
+/** The put line (or x-import's), before its body: what the framing layer needs to read the body. */
 export interface PutHeader {
+  /** x-import: the line was `x-import …`, not `put …`. */
+  origin?: ImportOrigin;
   pri: number;
   delayMs: number;
   ttrMs: number;
@@ -119,7 +140,7 @@ type LineDecoder = (buf: Buffer, argStart: number, end: number) => LineResult;
 
 const ASCII = (s: string): Buffer => Buffer.from(s, 'latin1');
 
-function exact(op: BareOp | 'x-hello' | 'x-cancel' | 'x-role'): LineDecoder {
+function exact(op: BareOp | 'x-hello' | 'x-cancel' | 'x-role' | 'x-list-moving'): LineDecoder {
   const request = { op } as Request;
   return (_buf, argStart, end) => (argStart === end ? request : BAD);
 }
@@ -267,6 +288,34 @@ function decodeFence(buf: Buffer, argStart: number, end: number): LineResult {
   return { op: 'x-fence', term, lastTerm, lastLsn, member: a[3] as string };
 }
 
+/** `x-move-out <id> <dest>`. */
+function decodeMoveOut(buf: Buffer, argStart: number, end: number): LineResult {
+  const a = args(buf, argStart, end, 2);
+  if (!a || !COUNT.test(a[0] as string) || Number(a[0]) < 1 || !WORD_ARG.test(a[1] as string)) return BAD;
+  return { op: 'x-move-out', id: Number(a[0]), dest: a[1] as string };
+}
+
+const IMPORT_STATES: ReadonlySet<string> = new Set(['ready', 'delayed', 'buried']);
+
+/** `x-import <node> <origin-id> <pri> <delay-ms> <ttr-ms> <state> <bytes>`, then the body. */
+function decodeImport(buf: Buffer, argStart: number, end: number): LineResult {
+  const a = args(buf, argStart, end, 7);
+  if (!a) return BAD;
+  const [node = '', originId = '', pri = '', delayMs = '', ttrMs = '', state = '', bytes = ''] = a;
+  if (!WORD_ARG.test(node) || !IMPORT_STATES.has(state)) return BAD;
+  if (![originId, pri, delayMs, ttrMs, bytes].every((v) => COUNT.test(v)) || Number(originId) < 1) return BAD;
+  if (Number(pri) > 4294967295 || Number(bytes) > 4294967295) return BAD;
+  const header: PutHeader = {
+    pri: Number(pri),
+    delayMs: Number(delayMs),
+    ttrMs: Number(ttrMs),
+    bodyBytes: Number(bytes),
+    trailingGarbage: false,
+    origin: { node, originId: Number(originId), state: state as ImportOrigin['state'] },
+  };
+  return { op: 'put-header', header };
+}
+
 function decodeReplicate(buf: Buffer, argStart: number, end: number): LineResult {
   const a = args(buf, argStart, end, 8);
   if (!a) return BAD;
@@ -336,6 +385,10 @@ const EXTENSIONS: ReadonlyArray<readonly [Buffer, LineDecoder]> = [
   [ASCII('x-promote '), decodePromote],
   [ASCII('x-fence '), decodeFence],
   [ASCII('x-replicate '), decodeReplicate],
+  [ASCII('x-move-out '), decodeMoveOut],
+  [ASCII('x-move-done '), idCommand('x-move-done')],
+  [ASCII('x-list-moving'), exact('x-list-moving')],
+  [ASCII('x-import '), decodeImport],
 ];
 
 type Buckets = Array<Array<readonly [Buffer, LineDecoder]> | undefined>;

@@ -173,6 +173,16 @@ export class RequestParser {
     this.put = null;
     this.state = State.WantCommand;
     const n = body.length;
+    if (header.origin)
+      return {
+        op: 'x-import',
+        ...header.origin,
+        pri: header.pri,
+        delayMs: header.delayMs,
+        ttrMs: header.ttrMs,
+        body,
+        bodyOk: body[n - 2] === CR && body[n - 1] === LF,
+      };
     return {
       op: 'put',
       pri: header.pri,

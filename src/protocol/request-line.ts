@@ -12,6 +12,14 @@ export function putLine(pri: number, delaySecs: number, ttrSecs: number, bodyByt
 
 const secs = (ms: number): number => ms / 1000;
 
+/** `x-import <node> <origin-id> <pri> <delay-ms> <ttr-ms> <state> <bytes>` (docs/migration.md). */
+export function importLine(
+  job: { node: string; originId: number; pri: number; delayMs: number; ttrMs: number; state: string },
+  bodyBytes: number,
+): string {
+  return `x-import ${job.node} ${job.originId} ${job.pri} ${job.delayMs} ${job.ttrMs} ${job.state} ${bodyBytes}`;
+}
+
 /**
  * The line for `req`. For requests naming a job, `id` replaces the request's own (the proxy sends
  * the node-local id). An `error` request has no line: it is a programmer error to format one.
@@ -36,7 +44,12 @@ export function requestLine(req: Request, id = 'id' in req ? req.id : 0): string
     case 'kick-job':
     case 'stats-job':
     case 'x-unreserve':
+    case 'x-move-done':
       return `${req.op} ${id}`;
+    case 'x-move-out':
+      return `x-move-out ${id} ${req.dest}`;
+    case 'x-import':
+      return importLine(req, req.body.length - 2);
     case 'release':
       return `release ${id} ${req.pri} ${secs(req.delayMs)}`;
     case 'bury':

@@ -58,7 +58,8 @@ type FieldValue<K extends FieldKind> = K extends 'number' | 'seconds'
       : string;
 export type StatsOf<T extends Record<string, FieldKind>> = { -readonly [P in keyof T]: FieldValue<T[P]> };
 
-export type JobState = 'ready' | 'reserved' | 'delayed' | 'buried';
+/** `moving`: stalkd only, a job being moved to another node (docs/migration.md). */
+export type JobState = 'ready' | 'reserved' | 'delayed' | 'buried' | 'moving';
 
 /** The 51 keys of `stats`, in emitted order. Times are seconds; `rusage-*` have microsecond digits. */
 export const SERVER_STATS_FIELDS = {
@@ -157,7 +158,7 @@ export type TubeStats = StatsOf<typeof TUBE_STATS_FIELDS>;
 export type JobStats = StatsOf<typeof JOB_STATS_FIELDS>;
 
 const NUMBER = /^\d+(\.\d+)?$/;
-const JOB_STATES: ReadonlySet<string> = new Set(['ready', 'reserved', 'delayed', 'buried']);
+const JOB_STATES: ReadonlySet<string> = new Set(['ready', 'reserved', 'delayed', 'buried', 'moving']);
 
 function convertValue(key: string, kind: FieldKind, text: string): number | string | boolean {
   switch (kind) {

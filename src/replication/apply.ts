@@ -13,11 +13,18 @@ export function applyLogRecord(engine: Engine, rec: LogRecord, buf: Buffer): voi
       engine.setNextId(rec.maxId + 1);
       return;
     case RecordType.Put:
-      engine.applyRecord(rec.job, buf.subarray(rec.bodyAt, rec.bodyAt + rec.bodyBytes));
+      engine.applyRecord(rec.job, buf.subarray(rec.bodyAt, rec.bodyAt + rec.bodyBytes), rec.movingTo);
+      if (rec.origin) engine.restoreImportKey(rec.origin);
       engine.setNextId(rec.job.id + 1);
       return;
     case RecordType.Update:
       engine.applyRecord({ ...rec.job, tube: '' }, undefined);
+      return;
+    case RecordType.Move:
+      engine.applyRecord({ ...rec.job, tube: '' }, undefined, rec.dest);
+      return;
+    case RecordType.Import:
+      engine.restoreImportKey(rec.key);
       return;
     case RecordType.Delete:
       engine.applyDelete(rec.id);

@@ -9,7 +9,7 @@
  */
 import type { Binlog } from '../binlog';
 import type { FollowerLog } from '../binlog/follower-log';
-import type { JobRecord } from '../engine/journal';
+import type { ImportKey, JobRecord } from '../engine/journal';
 import type { DurableLog } from '../server/node-server';
 import type { ReplicationSource } from './source';
 
@@ -73,8 +73,12 @@ export class MemberLog implements DurableLog {
 
   // ---- Journal: only a primary writes ------------------------------------------------------------
 
-  logPut(job: JobRecord, body: Buffer): number | null {
-    return this.frozenAt === undefined && this.binlog ? this.binlog.logPut(job, body) : null;
+  logPut(job: JobRecord, body: Buffer, origin?: ImportKey): number | null {
+    return this.frozenAt === undefined && this.binlog ? this.binlog.logPut(job, body, origin) : null;
+  }
+
+  logMoveOut(job: JobRecord, dest: string): number | null {
+    return this.frozenAt === undefined && this.binlog ? this.binlog.logMoveOut(job, dest) : null;
   }
 
   logUpdate(job: JobRecord): number | null {

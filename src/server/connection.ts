@@ -133,6 +133,10 @@ export class Connection implements HandlerContext, Stallable {
     if (seq > this.shownSeq) this.shownSeq = seq;
   }
 
+  waitFor(seq: number): void {
+    if (seq > this.shownSeq) this.shownSeq = seq;
+  }
+
   defer(reply: Promise<string>): void {
     this.deferred = true;
     void reply

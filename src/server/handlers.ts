@@ -64,6 +64,8 @@ export interface HandlerContext {
   handOver(req: ReplicateRequest): void;
   /** The reply names job `id`: it leaves only once the job's put is confirmed (replication). */
   jobShown(id: number): void;
+  /** The reply leaves only once journal record `seq` is durable (a record another connection wrote). */
+  waitFor(seq: number): void;
 }
 
 /** Commands that change a job or a tube: a standby answers NOT_PRIMARY (docs/replication.md). */
@@ -81,6 +83,9 @@ const CHANGING: ReadonlySet<Request['op']> = new Set<Request['op']>([
   'kick-job',
   'pause-tube',
   'x-unreserve',
+  'x-move-out',
+  'x-move-done',
+  'x-import',
 ]);
 
 const REFUSAL_OF = { DRAINING: 'draining', EXPECTED_CRLF: 'expected_crlf' } as const;
@@ -137,6 +142,43 @@ function reserveCommon(
   ctx.beginWait(extra);
   return null;
 }
+
+/**
+ * Moving jobs between nodes (engine/moves.ts, docs/migration.md). A reply about a move or an import
+ * another connection made waits until the log holds it durably, as the first reply would have.
+ */
+const MOVE_HANDLERS: Pick<HandlerTable, 'x-move-out' | 'x-move-done' | 'x-list-moving' | 'x-import'> = {
+  'x-move-out'(ctx, req) {
+    const { engine } = ctx;
+    const move = engine.moveOut(req.id, req.dest);
+    if (move === 'BUSY') return lineReply('BUSY');
+    if (typeof move === 'string') return REPLY[move];
+    ctx.jobShown(req.id);
+    ctx.waitFor(engine.lastJournalSeq);
+    const r = move.record;
+    const delayMs = r.state === 'delayed' ? Math.max(0, r.deadlineAtMs - engine.clock.nowMs()) : 0;
+    return lineReply(`MOVING ${move.dest} ${r.tube} ${r.state} ${r.pri} ${delayMs} ${r.ttrMs}`);
+  },
+  'x-move-done'(ctx, req) {
+    return REPLY[ctx.engine.moveDone(req.id)];
+  },
+  'x-list-moving'(ctx) {
+    return okYaml(yamlList(ctx.engine.moves.ids().map(String)));
+  },
+  'x-import'(ctx, req) {
+    const { engine, session } = ctx;
+    engine.markProducer(session);
+    const origin = { node: req.node, originId: req.originId };
+    const result = engine.importJob(session, origin, req, req.body, req.bodyOk);
+    if (result.word === 'INSERTED') return numbersLine(WORD.INSERTED, result.id);
+    if (result.word === 'IMPORTED') {
+      ctx.waitFor(engine.lastJournalSeq);
+      return lineReply(`IMPORTED ${result.id}`);
+    }
+    ctx.refusePut(result.word === 'OUT_OF_MEMORY' ? result.reason : REFUSAL_OF[result.word]);
+    return REPLY[result.word];
+  },
+};
 
 const HANDLERS: HandlerTable = {
   put(ctx, req) {
@@ -233,6 +275,7 @@ const HANDLERS: HandlerTable = {
   'x-unreserve'(ctx, req) {
     return REPLY[ctx.engine.unreserve(ctx.session, req.id)];
   },
+  ...MOVE_HANDLERS,
   kick(ctx, req) {
     ctx.cmd.kick++;
     return lineReply(`KICKED ${ctx.engine.kick(ctx.session, req.bound)}`);

@@ -237,6 +237,7 @@ describe('node metrics', () => {
     const log: DurableLog & { setFsyncObserver(o: FsyncObserver | undefined): void } = {
       logPut: () => 1,
       logUpdate: () => 1,
+      logMoveOut: () => 1,
       logDelete: () => 1,
       reserveIds: () => Number.MAX_SAFE_INTEGER,
       flush: () => {},

@@ -86,6 +86,42 @@ describe('parser dispatch', () => {
     line('x-hellox', BAD);
     line('x-reserve-wait 5', BAD);
   });
+
+  test('dispatch: the move extensions; x-import reads its body as a put does', () => {
+    line('x-move-out 7 node-3', { op: 'x-move-out', id: 7, dest: 'node-3' });
+    line('x-move-done 7', { op: 'x-move-done', id: 7 });
+    line('x-list-moving', { op: 'x-list-moving' });
+    for (const bad of [
+      'x-move-out 7',
+      'x-move-out 0 n',
+      'x-move-out 7 a b',
+      'x-list-movingX',
+      'x-move-done x',
+    ])
+      line(bad, BAD);
+    assertParses('x-import node-0 41 5 2500 30000 delayed 3\r\nabc\r\nx-list-moving\r\n', [
+      {
+        op: 'x-import',
+        node: 'node-0',
+        originId: 41,
+        state: 'delayed',
+        pri: 5,
+        delayMs: 2500,
+        ttrMs: 30000,
+        body: 'abc\r\n',
+        bodyOk: true,
+      },
+      { op: 'x-list-moving' },
+    ]);
+    for (const bad of [
+      'x-import node-0 41 5 0 1000 reserved 3',
+      'x-import node-0 0 5 0 1000 ready 3',
+      'x-import node-0 41 4294967296 0 1000 ready 3',
+      'x-import node-0 41 5 0 1000 ready',
+      'x-import node-0 41 5 -1 1000 ready 3',
+    ])
+      line(bad, BAD);
+  });
 });
 
 describe('parser numbers', () => {

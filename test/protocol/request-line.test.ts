@@ -39,6 +39,8 @@ const LINES = [
   'x-hello',
   'x-cancel',
   'x-unreserve 12',
+  'x-move-out 3 node-2',
+  'x-move-done 4',
   'x-reserve-wait 4294967295 6',
 ];
 

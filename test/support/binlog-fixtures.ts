@@ -67,6 +67,8 @@ export class FakeJobStore {
     this.nextId = n;
   }
 
+  restoreImportKey(): void {}
+
   /** Returns the new id, or null when the log refused (OUT_OF_MEMORY). */
   put(body: string | Buffer, fields: Partial<JobRecord> = {}): number | null {
     if (this.nextId > this.idCeiling) {

@@ -111,7 +111,8 @@ export class Harness {
 export type JournalCall =
   | { op: 'put'; record: JobRecord; body: string }
   | { op: 'update'; record: JobRecord }
-  | { op: 'delete'; id: number };
+  | { op: 'delete'; id: number }
+  | { op: 'move'; record: JobRecord; dest: string };
 
 /**
  * Records every call; `failing` makes logPut/logUpdate answer null (disk full). Id ceilings are
@@ -136,6 +137,12 @@ export class RecordingJournal implements Journal {
   logPut(record: JobRecord, jobBody: Buffer): number | null {
     if (this.failing) return null;
     this.calls.push({ op: 'put', record: { ...record }, body: jobBody.toString('latin1') });
+    return ++this.seq;
+  }
+
+  logMoveOut(record: JobRecord, dest: string): number | null {
+    if (this.failing) return null;
+    this.calls.push({ op: 'move', record: { ...record }, dest });
     return ++this.seq;
   }
 
@@ -189,6 +196,7 @@ export function checkEngine(engine: Engine, sessions: readonly Session[]): void 
   for (const tube of engine.tubes.values())
     perTube.set(tube.name, { urgent: 0, ready: 0, reserved: 0, delayed: 0, buried: 0 });
   let next = Number.POSITIVE_INFINITY;
+  const movingPerTube = new Map<string, number>();
 
   for (const [id, job] of engine.jobs) {
     assert.equal(job.id, id);
@@ -217,6 +225,12 @@ export function checkEngine(engine: Engine, sessions: readonly Session[]): void 
         t.buried++;
         assert.equal(job.reservedBy, null);
         break;
+      case JobState.Moving:
+        movingPerTube.set(job.tube.name, (movingPerTube.get(job.tube.name) ?? 0) + 1);
+        assert.ok(engine.moves.of(id), `moving job ${id} has no move`);
+        assert.equal(job.reservedBy, null);
+        assert.ok(!heapHolds(job.tube.ready, job.slot) && !heapHolds(job.tube.delayed, job.slot));
+        break;
       case JobState.Reserved: {
         total.reserved++;
         t.reserved++;
@@ -230,6 +244,12 @@ export function checkEngine(engine: Engine, sessions: readonly Session[]): void 
   }
   for (const key of Object.keys(total) as (keyof typeof total)[])
     assert.equal(engine.counts[key], total[key], `counts.${key}`);
+  for (const tube of engine.tubes.values())
+    assert.equal(tube.movingCount, movingPerTube.get(tube.name) ?? 0, `${tube.name}: movingCount`);
+  assert.equal(
+    engine.moves.movingCount,
+    [...movingPerTube.values()].reduce((a, n) => a + n, 0),
+  );
   // The job table, its id index and the arena agree on how many jobs live.
   assert.equal(engine.table.index.size, engine.table.live, 'id index size');
   assert.equal(engine.table.arena.liveRecords, engine.table.live, 'arena records');

@@ -14,7 +14,7 @@ import { prng } from './engine-fixture';
 export type Parsed = Record<string, unknown>;
 
 export function simplify(r: Request): Parsed {
-  return r.op === 'put' ? { ...r, body: r.body.toString('latin1') } : { ...r };
+  return r.op === 'put' || r.op === 'x-import' ? { ...r, body: r.body.toString('latin1') } : { ...r };
 }
 
 export function parseChunks(
