@@ -14,17 +14,20 @@ import {
   START_RECORD_BYTES,
 } from '../../src/binlog/format';
 import { JobState } from '../../src/engine/journal';
-import { durable, type FakeJobStore, openStore, type StoredJob, tempDir } from '../support/binlog-fixtures';
+import {
+  copySegments,
+  durable,
+  type FakeJobStore,
+  openStore,
+  type StoredJob,
+  tempDir,
+} from '../support/binlog-fixtures';
 
 const SEG = 'seg-0000000001.stalkd';
 const SMALL = { fsyncEveryMs: 0, segmentBytes: 64 * 1024 };
 
 function snapshot(from: string): string {
-  const to = tempDir('stalkd-damage-');
-  for (const name of fs.readdirSync(from)) {
-    if (name.endsWith('.stalkd')) fs.copyFileSync(path.join(from, name), path.join(to, name));
-  }
-  return to;
+  return copySegments(from, 'stalkd-damage-');
 }
 
 /** End of the written data: the last non-zero byte + 1 (records never end in a zero CRC here). */

@@ -5,11 +5,9 @@
  * leaves, see damage.test.ts) at every step and replaying each copy.
  */
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { type CeilingLog, IdCeiling, MAX_BLOCK, MIN_BLOCK } from '../../src/binlog/id-ceiling';
-import { durable, FaultyFileOps, openStore, tempDir } from '../support/binlog-fixtures';
+import { copySegments, durable, FaultyFileOps, openStore, tempDir } from '../support/binlog-fixtures';
 
 /** A log whose records become safe when `settle()` says so. */
 class FakeCeilingLog implements CeilingLog {
@@ -107,14 +105,6 @@ describe('id ceiling policy', () => {
   });
 });
 
-function copyFiles(from: string): string {
-  const to = tempDir('stalkd-ids-copy-');
-  for (const name of fs.readdirSync(from)) {
-    if (name.endsWith('.stalkd')) fs.copyFileSync(path.join(from, name), path.join(to, name));
-  }
-  return to;
-}
-
 describe('id ceiling on disk', () => {
   for (const fsyncEveryMs of [0, 50, null] as const) {
     it(`id ceiling (${fsyncEveryMs === null ? '-F' : `-f ${fsyncEveryMs}`}): what a kill -9 leaves at any moment restarts above every id handed out`, async () => {
@@ -128,7 +118,7 @@ describe('id ceiling on disk', () => {
           if (i % 3 === 0) store.delete(highest - 1);
         }
         binlog.flush(); // what the server does before any reply: from here a client may see `highest`
-        const copy = copyFiles(dir);
+        const copy = copySegments(dir, 'stalkd-ids-copy-');
         const again = await openStore(copy, { fsyncEveryMs });
         await again.binlog.close();
         assert.ok(again.store.nextId > highest, `round ${round}: next id ${again.store.nextId} ≤ ${highest}`);

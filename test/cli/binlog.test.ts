@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Client } from '../../src/client';
-import { tempDir } from '../support/binlog-fixtures';
+import { copyLiveFile, tempDir } from '../support/binlog-fixtures';
 import { CLI_PATH } from '../support/cli-process';
 import { startNode } from '../support/node-process';
 
@@ -160,7 +160,7 @@ test('binlog: a copy taken segment by segment under load verifies and restores e
     assert.ok(names.length >= 3, `several segments: ${names}`);
     for (const name of names) {
       try {
-        copyFileSync(join(dir, name), join(copy, name));
+        copyLiveFile(join(dir, name), join(copy, name));
       } catch (err) {
         // Compaction removed an old segment after the listing: its jobs live on in newer ones.
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

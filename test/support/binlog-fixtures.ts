@@ -15,6 +15,25 @@ process.on('exit', () => {
   for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * Copies a file that another thread or process may be writing or truncating at the same moment (a
+ * live binlog: the writer truncates sealed segments on the thread pool). Not fs.copyFileSync: libuv
+ * copies the size it saw at the start and loops forever when the source shrinks meanwhile (seen
+ * here: the id-ceiling test spun in copyFileSync now and then under load). A read to EOF cannot.
+ */
+export function copyLiveFile(from: string, to: string): void {
+  fs.writeFileSync(to, fs.readFileSync(from));
+}
+
+/** Copies the segment files of a live binlog directory into a fresh temp dir: what a kill -9 leaves. */
+export function copySegments(from: string, prefix: string): string {
+  const to = tempDir(prefix);
+  for (const name of fs.readdirSync(from)) {
+    if (name.endsWith('.stalkd')) copyLiveFile(path.join(from, name), path.join(to, name));
+  }
+  return to;
+}
+
 /** A fresh directory, removed when the test process exits. */
 export function tempDir(prefix = 'stalkd-binlog-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
