@@ -310,7 +310,10 @@ export class Engine implements JobHost {
     const seq = this.journal.logPut(record, bodyWithCrlf.subarray(0, bodyWithCrlf.length - 2), key);
     if (seq === null) return { word: 'OUT_OF_MEMORY', reason: 'binlog' };
     this.lastJournalSeq = seq;
-    if (key) this.moves.remember(key, now);
+    if (key) {
+      this.moves.remember(key, now);
+      this.moves.movedIn++;
+    }
     const job = this.table.create(record, tube.no, bodyWithCrlf, false);
     tube.totalJobs++;
     this.counts.totalJobs++;
@@ -351,6 +354,7 @@ export class Engine implements JobHost {
     if (job === NO_JOB || this.table.state[job] !== StateCode.Moving) return 'NOT_FOUND';
     this.removeJob(job);
     this.lastJournalSeq = this.journal.logDelete(id);
+    this.moves.movedOut++;
     return 'DELETED';
   }
 

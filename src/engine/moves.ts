@@ -41,6 +41,9 @@ export class Moves {
   private readonly moving = new Map<number, Moving>();
   /** By keyOf(node, originId), oldest first (imports arrive in time order; see sweep). */
   private readonly imports = new Map<string, ImportKey>();
+  /** Jobs deleted here by x-move-done, and inserted here by x-import, since start (metrics). */
+  movedOut = 0;
+  movedIn = 0;
 
   constructor(
     private readonly table: JobTable,

@@ -97,6 +97,20 @@ export const NODE = {
     'Client connections closed because a started request or unread replies stalled (--request-timeout-ms).',
   ),
   putsRefused: counter('puts_refused_total', 'Puts not inserted, by reason.', ['reason']),
+  jobsMoved: counter(
+    'jobs_moved_total',
+    'Jobs moved by stalkd migrate: direction="out" deleted here once moved, "in" inserted here by x-import.',
+    ['direction'],
+  ),
+  movesFailed: counter(
+    'moves_failed_total',
+    'Steps of job moves refused here (x-import not inserted, x-move-out not logged), by reason.',
+    ['reason'],
+  ),
+  jobsMoving: gauge(
+    'jobs_moving',
+    'Jobs being moved out of this node (hidden until stalkd migrate finishes their move).',
+  ),
   jobsBytes: gauge('jobs_bytes', "Memory of the jobs' records and bodies (what --max-jobs-bytes bounds)."),
   jobsMaxBytes: gauge('jobs_max_bytes', '--max-jobs-bytes: puts past it answer OUT_OF_MEMORY; 0 = no limit.'),
   tubes: gauge('tubes', 'Tubes that exist on this node (exported or not).'),

@@ -135,6 +135,18 @@ export function registerNodeMetrics(
     this.reset();
     for (const reason of PUT_REFUSALS) setCounter(this, server.putsRefused[reason], { reason });
   });
+  createCounter(registry, NODE.jobsMoved, function () {
+    this.reset();
+    setCounter(this, engine.moves.movedOut, { direction: 'out' });
+    setCounter(this, engine.moves.movedIn, { direction: 'in' });
+  });
+  createCounter(registry, NODE.movesFailed, function () {
+    this.reset();
+    for (const reason of PUT_REFUSALS) setCounter(this, server.movesFailed[reason], { reason });
+  });
+  createGauge(registry, NODE.jobsMoving, function () {
+    this.set(engine.moves.movingCount);
+  });
   createGauge(registry, NODE.jobsBytes, function () {
     this.set(engine.jobsBytes);
   });

@@ -108,6 +108,10 @@ export class Connection implements HandlerContext, Stallable {
     return this.server.stalkdVersion;
   }
 
+  refuseMove(reason: PutRefusal): void {
+    this.server.movesFailed[reason]++;
+  }
+
   refusePut(reason: PutRefusal): void {
     this.server.putsRefused[reason]++;
   }

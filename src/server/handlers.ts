@@ -51,6 +51,8 @@ export interface HandlerContext {
   readonly stalkdVersion: string;
   /** A put was not inserted, for this reason (metrics). */
   refusePut(reason: PutRefusal): void;
+  /** A step of a job move was refused, for this reason (x-import not inserted, x-move-out not logged). */
+  refuseMove(reason: PutRefusal): void;
   /** The beanstalkd release reproduced (stats strings quoted or not). */
   readonly dialect: Dialect;
   /** Replication: the member's role and answers (STANDALONE without --shard-peers). */
@@ -152,6 +154,7 @@ const MOVE_HANDLERS: Pick<HandlerTable, 'x-move-out' | 'x-move-done' | 'x-list-m
     const { engine } = ctx;
     const move = engine.moveOut(req.id, req.dest);
     if (move === 'BUSY') return lineReply('BUSY');
+    if (move === 'OUT_OF_MEMORY') ctx.refuseMove('binlog');
     if (typeof move === 'string') return REPLY[move];
     ctx.jobShown(req.id);
     ctx.waitFor(engine.lastJournalSeq);
@@ -175,7 +178,7 @@ const MOVE_HANDLERS: Pick<HandlerTable, 'x-move-out' | 'x-move-done' | 'x-list-m
       ctx.waitFor(engine.lastJournalSeq);
       return lineReply(`IMPORTED ${result.id}`);
     }
-    ctx.refusePut(result.word === 'OUT_OF_MEMORY' ? result.reason : REFUSAL_OF[result.word]);
+    ctx.refuseMove(result.word === 'OUT_OF_MEMORY' ? result.reason : REFUSAL_OF[result.word]);
     return REPLY[result.word];
   },
 };

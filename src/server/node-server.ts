@@ -97,6 +97,10 @@ export interface NodeServerOptions {
   onBackpressure?: (info: { unsentBytes: number; unreadBytes: number }) => void;
 }
 
+function noRefusals(): Record<PutRefusal, number> {
+  return { draining: 0, binlog: 0, memory: 0, job_too_big: 0, expected_crlf: 0 };
+}
+
 export class NodeServer {
   readonly engine: Engine;
   /** The `cmd-*` counters of `stats`, bumped by the handlers as beanstalkd counts. */
@@ -114,13 +118,9 @@ export class NodeServer {
   /** Connections the listener dropped at --max-connections (stalkd_connections_refused_total). */
   connectionsRefused = 0;
   /** Puts answered with something other than INSERTED, by reason (stalkd_puts_refused_total). */
-  readonly putsRefused: Record<PutRefusal, number> = {
-    draining: 0,
-    binlog: 0,
-    memory: 0,
-    job_too_big: 0,
-    expected_crlf: 0,
-  };
+  readonly putsRefused = noRefusals();
+  /** Steps of job moves refused, by reason (stalkd_moves_failed_total; docs/migration.md). */
+  readonly movesFailed = noRefusals();
   private readonly listener: Listener;
   private readonly manualTimers: boolean;
   private timer: NodeJS.Timeout | undefined;
