@@ -308,9 +308,13 @@ export class Connection implements HandlerContext, Stallable {
   /** The journal's durable point advanced: release what it covers. Returns true while more waits. */
   releaseDurable(durableSeq: number): boolean {
     if (this.closed) return false;
+    // Records the replies may name go to the OS once, before any reply is taken off the queue: a
+    // flush per reply (write) may announce durability again and release this queue re-entrantly,
+    // and the later replies would leave ahead of the one being written.
+    if (!this.turnCorked) this.server.flushLog();
     this.socket.cork();
     while (this.gated.length > 0 && (this.gated[0] as QueuedReply).seq <= durableSeq) {
-      this.write((this.gated.shift() as QueuedReply).reply);
+      this.writeOut((this.gated.shift() as QueuedReply).reply);
     }
     this.socket.uncork();
     if (this.gated.length === 0 && this.quitting) this.finish();
@@ -321,6 +325,10 @@ export class Connection implements HandlerContext, Stallable {
     // Outside the turn's cork this write goes out at once: records appended by other connections
     // (a put whose job this reply may name) must be in the OS first.
     if (!this.turnCorked) this.server.flushLog();
+    this.writeOut(reply);
+  }
+
+  private writeOut(reply: Reply): void {
     if (Buffer.isBuffer(reply)) this.socket.write(reply);
     else for (const part of reply) this.socket.write(part);
   }

@@ -224,3 +224,30 @@ describe('stalkd node --shard-peers', () => {
     );
   });
 });
+
+describe('stalkd node --shard-peers: reply order', () => {
+  test('pipelined puts on 8 connections: each connection gets its INSERTED replies in order', async () => {
+    const shard = await shardOf(2, ['-f', '50']);
+    const clients = await Promise.all(Array.from({ length: 8 }, () => MiniClient.connect(port(shard, 0))));
+    // Acknowledgements arrive between reads while the turn's records are not yet written: releasing
+    // the replies they cover must not let later replies overtake the one being written.
+    const disorder: string[] = [];
+    await Promise.all(
+      clients.map(async (c, n) => {
+        let last = 0;
+        for (let round = 0; round < 12; round++) {
+          const replies = await Promise.all(
+            Array.from({ length: 256 }, (_, i) => c.put(`c${n} r${round} ${i}`)),
+          );
+          for (const r of replies) {
+            const id = Number(/^INSERTED (\d+)$/.exec(r.line)?.[1]);
+            if (!(id > last)) disorder.push(`conn ${n}: ${r.line} after ${last}`);
+            last = id;
+          }
+        }
+        c.close();
+      }),
+    );
+    assert.deepEqual(disorder.slice(0, 5), []);
+  });
+});
