@@ -22,6 +22,7 @@ import { kickAcross, pauseTubeAcross, peekAcross, statsTubeAcross } from './hold
 import { statsJobWithClientId, statsTubeAs, withClientId } from './id-rewrite';
 import { decodeJobId } from './job-id';
 import { Forward } from './node/forward';
+import { laneTarget, PutLane } from './node/put-lane';
 import { handleReserve, reserveTarget } from './reserve/reserve';
 import type { NodeConn } from './session/node-sync';
 import type { ClientSession } from './session/session';
@@ -81,6 +82,7 @@ function tubeTarget(session: ClientSession, tube: string): number | 'barrier' {
 
 export function dispatchTarget(session: ClientSession, req: ClientRequest): Target {
   const op = req.op;
+  if (op === 'put' && session.ctx.sharePuts) return laneTarget(session.tubes.ownerOf(session.tubes.used));
   if (op === 'put') return session.tubes.ownerOf(session.tubes.used);
   if (USED_TUBE_OPS.has(op)) return tubeTarget(session, session.tubes.used);
   if (ID_OPS.has(op)) return idTarget(session, req as IdRequest)?.index ?? 'local';
@@ -120,6 +122,23 @@ class RequestForward extends Forward {
   }
 }
 
+/** A put over its node's shared put lane (node/put-lane.ts) instead of the client's connection. */
+class LanePutForward extends RequestForward {
+  constructor(
+    conn: NodeConn,
+    req: ClientRequest,
+    dialect: Dialect,
+    private readonly tube: string,
+  ) {
+    super(conn, req, 0, dialect);
+  }
+
+  override send(done: (reply: Reply | null) => void): void {
+    if (!PutLane.of(this.conn.link).put(this.tube, this.head, this.body, this.timeoutMs, done))
+      process.nextTick(done, null);
+  }
+}
+
 function forwardTo(session: ClientSession, index: number, req: ClientRequest): HandlerResult {
   const conn = session.nodes.connTo(index);
   if (!conn) return REPLY.INTERNAL_ERROR;
@@ -133,7 +152,13 @@ function handlePut(session: ClientSession, req: ClientRequest): HandlerResult {
     session.ctx.counters.countLocal('put');
     return REPLY.DRAINING;
   }
-  return forwardTo(session, session.tubes.ownerOf(session.tubes.used), req);
+  const index = session.tubes.ownerOf(session.tubes.used);
+  if (!session.ctx.sharePuts) return forwardTo(session, index, req);
+  // The client's own connection still uses its tube (stats-tube counts it); the put takes the lane.
+  const conn = session.nodes.connTo(index);
+  if (!conn) return REPLY.INTERNAL_ERROR;
+  session.nodes.syncUse(conn);
+  return new LanePutForward(conn, req, session.ctx.dialect, session.tubes.used);
 }
 
 function handlePeek(

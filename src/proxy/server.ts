@@ -75,6 +75,8 @@ export interface ProxyServerOptions {
     };
   /** See ProxyContext.eagerState (default true). */
   eagerState?: boolean;
+  /** See ProxyContext.sharePuts (default true). */
+  sharePuts?: boolean;
   /** Max client connections (TLS handshakes included); further ones are closed at once. */
   maxClients?: number;
   /** Requests outstanding on one client's node connection before its next one waits. */
@@ -145,6 +147,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     dialect: options.dialect ?? DEFAULT_DIALECT,
     reserveSliceSec: options.reserveSliceSec ?? DEFAULT_RESERVE_SLICE_SECS,
     eagerState: options.eagerState ?? true,
+    sharePuts: options.sharePuts ?? true,
     events: options.events ?? null,
     maxInflight: options.maxInflight ?? DEFAULT_MAX_INFLIGHT,
     maxOutputBytes: Math.max(MIN_OUTPUT_BYTES, options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES),

@@ -41,6 +41,11 @@ export interface ProxyContext {
    * would; off: only when a command needs the node.
    */
   eagerState: boolean;
+  /**
+   * Puts go over one connection per node shared by every client (node/put-lane.ts): many
+   * clients' puts in one write; off: each over the client's own connection.
+   */
+  sharePuts: boolean;
   /** Requests outstanding on one client's node connection before dispatch waits. */
   maxInflight: number;
   /** Unsent reply bytes to one client before dispatch waits. */

@@ -112,6 +112,11 @@ export class Backend {
   private readonly out = new OutBatch();
   /** Resolves true once connected, false if the connection failed first. */
   readonly connected: Promise<boolean>;
+  /**
+   * The owner calls flushWrites() itself (a put lane, once per event-loop turn for many clients);
+   * otherwise the writes of each tick leave at its end.
+   */
+  manualFlush = false;
   private settleConnected: (ok: boolean) => void = () => {};
 
   constructor(private readonly options: BackendOptions) {
@@ -191,7 +196,7 @@ export class Backend {
   private write(req: Request): void {
     if (this.inflight.length === 0) this.armHead(req);
     this.inflight.push(req);
-    if (this.out.empty) process.nextTick(flushBackend, this);
+    if (this.out.empty && !this.manualFlush) process.nextTick(flushBackend, this);
     this.out.push(Buffer.from(`${req.head}\r\n`, 'latin1'));
     if (req.body) this.out.push(req.body);
   }
@@ -213,6 +218,7 @@ export class Backend {
     this.armHead(undefined);
     for (const req of this.pending) this.write(req);
     this.pending.length = 0;
+    if (this.manualFlush) this.flushWrites();
   }
 
   private onData(chunk: Buffer): void {

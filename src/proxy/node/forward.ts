@@ -19,6 +19,11 @@ export abstract class Forward {
     readonly timeoutMs: number | null,
   ) {}
 
+  /** Sends the command; `done` gets the node's reply later (null: the connection failed). */
+  send(done: (reply: Reply | null) => void): void {
+    this.conn.backend.send(this.head, this.body, this.timeoutMs, done);
+  }
+
   /** The client's reply to the node's `reply` (null: the node connection failed). */
   abstract finish(reply: Reply | null): ReplyBytes;
 }

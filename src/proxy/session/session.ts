@@ -234,9 +234,7 @@ export class ClientSession implements Stallable {
     const handled = runRequest(this, slot.req as ClientRequest);
     if (handled instanceof Forward) {
       this.queue.sent();
-      handled.conn.backend.send(handled.head, handled.body, handled.timeoutMs, (reply) =>
-        this.complete(slot, handled.finish(reply), target, true, true),
-      );
+      handled.send((reply) => this.complete(slot, handled.finish(reply), target, true, true));
       return;
     }
     let result = handled;
