@@ -21,6 +21,7 @@ export const SUBCOMMANDS: Readonly<Record<string, () => Register>> = {
   placement: () => (require('./proxy') as typeof import('./proxy')).registerProxyCommand,
   cluster: () => (require('./cluster') as typeof import('./cluster')).registerClusterCommand,
   migrate: () => (require('./migrate') as typeof import('./migrate')).registerMigrateCommand,
+  rebalance: () => (require('./rebalance') as typeof import('./rebalance')).registerRebalanceCommand,
   put: clientCommands,
   reserve: clientCommands,
   peek: clientCommands,

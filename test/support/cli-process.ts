@@ -122,3 +122,23 @@ export async function freePortRun(count: number): Promise<number> {
   }
   throw new Error('no free port run found');
 }
+
+/**
+ * Runs `stalkd ARGS` to its end without blocking this process (its servers must answer the child:
+ * spawnSync would deadlock them). Resolves with the exit status and what it printed.
+ */
+export async function runCli(
+  args: string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const [status] = (await once(child, 'exit')) as [number | null];
+  return { status, stdout, stderr };
+}
