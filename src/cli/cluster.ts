@@ -19,6 +19,7 @@ import {
   type TopologyMember,
   type TopologyNode,
 } from '../proxy/topology';
+import { reloadCluster } from './cluster-reload';
 import { LISTENING_MESSAGE } from './lifecycle';
 import { parseInteger, parsePort } from './options';
 
@@ -212,7 +213,7 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   const topology: Topology = loadTopologyFile(topologyPath);
   topologyPath = path.resolve(topologyPath);
   const replicated = topology.nodes.some((n) => (n.replicas?.length ?? 0) > 0);
-  const nodeMembers = topology.nodes.flatMap((n) =>
+  const spawnShard = (n: TopologyNode): Member[] =>
     shardMembers(n).map((m, r) => {
       const dir = path.join(dataRoot, memberDir(n, m, r));
       mkdirSync(dir, { recursive: true });
@@ -220,8 +221,11 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
         r === 0 ? n.name : `${n.name} standby ${memberAddress(m)}`,
         memberArgs(opts, n, m, dir),
       );
-    }),
-  );
+    });
+  const shardsAtStart = topology.nodes.map((n) => ({ node: n, members: spawnShard(n) }));
+  const nodeMembers = shardsAtStart.flatMap((s) => s.members);
+  /** Members stopped on purpose (a node removed from the topology): their exit is no failure. */
+  const retired = new Set<Member>();
   let proxy: Member | undefined;
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
@@ -249,7 +253,7 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   // standby: docs/failover.md); anything else that exits stops the cluster.
   const watch = (m: Member, restart: boolean): void => {
     m.child.once('exit', (code, signal) => {
-      if (stopping) return;
+      if (stopping || retired.has(m)) return;
       if (!restart) {
         process.stderr.write(`stalkd cluster: ${m.label} exited (${code ?? signal}); stopping the cluster\n`);
         void stop(1);
@@ -268,6 +272,42 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   };
   for (const m of nodeMembers) watch(m, replicated);
   watch(proxy, false);
+  const running = proxy;
+  const shardOf = (node: TopologyNode, members: Member[]) => ({
+    node,
+    stop: async () => {
+      for (const m of members) {
+        retired.add(m);
+        m.child.kill('SIGTERM');
+      }
+      await Promise.all(members.map(exited));
+      for (const m of members) nodeMembers.splice(nodeMembers.indexOf(m), 1);
+    },
+  });
+  const cluster = {
+    topologyPath,
+    shards: new Map(shardsAtStart.map((s) => [s.node.name, shardOf(s.node, s.members)])),
+    start: async (node: TopologyNode) => {
+      const members = spawnShard(node);
+      nodeMembers.push(...members);
+      const shard = shardOf(node, members);
+      const ok = (await Promise.all(members.map((m) => m.listening))).every(Boolean);
+      if (!ok)
+        await shard.stop(); // its own error is on stderr; the cluster goes on without it
+      else {
+        cluster.shards.set(node.name, shard);
+        for (const m of members) watch(m, replicated);
+      }
+      return ok;
+    },
+    reloadProxy: () => running.child.kill('SIGHUP'),
+    log: (line: string) => process.stdout.write(`stalkd cluster: ${line}\n`),
+  };
+  // SIGHUP: the topology file again — new nodes started, removed empty ones stopped (one at a time).
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(() => reloadCluster(cluster));
+  });
   process.stdout.write(`${startupLines(topology, topologyPath, dataRoot, opts).join('\n')}\n`);
 }
 
