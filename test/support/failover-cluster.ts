@@ -131,8 +131,9 @@ export function acknowledgedSince(
 export async function killPrimary(c: Cluster, ledger: FailoverLedger, s: number): Promise<void> {
   const shard = c.shards[s] as Shard;
   const i = await primaryOf(shard);
-  await shard.kill(i);
+  // The fault is stamped before the signal: from then on a reservation may be released.
   const fault = ledger.fault('kill-primary', s);
+  await shard.kill(i);
   await acknowledgedSince(ledger, s, fault.atMs, 1).catch(async (err: Error) => {
     throw new Error(`${err.message}\n${await situation(c, s)}`);
   });
@@ -145,8 +146,9 @@ export async function killStandby(c: Cluster, ledger: FailoverLedger, s: number)
   const shard = c.shards[s] as Shard;
   const primary = await primaryOf(shard);
   const i = (primary + 1) % 3;
-  await shard.kill(i);
+  // The fault is stamped before the signal: from then on a reservation may be released.
   const fault = ledger.fault('kill-standby', s);
+  await shard.kill(i);
   await acknowledgedSince(ledger, s, fault.atMs, 30);
   const gapMs = ledger.longestGapMs(s, fault.atMs, Date.now());
   await shard.start(i);
@@ -156,8 +158,10 @@ export async function killStandby(c: Cluster, ledger: FailoverLedger, s: number)
 
 export async function killProxy(c: Cluster, ledger: FailoverLedger, p: number): Promise<void> {
   const proxy = c.proxies[p] as Cluster['proxies'][number];
-  await proxy.process.kill();
+  // Stamped before the signal: its clients' reservations return to ready as its node links drop,
+  // possibly before kill() has seen the process exit.
   const fault = ledger.fault('kill-proxy', null);
+  await proxy.process.kill();
   for (let s = 0; s < SHARDS; s++) await acknowledgedSince(ledger, s, fault.atMs, 10);
   proxy.process = await startStalkd(proxy.args);
 }
