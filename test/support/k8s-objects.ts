@@ -17,7 +17,7 @@ export interface Container {
   image: string;
   command?: string[];
   args?: string[];
-  env?: Array<{ name: string; value?: string }>;
+  env?: Array<{ name: string; value?: string; valueFrom?: Any }>;
   ports?: Array<{ name?: string; containerPort: number }>;
   volumeMounts?: Array<{ name: string; mountPath: string }>;
   startupProbe?: Probe;
@@ -100,4 +100,47 @@ export function mountedTopology(objects: readonly K8sObject[]): MountedTopology 
   const text = cm.data[key] as string;
   const expanded = expandEnvironment(text, cm.metadata.name, containerEnv(container));
   return { cm, key, text, expanded, topology: parseTopology(JSON.parse(expanded), cm.metadata.name) };
+}
+
+/** What the controller and the kubelet add to a StatefulSet's pod `ordinal`: its name and labels. */
+export function statefulPod(set: Any, ordinal: number): { name: string; labels: Record<string, string> } {
+  const name = `${set.metadata.name}-${ordinal}`;
+  const labels = {
+    ...podOf(set).labels,
+    'apps.kubernetes.io/pod-index': String(ordinal),
+    'statefulset.kubernetes.io/pod-name': name,
+  };
+  return { name, labels };
+}
+
+/**
+ * A container's environment in pod `ordinal` of StatefulSet `set`, as the kubelet makes it: field
+ * references to the pod's name and labels, Secret keys from `secrets` ("name/key"), and `$(NAME)`
+ * in a value expanded from the variables before it (an unknown name stays as written).
+ */
+export function podEnvironment(
+  set: Any,
+  c: Container,
+  ordinal: number,
+  secrets: Record<string, string>,
+): Record<string, string> {
+  const pod = statefulPod(set, ordinal);
+  const env: Record<string, string> = {};
+  for (const e of c.env ?? []) {
+    const field = e.valueFrom?.fieldRef?.fieldPath as string | undefined;
+    const secret = e.valueFrom?.secretKeyRef as { name: string; key: string } | undefined;
+    if (field === 'metadata.name') env[e.name] = pod.name;
+    else if (field !== undefined) {
+      const label = /^metadata\.labels\['(.+)'\]$/.exec(field)?.[1];
+      assert.ok(label !== undefined && label in pod.labels, `${e.name}: field ${field} of the pod`);
+      env[e.name] = pod.labels[label] as string;
+    } else if (secret !== undefined) {
+      const value = secrets[`${secret.name}/${secret.key}`];
+      assert.ok(value !== undefined, `${e.name}: Secret ${secret.name} key ${secret.key}`);
+      env[e.name] = value;
+    } else {
+      env[e.name] = (e.value ?? '').replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n: string) => env[n] ?? m);
+    }
+  }
+  return env;
 }
