@@ -16,6 +16,7 @@ import path from 'node:path';
 import { BENCH_SOURCE_DIR, prepareGenerator, TMP_DIR } from './loadgen';
 import { describeMachine } from './machine';
 import { type Measurement, measure } from './measure';
+import { benchMigration, describeFigures, type MigrationFigures } from './migration';
 import { type BenchReport, markdown, summarize } from './report';
 import { SCENARIOS } from './scenarios';
 import { killAll, snapshotBuild, TARGET_NAMES, type TargetName } from './targets';
@@ -147,6 +148,12 @@ async function main(): Promise<void> {
       }
     }
   }
+  // Issue 15: a migration under client load (bench/migration.ts), after the matrix.
+  let migration: MigrationFigures | undefined;
+  if (!o.only || o.only.includes('migration')) {
+    migration = await benchMigration(o.quick ? 4000 : 20_000);
+    log(`  ${describeFigures(migration)}`);
+  }
   machine.loadAverageAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const report: BenchReport = {
     mode: o.quick ? 'quick' : 'full',
@@ -174,6 +181,8 @@ async function main(): Promise<void> {
   const name = o.quick ? 'quick' : 'latest';
   writeFileSync(path.join(outDir, `${name}.json`), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(path.join(outDir, `${name}.md`), table);
+  if (migration)
+    writeFileSync(path.join(outDir, 'migration.json'), `${JSON.stringify(migration, null, 2)}\n`);
   if (!o.quick && !o.only) updateReadme(table);
   log(`bench: wrote ${path.relative(process.cwd(), path.join(outDir, name))}.json and .md`);
 }
