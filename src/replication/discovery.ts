@@ -3,7 +3,8 @@
  * start-up"): from its peers' `x-role` answers, follow the primary with the highest term that is not
  * below its own, or lead at a new term when it may, or wait. A first start (empty log, term 0) waits
  * for every peer, and of several members that may lead with equal logs only the lowest member id
- * does: two members started without --standby never both lead.
+ * does: two members started without --standby never both lead. "Lead" is a claim, not a verdict:
+ * the member then runs x-promote's fence round for that term (member.ts).
  */
 import type { PeerRole } from './peer';
 import { compareLogs } from './terms';
@@ -35,6 +36,9 @@ export function decideStart(self: SelfView, peers: readonly PeerRole[]): StartDe
   if (best !== undefined) return { kind: 'follow', address: best.address, term: best.term };
   if (!self.mayLead)
     return { kind: 'wait', reason: 'no primary among the peers, and this member may not lead' };
+  const candidate = peers.find((p) => p.role === 'candidate');
+  if (candidate !== undefined)
+    return { kind: 'wait', reason: `${candidate.address} is a candidate at term ${candidate.term}` };
   if (self.term === 0 && self.lastLsn === 0 && peers.length < self.peerCount)
     return { kind: 'wait', reason: `first start: ${peers.length} of ${self.peerCount} peers answered` };
   if (peers.length < self.syncStandbys)

@@ -207,7 +207,7 @@ export class Member implements ShardControl {
       peers,
     );
     if (decision.kind === 'follow') await this.follow(decision.address);
-    else if (decision.kind === 'lead') await this.lead(decision.term);
+    else if (decision.kind === 'lead') await this.claim(decision.term);
     else if (decision.reason !== this.lastWait) {
       this.lastWait = decision.reason;
       this.options.log.info(`replication: waiting for a primary: ${decision.reason}`);
@@ -329,6 +329,50 @@ export class Member implements ShardControl {
 
   // ---- leading ---------------------------------------------------------------------------------
 
+  /**
+   * Start-up leads as x-promote does (docs/replication.md, "Terms"): the term persisted first — a
+   * fence that raised the known term meanwhile wins — then the same fence round, so a promotion
+   * racing for the same term meets it and one of the two yields.
+   */
+  private async claim(term: number): Promise<void> {
+    if (term > this.state.term && (await this.candidacy(term, false)) === undefined) await this.lead(term);
+  }
+
+  /**
+   * Records `term` as known (persisted) and, unless forced, runs the fence round: undefined when
+   * this member may lead at `term`, else the refusal (it is then a standby at the new known term).
+   */
+  private async candidacy(term: number, force: boolean): Promise<string | undefined> {
+    this.persist({ term });
+    this.role = Role.Candidate;
+    this.receiver?.close(`candidate at term ${term}`);
+    this.receiver = undefined;
+    if (force) return undefined;
+    const at = this.follower.position();
+    const request: FenceRequest = {
+      term,
+      lastTerm: at.lastTerm,
+      lastLsn: at.lastLsn,
+      member: this.state.member,
+    };
+    this.fencing = true;
+    const answers = await fenceRound(this.peers, request, this.options.token);
+    this.fencing = false;
+    const refusal = fenceVerdict(
+      answers,
+      at,
+      this.peers.length - this.options.syncStandbys,
+      this.yielded,
+      term,
+    );
+    this.yielded = false;
+    if (refusal === undefined) return undefined;
+    this.role = Role.Standby;
+    this.options.log.warn(`replication: leading at term ${term} refused: ${refusal}`);
+    this.wake();
+    return refusal;
+  }
+
   private async lead(term: number): Promise<void> {
     this.persist({
       term: Math.max(term, this.state.term),
@@ -414,29 +458,8 @@ export class Member implements ShardControl {
       if (this.role !== Role.Standby) return 'NOT_STANDBY';
       if (term <= this.state.term) return `TERM_NOT_HIGHER ${this.state.term}`;
       if (!force && !this.standbyInSync()) return 'NOT_IN_SYNC';
-      this.persist({ term });
-      this.role = Role.Candidate;
-      this.receiver?.close(`promotion to term ${term}`);
-      this.receiver = undefined;
-      const at = this.follower.position();
-      if (!force) {
-        const request: FenceRequest = {
-          term,
-          lastTerm: at.lastTerm,
-          lastLsn: at.lastLsn,
-          member: this.state.member,
-        };
-        const answers = await fenceRound(this.peers, request, this.options.token);
-        const needed = this.peers.length - this.options.syncStandbys;
-        const refusal = fenceVerdict(answers, at, needed, this.yielded, term);
-        this.yielded = false;
-        if (refusal !== undefined) {
-          this.role = Role.Standby;
-          this.options.log.warn(`replication: promotion to term ${term} refused: ${refusal}`);
-          this.wake();
-          return refusal;
-        }
-      }
+      const refusal = await this.candidacy(term, force);
+      if (refusal !== undefined) return refusal;
       this.options.log.warn(`replication: promoted to term ${term}${force ? ' (forced)' : ''}`);
       await this.lead(term);
       const segments = this.log.primary?.segmentList ?? [];
@@ -446,17 +469,19 @@ export class Member implements ShardControl {
 
   /** A candidate of the same term with a more advanced log asked this candidate to yield. */
   private yielded = false;
+  /** Its fence round is in flight: it may still yield (once decided, it never does). */
+  private fencing = false;
 
   fence(term: number, lastTerm: number, lastLsn: number, member: string): string {
     const mine = this.position();
-    if (term === this.state.term && this.role === Role.Candidate) {
+    if (term === this.state.term && this.role === Role.Candidate && this.fencing) {
       const theirs = lastTerm !== mine.lastTerm ? lastTerm - mine.lastTerm : lastLsn - mine.lastLsn;
       if (theirs > 0 || (theirs === 0 && member > this.state.member)) {
         this.yielded = true;
         return `FENCED ${this.role} ${mine.lastTerm} ${mine.lastLsn}`;
       }
     }
-    if (term <= this.state.term) return `TERM_NOT_HIGHER ${this.state.term}`;
+    if (term <= this.state.term) return `TERM_NOT_HIGHER ${this.state.term} ${this.role}`;
     const before = this.role;
     this.persist({ term });
     if (before === Role.Primary) {

@@ -40,7 +40,8 @@ export async function fenceRound(
 /**
  * undefined: the candidate may lead. Otherwise the refusal: `NOT_MOST_ADVANCED <address>` (a fenced
  * standby has more), `NOT_FENCED <got> <needed>`, or `TERM_NOT_HIGHER <term>` when it yielded to a
- * candidate of the same term with a more advanced log.
+ * candidate of the same term with a more advanced log, or a peer answered that it knows a higher
+ * term, or that it is itself candidate or primary at this one (a rival that did not yield).
  */
 export function fenceVerdict(
   answers: readonly FenceAnswer[],
@@ -50,6 +51,12 @@ export function fenceVerdict(
   term: number,
 ): string | undefined {
   if (yielded) return `TERM_NOT_HIGHER ${term}`;
+  for (const a of answers) {
+    const m = /^TERM_NOT_HIGHER (\d+)(?: (\S+))?$/.exec(a.line ?? '');
+    const known = Number(m?.[1]);
+    if (m && (known > term || (known === term && (m[2] === 'candidate' || m[2] === 'primary'))))
+      return `TERM_NOT_HIGHER ${known}`;
+  }
   let fenced = 0;
   for (const a of answers) {
     const m = /^FENCED (\S+) (\d+) (\d+)$/.exec(a.line ?? '');

@@ -6,7 +6,8 @@
  * again with its original command and rejoins. Pass: 0 acknowledged puts lost, 0 acknowledged
  * deletes back, 0 ids for two jobs, every job delivered (duplicates counted, each one reserved at a
  * fault), writes to the failed shard resumed within 3 s (p50 and max printed), the other shards'
- * writes never stopped, and a killed standby never paused writes.
+ * writes never stopped, a killed standby never paused writes, and no shard ends with two members
+ * primary at one term.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -22,6 +23,7 @@ import {
   timings,
 } from '../support/failover-cluster';
 import { FailoverLedger, percentile } from '../support/failover-ledger';
+import { primariesSharingATerm } from '../support/shard';
 
 /** After a kill (the limit of issue 17). */
 const RESUME_LIMIT_MS = 3000;
@@ -79,6 +81,10 @@ test('failover: 3 shards × 3 members + 2 proxies under kills and a cut — noth
   assert.deepEqual(missing, [], 'acknowledged puts lost');
   assert.deepEqual(report.resurrected, [], 'acknowledged deletes resurrected');
   assert.deepEqual(report.idsGivenTwice, [], 'ids given to two jobs');
+  const splitBrains = await Promise.all(
+    c.shards.map((s) => primariesSharingATerm(s.members.map((m) => m.port))),
+  );
+  assert.deepEqual(splitBrains.flat(), [], 'two primaries at one term');
   const t0 = ledger.faults[0]?.atMs ?? 0;
   const unexplained = report.duplicatesNotAtFault.map((body) => {
     const ds = ledger.deliveries.filter((d) => d.body === body);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { decideStart, type SelfView } from '../../src/replication/discovery';
 import type { PeerRole } from '../../src/replication/peer';
+import { type FenceAnswer, fenceVerdict } from '../../src/replication/promotion';
 
 const fresh: SelfView = {
   term: 0,
@@ -66,5 +67,51 @@ describe('replication start-up', () => {
       term: 3,
     });
     assert.equal(decideStart({ ...fresh, mayLead: false }, [peer('a:1'), peer('a:2')]).kind, 'wait');
+  });
+
+  test('a restarted member that may lead waits while a peer is a candidate, even one whose term it missed', () => {
+    const restarted: SelfView = { ...fresh, term: 1, lastTerm: 1, lastLsn: 40 };
+    assert.deepEqual(
+      decideStart(restarted, [peer('a:1', { role: 'candidate', term: 1, lastTerm: 1 }), peer('a:2')]),
+      {
+        kind: 'wait',
+        reason: 'a:1 is a candidate at term 1',
+      },
+    );
+  });
+});
+
+describe('the fence verdict (start-up claims and x-promote alike)', () => {
+  const own = { lastTerm: 1, lastLsn: 40 };
+  const answers = (...lines: string[]): FenceAnswer[] =>
+    lines.map((line, i) => ({ address: `a:${i}`, line }));
+
+  test('a rival at the same term that did not yield, or a peer at a higher term, refuses the claim', () => {
+    assert.equal(
+      fenceVerdict(answers('FENCED standby 1 40', 'TERM_NOT_HIGHER 2 primary'), own, 1, false, 2),
+      'TERM_NOT_HIGHER 2',
+    );
+    assert.equal(
+      fenceVerdict(answers('FENCED standby 1 40', 'TERM_NOT_HIGHER 2 candidate'), own, 1, false, 2),
+      'TERM_NOT_HIGHER 2',
+    );
+    assert.equal(
+      fenceVerdict(answers('FENCED standby 1 40', 'TERM_NOT_HIGHER 3 standby'), own, 0, false, 2),
+      'TERM_NOT_HIGHER 3',
+    );
+    // Without a quorum to fence (K = N − 1) the rival's answer is what keeps two from leading.
+    assert.equal(fenceVerdict(answers('TERM_NOT_HIGHER 2 candidate'), own, 0, false, 2), 'TERM_NOT_HIGHER 2');
+  });
+
+  test('a standby that already knows the term is only not fenced; a yielding candidate counts', () => {
+    assert.equal(
+      fenceVerdict(answers('FENCED candidate 1 40', 'TERM_NOT_HIGHER 2 standby'), own, 1, false, 2),
+      undefined,
+    );
+    assert.equal(
+      fenceVerdict(answers('TERM_NOT_HIGHER 2 standby', 'TERM_NOT_HIGHER 2 standby'), own, 1, false, 2),
+      'NOT_FENCED 0 1',
+    );
+    assert.equal(fenceVerdict(answers('FENCED standby 1 40'), own, 1, true, 2), 'TERM_NOT_HIGHER 2');
   });
 });

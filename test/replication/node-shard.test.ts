@@ -97,7 +97,7 @@ describe('stalkd node --shard-peers', () => {
     assert.equal((await r.send('x-fence 9 1 1 0123456789abcdef')).line, 'UNAUTHORIZED');
     assert.equal((await r.send('x-auth wrong')).line, 'UNAUTHORIZED');
     assert.equal((await r.send('x-auth s3cret')).line, 'OK');
-    assert.equal((await r.send('x-fence 1 1 1 0123456789abcdef')).line, 'TERM_NOT_HIGHER 1');
+    assert.equal((await r.send('x-fence 1 1 1 0123456789abcdef')).line, 'TERM_NOT_HIGHER 1 standby');
     r.close();
   });
 
@@ -174,7 +174,7 @@ describe('stalkd node --shard-peers', () => {
       [2, 2],
       [3, 3],
     ]);
-    assert.equal(await ask(s, 'x-fence 2 2 5 0123456789abcdef'), 'TERM_NOT_HIGHER 3');
+    assert.equal(await ask(s, 'x-fence 2 2 5 0123456789abcdef'), 'TERM_NOT_HIGHER 3 primary');
     assert.match(await ask(s, 'put 0 0 60 5', 'after'), /^INSERTED /);
     await untilRole(p, { 'last-lsn': (await role(s)).get('last-lsn') as string });
     await shard.stopAll();

@@ -108,3 +108,20 @@ export function untilRole(
     50,
   );
 }
+
+/**
+ * The invariant of terms (docs/replication.md, "Terms"): no two members report `primary` at the
+ * same term. Asks every member that answers; returns the violations (empty when it holds).
+ */
+export async function primariesSharingATerm(ports: readonly number[]): Promise<string[]> {
+  const byTerm = new Map<string, number[]>();
+  for (const port of ports) {
+    const r = await role(port).catch(() => undefined);
+    if (r?.get('role') !== 'primary') continue;
+    const term = r.get('term') as string;
+    byTerm.set(term, [...(byTerm.get(term) ?? []), port]);
+  }
+  return [...byTerm]
+    .filter(([, at]) => at.length > 1)
+    .map(([term, at]) => `term ${term}: primaries ${at.map((p) => `:${p}`).join(', ')}`);
+}
