@@ -41,8 +41,10 @@ export function decideStart(self: SelfView, peers: readonly PeerRole[]): StartDe
     return { kind: 'wait', reason: `${candidate.address} is a candidate at term ${candidate.term}` };
   if (self.term === 0 && self.lastLsn === 0 && peers.length < self.peerCount)
     return { kind: 'wait', reason: `first start: ${peers.length} of ${self.peerCount} peers answered` };
-  if (peers.length < self.syncStandbys)
-    return { kind: 'wait', reason: `${peers.length} of the ${self.syncStandbys} peers needed answered` };
+  // K to notice a promotion made while it was gone; N − 1 − K for the fence round that follows.
+  const needed = Math.max(self.syncStandbys, self.peerCount - self.syncStandbys);
+  if (peers.length < needed)
+    return { kind: 'wait', reason: `${peers.length} of the ${needed} peers needed answered` };
   const higher = peers.find((p) => p.term > self.term);
   if (higher !== undefined)
     return {

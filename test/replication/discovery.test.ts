@@ -67,6 +67,13 @@ describe('replication start-up', () => {
       term: 3,
     });
     assert.equal(decideStart({ ...fresh, mayLead: false }, [peer('a:1'), peer('a:2')]).kind, 'wait');
+    // Five members, K = 1: the fence round that follows needs 3 of the 4 peers.
+    const ofFive: SelfView = { ...restarted, peerCount: 4 };
+    assert.deepEqual(decideStart(ofFive, [peer('a:1'), peer('a:2')]), {
+      kind: 'wait',
+      reason: '2 of the 3 peers needed answered',
+    });
+    assert.equal(decideStart(ofFive, [peer('a:1'), peer('a:2'), peer('a:3')]).kind, 'lead');
   });
 
   test('a restarted member that may lead waits while a peer is a candidate, even one whose term it missed', () => {
