@@ -60,7 +60,7 @@ function allowedPeers(labels: Record<string, string>, port: string): Any[][] {
     .map((rule: Any) => rule.from ?? [{ anywhere: true }]);
 }
 
-test('k8s: network policies: nodes take the protocol only from proxies, metrics only from monitoring', () => {
+test('k8s: network policies: nodes take the protocol only from proxies and the migrate Job, metrics only from monitoring', () => {
   const node = podOf(findWorkload(objects, 'StatefulSet', 'node')).labels;
   const proxy = podOf(findWorkload(objects, 'Deployment', 'proxy')).labels;
   for (const pod of [node, proxy]) {
@@ -74,7 +74,10 @@ test('k8s: network policies: nodes take the protocol only from proxies, metrics 
   ];
   const proxies = { 'app.kubernetes.io/name': 'stalkd', 'app.kubernetes.io/component': 'proxy' };
   assert.ok(matches(proxies, proxy), 'the selector below picks the proxy pods');
-  assert.deepEqual(allowedPeers(node, 'beanstalk'), [[{ podSelector: { matchLabels: proxies } }]]);
+  const migrate = { ...proxies, 'app.kubernetes.io/component': 'migrate' };
+  assert.deepEqual(allowedPeers(node, 'beanstalk'), [
+    [{ podSelector: { matchLabels: proxies } }, { podSelector: { matchLabels: migrate } }],
+  ]);
   assert.deepEqual(allowedPeers(node, 'metrics'), monitoring);
   assert.deepEqual(allowedPeers(proxy, 'beanstalk'), [[{ anywhere: true }]], 'clients from any namespace');
   assert.deepEqual(allowedPeers(proxy, 'metrics'), monitoring, 'the dashboard is not cluster-wide');
