@@ -34,6 +34,7 @@ export class MemberLog implements DurableLog {
     this.binlog = binlog;
     this.source = source;
     this.frozenAt = undefined;
+    this.notifiedSeq = 0;
     binlog.setFsyncObserver(this.fsyncObserver);
     this.offs = [binlog.onDurable(() => this.notify()), source.onProgress(() => this.notify())];
   }
@@ -67,7 +68,18 @@ export class MemberLog implements DurableLog {
     this.source = undefined;
   }
 
+  /** The composite durable LSN listeners were last told of. */
+  private notifiedSeq = 0;
+
+  /**
+   * Tells the listeners (the server releasing gated replies) when the composite durable LSN moved:
+   * a local write or fsync that the standbys have not acknowledged yet, or an acknowledgement
+   * ahead of the local disk, releases nothing, so it wakes no connection.
+   */
   private notify(): void {
+    const seq = this.durableSeq();
+    if (seq <= this.notifiedSeq) return;
+    this.notifiedSeq = seq;
     for (const listener of this.listeners) listener();
   }
 
