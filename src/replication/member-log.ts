@@ -72,13 +72,14 @@ export class MemberLog implements DurableLog {
   private notifiedSeq = 0;
 
   /**
-   * Tells the listeners (the server releasing gated replies) when the composite durable LSN moved:
+   * Tells the listeners (the server releasing gated replies) when the composite durable LSN changed:
    * a local write or fsync that the standbys have not acknowledged yet, or an acknowledgement
    * ahead of the local disk, releases nothing, so it wakes no connection.
    */
   private notify(): void {
     const seq = this.durableSeq();
-    if (seq <= this.notifiedSeq) return;
+    // Not `<=`: leaving --standby-timeout-ms's alone mode may lower it, and each rise after must tell.
+    if (seq === this.notifiedSeq) return;
     this.notifiedSeq = seq;
     for (const listener of this.listeners) listener();
   }

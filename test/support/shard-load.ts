@@ -39,6 +39,18 @@ export class ShardLoad {
     return (n * 1000) / Math.max(1, toMs - fromMs);
   }
 
+  /** The longest time without an acknowledgement between two performance.now() instants, ms. */
+  longestGap(fromMs: number, toMs: number): number {
+    let last = fromMs;
+    let gap = 0;
+    for (const t of this.ackTimes) {
+      if (t < fromMs || t >= toMs) continue;
+      gap = Math.max(gap, t - last);
+      last = t;
+    }
+    return Math.max(gap, toMs - last);
+  }
+
   private async loop(client: MiniClient, c: number, bodyBytes: number): Promise<void> {
     const mine: number[] = [];
     for (let i = 0; this.running; i++) {
