@@ -5,7 +5,7 @@
 import type { MachineInfo } from './machine';
 import type { Measurement } from './measure';
 import type { Goal, Scenario } from './scenarios';
-import type { TargetName } from './targets';
+import { TARGET_NAMES, type TargetName } from './targets';
 
 export interface TargetSummary {
   /** Median of each metric over the successful rounds. */
@@ -157,17 +157,8 @@ function cell(s: ScenarioSummary, t: TargetName): string {
 }
 
 const UNLOGGED: ReadonlySet<TargetName> = new Set(['node', 'proxy']);
-const LATENCY_ROWS: readonly TargetName[] = [
-  'beanstalkd',
-  'node',
-  'proxy',
-  'null',
-  'node-null',
-  'node-onread',
-  'beanstalkd-b',
-  'node-b',
-  'cluster',
-];
+/** Every single-server target; node-r (a replicated pair) has its own table (bench/replication.ts). */
+const LATENCY_ROWS: readonly TargetName[] = TARGET_NAMES.filter((t) => t !== 'node-r');
 
 const ratio = (r: number | undefined): string => (r === undefined ? '' : `${r.toFixed(2)}×`);
 

@@ -99,7 +99,7 @@ class ManualTimers implements Timers {
   }
 
   /** The one timer pending now. */
-  only(): { handle: number; delayMs: number; fn: () => void } {
+  single(): { handle: number; delayMs: number; fn: () => void } {
     assert.equal(this.pending.size, 1, 'exactly one probe is scheduled');
     const [handle, timer] = [...this.pending][0] as [number, { fn: () => void; delayMs: number }];
     return { handle, ...timer };
@@ -107,7 +107,7 @@ class ManualTimers implements Timers {
 
   /** Fires the pending timer and resolves once the next one is set. */
   async fireAndAwaitNext(): Promise<number> {
-    const { handle, fn } = this.only();
+    const { handle, fn } = this.single();
     this.pending.delete(handle);
     const set = new Promise<void>((resolve) => {
       this.onSet = resolve;
@@ -115,7 +115,7 @@ class ManualTimers implements Timers {
     fn();
     await set;
     this.onSet = null;
-    return this.only().delayMs;
+    return this.single().delayMs;
   }
 }
 
@@ -128,7 +128,7 @@ test('node pool: after a failed probe the first re-probe comes at backoffMinMs, 
   try {
     await link.firstProbe;
     assert.equal(link.up, false);
-    const delays = [timers.only().delayMs];
+    const delays = [timers.single().delayMs];
     for (let i = 0; i < 5; i++) delays.push(await timers.fireAndAwaitNext());
     assert.deepEqual(delays, [100, 200, 400, 800, 1000, 1000]);
   } finally {
