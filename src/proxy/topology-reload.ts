@@ -38,12 +38,17 @@ export function topologyVersion(text: string): number {
   return Number.parseInt(createHash('sha256').update(text).digest('hex').slice(0, 12), 16);
 }
 
-/** Jobs node `index` holds (stats); null when it cannot be asked. */
+/**
+ * Jobs node `index` holds: `stats`' ready + reserved + delayed + buried, plus the jobs being moved
+ * out (`x-list-moving`; stats counts them nowhere), as migrate and the cluster count them; null when
+ * it cannot be asked.
+ */
 async function jobsOn(pool: NodePool, index: number): Promise<number | null> {
   const link = pool.get(index);
-  const reply = link?.up ? await link.controlRequest({ op: 'stats' }) : null;
-  if (!reply?.body) return null;
-  return jobsOf(readYamlMap(reply.body));
+  if (!link?.up) return null;
+  const [reply, moving] = await Promise.all([link.controlRequest({ op: 'stats' }), link.countMoving()]);
+  if (!reply?.body || moving === null) return null;
+  return jobsOf(readYamlMap(reply.body)) + moving;
 }
 
 /** Why `next` cannot follow `current`, or null. */

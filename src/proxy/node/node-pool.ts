@@ -17,6 +17,7 @@ import type { Request } from '../../protocol/commands';
 import { HELLO_PREFIX } from '../../protocol/reply-parser';
 import { requestLine } from '../../protocol/request-line';
 import { type CommandCounts, type CountedCommand, newCommandCounts } from '../../protocol/stats';
+import { readYamlList } from '../../protocol/yaml';
 import { memberAddress } from '../topology';
 import { Backend, BackendFailure, type BackendOptions, type BackendResult, BackendState } from './backend';
 import { type MemberRole, readMemberRole } from './member-role';
@@ -131,6 +132,18 @@ export class NodeLink {
     if (!this.up || this.closed) return null;
     const reply = await this.controlChannel().request('x-role');
     return reply?.word === 'OK' && reply.body ? readMemberRole(reply.body) : null;
+  }
+
+  /**
+   * Jobs the node holds as moving (`x-list-moving`, an extension: no overhead to count): 0 on a
+   * stock beanstalkd, which has no such state; null while down or on failure.
+   */
+  async countMoving(): Promise<number | null> {
+    if (!this.up || this.closed) return null;
+    if (this.kind === NodeKind.Stock) return 0;
+    const reply = await this.controlChannel().request('x-list-moving');
+    if (reply?.word === 'OK' && reply.body) return readYamlList(reply.body).length;
+    return reply?.word === 'UNKNOWN_COMMAND' ? 0 : null;
   }
 
   /** The proxy sends `command` on its own behalf (merged stats subtract it). */

@@ -103,6 +103,10 @@ export class Shard {
     return this.current.controlRequest(req);
   }
 
+  countMoving(): Promise<number | null> {
+    return this.current.countMoving();
+  }
+
   countOverhead(command: CountedCommand): void {
     this.current.countOverhead(command);
   }
