@@ -12,6 +12,7 @@ import {
   type Cluster,
   cutPrimary,
   drain,
+  explainMissing,
   killPrimary,
   killProxy,
   killStandby,
@@ -52,6 +53,7 @@ async function main(): Promise<number> {
   });
   const ledger = new FailoverLedger();
   const standbyGapsMs: number[] = [];
+  let missing: string[] = [];
   try {
     const traffic = await startTraffic(c, ledger, cleanups);
     for (let round = 0; round < failovers; round++) {
@@ -61,6 +63,7 @@ async function main(): Promise<number> {
       process.stderr.write(`round ${round + 1}/${failovers}: ${kind}\n`);
     }
     await drain(ledger, traffic);
+    missing = await Promise.all(ledger.report().lost.map((body) => explainMissing(c, ledger, body)));
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   }
@@ -78,6 +81,7 @@ async function main(): Promise<number> {
       `  writes resumed after a cut:  ${ms(t.cuts)}`,
       `  other shards' longest pause during a failover: ${ms(t.otherShardGapsMs)}`,
       `  longest pause of writes with a standby killed: ${ms(standbyGapsMs)}`,
+      ...missing.map((m) => `  lost: ${m}`),
     ].join('\n') + '\n',
   );
   const violations =

@@ -251,3 +251,43 @@ describe('stalkd node --shard-peers: reply order', () => {
     assert.deepEqual(disorder.slice(0, 5), []);
   });
 });
+
+describe('stalkd node --shard-peers: reply order of a cancelled wait', () => {
+  test('x-reserve-wait then x-cancel, pipelined while puts stream in: the RESERVED never comes after the cancel’s reply', async () => {
+    // The proxy's reserve across shards sends x-cancel to a node whose wait it still thinks is
+    // waiting; the node may have just given that wait a job whose put is not yet confirmed, so the
+    // RESERVED is held back and the cancel's NOT_WAITING queues behind it. Were they to swap, the
+    // proxy would read NOT_WAITING as the wait's answer and the RESERVED as the cancel's, and
+    // leave the job reserved on the client's node connection until its TTR (issue 17's lost
+    // delivery, from the reordering fixed in b31a58c).
+    const shard = await shardOf(2, ['-f', '50']);
+    const producers = await Promise.all([0, 1, 2, 3].map(() => MiniClient.connect(port(shard, 0))));
+    const workers = await Promise.all([0, 1, 2, 3].map(() => MiniClient.connect(port(shard, 0))));
+    let producing = true;
+    const puts = producers.map(async (c, n) => {
+      for (let round = 0; producing && round < 200; round++)
+        await Promise.all(Array.from({ length: 64 }, (_, i) => c.put(`p${n} r${round} ${i}`)));
+    });
+    const disorder: string[] = [];
+    let reserved = 0;
+    await Promise.all(
+      workers.map(async (c, n) => {
+        for (let round = 0; round < 30; round++) {
+          const pairs = Array.from({ length: 128 }, () =>
+            Promise.all([c.send('x-reserve-wait 0 8'), c.send('x-cancel')]),
+          );
+          for (const [wait, cancel] of await Promise.all(pairs)) {
+            if (wait.line.startsWith('RESERVED ')) reserved++;
+            if (!/^(RESERVED \d+ \d+ \d+ \d+|TIMED_OUT)$/.test(wait.line) || cancel.line !== 'NOT_WAITING')
+              disorder.push(`worker ${n}: wait got "${wait.line}", cancel got "${cancel.line}"`);
+          }
+        }
+      }),
+    );
+    producing = false;
+    await Promise.all(puts);
+    for (const c of [...producers, ...workers]) c.close();
+    assert.ok(reserved > 0, 'the waits took jobs');
+    assert.deepEqual(disorder.slice(0, 5), []);
+  });
+});

@@ -59,7 +59,7 @@ export class MiniClient {
       const eol = this.buf.indexOf('\r\n');
       if (eol < 0) return;
       const line = this.buf.subarray(0, eol).toString('latin1');
-      const m = /^(?:RESERVED \d+|FOUND \d+|OK) (\d+)$/.exec(line);
+      const m = /^(?:RESERVED \d+|FOUND \d+|OK) (\d+)(?: \d+)*$/.exec(line); // x-reserve-wait adds fields
       let consumed = eol + 2;
       let body: Buffer | undefined;
       if (m) {

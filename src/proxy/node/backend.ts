@@ -237,11 +237,19 @@ export class Backend {
       this.fail('member is not the primary', BackendFailure.Closed);
       return;
     }
-    const req = this.inflight.shift();
+    const req = this.inflight.peek();
     if (!req) {
       this.fail(`unexpected reply "${reply.line}"`, BackendFailure.Protocol);
       return;
     }
+    if (reply.word === 'RESERVED' && !reservesJob(req.head)) {
+      // Replies and requests no longer line up (a node that reordered its replies): the job would
+      // stay reserved on this connection, unseen, until its TTR. Closing the connection gives it
+      // back at once (docs/failover.md, "A lost delivery").
+      this.fail(`RESERVED in reply to "${req.head}"`, BackendFailure.Protocol);
+      return;
+    }
+    this.inflight.shift();
     this.armHead(this.inflight.peek());
     req.resolve(reply);
   }
@@ -263,4 +271,9 @@ export class Backend {
     this.close();
     this.options.onFailure(this, reason, kind);
   }
+}
+
+/** True for the requests a RESERVED answers: reserve, reserve-with-timeout, reserve-job, x-reserve-wait. */
+function reservesJob(head: string): boolean {
+  return head.startsWith('reserve') || head.startsWith('x-reserve-wait');
 }
