@@ -203,49 +203,67 @@ describe('failover', () => {
   });
 
   test('failover: a flaky primary is not promoted over; at most one promotion per failoverAfterMs', async () => {
+    // Only the failover's clock decides when a promotion may happen; the members' answers come
+    // over real sockets, so no step may depend on how fast they come: each waits for what the
+    // watch did (failingSinceMs, a check, a change), and the clock moves in steps far inside the
+    // failover time while it waits.
+    const AFTER_MS = 10_000;
     const clock = new ManualClock();
     const [p, s1, s2] = await members(primary(1, 4), standby(1, 4), standby(1, 4));
     const events = recordingEvents();
     const proxy = await proxyOver(
       [p!, s1!, s2!],
-      { timers: clock, nowMs: () => clock.nowMs, failoverAfterMs: 1000 },
+      { timers: clock, nowMs: () => clock.nowMs, failoverAfterMs: AFTER_MS },
       events,
     );
     const pool = proxy.pool.get(0);
     assert.ok(pool);
-    // Stalls (the link goes down on a timed-out probe), then answers again before 1000 ms of failing.
+    const failingSince = () => proxy.failover.status()[0]?.failingSinceMs ?? null;
+    /** Moves the clock on in 50 ms steps until `cond`, never past `limitMs`. */
+    const stepUntil = (cond: () => boolean, limitMs: number) =>
+      events.waitFor(() => {
+        if (cond()) return true;
+        assert.ok(clock.nowMs + 50 < limitMs, 'the clock would reach a promotion');
+        return clock.advanceFalse(50);
+      });
+    // Stalls (the link goes down on a timed-out probe), then answers again.
     p!.stall();
     await events.waitFor(() => !pool.primary.up);
-    clock.advance(600);
+    const stalledAt = failingSince();
+    assert.ok(stalledAt !== null, 'the clock started at the first failure');
+    clock.advance(AFTER_MS / 2);
     p!.stall(false);
     await events.waitFor(() => pool.primary.up);
+    // A poll that finds it primary again stops the clock…
+    await stepUntil(() => failingSince() === null, stalledAt + AFTER_MS);
+    // …so going past failover-after since the stall promotes nothing.
     const checks = events.log.checks;
-    clock.advance(600); // 1200 ms after the first failure, but it answers as primary again
-    await events.waitFor(() => events.log.checks > checks);
+    clock.advance(stalledAt + 2 * AFTER_MS - clock.nowMs);
+    await events.waitFor(() => events.log.checks > checks || clock.advanceFalse(50));
     assert.deepEqual([...s1!.promotes, ...s2!.promotes], [], 'a primary that answers again is kept');
-    // Now it dies: one promotion after 1000 ms of failing.
+    // Now it dies: one promotion, not before failover-after of failing.
     await p!.kill();
-    await events.waitFor(() => !pool.primary.up);
-    clock.advance(999);
+    await events.waitFor(() => failingSince() !== null);
+    const diedAt = failingSince() as number;
     const sinceKill = events.log.checks;
-    clock.fireAll();
-    await events.waitFor(() => events.log.checks > sinceKill);
+    clock.advance(diedAt + AFTER_MS - 1 - clock.nowMs);
+    await events.waitFor(() => events.log.checks > sinceKill || clock.advanceFalse(0));
     assert.deepEqual(events.log.changes, [], 'the earlier stall does not count towards this failure');
     clock.advance(1);
     // From here on a promotion is allowed: move the clock on until the (async) check has made it.
     await events.waitFor(() => events.log.changes.length === 1 || clock.advanceFalse(50));
     const first = pool.primary;
     assert.notEqual(first.node.port, p!.port);
-    // The new primary dies at once: no second promotion within 1000 ms of the first.
+    // The new primary dies at once: no second promotion within failover-after of the first.
+    const promotedAt = clock.nowMs;
     const promotedMember = [s1!, s2!].find((m) => m.port === first.node.port);
     await promotedMember!.kill();
-    await events.waitFor(() => !pool.primary.up);
-    clock.advance(999);
+    await events.waitFor(() => failingSince() !== null);
     const before = events.log.checks;
-    clock.fireAll();
-    await events.waitFor(() => events.log.checks > before);
+    clock.advance(promotedAt + AFTER_MS - 1 - clock.nowMs);
+    await events.waitFor(() => events.log.checks > before || clock.advanceFalse(0));
     assert.equal(events.log.changes.length, 1, 'no promote-over within failoverAfterMs of the last');
-    clock.advance(1);
+    clock.advance(AFTER_MS);
     await events.waitFor(() => events.log.changes.length === 2 || clock.advanceFalse(50));
   });
 });
