@@ -9,7 +9,7 @@ import { type Command, Option } from 'commander';
 import { askMemberRole, promoteMember } from '../proxy/node/failover';
 import { compareLogs, type MemberRole, MemberRoleName } from '../proxy/node/member-role';
 import { memberAddress, shardMembers, type TopologyMember } from '../proxy/topology';
-import { topologyFromOptions } from './proxy';
+import { topologyFromOptions } from './topology-options';
 
 interface FailoverCommandOptions {
   nodes?: string;

@@ -13,7 +13,7 @@ import { Placement } from '../proxy/ring';
 import type { Topology, TopologyNode } from '../proxy/topology';
 import { ProgressBar } from './client/progress-bar';
 import { parseInteger } from './options';
-import { topologyFromOptions } from './proxy';
+import { topologyFromOptions } from './topology-options';
 
 interface MigrateOptions {
   nodes?: string;
@@ -45,14 +45,15 @@ function connectTo(node: TopologyNode): Promise<Client> {
   return Client.connect({ host: node.host, port: node.port, timeoutMs: 5000 });
 }
 
-/** What sits where it does not belong under `topology`. */
-export async function planMoves(topology: Topology): Promise<PlannedMove[]> {
+/** What sits where it does not belong under `topology` (of tube `only`, when given). */
+export async function planMoves(topology: Topology, only?: string): Promise<PlannedMove[]> {
   const placement = new Placement(topology);
   const plan: PlannedMove[] = [];
   for (const from of topology.nodes) {
     const client = await connectTo(from);
     try {
       for (const tube of await client.listTubes()) {
+        if (only !== undefined && tube !== only) continue;
         const to = placement.ownerOf(tube);
         if (to.index === from.index) continue;
         const stats = await client.statsTube(tube);
@@ -84,7 +85,8 @@ async function jobsOnNode(node: TopologyNode): Promise<number> {
   }
 }
 
-type Emit = (event: Record<string, unknown>, text: string) => void;
+/** One step of a migration: the JSON line of `--json`, and its text for a terminal ('' = none). */
+export type Emit = (event: Record<string, unknown>, text: string) => void;
 
 /**
  * Connections to the topology's nodes by name, opened when first asked for, each asked once whether
@@ -198,13 +200,25 @@ async function reportLeaving(topology: Topology, emit: Emit): Promise<void> {
   }
 }
 
-export async function runMigrate(opts: MigrateOptions): Promise<number> {
-  const topology = topologyFromOptions(opts);
-  const emit: Emit = (event, text) => {
-    if (opts.json) process.stdout.write(`${JSON.stringify(event)}\n`);
-    else if (text) process.stdout.write(`${text}\n`);
-  };
-  const plan = await planMoves(topology);
+export interface MigrateRun {
+  /** Tubes found on non-owners at the start (a dry run moves nothing). */
+  plan: PlannedMove[];
+  /** Tubes still on non-owners at the end, plus moves stuck on an unknown destination. */
+  left: number;
+  reservedLeft: number;
+}
+
+/**
+ * One migration under `topology`: plan, finish the moves an earlier run left, move each planned
+ * tube to its owner, report leaving nodes, plan again. `only` limits it to one tube (the dashboard's
+ * "move tube" action); `stalkd migrate` moves every tube.
+ */
+export async function migrateTopology(
+  topology: Topology,
+  options: { waitMs: number; emit: Emit; dryRun?: boolean; only?: string; bar?: ProgressBar },
+): Promise<MigrateRun> {
+  const { emit, only } = options;
+  const plan = await planMoves(topology, only);
   for (const p of plan) {
     emit(
       { event: 'plan', tube: p.tube, from: p.from.name, to: p.to.name, jobs: p.jobs, reserved: p.reserved },
@@ -213,25 +227,42 @@ export async function runMigrate(opts: MigrateOptions): Promise<number> {
   }
   let reservedLeft = 0;
   let stuck = 0;
-  if (!opts.dryRun) {
-    const bar = !opts.json && process.stderr.isTTY ? new ProgressBar(process.stderr, 'moving') : undefined;
+  if (!options.dryRun) {
     const links = new NodeLinks(topology);
     try {
       stuck = await finishLeftovers(topology, links, emit);
-      reservedLeft = await runMoves(plan, links, opts.wait * 1000, emit, bar);
+      reservedLeft = await runMoves(plan, links, options.waitMs, emit, options.bar);
     } finally {
       await links.close();
     }
   }
   await reportLeaving(topology, emit);
-  const left = opts.dryRun
+  const left = options.dryRun
     ? plan.reduce((sum, p) => sum + p.jobs, 0)
-    : (await planMoves(topology)).length + stuck;
+    : (await planMoves(topology, only)).length + stuck;
   emit(
-    { event: 'done', dryRun: Boolean(opts.dryRun), tubes: plan.length, reservedLeft, tubesLeft: left },
-    opts.dryRun ? `${plan.length} tubes to move (dry run)` : `done: ${left} tubes still on non-owners`,
+    { event: 'done', dryRun: Boolean(options.dryRun), tubes: plan.length, reservedLeft, tubesLeft: left },
+    options.dryRun ? `${plan.length} tubes to move (dry run)` : `done: ${left} tubes still on non-owners`,
   );
-  return opts.dryRun || left === 0 ? 0 : 2;
+  return { plan, left, reservedLeft };
+}
+
+export async function runMigrate(opts: MigrateOptions): Promise<number> {
+  const emit: Emit = (event, text) => {
+    if (opts.json) process.stdout.write(`${JSON.stringify(event)}\n`);
+    else if (text) process.stdout.write(`${text}\n`);
+  };
+  const bar =
+    !opts.dryRun && !opts.json && process.stderr.isTTY
+      ? new ProgressBar(process.stderr, 'moving')
+      : undefined;
+  const run = await migrateTopology(topologyFromOptions(opts), {
+    waitMs: opts.wait * 1000,
+    emit,
+    dryRun: Boolean(opts.dryRun),
+    ...(bar ? { bar } : {}),
+  });
+  return opts.dryRun || run.left === 0 ? 0 : 2;
 }
 
 export function registerMigrateCommand(program: Command): Command {

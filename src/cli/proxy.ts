@@ -13,9 +13,10 @@ import { defaultPoolOptions } from '../proxy/node/node-pool';
 import { DEFAULT_SCAN_INTERVAL_MS } from '../proxy/previous-owners';
 import { Placement } from '../proxy/ring';
 import { DEFAULT_RESERVE_SLICE_SECS, type ProxyServer, startProxyServer } from '../proxy/server';
-import { loadTopologyFile, type Topology, topologyFromNodeList } from '../proxy/topology';
+import type { Topology } from '../proxy/topology';
 import { TopologyReloader } from '../proxy/topology-reload';
 import { STALKD_VERSION } from '../version';
+import { TopologyTubeMover } from './dashboard-move';
 import {
   addDashboardTlsOptions,
   checkDashboardTls,
@@ -40,6 +41,7 @@ import { addLogOptions, loggerFrom } from './log-options';
 import { NodeTransitions } from './node-transitions';
 import { increase, parseInteger, parsePort } from './options';
 import { proxyClusterView } from './proxy-view';
+import { topologyFromOptions } from './topology-options';
 import { type Account, becomeUser } from './user';
 
 export interface ProxyCommandOptions
@@ -66,13 +68,8 @@ export interface ProxyCommandOptions
   logLevel: LogLevel;
 }
 
-/** --topology FILE or --nodes LIST (exactly one). */
-export function topologyFromOptions(opts: { nodes?: string; topology?: string }): Topology {
-  if (opts.topology && opts.nodes) throw new Error('give either --nodes or --topology, not both');
-  if (opts.topology) return loadTopologyFile(opts.topology);
-  if (opts.nodes) return topologyFromNodeList(opts.nodes);
-  throw new Error('the node list is missing: --nodes HOST:PORT,… or --topology FILE');
-}
+/** How long the dashboard's tube move waits for reserved jobs, ms (`stalkd migrate`'s default). */
+const MOVE_WAIT_MS = 30_000;
 
 function addTopologyOptions(command: Command): Command {
   return command
@@ -318,6 +315,15 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
           target: opsTarget,
           adminToken: opts.adminToken,
           readToken: opts.dashboardReadToken,
+          ...(opts.topology
+            ? {
+                mover: new TopologyTubeMover({
+                  file: opts.topology,
+                  followed: () => reloader,
+                  waitMs: MOVE_WAIT_MS,
+                }),
+              }
+            : {}),
         })
       : undefined;
   log.info('start', {

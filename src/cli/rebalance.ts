@@ -14,7 +14,7 @@ import { type Command, Option } from 'commander';
 import { Client } from '../client/client';
 import { Placement } from '../proxy/ring';
 import type { Topology, TopologyNode } from '../proxy/topology';
-import { topologyFromOptions } from './proxy';
+import { topologyFromOptions } from './topology-options';
 
 interface RebalanceOptions {
   nodes?: string;

@@ -8,6 +8,8 @@
  *   delete    { jobId }                                    admin
  *   pause     { tube, delaySecs }  (0 = unpause)           admin
  *   clear     { tube }  progress: { type: 'progress', id, deleted, total }   admin
+ *   move-tube { tube, node }  progress: { type: 'progress', id, moved, total }  admin
+ *             pins the tube to the node in the topology file and runs migrate for it (TubeMover)
  *
  * Admin requests carry `token`; they are refused (FORBIDDEN) unless it matches, and refused
  * (DISABLED) when no token is configured. Peeks carry `token` too: the read token or the admin
@@ -34,6 +36,8 @@ export const ActionCode = {
   NotFound: 'NOT_FOUND',
   Busy: 'BUSY',
   Failed: 'FAILED',
+  /** The topology file cannot be written: the message carries the pin to apply by hand. */
+  ReadOnly: 'READ_ONLY',
 } as const;
 export type ActionCode = (typeof ActionCode)[keyof typeof ActionCode];
 
@@ -52,9 +56,43 @@ export type ActionRequest =
   | { op: 'kick-job'; jobId: number }
   | { op: 'delete'; jobId: number }
   | { op: 'pause'; tube: string; delaySecs: number }
-  | { op: 'clear'; tube: string };
+  | { op: 'clear'; tube: string }
+  | { op: 'move-tube'; tube: string; node: string };
 
-export const ADMIN_OPS: ReadonlySet<string> = new Set(['kick', 'kick-job', 'delete', 'pause', 'clear']);
+export const ADMIN_OPS: ReadonlySet<string> = new Set([
+  'kick',
+  'kick-job',
+  'delete',
+  'pause',
+  'clear',
+  'move-tube',
+]);
+
+/** How far a tube move got: jobs moved of those planned. */
+export interface MoveProgress {
+  moved: number;
+  total: number;
+}
+
+export interface MoveTubeResult {
+  tube: string;
+  node: string;
+  /** False when the pin was in the topology already. */
+  pinned: boolean;
+  moved: number;
+  /** Reserved jobs still on their old node when the wait for their workers ended. */
+  reservedLeft: number;
+  /** Nodes the tube's jobs still sit on besides its owner (0: done). */
+  left: number;
+}
+
+/**
+ * Moves a tube to a node the way an operator would (src/cli/dashboard-move.ts: pin in the topology
+ * file, every proxy reloads it, migrate for that tube). Throws ActionError for a refusal.
+ */
+export interface TubeMover {
+  move(tube: string, node: string, onProgress: (p: MoveProgress) => void): Promise<MoveTubeResult>;
+}
 /** Operations that only read, but read job bodies: the read token (or the admin token) opens them. */
 export const READ_OPS: ReadonlySet<string> = new Set(['peek']);
 
@@ -71,6 +109,14 @@ function tubeOf(msg: Record<string, unknown>): string {
     throw bad('tube must be a name of 1-200 bytes');
   if (/\s/.test(tube) || hasControlChar(tube)) throw bad('tube names have no spaces or control characters');
   return tube;
+}
+
+/** A node name as the topology spells them (topology.ts); whether it exists is the mover's check. */
+function nodeOf(msg: Record<string, unknown>): string {
+  const node = msg.node;
+  if (typeof node !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(node))
+    throw bad('node must be a node name: 1-64 chars of [A-Za-z0-9._-]');
+  return node;
 }
 
 function u32Of(msg: Record<string, unknown>, field: string, fallback?: number): number {
@@ -106,6 +152,8 @@ export function parseActionRequest(msg: Record<string, unknown>): ActionRequest 
       return { op: 'pause', tube: tubeOf(msg), delaySecs: u32Of(msg, 'delaySecs') };
     case 'clear':
       return { op: 'clear', tube: tubeOf(msg) };
+    case 'move-tube':
+      return { op: 'move-tube', tube: tubeOf(msg), node: nodeOf(msg) };
     default:
       throw bad(`unknown op ${JSON.stringify(msg.op)}`);
   }
@@ -125,6 +173,9 @@ export interface ActionContext {
   ops: OpsChannel;
   peekBodyBytes: number;
   onClearProgress: (deleted: number, total: number) => void;
+  /** Absent: the dashboard has no topology file to pin in (a lone node, `--nodes`). */
+  mover: TubeMover | undefined;
+  onMoveProgress: (p: MoveProgress) => void;
 }
 
 function notFound(what: string): ActionError {
@@ -135,7 +186,7 @@ function notFound(what: string): ActionError {
 export async function performAction(
   req: ActionRequest,
   ctx: ActionContext,
-): Promise<PeekResult | ClearResult | Record<string, unknown>> {
+): Promise<PeekResult | ClearResult | MoveTubeResult | Record<string, unknown>> {
   try {
     return await perform(req, ctx);
   } catch (err) {
@@ -175,5 +226,12 @@ async function perform(req: ActionRequest, ctx: ActionContext) {
       return ops.dedicated((c) =>
         clearTube(c, req.tube, { onProgress: (p) => ctx.onClearProgress(p.deleted, p.total) }),
       );
+    case 'move-tube':
+      if (!ctx.mover)
+        throw new ActionError(
+          ActionCode.Disabled,
+          'moving a tube needs a topology file: start the proxy with --topology FILE',
+        );
+      return ctx.mover.move(req.tube, req.node, ctx.onMoveProgress);
   }
 }

@@ -7,11 +7,21 @@
 import type { ConnectOptions, TubeStats } from '../client';
 import { endpointText } from '../net/endpoint';
 import type { ClusterView, DashboardNodeInfo, DashboardShardInfo } from './cluster-view';
+import {
+  DEFAULT_HISTORY,
+  type HistoryOptions,
+  NodeHistory,
+  type NodeSeries,
+  sharesOf,
+  totalOf,
+} from './node-history';
 import { type NodeSample, NodeSampler } from './node-sampler';
-import { RateTracker } from './rates';
+import { perSecond, RateTracker, type Step } from './rates';
 import type { NodeRow, Snapshot, TubeRow } from './snapshot';
 
 export interface CollectorOptions {
+  /** The balance panel's window (node-history.ts). */
+  history?: HistoryOptions;
   /** Tubes read per node per poll (stats-tube each); the rest are counted in tubesNotShown. */
   maxTubesPerNode?: number;
   requestTimeoutMs?: number;
@@ -24,6 +34,7 @@ export const DEFAULT_MAX_TUBES_PER_NODE = 500;
 export class SnapshotCollector {
   private readonly samplers = new Map<number, NodeSampler>();
   private readonly rates = new RateTracker();
+  private readonly history: NodeHistory;
   private seq = 0;
   private readonly maxTubes: number;
   private readonly timeoutMs: number;
@@ -36,6 +47,7 @@ export class SnapshotCollector {
     this.maxTubes = options.maxTubesPerNode ?? DEFAULT_MAX_TUBES_PER_NODE;
     this.timeoutMs = options.requestTimeoutMs ?? 2000;
     this.tls = options.tls;
+    this.history = new NodeHistory(options.history ?? DEFAULT_HISTORY);
   }
 
   async collect(): Promise<Snapshot> {
@@ -49,14 +61,43 @@ export class SnapshotCollector {
     let tubesNotShown = 0;
     nodes.forEach((node, i) => {
       const sample = samples[i] as NodeSample;
-      const tubes = sample.tubes.map((t) => this.tubeRow(node.index, t, sample.atMs));
+      let taken: Step | null = null;
+      const tubes = sample.tubes.map((t) => {
+        const key = `${node.index}/${t.name}`;
+        const step = this.rates.flowStep(
+          `${key}#reserve`,
+          t['current-jobs-reserved'] + t['cmd-delete'],
+          sample.atMs,
+        );
+        if (step) taken = { delta: (taken?.delta ?? 0) + step.delta, elapsedMs: step.elapsedMs };
+        return this.tubeRow(node.index, t, sample.atMs, perSecond(step));
+      });
       tubeRows.push(...tubes.filter((t) => !t.stray || t.ready + t.reserved + t.delayed + t.buried > 0));
-      nodeRows.push(this.nodeRow(node, sample, tubes));
+      nodeRows.push(this.nodeRow(node, sample, tubes, taken));
       tubesNotShown += sample.tubesNotShown;
     });
     this.rates.sweep();
+    const atMs = Date.now();
+    this.fillBalance(nodeRows, atMs);
     tubeRows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.node - b.node));
-    return { seq: ++this.seq, atMs: Date.now(), nodes: nodeRows, tubes: tubeRows, tubesNotShown };
+    return { seq: ++this.seq, atMs, nodes: nodeRows, tubes: tubeRows, tubesNotShown };
+  }
+
+  /** Each node's shares and sparklines (node-history.ts), from the rows of this poll. */
+  private fillBalance(rows: NodeRow[], nowMs: number): void {
+    this.history.keep(new Set(rows.map((r) => r.key)));
+    const series = new Map(rows.map((r) => [r.key, this.history.series(r.key, nowMs)]));
+    const puts = sharesOf(new Map([...series].map(([k, s]) => [k, totalOf(s.puts)])));
+    const reserves = sharesOf(new Map([...series].map(([k, s]) => [k, totalOf(s.reserves)])));
+    const jobs = sharesOf(new Map(rows.map((r) => [r.key, r.ready + r.reserved + r.delayed + r.buried])));
+    for (const row of rows) {
+      const s = series.get(row.key) as NodeSeries;
+      row.putShare = puts.get(row.key) ?? null;
+      row.reserveShare = reserves.get(row.key) ?? null;
+      row.jobShare = jobs.get(row.key) ?? null;
+      row.putHistory = s.puts;
+      row.reserveHistory = s.reserves;
+    }
   }
 
   close(): void {
@@ -92,7 +133,7 @@ export class SnapshotCollector {
     }
   }
 
-  private tubeRow(node: number, t: TubeStats, atMs: number): TubeRow {
+  private tubeRow(node: number, t: TubeStats, atMs: number, reservePerSec: number | null): TubeRow {
     const key = `${node}/${t.name}`;
     const owner = this.view.ownerOf(t.name);
     return {
@@ -113,17 +154,25 @@ export class SnapshotCollector {
       pauseSecs: t.pause,
       pauseLeftSecs: t['pause-time-left'],
       putPerSec: this.rates.rate(`${key}#put`, t['total-jobs'], atMs),
-      reservePerSec: this.rates.flow(`${key}#reserve`, t['current-jobs-reserved'] + t['cmd-delete'], atMs),
+      reservePerSec,
       deletePerSec: this.rates.rate(`${key}#delete`, t['cmd-delete'], atMs),
     };
   }
 
-  private nodeRow(node: DashboardNodeInfo, sample: NodeSample, tubes: TubeRow[]): NodeRow {
+  /** `taken`: the node's reserve estimate since the previous poll (its tubes' summed). */
+  private nodeRow(
+    node: DashboardNodeInfo,
+    sample: NodeSample,
+    tubes: TubeRow[],
+    taken: Step | null,
+  ): NodeRow {
     const s = sample.stats;
     const key = `n${node.index}`;
     let reservePerSec: number | null = null;
     for (const t of tubes)
       if (t.reservePerSec !== null) reservePerSec = (reservePerSec ?? 0) + t.reservePerSec;
+    const put = s ? this.rates.step(`${key}#put`, s['cmd-put'], sample.atMs) : null;
+    if (put) this.history.record(key, sample.atMs, put.elapsedMs, put.delta, taken?.delta ?? 0);
     return {
       key,
       index: node.index,
@@ -146,9 +195,16 @@ export class SnapshotCollector {
       producers: s?.['current-producers'] ?? 0,
       workers: s?.['current-workers'] ?? 0,
       waiting: s?.['current-waiting'] ?? 0,
-      putPerSec: s ? this.rates.rate(`${key}#put`, s['cmd-put'], sample.atMs) : null,
+      putPerSec: perSecond(put),
       reservePerSec: reservePerSec === null ? null : Math.round(reservePerSec * 10) / 10,
       ...shardFields(node.shard),
+      // Filled once every node of the poll is known (fillBalance).
+      putShare: null,
+      reserveShare: null,
+      jobShare: null,
+      putHistory: [],
+      reserveHistory: [],
+      historyBucketMs: this.history.options.bucketMs,
     };
   }
 }

@@ -12,6 +12,7 @@
 import type http from 'node:http';
 import { DEFAULT_PEEK_BODY_BYTES } from '../client/job-view';
 import type { MetricsServer } from '../metrics/metrics-server';
+import type { TubeMover } from './actions';
 import { AdminToken } from './admin-token';
 import type { ClusterView } from './cluster-view';
 import { type CollectorOptions, SnapshotCollector } from './collector';
@@ -25,6 +26,13 @@ import {
   serveAsset,
 } from './static-files';
 
+export {
+  ActionCode,
+  ActionError,
+  type MoveProgress,
+  type MoveTubeResult,
+  type TubeMover,
+} from './actions';
 export { ADMIN_TOKEN_ENV, READ_TOKEN_ENV } from './admin-token';
 export {
   type ClusterView,
@@ -51,6 +59,8 @@ export interface DashboardOptions extends CollectorOptions {
   limits?: Partial<HubLimits>;
   /** Audit and diagnostics lines (never contain the token); default stderr. */
   log?: (line: string) => void;
+  /** The "move tube T to node N" action (src/cli/dashboard-move.ts); absent: refused. */
+  mover?: TubeMover | undefined;
   /** Folder with index.html etc.; default: found next to the sources (static-files.ts). */
   staticDir?: string;
 }
@@ -67,6 +77,7 @@ const ROUTES: ReadonlyArray<[string, StaticName]> = [
   ['/dashboard/', 'index.html'],
   ['/dashboard/index.html', 'index.html'],
   ['/dashboard/dashboard.js', 'dashboard.js'],
+  ['/dashboard/balance.js', 'balance.js'],
   ['/dashboard/dashboard.css', 'dashboard.css'],
 ];
 
@@ -79,6 +90,7 @@ export function attachDashboard(host: DashboardHost, options: DashboardOptions):
   const collectorOptions: CollectorOptions = {};
   if (options.maxTubesPerNode !== undefined) collectorOptions.maxTubesPerNode = options.maxTubesPerNode;
   if (options.requestTimeoutMs !== undefined) collectorOptions.requestTimeoutMs = options.requestTimeoutMs;
+  if (options.history !== undefined) collectorOptions.history = options.history;
   const hub = new LiveHub(
     {
       collector: new SnapshotCollector(options.view, collectorOptions),
@@ -87,6 +99,7 @@ export function attachDashboard(host: DashboardHost, options: DashboardOptions):
       readToken: new AdminToken(options.readToken),
       peekBodyBytes: options.peekBodyBytes ?? DEFAULT_PEEK_BODY_BYTES,
       log,
+      mover: options.mover,
     },
     { ...DEFAULT_HUB_LIMITS, ...options.limits },
   );

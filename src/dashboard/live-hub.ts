@@ -24,6 +24,7 @@ import {
   parseActionRequest,
   performAction,
   READ_OPS,
+  type TubeMover,
 } from './actions';
 import type { AdminToken } from './admin-token';
 import type { OpsChannel } from './ops-channel';
@@ -64,6 +65,8 @@ export interface HubDeps {
   readToken: AdminToken;
   peekBodyBytes: number;
   log: (line: string) => void;
+  /** The "move tube" action (absent: refused as DISABLED). */
+  mover?: TubeMover | undefined;
 }
 
 interface Viewer extends ViewerPace {
@@ -193,6 +196,7 @@ export class LiveHub {
       type: 'hello',
       admin: this.deps.token.enabled,
       peek: this.deps.token.enabled || this.deps.readToken.enabled,
+      move: this.deps.token.enabled && this.deps.mover !== undefined,
       intervalMs: this.limits.intervalMs,
     });
     if (this.last && this.send(viewer, { type: 'snapshot', snapshot: this.last })) viewer.needsFull = false;
@@ -385,6 +389,12 @@ export class LiveHub {
       onClearProgress: (deleted, total) => {
         if (v.ws.bufferedAmount <= this.limits.softBufferBytes)
           this.send(v, { type: 'progress', id, deleted, total });
+      },
+      mover: this.deps.mover,
+      // The move goes on when the viewer leaves (it is the cluster's, not the page's).
+      onMoveProgress: ({ moved, total }) => {
+        if (v.ws.readyState === WebSocket.OPEN && v.ws.bufferedAmount <= this.limits.softBufferBytes)
+          this.send(v, { type: 'progress', id, moved, total });
       },
     };
   }

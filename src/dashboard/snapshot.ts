@@ -8,6 +8,9 @@
  * by workers: Δcurrent-jobs-reserved + Δcmd-delete. It is exact for the usual reserve → delete
  * flow, misses reserve → release cycles and counts deletes of unreserved jobs (clear). A node's
  * reserve rate is the sum over its tubes; its put rate is Δcmd-put.
+ *
+ * Rows are flat: scalars, and a node's history as arrays of numbers (compared element-wise, sent
+ * whole when one changed).
  */
 
 export interface NodeRow {
@@ -45,6 +48,17 @@ export interface NodeRow {
   failing: boolean;
   /** The last failover: `old → new (term T) at HH:MM:SS`, or ''. */
   failover: string;
+  /**
+   * This node's part of the cluster's puts and reserves over the history window, and of its jobs
+   * now, in percent (null while the cluster total is 0): node-history.ts.
+   */
+  putShare: number | null;
+  reserveShare: number | null;
+  jobShare: number | null;
+  /** Jobs put and taken per history bucket, oldest first (the sparklines); bucket width in ms. */
+  putHistory: number[];
+  reserveHistory: number[];
+  historyBucketMs: number;
 }
 
 export interface TubeRow {
@@ -97,6 +111,13 @@ export interface SnapshotDiff {
   tubesNotShown: number;
 }
 
+/** Fields are scalars or arrays of numbers (a node's history): arrays compare element by element. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  return a.every((v, i) => v === b[i]);
+}
+
 function diffRows<R extends Row>(before: readonly R[], after: readonly R[]): RowChanges<R> {
   const old = new Map(before.map((r) => [r.key, r]));
   const upsert: Array<Partial<R> & { key: string }> = [];
@@ -110,7 +131,7 @@ function diffRows<R extends Row>(before: readonly R[], after: readonly R[]): Row
     const changed: Record<string, unknown> = {};
     let any = false;
     for (const field of Object.keys(row) as Array<keyof R & string>) {
-      if (row[field] !== prev[field]) {
+      if (!sameValue(row[field], prev[field])) {
         changed[field] = row[field];
         any = true;
       }

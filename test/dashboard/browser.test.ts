@@ -3,12 +3,14 @@
  * download), headless, with a fresh profile. The page loads with its CSP and no script errors,
  * sees the table change after puts (cells highlighted), drills down to peek (refused without a
  * token; markup and binary shown safely with it), is refused an admin action without the token
- * and performs it with the token.
+ * and performs it with the token. The balance panel shows each node's share of puts, reserves and
+ * jobs and sparklines whose totals match a known load; a tube moves to another node from the page
+ * (the pin written to the proxy's topology file, the jobs moved, in their states).
  * A screenshot goes to test-output/dashboard.png.
  */
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -21,6 +23,7 @@ import { whenInstalled } from '../support/requires';
 interface PageElement {
   textContent: string | null;
   classList: { contains(name: string): boolean };
+  getAttribute(name: string): string | null;
 }
 declare const document: {
   querySelector(selector: string): PageElement | null;
@@ -71,7 +74,7 @@ whenInstalled(!skip, 'chromium', () =>
 
     before(async () => {
       const { chromium } = await import('playwright-core');
-      d = await startDashboardCluster({ adminToken: TOKEN, limits: { intervalMs: 300 } });
+      d = await startDashboardCluster({ adminToken: TOKEN, limits: { intervalMs: 300 }, withTopology: true });
       client = await Client.connect({ host: '127.0.0.1', port: d.cluster.proxy.port });
       profileDir = mkdtempSync(join(tmpdir(), 'stalkd-chromium-'));
       context = await chromium.launchPersistentContext(profileDir, {
@@ -122,6 +125,75 @@ whenInstalled(!skip, 'chromium', () =>
         tds.map((td) => td.textContent),
       );
       assert.deepEqual(status, ['up · stalkd', 'up · stalkd', 'up · stalkd']);
+    });
+
+    /** Waits until every node's `attr` on balance column `col` reads as `want` (node order). */
+    async function balance(col: string, attr: string, want: string[]): Promise<void> {
+      await page.waitForFunction(
+        ([column, attribute, expected]) =>
+          (expected as string[]).every(
+            (v, i) =>
+              document
+                .querySelector(`#balance-rows tr[data-node="n${i}"] td[data-col="${column}"]`)
+                ?.getAttribute(attribute as string) === v,
+          ),
+        [col, attr, want] as const,
+        { timeout: 10_000 },
+      );
+    }
+
+    test('dashboard: the balance panel shows each node’s share of puts, reserves and jobs, and sparklines of its rates', async () => {
+      // A known load: 30 jobs put on node-0, 10 on node-1, none on node-2; 6 and 2 of them taken.
+      const load = await Client.connect({ host: '127.0.0.1', port: d.cluster.proxy.port });
+      try {
+        const [t0, t1] = [0, 1].map((index) => {
+          for (let i = 0; ; i++)
+            if (d.cluster.proxy.placement.ownerOf(`load-${i}`).index === index) return `load-${i}`;
+        }) as [string, string];
+        for (const [tube, count] of [
+          [t0, 30],
+          [t1, 10],
+        ] as const) {
+          await load.use(tube);
+          for (let i = 0; i < count; i++) await load.put(`${tube}-${i}`);
+          // Seen by the dashboard before any is taken: a tube's first reading starts its series.
+          await cellText(d.ownerKey(tube), 'ready', String(count));
+        }
+        await load.ignore('default');
+        for (const [tube, count] of [
+          [t0, 6],
+          [t1, 2],
+        ] as const) {
+          await load.watch(tube);
+          for (let i = 0; i < count; i++) {
+            const job = await load.reserveWithTimeout(0);
+            assert.ok(typeof job === 'object', `a job of ${tube}`);
+            assert.equal(await load.delete(job.id), 'DELETED');
+          }
+          await load.ignore(tube);
+        }
+        await balance('putShare', 'data-share', ['75', '25', '0']);
+        await balance('reserveShare', 'data-share', ['75', '25', '0']);
+        await balance('jobShare', 'data-share', ['75', '25', '0']); // 24, 8, 0 held
+        await balance('putHistory', 'data-total', ['30', '10', '0']);
+        await balance('reserveHistory', 'data-total', ['6', '2', '0']);
+        assert.equal(
+          await page.textContent('#balance-rows tr[data-node="n0"] td[data-col="putShare"]'),
+          '75 %',
+        );
+        const points = await page.getAttribute(
+          '#balance-rows tr[data-node="n0"] td[data-col="putHistory"] polyline',
+          'points',
+        );
+        assert.equal(points?.split(' ').length, 60, 'one point per 5 s bucket over five minutes');
+        const fill = await page.$eval(
+          '#balance-rows tr[data-node="n1"] td[data-col="jobShare"] .fill',
+          (el) => (el as unknown as { style: { width: string } }).style.width,
+        );
+        assert.equal(fill, '25%');
+      } finally {
+        await load.close();
+      }
     });
 
     test('dashboard: the table changes after puts, and changed cells are highlighted', async () => {
@@ -203,6 +275,35 @@ whenInstalled(!skip, 'chromium', () =>
         cell(key, 'paused'),
       );
       assert.ok(((await client.statsTube('emails'))?.pause ?? 0) === 120);
+    });
+
+    test('dashboard: a tube moves to another node from the page, its jobs in their states', async () => {
+      const tube = 'archive';
+      const from = d.cluster.proxy.placement.ownerOf(tube).index;
+      const to = (from + 1) % 3;
+      await client.use(tube);
+      for (let i = 0; i < 3; i++) await client.put(`ready-${i}`);
+      for (let i = 0; i < 2; i++) await client.put(`delayed-${i}`, { delaySecs: 900 });
+      await client.watch(tube);
+      const buried = await client.put('buried', { pri: 3 });
+      assert.equal(await client.reserveJob(buried).then(() => client.bury(buried, 3)), 'BURIED');
+      await client.ignore(tube);
+      await cellText(`${from}/${tube}`, 'ready', '3');
+      await page.click(`tr[data-key="${from}/${tube}"]`);
+      await page.fill('#token', TOKEN);
+      await page.selectOption('#move-node', `node-${to}`);
+      await page.click('#move');
+      await page.waitForSelector('#result[data-ok="true"]', { timeout: 15_000 });
+      assert.equal(
+        await page.textContent('#result'),
+        `moved 6 job(s) of ${tube} to node-${to}; pinned in the topology`,
+      );
+      assert.deepEqual(JSON.parse(readFileSync(d.topologyFile, 'utf8')).pins, { [tube]: `node-${to}` });
+      assert.equal(d.cluster.proxy.placement.ownerOf(tube).index, to, 'the proxy routes it there');
+      await cellText(`${to}/${tube}`, 'ready', '3');
+      await cellText(`${to}/${tube}`, 'delayed', '2');
+      await cellText(`${to}/${tube}`, 'buried', '1');
+      await page.waitForSelector(`tr[data-key="${from}/${tube}"]`, { state: 'detached' });
     });
 
     test('dashboard: screenshot saved, no script errors', async (t) => {

@@ -232,7 +232,20 @@
     for (const n of s.nodes) renderRow(n, true, null, false);
     for (const t of s.tubes) renderRow(t, false, null, false);
     order();
+    renderBalance();
     showMeta(s.seq, s.atMs, s.tubesNotShown);
+  }
+
+  /** The balance panel (balance.js) and the nodes a tube can be moved to. */
+  function renderBalance() {
+    const nodes = [...state.nodes.values()].sort((a, b) => a.index - b.index);
+    window.stalkdBalance.render($('balance-rows'), nodes);
+    const select = $('move-node');
+    const names = nodes.map((n) => n.name);
+    if ([...select.options].map((o) => o.value).join('\n') === names.join('\n')) return;
+    const chosen = select.value;
+    select.textContent = '';
+    for (const name of names) select.appendChild(new Option(name, name, false, name === chosen));
   }
 
   function applyChanges(map, changes, isNode) {
@@ -252,6 +265,7 @@
     if (d.nodes.upsert.some((n) => 'name' in n))
       for (const t of state.tubes.values()) renderRow(t, false, new Set(['owner']), false);
     order();
+    if (d.nodes.upsert.length || d.nodes.remove.length) renderBalance();
     showMeta(d.seq, d.atMs, d.tubesNotShown);
   }
 
@@ -295,6 +309,9 @@
           .join('; ');
         for (const b of document.querySelectorAll('.admin button')) b.disabled = !msg.admin;
         for (const b of document.querySelectorAll('[data-peek]')) b.disabled = !msg.peek;
+        $('move').disabled = !msg.move;
+        if (msg.admin && !msg.move)
+          $('move').title = 'moving a tube needs the proxy started with --topology FILE';
         break;
       case 'snapshot':
         applySnapshot(msg.snapshot);
@@ -355,7 +372,11 @@
 
   function report(reply, describe) {
     if (reply.ok) showResult(describe(reply.result), 'true');
-    else showResult(`${reply.code === 'FORBIDDEN' ? 'refused' : 'failed'}: ${reply.error}`, 'false');
+    else {
+      const refused =
+        reply.code === 'FORBIDDEN' || reply.code === 'READ_ONLY' || reply.code === 'BAD_REQUEST';
+      showResult(`${refused ? 'refused' : 'failed'}: ${reply.error}`, 'false');
+    }
     return reply.ok;
   }
 
@@ -443,6 +464,27 @@
           (r) =>
             `cleared ${r.deleted} job(s) from ${tube}${r.reservedLeft ? `; ${r.reservedLeft} reserved job(s) left` : ''}`,
         );
+      }),
+    );
+    $('move').addEventListener('click', () =>
+      withTube(async (tube) => {
+        const node = $('move-node').value;
+        const bar = $('move-progress');
+        bar.hidden = false;
+        bar.value = 0;
+        showResult(`moving ${tube} to ${node}…`, '');
+        const reply = await adminRequest({ op: 'move-tube', tube, node }, (p) => {
+          bar.max = Math.max(p.total, 1);
+          bar.value = p.moved;
+        });
+        bar.hidden = true;
+        report(reply, (r) => {
+          const facts = [`moved ${r.moved} job(s) of ${tube} to ${node}`];
+          facts.push(r.pinned ? 'pinned in the topology' : 'already pinned there');
+          if (r.reservedLeft) facts.push(`${r.reservedLeft} reserved job(s) wait for their workers`);
+          if (r.left) facts.push('jobs left elsewhere: run stalkd migrate');
+          return facts.join('; ');
+        });
       }),
     );
     $('job-delete').addEventListener('click', async () => {
