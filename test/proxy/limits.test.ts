@@ -16,6 +16,7 @@ import {
   closedBy,
   connectRaw,
   eventually,
+  letGo,
   probe,
   type StalkdProcess,
   startProxyProcess,
@@ -69,11 +70,7 @@ describe('proxy limits', () => {
     }
     const rssPerConnection = (proxy.rss() - rssBefore) / MAX_CONNECTIONS;
     for (let i = 0; i < 20; i++) await closedBy(await connectRaw(proxy.port));
-    for (const s of idle.splice(0, 60)) {
-      const gone = closedBy(s);
-      s.destroy();
-      await gone;
-    }
+    for (const s of idle.splice(0, 60)) await letGo(s);
     await probe(proxy.port, 'after-limit');
     console.log(`# proxy: ${Math.round(rssPerConnection)} bytes of RSS per idle connection`);
     assert.ok(rssPerConnection < 64 * 1024, `RSS per idle connection ${rssPerConnection} bytes`);

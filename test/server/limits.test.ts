@@ -14,6 +14,7 @@ import {
   closedBy,
   connectRaw,
   currentConnections,
+  letGo,
   probe,
   type StalkdProcess,
   startNodeProcess,
@@ -68,11 +69,7 @@ describe('node limits', () => {
       await closedBy(extra);
     }
     // Room for the other tests; the rest stay idle throughout.
-    for (const s of idle.splice(0, 60)) {
-      const gone = closedBy(s);
-      s.destroy();
-      await gone;
-    }
+    for (const s of idle.splice(0, 60)) await letGo(s);
     await probe(node.port, 'after-limit');
     assert.ok(rssPerConnection < 64 * 1024, `RSS per idle connection ${rssPerConnection} bytes`);
     console.log(`# node: ${Math.round(rssPerConnection)} bytes of RSS per idle connection`);

@@ -127,6 +127,19 @@ export function closedBy(socket: net.Socket): Promise<void> {
   return new Promise((resolve) => socket.once('close', () => resolve()));
 }
 
+/**
+ * Half-closes `socket` and resolves once the server has closed its side, so the server has let go
+ * of the connection (a Node server counts it against maxConnections until its socket is destroyed,
+ * which happens in the same turn as its FIN). `destroy()` followed by closedBy() tells nothing of
+ * the kind: the client's own close comes first, and a busy server may accept a new connection
+ * before it reads the old one's FIN — and refuse it as one too many.
+ */
+export function letGo(socket: net.Socket): Promise<void> {
+  const gone = closedBy(socket);
+  socket.end();
+  return gone;
+}
+
 /** Sends `request` and resolves with everything received once it contains `marker`. */
 export async function exchange(
   port: number,
