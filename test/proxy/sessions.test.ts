@@ -102,11 +102,15 @@ for (const kind of kinds) {
         'another client cannot delete a reserved job',
       );
       w.close();
-      for (let attempt = 0; attempt < 50; attempt++) {
-        const states = await Promise.all(ids.map((id) => p.cmd(`stats-job ${id}`)));
-        if (states.every((s) => /\nstate: ready\n/.test(s.body?.toString() ?? ''))) break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      // Polled (10 s at most): the nodes release once the proxy has closed w's node connections.
+      await eventually(
+        "every node released the closed client's reservation",
+        async () => {
+          const states = await Promise.all(ids.map((id) => p.cmd(`stats-job ${id}`)));
+          return states.every((s) => /\nstate: ready\n/.test(s.body?.toString() ?? ''));
+        },
+        200,
+      );
       for (const id of ids) {
         assert.match(
           (await p.cmd(`stats-job ${id}`)).body?.toString() ?? '',

@@ -69,10 +69,21 @@ const SWEEP_INTERVAL_MS = 50;
  * Date.now(): a deadline may start up to one sweep interval early (reply deadlines are seconds).
  */
 let coarseNowMs = Date.now();
+/** When the sweep last ran, ms since epoch. */
+let sweptAtMs = coarseNowMs;
 
+/**
+ * A sweep later than its interval means this process did not run meanwhile (a long turn, a GC
+ * pause, no CPU to be had): a reply that arrived then is still unread — timers run before the
+ * loop polls its sockets — and a deadline armed then read a clock that stood still. The stall is
+ * the proxy's, not the node's, so every armed deadline moves on by it before any is judged.
+ */
 function sweepDeadlines(): void {
-  coarseNowMs = Date.now();
-  for (const backend of watched) backend.checkDeadline(coarseNowMs);
+  const nowMs = Date.now();
+  const stalledMs = Math.max(0, nowMs - sweptAtMs - SWEEP_INTERVAL_MS);
+  sweptAtMs = nowMs;
+  coarseNowMs = nowMs;
+  for (const backend of watched) backend.checkDeadline(nowMs, stalledMs);
 }
 
 function track(backend: Backend, on: boolean): void {
@@ -80,6 +91,7 @@ function track(backend: Backend, on: boolean): void {
     watched.add(backend);
     if (!sweepTimer) {
       coarseNowMs = Date.now();
+      sweptAtMs = coarseNowMs;
       sweepTimer = setInterval(sweepDeadlines, SWEEP_INTERVAL_MS);
       sweepTimer.unref();
     }
@@ -185,7 +197,9 @@ export class Backend {
     this.failAll();
   }
 
-  checkDeadline(nowMs: number): void {
+  /** `stalledMs`: time this process itself did not run since the last check (not the node's). */
+  checkDeadline(nowMs: number, stalledMs: number): void {
+    this.headDeadlineAtMs += stalledMs;
     if (nowMs >= this.headDeadlineAtMs) this.fail('node did not answer in time', BackendFailure.Timeout);
   }
 
