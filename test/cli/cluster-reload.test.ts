@@ -75,16 +75,18 @@ test('cluster: SIGHUP starts a node added to the topology, and stops a removed o
     write([node(0), node(1), node(2)]);
     child.kill('SIGHUP');
     await waitFor(child, () => out, /stalkd cluster: node-2 started on 127\.0\.0\.1:\d+/);
-    // The proxy re-read the file on the same SIGHUP: puts of the tube land on node-2 (bounded retry
-    // while its link to the new node comes up).
+    // The proxy re-read the file on the same SIGHUP: puts of the tube land on node-2 (retried for
+    // up to 30 s while its link to the new node comes up: a link that found node-2 not listening
+    // yet is re-probed with backoff, 100 ms doubling — 500 back-to-back attempts ran out under load).
     await waitFor(child, () => out, /topology reloaded.*nodes=3/);
     let on = -1;
-    for (let attempt = 0; attempt < 500 && on !== 2; attempt++) {
+    const deadline = Date.now() + 30_000;
+    while (on !== 2 && Date.now() < deadline) {
       const reply = await client.raw('put 0 0 60 5', 'after');
       const id = reply.word === 'INSERTED' ? Number(reply.line.split(' ')[1]) : 0;
       on = decodeJobId(id)?.nodeIndex ?? -1;
       if (id > 0 && on !== 2) await client.delete(id);
-      if (id === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (id === 0) await new Promise((resolve) => setTimeout(resolve, 20)); // pacing, not synchronisation
     }
     assert.equal(on, 2, 'the proxy routes the tube to the new node');
     // node-2 leaves the file while it holds jobs: it keeps running.
