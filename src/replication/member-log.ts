@@ -59,6 +59,15 @@ export class MemberLog implements DurableLog {
     return this.follower;
   }
 
+  /** The last record of whichever log is open, and what of it is durable on this disk. */
+  position(): { lastTerm: number; lastLsn: number; durable: number } {
+    const binlog = this.binlog;
+    if (binlog) return { lastTerm: binlog.term, lastLsn: binlog.lastLsn(), durable: binlog.durableSeq() };
+    const f = this.follower;
+    if (f) return { ...f.position(), durable: f.durableSeq() };
+    return { lastTerm: 0, lastLsn: 0, durable: 0 };
+  }
+
   private detach(): void {
     for (const off of this.offs) off();
     this.offs = [];

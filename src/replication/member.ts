@@ -1,33 +1,28 @@
 /**
  * One member of a shard (docs/replication.md): its role — primary, standby, or candidate while a
- * promotion runs — its persisted term, and every change of role: start-up discovery, following a
- * primary (handshake, truncation, full copy), leading, stepping down on a higher term, and the
- * `x-role` / `x-promote` / `x-fence` / `x-replicate` answers (ShardControl, for the node server).
- * Role changes run one at a time (`serial`).
+ * promotion runs — its term, and every change of role: start-up discovery, the claim and fence
+ * round of leading, stepping down on a higher term, and the `x-role` / `x-promote` / `x-fence` /
+ * `x-replicate` answers (ShardControl, for the node server). Role changes run one at a time
+ * (`serial`). What a standby does while following is standby-side.ts; what a primary does for
+ * its standbys is primary-side.ts; the persisted state is state-file.ts's StateStore.
  */
 import type { Socket } from 'node:net';
-import { type BinlogOptions, restoreInto } from '../binlog';
-import type { FollowerLog } from '../binlog/follower-log';
-import { LogDirectory, type OpenedLog } from '../binlog/log-directory';
+import type { BinlogOptions } from '../binlog';
+import { LogDirectory } from '../binlog/log-directory';
 import type { Engine } from '../engine/engine';
 import type { ReplicateRequest } from '../protocol/commands';
 import { Role, type RoleView, type ShardControl } from '../server/shard';
-import { applyLogRecord } from './apply';
 import { decideStart } from './discovery';
-import { handshake } from './handshake';
 import { MemberLog } from './member-log';
 import { askRole, type PeerAddress, type PeerRole, parseAddress } from './peer';
-import { primaryLog } from './primary-log';
-import { type FenceRequest, fenceRound, fenceVerdict } from './promotion';
-import { Receiver } from './receiver';
-import { ReplicationSource } from './source';
-import { type MemberState, newId, readState, writeState } from './state-file';
-import { noteTermStart, type TermStart, truncationPoint } from './terms';
+import { PrimarySide } from './primary-side';
+import { Claim } from './promotion';
+import { StandbySide } from './standby-side';
+import { type MemberState, newId, StateStore } from './state-file';
 
 /** Peers are asked their role this often while a member has no primary (and by a primary). */
 export const POLL_MS = 500;
 const ASK_TIMEOUT_MS = 1000;
-const HANDSHAKE_TIMEOUT_MS = 5000;
 
 export interface MemberOptions {
   dir: string;
@@ -58,47 +53,50 @@ export class Member implements ShardControl {
   private readonly log: MemberLog;
   private readonly peers: PeerAddress[];
   private host: MemberHost | undefined;
-  private opened: OpenedLog<FollowerLog> | undefined;
-  private source: ReplicationSource | undefined;
-  private receiver: Receiver | undefined;
-  private following = '';
-  /** The primary's last heartbeat said this standby is in sync; when its stream ended. */
-  private streamInSync = false;
-  /** When the stream last brought a frame (kept once it ended). */
-  private streamHeardAtMs = 0;
-  private streamTimeoutMs = 0;
+  private readonly standby: StandbySide;
+  private readonly primarySide: PrimarySide;
+  /** The claim to lead whose fence round may be in flight (one at a time: serial). */
+  private readonly claimRound = new Claim();
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private wakeLoop: (() => void) | undefined;
   private lastWait = '';
-  private readonly counts = { catchUps: 0, fullCopies: 0, catchUpsSent: 0, fullCopiesSent: 0 };
 
   private constructor(
     private readonly options: MemberOptions,
     private readonly directory: LogDirectory,
-    private state: MemberState,
+    private readonly store: StateStore,
   ) {
     this.log = new MemberLog(() => this.close());
     this.peers = options.peers.map(parseAddress);
+    this.standby = new StandbySide(directory, this.log, store, {
+      engine: () => this.engine,
+      advertise: () => this.host?.advertise || '-',
+      stopping: () => this.closed,
+      armTimer: () => this.host?.armTimer(),
+      wake: () => this.wake(),
+      token: options.token,
+      log: options.log,
+    });
+    this.primarySide = new PrimarySide(this.log, options);
   }
 
   /** Locks and opens DIR as a standby's log (no role yet), reading or making the member's state. */
   static async open(options: MemberOptions): Promise<Member> {
     const directory = await LogDirectory.open(options.dir, options.binlog);
     try {
-      let state = readState(options.dir);
-      if (state === undefined) {
-        state = { shard: '', member: newId(), term: 0, primaryTerm: 0 };
-        writeState(options.dir, state);
-      }
-      const member = new Member(options, directory, state);
-      member.openFollower();
+      const member = new Member(options, directory, new StateStore(options.dir));
+      member.standby.open();
       return member;
     } catch (err) {
       await directory.release();
       throw err;
     }
+  }
+
+  private get state(): Readonly<MemberState> {
+    return this.store.value;
   }
 
   /** The log the server and engine write to. */
@@ -116,9 +114,7 @@ export class Member implements ShardControl {
 
   /** Before the node listens: the log's jobs into the engine. */
   restore(engine: Engine): { jobs: number; warnings: string[] } {
-    const opened = this.opened as OpenedLog<FollowerLog>;
-    restoreInto(engine, opened);
-    return { jobs: opened.jobs.length, warnings: opened.warnings };
+    return this.standby.restore(engine);
   }
 
   /** Once the node listens: look for a primary (or lead), and keep doing so. */
@@ -131,25 +127,8 @@ export class Member implements ShardControl {
     return (this.host as MemberHost).engine;
   }
 
-  private get follower(): FollowerLog {
-    const f = this.log.standbyLog;
-    if (f === undefined) throw new Error('replication: no follower log open');
-    return f;
-  }
-
-  private openFollower(): OpenedLog<FollowerLog> {
-    const opened = this.directory.openFollower();
-    for (const line of opened.warnings) this.options.log.warn(`replication: ${line}`);
-    this.opened = opened;
-    this.log.setFollower(opened.log);
-    const last = opened.log.position().lastTerm;
-    if (last > this.state.term) this.persist({ term: last });
-    return opened;
-  }
-
   private persist(change: Partial<MemberState>): void {
-    this.state = { ...this.state, ...change };
-    writeState(this.options.dir, this.state);
+    this.store.persist(change);
   }
 
   /** One role change at a time. */
@@ -185,7 +164,7 @@ export class Member implements ShardControl {
   }
 
   private async step(): Promise<void> {
-    if (this.closed || this.role === Role.Candidate || this.receiver !== undefined) return;
+    if (this.closed || this.role === Role.Candidate || this.standby.streaming) return;
     const peers = await this.askPeers();
     if (this.closed) return;
     if (this.role === Role.Primary) {
@@ -193,7 +172,7 @@ export class Member implements ShardControl {
       if (higher) await this.stepDown(`${higher.address} knows term ${higher.term}`, higher.term);
       return;
     }
-    const at = this.follower.position();
+    const at = this.standby.follower.position();
     const decision = decideStart(
       {
         term: this.state.term,
@@ -216,115 +195,21 @@ export class Member implements ShardControl {
 
   /** It was the primary of the term its log ends with — or this is a first start without --standby. */
   private mayLead(): boolean {
-    const at = this.follower.position();
+    const at = this.standby.follower.position();
     if (at.lastLsn === 0 && this.state.primaryTerm === 0) return !this.options.standby;
     return this.state.primaryTerm > 0 && this.state.primaryTerm === at.lastTerm;
   }
 
-  // ---- following -------------------------------------------------------------------------------
-
   private async follow(address: string): Promise<void> {
-    const peer = parseAddress(address);
-    const at = this.follower.position();
-    const req: ReplicateRequest = {
-      shard: this.state.shard || '-',
-      member: this.state.member,
-      knownTerm: this.state.term,
-      lastTerm: at.lastTerm,
-      lastLsn: at.lastLsn,
-      index: at.index,
-      offset: at.offset,
-      advertise: this.host?.advertise || '-',
-    };
-    const result = await handshake(peer.host, peer.port, req, this.options.token, HANDSHAKE_TIMEOUT_MS);
-    if (result.kind === 'refused') {
-      this.noteWait(`${address} refused to stream: ${result.reason}`);
-      return;
-    }
-    if (result.kind === 'truncate') {
-      await this.truncate(address, result.term, result.lsn);
-      this.wake();
-      return;
-    }
-    if (result.term < this.state.term || (this.state.shard !== '' && result.shard !== this.state.shard)) {
-      result.socket.destroy();
-      this.noteWait(`${address} is at term ${result.term} of shard ${result.shard}: not followed`);
-      return;
-    }
-    this.persist({ term: result.term, shard: result.shard });
-    if (result.kind === 'full-copy') {
-      this.options.log.info(`replication: full copy from ${address}`);
-      await this.reopen(() => this.directory.wipe());
-      this.counts.fullCopies++;
-    } else if (at.lastLsn > 0) this.counts.catchUps++;
-    this.streamInSync = false;
-    this.streamTimeoutMs = result.standbyTimeoutMs;
-    this.following = address;
-    this.lastWait = '';
-    const engine = this.engine;
-    const receiver = new Receiver(result.socket, this.follower, {
-      onRecord: (rec, buf) => applyLogRecord(engine, rec, buf),
-      onHeartbeat: (term, inSync) => {
-        this.streamInSync = inSync;
-        if (term > this.state.term) this.persist({ term });
-        this.host?.armTimer();
-      },
-      onWarning: (line) => this.options.log.warn(`replication: ${line}`),
-      onClose: (reason) => {
-        if (this.receiver === receiver) this.receiver = undefined;
-        this.streamHeardAtMs = receiver.lastHeardAtMs;
-        if (!this.closed) this.options.log.info(`replication: stream from ${address} ended (${reason})`);
-        this.wake();
-      },
-    });
-    this.receiver = receiver;
-    this.options.log.info(
-      `replication: following ${address} at term ${result.term} (${result.kind === 'full-copy' ? 'full copy' : `from LSN ${at.lastLsn + 1}`})`,
-    );
-    receiver.start(result.leftover);
-    result.socket.resume();
+    const outcome = await this.standby.follow(address);
+    if (outcome.kind === 'wait') this.noteWait(outcome.reason);
+    else if (outcome.kind === 'following') this.lastWait = '';
   }
 
   private noteWait(reason: string): void {
     if (reason === this.lastWait) return;
     this.lastWait = reason;
     this.options.log.info(`replication: ${reason}`);
-  }
-
-  /** Closes the follower log, changes the files, reopens them and rebuilds the engine from them. */
-  private async reopen(change: () => void): Promise<void> {
-    await this.follower.close();
-    change();
-    this.engine.removeAllJobs();
-    restoreInto(this.engine, this.openFollower());
-    this.host?.armTimer();
-  }
-
-  /** TRUNCATE term lsn: the tail the primary never had is dropped (Kafka's leader-epoch rule). */
-  private async truncate(address: string, term: number, lsn: number): Promise<void> {
-    const at = this.follower.position();
-    const history: TermStart[] = [];
-    for (const s of this.follower.segmentTerms()) noteTermStart(history, s.term, s.firstLsn);
-    const point = truncationPoint(
-      { history, oldestLsn: history[0]?.firstLsn ?? 0, lastLsn: at.lastLsn },
-      term,
-      lsn,
-    );
-    this.options.log.warn(
-      `replication: ${address} has not got LSN ${point + 1}..${at.lastLsn} of this log (never confirmed): dropped`,
-    );
-    await this.reopen(() => this.directory.truncateAfter(point));
-  }
-
-  /**
-   * Standby: its primary's last word said in sync — and, with --standby-timeout-ms, that word is
-   * less than the timeout old (the primary goes on alone no sooner than that after its standby falls
-   * silent, so a standby that may have been left behind never claims to be in sync).
-   */
-  private standbyInSync(): boolean {
-    if (!this.streamInSync || this.streamTimeoutMs === 0) return this.streamInSync;
-    const heard = this.receiver?.lastHeardAtMs ?? this.streamHeardAtMs;
-    return Date.now() - heard < this.streamTimeoutMs;
   }
 
   // ---- leading ---------------------------------------------------------------------------------
@@ -345,27 +230,12 @@ export class Member implements ShardControl {
   private async candidacy(term: number, force: boolean): Promise<string | undefined> {
     this.persist({ term });
     this.role = Role.Candidate;
-    this.receiver?.close(`candidate at term ${term}`);
-    this.receiver = undefined;
+    this.standby.end(`candidate at term ${term}`);
     if (force) return undefined;
-    const at = this.follower.position();
-    const request: FenceRequest = {
-      term,
-      lastTerm: at.lastTerm,
-      lastLsn: at.lastLsn,
-      member: this.state.member,
-    };
-    this.fencing = true;
-    const answers = await fenceRound(this.peers, request, this.options.token);
-    this.fencing = false;
-    const refusal = fenceVerdict(
-      answers,
-      at,
-      this.peers.length - this.options.syncStandbys,
-      this.yielded,
-      term,
-    );
-    this.yielded = false;
+    const at = this.standby.follower.position();
+    const request = { term, lastTerm: at.lastTerm, lastLsn: at.lastLsn, member: this.state.member };
+    const needed = this.peers.length - this.options.syncStandbys;
+    const refusal = await this.claimRound.run(this.peers, request, this.options.token, needed, at);
     if (refusal === undefined) return undefined;
     this.role = Role.Standby;
     this.options.log.warn(`replication: leading at term ${term} refused: ${refusal}`);
@@ -379,22 +249,9 @@ export class Member implements ShardControl {
       primaryTerm: term,
       shard: this.state.shard || newId(),
     });
-    this.receiver?.close('this member leads now');
-    this.receiver = undefined;
-    this.following = '';
-    const binlog = await this.directory.promote(this.follower, term);
-    const engine = this.engine;
-    engine.attachJournal(this.log);
-    binlog.attachJobSource((id) => engine.jobSource(id));
-    const source = new ReplicationSource(primaryLog(binlog), {
-      syncStandbys: this.options.syncStandbys,
-      standbyTimeoutMs: this.options.standbyTimeoutMs,
-      shard: this.state.shard,
-      term,
-      log: (line) => this.options.log.info(line),
-    });
-    this.source = source;
-    this.log.setPrimary(binlog, source);
+    this.standby.end('this member leads now');
+    const binlog = await this.directory.promote(this.standby.follower, term);
+    this.primarySide.lead(binlog, this.engine, term, this.state.shard);
     this.role = Role.Primary;
     this.lastWait = '';
     this.options.log.info(`replication: primary at term ${term} (log at LSN ${binlog.lastLsn()})`);
@@ -415,30 +272,16 @@ export class Member implements ShardControl {
     this.beginStepDown(reason, term);
     const binlog = this.log.primary;
     if (binlog === undefined) return;
-    this.closeSource(reason);
+    this.primarySide.close(reason);
     await binlog.close();
-    this.engine.removeAllJobs();
-    restoreInto(this.engine, this.openFollower());
-    this.engine.attachJournal(this.log);
-    this.streamInSync = false;
+    this.standby.rejoin();
     this.wake();
-  }
-
-  /** Stops streaming to standbys; its counts go on in the member's totals. */
-  private closeSource(reason: string): void {
-    const source = this.source;
-    if (source === undefined) return;
-    source.close(reason);
-    this.counts.catchUpsSent += source.catchUpsSent;
-    this.counts.fullCopiesSent += source.fullCopiesSent;
-    this.source = undefined;
   }
 
   // ---- ShardControl ----------------------------------------------------------------------------
 
   replicate(socket: Socket, leftover: Buffer, req: ReplicateRequest): void {
-    const source = this.source;
-    if (this.role !== Role.Primary || source === undefined) {
+    if (this.role !== Role.Primary || !this.primarySide.leading) {
       socket.end('NOT_PRIMARY\r\n');
       return;
     }
@@ -449,7 +292,7 @@ export class Member implements ShardControl {
       );
       return;
     }
-    const word = source.accept(socket, leftover, req);
+    const word = this.primarySide.accept(socket, leftover, req);
     this.options.log.info(`replication: standby ${req.advertise} (${req.member}) connected: ${word}`);
   }
 
@@ -457,7 +300,7 @@ export class Member implements ShardControl {
     return this.serial(async () => {
       if (this.role !== Role.Standby) return 'NOT_STANDBY';
       if (term <= this.state.term) return `TERM_NOT_HIGHER ${this.state.term}`;
-      if (!force && !this.standbyInSync()) return 'NOT_IN_SYNC';
+      if (!force && !this.standby.inSync()) return 'NOT_IN_SYNC';
       const refusal = await this.candidacy(term, force);
       if (refusal !== undefined) return refusal;
       this.options.log.warn(`replication: promoted to term ${term}${force ? ' (forced)' : ''}`);
@@ -467,19 +310,14 @@ export class Member implements ShardControl {
     });
   }
 
-  /** A candidate of the same term with a more advanced log asked this candidate to yield. */
-  private yielded = false;
-  /** Its fence round is in flight: it may still yield (once decided, it never does). */
-  private fencing = false;
-
   fence(term: number, lastTerm: number, lastLsn: number, member: string): string {
-    const mine = this.position();
-    if (term === this.state.term && this.role === Role.Candidate && this.fencing) {
-      const theirs = lastTerm !== mine.lastTerm ? lastTerm - mine.lastTerm : lastLsn - mine.lastLsn;
-      if (theirs > 0 || (theirs === 0 && member > this.state.member)) {
-        this.yielded = true;
-        return `FENCED ${this.role} ${mine.lastTerm} ${mine.lastLsn}`;
-      }
+    const mine = this.log.position();
+    if (
+      term === this.state.term &&
+      this.role === Role.Candidate &&
+      this.claimRound.yieldsTo(mine, this.state.member, { lastTerm, lastLsn }, member)
+    ) {
+      return `FENCED ${this.role} ${mine.lastTerm} ${mine.lastLsn}`;
     }
     if (term <= this.state.term) return `TERM_NOT_HIGHER ${this.state.term} ${this.role}`;
     const before = this.role;
@@ -488,18 +326,9 @@ export class Member implements ShardControl {
       this.beginStepDown(`fenced by a candidate at term ${term}`, term);
       void this.serial(() => this.stepDown(`fenced at term ${term}`, term));
     } else {
-      this.receiver?.close(`fenced at term ${term}`);
+      this.standby.end(`fenced at term ${term}`);
     }
     return `FENCED ${before} ${mine.lastTerm} ${mine.lastLsn}`;
-  }
-
-  /** The last record of whichever log is open. */
-  private position(): { lastTerm: number; lastLsn: number; durable: number } {
-    const binlog = this.log.primary;
-    if (binlog) return { lastTerm: binlog.term, lastLsn: binlog.lastLsn(), durable: binlog.durableSeq() };
-    const f = this.log.standbyLog;
-    if (f) return { ...f.position(), durable: f.durableSeq() };
-    return { lastTerm: 0, lastLsn: 0, durable: 0 };
   }
 
   putLsnOf(id: number): number {
@@ -509,10 +338,10 @@ export class Member implements ShardControl {
 
   view(): RoleView {
     const binlog = this.log.primary;
-    const source = this.source;
-    const at = this.position();
-    const standbys = source?.figures() ?? [];
-    const r = this.receiver;
+    const primary = this.primarySide;
+    const at = this.log.position();
+    const standbys = primary.standbys();
+    const stream = this.standby.figures();
     return {
       role: this.role,
       term: this.state.term,
@@ -520,31 +349,25 @@ export class Member implements ShardControl {
       lastLsn: at.lastLsn,
       durableLsn: at.durable,
       confirmedLsn: binlog ? Math.min(this.log.durableSeq(), at.lastLsn) : 0,
-      inSync: binlog ? !(source?.alone ?? false) : this.standbyInSync(),
-      primary: this.receiver ? this.following : '',
+      inSync: binlog ? !primary.alone : this.standby.inSync(),
+      primary: stream.primary,
       syncStandbys: this.options.syncStandbys,
       inSyncStandbys: standbys.filter((s) => s.inSync).length,
       standbys,
-      lagRecords: r?.lagRecords() ?? 0,
-      lagBytes: r?.lagBytes() ?? 0,
-      lagSeconds: r?.lagSeconds() ?? 0,
+      lagRecords: stream.lagRecords,
+      lagBytes: stream.lagBytes,
+      lagSeconds: stream.lagSeconds,
       shard: this.state.shard,
       member: this.state.member,
-      waiting: source?.waiting ?? false,
-      alone: source?.alone ?? false,
+      waiting: primary.waiting,
+      alone: primary.alone,
       mayLead:
         this.role === Role.Standby &&
-        this.receiver === undefined &&
+        !this.standby.streaming &&
         this.log.standbyLog !== undefined &&
         this.mayLead(),
-      catchUps: {
-        sent: this.counts.catchUpsSent + (source?.catchUpsSent ?? 0),
-        received: this.counts.catchUps,
-      },
-      fullCopies: {
-        sent: this.counts.fullCopiesSent + (source?.fullCopiesSent ?? 0),
-        received: this.counts.fullCopies,
-      },
+      catchUps: { sent: primary.catchUpsSent, received: stream.catchUps },
+      fullCopies: { sent: primary.fullCopiesSent, received: stream.fullCopies },
     };
   }
 
@@ -552,8 +375,8 @@ export class Member implements ShardControl {
   stop(): void {
     this.closed = true;
     this.wake();
-    this.receiver?.close('the node stops');
-    this.closeSource('the node stops');
+    this.standby.end('the node stops');
+    this.primarySide.close('the node stops');
   }
 
   private closing: Promise<void> | undefined;

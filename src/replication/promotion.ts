@@ -68,3 +68,38 @@ export function fenceVerdict(
   const need = Math.max(0, needed);
   return fenced < need ? `NOT_FENCED ${fenced} ${need}` : undefined;
 }
+
+/**
+ * One claim to lead at a term while its fence round runs. A rival candidate fencing at the same
+ * term with a more advanced log (then a higher member id) makes this claimant yield: it answers
+ * `FENCED candidate …` and its own claim is refused. Once the round is decided it never yields.
+ */
+export class Claim {
+  private fencing = false;
+  private yielded = false;
+
+  /** Runs the fence round for `req`: undefined when the claimant may lead, else the refusal. */
+  async run(
+    peers: readonly PeerAddress[],
+    req: FenceRequest,
+    token: string | undefined,
+    needed: number,
+    own: StandbyPosition,
+  ): Promise<string | undefined> {
+    this.fencing = true;
+    const answers = await fenceRound(peers, req, token);
+    this.fencing = false;
+    const refusal = fenceVerdict(answers, own, needed, this.yielded, req.term);
+    this.yielded = false;
+    return refusal;
+  }
+
+  /** A rival's fence at this claim's term (this member a candidate): true when this claim yields. */
+  yieldsTo(own: StandbyPosition, ownMember: string, rival: StandbyPosition, rivalMember: string): boolean {
+    if (!this.fencing) return false;
+    const theirs = compareLogs(rival, own);
+    const yields = theirs > 0 || (theirs === 0 && rivalMember > ownMember);
+    if (yields) this.yielded = true;
+    return yields;
+  }
+}

@@ -86,3 +86,28 @@ export function writeState(dir: string, state: MemberState): void {
     fs.closeSync(dirFd);
   }
 }
+
+/**
+ * The one owner of a member's state: read (or made) once when the member opens, and every change
+ * written durably before anyone acts on it.
+ */
+export class StateStore {
+  private state: MemberState;
+
+  constructor(private readonly dir: string) {
+    const found = readState(dir);
+    if (found === undefined) {
+      this.state = { shard: '', member: newId(), term: 0, primaryTerm: 0 };
+      writeState(dir, this.state);
+    } else this.state = found;
+  }
+
+  get value(): Readonly<MemberState> {
+    return this.state;
+  }
+
+  persist(change: Partial<MemberState>): void {
+    this.state = { ...this.state, ...change };
+    writeState(this.dir, this.state);
+  }
+}
