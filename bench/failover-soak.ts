@@ -77,6 +77,7 @@ async function main(): Promise<number> {
         `${standbyGapsMs.length} standby kills, ${ledger.faults.filter((f) => f.kind === 'kill-proxy').length} proxy kills in ${((Date.now() - started) / 1000).toFixed(0)} s`,
       `  ${r.acknowledgedPuts} acknowledged puts, ${ledger.deliveries.length} deliveries, ${r.duplicates} duplicates (reserved at a fault)`,
       `  lost ${r.lost.length}, resurrected ${r.resurrected.length}, ids given twice ${r.idsGivenTwice.length}, duplicates not at a fault ${r.duplicatesNotAtFault.length}`,
+      `  deletes refused after a failover ${r.refusedDeletes}, of which not delivered again ${r.refusedNotRedelivered.length}`,
       `  writes resumed after a kill: ${ms(t.kills)}`,
       `  writes resumed after a cut:  ${ms(t.cuts)}`,
       `  other shards' longest pause during a failover: ${ms(t.otherShardGapsMs)}`,
@@ -85,7 +86,11 @@ async function main(): Promise<number> {
     ].join('\n') + '\n',
   );
   const violations =
-    r.lost.length + r.resurrected.length + r.idsGivenTwice.length + r.duplicatesNotAtFault.length;
+    r.lost.length +
+    r.resurrected.length +
+    r.idsGivenTwice.length +
+    r.duplicatesNotAtFault.length +
+    r.refusedNotRedelivered.length;
   return violations === 0 ? 0 : 1;
 }
 

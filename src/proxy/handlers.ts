@@ -23,6 +23,7 @@ import { statsJobWithClientId, statsTubeAs, withClientId } from './id-rewrite';
 import { decodeJobId } from './job-id';
 import { Forward } from './node/forward';
 import { laneTarget, PutLane } from './node/put-lane';
+import { isReadOnly, untilServing } from './read-retry';
 import { handleReserve, reserveTarget } from './reserve/reserve';
 import type { NodeConn } from './session/node-sync';
 import type { ClientSession } from './session/session';
@@ -56,6 +57,8 @@ const ID_OPS = new Set<ClientOp>([
   'touch',
   'stats-job',
 ]);
+/** Commands only a job's holder may run: a holder whose reservation was lost gets NOT_FOUND. */
+const HOLDER_OPS = new Set<ClientOp>(['delete', 'release', 'bury', 'touch']);
 const USED_TUBE_OPS = new Set<ClientOp>(['put', 'peek-ready', 'peek-delayed', 'peek-buried', 'kick']);
 const BARRIER_OPS = new Set<ClientOp>(['stats', 'list-tubes', 'quit']);
 
@@ -74,6 +77,25 @@ function idTarget(session: ClientSession, req: IdRequest): { index: number; node
   return { index: decoded.nodeIndex, nodeId: decoded.nodeId };
 }
 
+/**
+ * An id request goes to its node, pipelined — but one naming a job whose reservation this client
+ * lost is a barrier: it is decided (NOT_FOUND, or sent) once every earlier reply is in, so a
+ * `reserve-job` pipelined before it that takes the job again counts.
+ */
+function idRequestTarget(session: ClientSession, req: IdRequest): Target {
+  const target = idTarget(session, req);
+  if (!target) return 'local';
+  return lostHolder(session, req, target) ? 'barrier' : target.index;
+}
+
+function lostHolder(
+  session: ClientSession,
+  req: IdRequest,
+  target: { index: number; nodeId: number },
+): boolean {
+  return HOLDER_OPS.has(req.op) && session.nodes.reservationLost(target.index, target.nodeId);
+}
+
 /** The owner of `tube` when no other node holds jobs of it, else 'barrier' (holder-ops.ts). */
 function tubeTarget(session: ClientSession, tube: string): number | 'barrier' {
   const holders = session.tubes.holdersOf(tube);
@@ -85,7 +107,7 @@ export function dispatchTarget(session: ClientSession, req: ClientRequest): Targ
   if (op === 'put' && session.ctx.sharePuts) return laneTarget(session.tubes.ownerOf(session.tubes.used));
   if (op === 'put') return session.tubes.ownerOf(session.tubes.used);
   if (USED_TUBE_OPS.has(op)) return tubeTarget(session, session.tubes.used);
-  if (ID_OPS.has(op)) return idTarget(session, req as IdRequest)?.index ?? 'local';
+  if (ID_OPS.has(op)) return idRequestTarget(session, req as IdRequest);
   if (op === 'stats-tube' || op === 'pause-tube') return tubeTarget(session, req.tube);
   if (op === 'reserve' || op === 'reserve-with-timeout') return reserveTarget(session);
   if (BARRIER_OPS.has(op)) return 'barrier';
@@ -100,6 +122,8 @@ class RequestForward extends Forward {
     /** The node-local id of an id request, else 0. */
     private readonly nodeId: number,
     private readonly dialect: Dialect,
+    /** Set for a read-only request: sent again once its shard serves again (read-retry.ts). */
+    private readonly retryFor: ClientSession | null = null,
   ) {
     super(
       conn,
@@ -107,6 +131,22 @@ class RequestForward extends Forward {
       req.op === 'put' ? req.body : undefined,
       conn.backend.replyTimeoutMs,
     );
+  }
+
+  override send(done: (reply: Reply | null) => void): void {
+    const session = this.retryFor;
+    if (!session) {
+      super.send(done);
+      return;
+    }
+    super.send((reply) => {
+      if (reply !== null) done(reply);
+      else
+        void reconnected(session, this.conn.index, this.req).then((conn) => {
+          if (conn) conn.backend.send(this.head, this.body, this.timeoutMs, done);
+          else done(null);
+        });
+    });
   }
 
   finish(reply: Reply | null): ReplyBytes {
@@ -139,11 +179,37 @@ class LanePutForward extends RequestForward {
   }
 }
 
-function forwardTo(session: ClientSession, index: number, req: ClientRequest): HandlerResult {
+function forwardTo(session: ClientSession, index: number, req: ClientRequest, nodeId = 0): HandlerResult {
   const conn = session.nodes.connTo(index);
-  if (!conn) return REPLY.INTERNAL_ERROR;
+  const read = isReadOnly(req);
+  if (!conn) return read ? readWhenServing(session, index, req, nodeId) : REPLY.INTERNAL_ERROR;
   if (USED_TUBE_OPS.has(req.op)) session.nodes.syncUse(conn);
-  return new RequestForward(conn, req, 0, session.ctx.dialect);
+  return new RequestForward(conn, req, nodeId, session.ctx.dialect, read ? session : null);
+}
+
+/** The client's connection to shard `index` once it serves again (read-retry.ts), or null. */
+async function reconnected(
+  session: ClientSession,
+  index: number,
+  req: ClientRequest,
+): Promise<NodeConn | null> {
+  const serving = await untilServing(session.ctx.pool.get(index));
+  const conn = serving && !session.closed ? session.nodes.connTo(index) : null;
+  if (conn && USED_TUBE_OPS.has(req.op)) session.nodes.syncUse(conn);
+  return conn;
+}
+
+/** A read-only request that found its shard down: run once it serves again. */
+async function readWhenServing(
+  session: ClientSession,
+  index: number,
+  req: ClientRequest,
+  nodeId: number,
+): Promise<ReplyBytes> {
+  const conn = await reconnected(session, index, req);
+  if (!conn) return REPLY.INTERNAL_ERROR;
+  const forward = new RequestForward(conn, req, nodeId, session.ctx.dialect);
+  return new Promise((resolve) => forward.send((reply) => resolve(forward.finish(reply))));
 }
 
 function handlePut(session: ClientSession, req: ClientRequest): HandlerResult {
@@ -191,14 +257,14 @@ function handlePauseTube(session: ClientSession, req: RequestOf<'pause-tube'>): 
 function handleIdRequest(session: ClientSession, req: IdRequest): HandlerResult {
   if (req.op === 'reserve-job') session.markWorker();
   const target = idTarget(session, req);
-  if (!target) {
+  // A job whose reservation ended with a node connection (failover, restart) is not the client's
+  // any more: NOT_FOUND, without touching it, until the client reserves it again (docs/failover.md).
+  if (!target || lostHolder(session, req, target)) {
     const key = ID_STATS_KEY[req.op];
     if (key) session.ctx.counters.countLocal(key);
     return REPLY.NOT_FOUND;
   }
-  const conn = session.nodes.connTo(target.index);
-  if (!conn) return REPLY.INTERNAL_ERROR;
-  return new RequestForward(conn, req, target.nodeId, session.ctx.dialect);
+  return forwardTo(session, target.index, req, target.nodeId);
 }
 
 // use, watch and ignore: the reply leaves once the nodes acknowledged the state change

@@ -73,7 +73,7 @@ test('failover: 3 shards × 3 members + 2 proxies under kills and a cut — noth
   const t = timings(ledger);
   process.stdout.write(
     `# failover fault test: ${report.acknowledgedPuts} acknowledged puts, ${ledger.deliveries.length} deliveries, ` +
-      `${report.duplicates} duplicates (reserved at a fault); writes resumed after ${t.kills.length} primary kills ` +
+      `${report.duplicates} duplicates (reserved at a fault), ${report.refusedDeletes} deletes refused after a failover; writes resumed after ${t.kills.length} primary kills ` +
       `p50 ${percentile(t.kills, 50)} ms, max ${Math.max(...t.kills)} ms; after the cut ${t.cuts.join(', ')} ms; ` +
       `other shards' longest pause ${Math.max(...t.otherShardGapsMs)} ms; with a standby killed ${Math.max(...standbyGapsMs)} ms\n`,
   );
@@ -92,6 +92,9 @@ test('failover: 3 shards × 3 members + 2 proxies under kills and a cut — noth
     return `${body} put ${(put?.sentAtMs ?? 0) - t0}; delivered ${ds.map((d) => `${d.atMs - t0} (deleted ${d.deletedAtMs === null ? 'no' : d.deletedAtMs - t0})`).join(', ')}; faults ${ledger.faults.map((f) => `${f.kind}@${f.shard}:${f.atMs - t0}`).join(' ')}`;
   });
   assert.deepEqual(unexplained, [], 'duplicates not explained by a fault');
+  // A delete by a holder whose reservation ended at a failover is refused without touching the job,
+  // which is ready on the new primary: some consumer must get it again.
+  assert.deepEqual(report.refusedNotRedelivered, [], 'refused deletes of jobs nobody got again');
   assert.ok(
     t.kills.every((ms) => ms <= RESUME_LIMIT_MS),
     `writes resumed within ${RESUME_LIMIT_MS} ms of a kill: ${t.kills}`,

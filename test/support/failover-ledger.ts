@@ -2,7 +2,8 @@
  * The ledger of issue 17's fault test: every put and delete a client sent through a proxy and
  * what it was told, every delivery, and every fault, then the accounting at the end — acknowledged
  * puts delivered, acknowledged deletes never back, no id for two jobs, duplicates only for jobs
- * reserved when a fault struck — and when writes to a shard resumed or paused.
+ * reserved when a fault struck, every job whose delete was refused (NOT_FOUND: its reservation ended
+ * at a fault) delivered again — and when writes to a shard resumed or paused.
  */
 
 export interface PutRecord {
@@ -20,6 +21,8 @@ export interface Delivery {
   atMs: number;
   /** The delete of this delivery was acknowledged (DELETED) at this time. */
   deletedAtMs: number | null;
+  /** The delete answered NOT_FOUND: the reservation ended at a fault (docs/failover.md). */
+  deleteRefused?: boolean;
 }
 
 export interface Fault {
@@ -36,6 +39,10 @@ export interface LedgerReport {
   /** Jobs delivered more than once; each was reserved (not yet deleted) when a fault struck. */
   duplicates: number;
   duplicatesNotAtFault: string[];
+  /** Deletes answered NOT_FOUND (their holder lost the reservation at a fault). */
+  refusedDeletes: number;
+  /** Jobs whose delete was refused and that no consumer got again: still held somewhere. */
+  refusedNotRedelivered: string[];
 }
 
 export class FailoverLedger {
@@ -99,7 +106,12 @@ export class FailoverLedger {
         }
       }
     }
+    const refused = this.deliveries.filter((d) => d.deleteRefused);
     return {
+      refusedDeletes: refused.length,
+      refusedNotRedelivered: refused
+        .filter((d) => !(byBody.get(d.body) ?? []).some((again) => again.atMs > d.atMs))
+        .map((d) => d.body),
       acknowledgedPuts: acked.length,
       lost: acked.filter((p) => !byBody.has(p.body)).map((p) => p.body),
       resurrected,

@@ -5,7 +5,7 @@
  * (one per PUT_EVERY_MS per producer) so twelve processes share two cores; the pace is load
  * shaping, not synchronisation: every check waits for ledger entries.
  */
-import type { FailoverLedger } from './failover-ledger';
+import type { Delivery, FailoverLedger } from './failover-ledger';
 import { RawClient } from './proxy-harness';
 
 const PUT_EVERY_MS = 15;
@@ -104,15 +104,16 @@ export class TrafficRun {
             if (r.line !== 'TIMED_OUT') await pause(RECONNECT_EVERY_MS);
             continue;
           }
-          const delivery = {
+          const delivery: Delivery = {
             body: r.body?.toString() ?? '',
             id: Number(m[1]),
             atMs: Date.now(),
-            deletedAtMs: null as number | null,
+            deletedAtMs: null,
           };
           this.ledger.deliveries.push(delivery);
           const d = await client.cmd(`delete ${delivery.id}`, undefined, 15_000);
           if (d.line === 'DELETED') delivery.deletedAtMs = Date.now();
+          else if (d.line === 'NOT_FOUND') delivery.deleteRefused = true;
         }
       } catch {
         // The proxy went away: connect again.

@@ -46,6 +46,8 @@ export class NodeConn {
     readonly index: number,
     readonly link: NodeHandle,
     readonly backend: NodeChannel,
+    /** Ids this client held on node `index` over connections that closed since (NodeSync.lostOf). */
+    private readonly lost: Set<number>,
   ) {}
 
   get open(): boolean {
@@ -56,14 +58,30 @@ export class NodeConn {
     return this.reservedIds.size > 0;
   }
 
-  /** The node handed this connection job `nodeId`. */
+  /** True when job `nodeId` was reserved over this connection (and not given up since). */
+  holds(nodeId: number): boolean {
+    return this.reservedIds.has(nodeId);
+  }
+
+  /** The node handed this connection job `nodeId`: the client holds it (again). */
   reserved(nodeId: number): void {
     this.reservedIds.add(nodeId);
+    this.lost.delete(nodeId);
+  }
+
+  /** The connection is gone: every reservation made over it ended with it. */
+  loseReservations(): void {
+    for (const id of this.reservedIds) {
+      this.lost.delete(id); // re-added as the newest
+      this.lost.add(id);
+      if (this.lost.size > LOST_MAX) this.lost.delete(this.lost.values().next().value as number);
+    }
+    this.reservedIds.clear();
   }
 
   /** Keeps the reservations in step with what a reply to `op` on job `nodeId` says. */
   trackReply(op: Request['op'], nodeId: number, line: string): void {
-    if (op === 'reserve-job' && line.startsWith('RESERVED ')) this.reservedIds.add(nodeId);
+    if (op === 'reserve-job' && line.startsWith('RESERVED ')) this.reserved(nodeId);
     else if (op === 'delete' || op === 'release' || op === 'bury') {
       if (line !== 'NOT_FOUND') this.reservedIds.delete(nodeId);
     } else if (op === 'touch' && line === 'NOT_FOUND') this.reservedIds.delete(nodeId);
@@ -78,6 +96,8 @@ export class NodeConn {
 
 export class NodeSync {
   private readonly conns = new Map<number, NodeConn>();
+  /** Per node: ids reserved over connections that closed since (see reservationLost). */
+  private readonly lost = new Map<number, Set<number>>();
   /**
    * What connections opened since the last state change sent to bring themselves in line (and
    * their `connected`): the reply to that change waits for it too. Cleared by every change.
@@ -107,7 +127,8 @@ export class NodeSync {
     const link = this.nodes.get(index);
     const backend = link?.openBackend();
     if (!link || !backend) return null;
-    const conn = new NodeConn(index, link, backend);
+    existing?.loseReservations();
+    const conn = new NodeConn(index, link, backend, this.lostOf(index));
     this.conns.set(index, conn);
     if (this.opening.length < OPENING_MAX) this.opening.push(backend.connected, ...this.syncConn(conn));
     else this.syncConn(conn);
@@ -183,6 +204,26 @@ export class NodeSync {
   holdsReservationsOff(index: number): boolean {
     for (const [i, conn] of this.conns) if (i !== index && conn.holdsReservations && conn.open) return true;
     return false;
+  }
+
+  /**
+   * True when this client reserved job `nodeId` on node `index` over a connection that has closed
+   * since (a failover, a node restart or time-out ended it there) and has not reserved it again:
+   * the job is no longer its to delete, release, bury or touch (docs/failover.md).
+   */
+  reservationLost(index: number, nodeId: number): boolean {
+    const conn = this.conns.get(index);
+    if (conn && !conn.open && conn.holds(nodeId)) return true;
+    return this.lost.get(index)?.has(nodeId) ?? false;
+  }
+
+  private lostOf(index: number): Set<number> {
+    let ids = this.lost.get(index);
+    if (!ids) {
+      ids = new Set();
+      this.lost.set(index, ids);
+    }
+    return ids;
   }
 
   /** Open connections. */
@@ -274,6 +315,12 @@ export class NodeSync {
     return sent;
   }
 }
+
+/**
+ * Ids remembered per node as reserved over a closed connection; beyond this many the oldest are
+ * forgotten (a delete of one of those goes to the node again, with beanstalkd's rules).
+ */
+const LOST_MAX = 4096;
 
 /**
  * Connections opened between two state changes (by puts, id commands, reserves) whose catch-up a

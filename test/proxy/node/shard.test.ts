@@ -145,6 +145,51 @@ test('proxy: a blocking reserve across shards keeps waiting through a primary’
   }
 });
 
+test('proxy: a job whose reservation ended at a switch is not its old holder’s to delete (NOT_FOUND) until it reserves it again', async () => {
+  const { a, b, c, proxy } = await twoShards();
+  const holder = await RawClient.open(proxy.port);
+  const other = await RawClient.open(proxy.port);
+  try {
+    const tube = ['t0', 't1', 't2', 't3', 't4', 't5'].find((t) => proxy.routing.ownerOf(t) === 0) as string;
+    for (const client of [holder, other]) {
+      await client.cmd(`use ${tube}`);
+      await client.cmd(`watch ${tube}`);
+      await client.cmd('ignore default');
+    }
+    const id = await holder.put('held at the switch');
+    const spare = await holder.put('never reserved');
+    assert.equal((await holder.cmd('reserve-with-timeout 0')).line, `RESERVED ${id} 18`);
+    // b stands for the promoted standby: it holds the same jobs, ready (reservations are not
+    // replicated). In-process nodes number jobs alike, so two puts give b the same node ids.
+    const direct = await RawClient.open(b.port);
+    await direct.cmd(`use ${tube}`);
+    await direct.put('held at the switch');
+    await direct.put('never reserved');
+    direct.close();
+    const shard = proxy.pool.get(0);
+    assert.ok(shard);
+    shard.switchTo(shard.member(`127.0.0.1:${b.port}`) as never);
+
+    for (const cmd of [`release ${id} 0 0`, `bury ${id} 0`, `touch ${id}`, `delete ${id}`]) {
+      assert.equal((await holder.cmd(cmd)).line, 'NOT_FOUND', `${cmd} by the old holder`);
+    }
+    assert.equal(b.engine.counts.ready, 2, 'nothing was sent to the job: it is still ready on b');
+    // A ready job the client never reserved keeps beanstalkd's rule: anyone may delete it.
+    assert.equal((await holder.cmd(`delete ${spare}`)).line, 'DELETED');
+    // Reserved again (pipelined: reserve-job, then delete), it is the client's again.
+    holder.write(`reserve-job ${id}\r\ndelete ${id}\r\n`);
+    assert.equal((await holder.next())?.line, `RESERVED ${id} 18`);
+    assert.equal((await holder.next())?.line, 'DELETED');
+    assert.equal(b.engine.counts.ready + b.engine.counts.reserved, 0);
+    assert.equal((await other.cmd(`delete ${id}`)).line, 'NOT_FOUND', 'gone for everyone');
+  } finally {
+    holder.close();
+    other.close();
+    await proxy.close();
+    await Promise.all([a, b, c].map((s) => s.close()));
+  }
+});
+
 /** Stalkd nodes a, b, c in process; shard s0 = a (primary) + b, shard s1 = c; a proxy over them. */
 async function twoShards() {
   const servers = await Promise.all([0, 1, 2].map(() => startNodeServer({ host: '127.0.0.1', port: 0 })));
