@@ -4,6 +4,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { type Reply, ReplyParser } from '../../src/protocol/reply-parser';
+import type { ShardAddress } from '../../src/proxy/node/node-pool';
 import { type ProxyServer, type ProxyServerOptions, startProxyServer } from '../../src/proxy/server';
 import { startNodeServer } from '../../src/server/node-server';
 import { startReference } from './reference';
@@ -166,4 +167,15 @@ export function tubesPerNode(proxy: ProxyServer, nodeCount: number, count: numbe
     if (list && list.length < count) list.push(tube);
   }
   return out;
+}
+
+/** Shard `index` (named s<index>) on 127.0.0.1: its primary's port first, then its standbys'. */
+export function localShard(index: number, primaryPort: number, ...standbyPorts: number[]): ShardAddress {
+  return {
+    index,
+    name: `s${index}`,
+    host: '127.0.0.1',
+    port: primaryPort,
+    replicas: standbyPorts.map((port) => ({ host: '127.0.0.1', port })),
+  };
 }

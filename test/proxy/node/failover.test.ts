@@ -12,7 +12,7 @@ import type { Timers } from '../../../src/net/timers';
 import type { FailoverEvents, FailoverOptions } from '../../../src/proxy/node/failover';
 import { type ProxyServer, startProxyServer } from '../../../src/proxy/server';
 import { FakeMember, type FakeRole } from '../../support/fake-member';
-import { RawClient } from '../../support/proxy-harness';
+import { localShard, RawClient } from '../../support/proxy-harness';
 
 const primary = (term: number, lastLsn: number): FakeRole => ({
   role: 'primary',
@@ -82,15 +82,7 @@ async function proxyOver(
   const [first, ...rest] = members as [FakeMember, ...FakeMember[]];
   const proxy = await startProxyServer({
     port: 0,
-    nodes: [
-      {
-        index: 0,
-        name: 's0',
-        host: '127.0.0.1',
-        port: first.port,
-        replicas: rest.map((m) => ({ host: '127.0.0.1', port: m.port })),
-      },
-    ],
+    nodes: [localShard(0, first.port, ...rest.map((m) => m.port))],
     pool: { nodeTimeoutMs: 200, probeIntervalMs: 50, backoffMinMs: 20, backoffMaxMs: 100 },
     failover: { failoverAfterMs: 300, pollIntervalMs: 50, ...failover },
     failoverEvents: events,

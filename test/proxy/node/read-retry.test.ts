@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { startProxyServer } from '../../../src/proxy/server';
 import { startNodeServer } from '../../../src/server/node-server';
-import { RawClient } from '../../support/proxy-harness';
+import { localShard, RawClient } from '../../support/proxy-harness';
 import { TcpRelay } from '../../support/tcp-relay';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -25,15 +25,7 @@ test('failover: peek in flight, and peek-ready/stats-job sent while the shard is
   const standby = b as { port: number; engine: { counts: { ready: number } } };
   const proxy = await startProxyServer({
     port: 0,
-    nodes: [
-      {
-        index: 0,
-        name: 's0',
-        host: '127.0.0.1',
-        port: relay.port,
-        replicas: [{ host: '127.0.0.1', port: standby.port }],
-      },
-    ],
+    nodes: [localShard(0, relay.port, standby.port)],
     pool: { nodeTimeoutMs: 1000, probeIntervalMs: 200, backoffMinMs: 50, backoffMaxMs: 400 },
     events: {
       command: (cmd, result) => answered.push(`${cmd} ${result}`),

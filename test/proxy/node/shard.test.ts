@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { startProxyServer } from '../../../src/proxy/server';
 import { loadTopologyFile, parseTopology, shardMembers, TopologyError } from '../../../src/proxy/topology';
 import { startNodeServer } from '../../../src/server/node-server';
-import { RawClient } from '../../support/proxy-harness';
+import { localShard, RawClient } from '../../support/proxy-harness';
 
 const entry = (extra: Record<string, unknown> = {}) => ({
   name: 's',
@@ -196,16 +196,7 @@ async function twoShards() {
   const [a, b, c] = servers as [(typeof servers)[0], (typeof servers)[0], (typeof servers)[0]];
   const proxy = await startProxyServer({
     port: 0,
-    nodes: [
-      {
-        index: 0,
-        name: 's0',
-        host: '127.0.0.1',
-        port: a.port,
-        replicas: [{ host: '127.0.0.1', port: b.port }],
-      },
-      { index: 1, name: 's1', host: '127.0.0.1', port: c.port },
-    ],
+    nodes: [localShard(0, a.port, b.port), localShard(1, c.port)],
     pool: { nodeTimeoutMs: 1000, probeIntervalMs: 200, backoffMinMs: 50, backoffMaxMs: 400 },
   });
   return { servers, a, b, c, proxy };
