@@ -239,6 +239,7 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
     requestTimeoutMs: opts.requestTimeoutMs,
     warn: (line) => log.warn(line),
     ...(tls ? { tls } : {}),
+    requestEvents: opts.metricsPort > 0,
     events: {
       command: (c, r, s) => recorder?.command(c, r, s),
       reserveWait: (c, r, s) => recorder?.reserveWait(c, r, s),

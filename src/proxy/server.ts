@@ -39,6 +39,9 @@ import { ProxyCounters } from './stats-merge';
 import type { Topology } from './topology';
 import type { ProxyContext, SessionEvents } from './types';
 
+/** The one buffer every plain TCP client is read into (a read never outlives its callback). */
+const READ_BUFFER_BYTES = 64 * 1024;
+
 /** Stock-node reserve across nodes: one blocking wait slice, seconds (reserve/stock.ts). */
 export const DEFAULT_RESERVE_SLICE_SECS = 1;
 
@@ -73,6 +76,11 @@ export interface ProxyServerOptions {
       /** A client connection was closed for stalling (requestTimeoutMs). */
       clientTimedOut?(): void;
     };
+  /**
+   * Report every request's timing to `events` (command, reserveWait, fanout); default true. Off
+   * (no metrics served): no clock read, reply inspection or call per request.
+   */
+  requestEvents?: boolean;
   /** See ProxyContext.eagerState (default true). */
   eagerState?: boolean;
   /** See ProxyContext.sharePuts (default true). */
@@ -148,11 +156,12 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     reserveSliceSec: options.reserveSliceSec ?? DEFAULT_RESERVE_SLICE_SECS,
     eagerState: options.eagerState ?? true,
     sharePuts: options.sharePuts ?? true,
-    events: options.events ?? null,
+    events: options.requestEvents === false ? null : (options.events ?? null),
     maxInflight: options.maxInflight ?? DEFAULT_MAX_INFLIGHT,
     maxOutputBytes: Math.max(MIN_OUTPUT_BYTES, options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES),
     maxInputBytes: options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES,
     stalls,
+    readBuffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
   };
   const sessions = new Set<ClientSession>();
   const accept = (socket: Socket): void => {
@@ -160,6 +169,8 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
     const session = new ClientSession(ctx, socket);
     sessions.add(session);
     socket.on('close', () => sessions.delete(session));
+    // Plain TCP clients are accepted paused so the session can read them into ctx.readBuffer.
+    if (!options.tls) socket.resume();
   };
   // keepAlive: a client host that vanished without a FIN is found by the kernel (hours, not never).
   const listenerOptions = { allowHalfOpen: true, keepAlive: true };
@@ -172,7 +183,7 @@ export async function startProxyServer(options: ProxyServerOptions): Promise<Pro
         },
         accept,
       )
-    : createServer(listenerOptions, accept);
+    : createServer({ ...listenerOptions, pauseOnConnect: true }, accept);
   // Counted by the listener before any handshake: the limit holds for TLS clients too.
   server.maxConnections = options.maxClients ?? DEFAULT_PROXY_MAX_CONNECTIONS;
   server.on('drop', () => options.events?.clientRefused?.());

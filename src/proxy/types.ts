@@ -53,6 +53,8 @@ export interface ProxyContext {
   /** Queued put-body bytes from one client before reading pauses. */
   maxInputBytes: number;
   stalls: StallWatch;
+  /** Plain TCP clients are read into this one buffer (session.ts; src/net/user-buffer-read.ts). */
+  readBuffer: Buffer;
 }
 
 /**

@@ -104,6 +104,12 @@ function track(backend: Backend, on: boolean): void {
   }
 }
 
+/**
+ * Every node connection reads into this one buffer (`net`'s `onread` option: no Buffer per read,
+ * no stream 'data' event); the reply parser copies whatever outlives a read (bodies, a partial line).
+ */
+const readBuffer = Buffer.allocUnsafe(64 * 1024);
+
 function resolveAllNull(reqs: Request[]): void {
   for (const req of reqs) req.resolve(null);
 }
@@ -137,10 +143,16 @@ export class Backend {
       this.settleConnected = resolve;
     });
     this.reader = new ReplyParser((reply) => this.onReply(reply));
-    this.socket = connect(socketTarget(options.host, options.port));
+    const onread = {
+      buffer: readBuffer,
+      callback: (bytes: number): boolean => {
+        this.onData(readBuffer.subarray(0, bytes));
+        return true;
+      },
+    };
+    this.socket = connect({ ...socketTarget(options.host, options.port), onread });
     this.socket.setNoDelay(true);
     this.socket.on('connect', () => this.onConnect());
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err) => this.fail(err.message, this.openedKind()));
     this.socket.on('close', () => this.fail('connection closed by node', this.openedKind()));
     track(this, true);

@@ -13,6 +13,7 @@
 import type { Socket } from 'node:net';
 import { OutBatch } from '../../net/out-batch';
 import type { Stallable } from '../../net/stall-watch';
+import { readInto } from '../../net/user-buffer-read';
 import type { Request } from '../../protocol/commands';
 import { RequestParser } from '../../protocol/parser';
 import { REPLY, type ReplyBytes } from '../../protocol/replies';
@@ -73,7 +74,10 @@ export class ClientSession implements Stallable {
     );
     this.reader = new RequestParser(ctx.maxJobBytes, false, ctx.dialect);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // A plain TCP client accepted paused (server.ts) reads into the proxy's one read buffer: the
+    // parser copies what outlives the read (RequestParser.detach). TLS clients read 'data'.
+    if (!readInto(socket, ctx.readBuffer, (bytes, buffer) => this.onRead(buffer, bytes)))
+      socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onInputEnd());
     socket.on('error', () => this.close());
     socket.on('close', () => {
@@ -180,6 +184,12 @@ export class ClientSession implements Stallable {
     this.reader.push(chunk);
     for (let req = this.reader.next(); req !== undefined; req = this.reader.next()) this.onRequest(req);
     this.updateStall();
+  }
+
+  /** The first `bytes` of the shared read buffer (valid only until this returns). */
+  private onRead(buffer: Buffer, bytes: number): void {
+    this.onData(buffer.subarray(0, bytes));
+    this.reader.detach();
   }
 
   private onRequest(req: Request): void {
