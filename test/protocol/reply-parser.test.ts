@@ -89,6 +89,24 @@ describe('client reply parser', () => {
     }
   });
 
+  test('reply parser: split at every boundary, each piece read into one reused buffer', () => {
+    // As the proxy reads its node connections (net's onread): a reply kept past its read must not
+    // point into the buffer the next read overwrites.
+    const bytes = STREAM.bytes;
+    const readBuffer = Buffer.alloc(bytes.length);
+    for (let at = 1; at < bytes.length; at++) {
+      const replies: Reply[] = [];
+      const parser = new ReplyParser((reply) => replies.push(reply));
+      for (const piece of [bytes.subarray(0, at), bytes.subarray(at)]) {
+        piece.copy(readBuffer);
+        parser.push(readBuffer.subarray(0, piece.length));
+        readBuffer.fill(0x7e);
+      }
+      assert.equal(parser.idle, true);
+      assertReplies(replies, STREAM.replies);
+    }
+  });
+
   test('reply parser: split at every pair of boundaries of a body reply', () => {
     const bytes = Buffer.from('FOUND 7 4\r\n\r\n\r\n\r\nKICKED 3\r\n');
     const expected = [

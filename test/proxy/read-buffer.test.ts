@@ -82,3 +82,44 @@ test('read buffer: node replies whose bodies span reads reach each client intact
     for (const c of consumers) c.close();
   }
 });
+
+test('read buffer: pipelined puts cut at every offset, other clients reading in between', async () => {
+  const a = await RawClient.open(cluster.proxy.port);
+  const b = await RawClient.open(cluster.proxy.port);
+  try {
+    assert.equal((await a.cmd('use rb-every')).line, 'USING rb-every');
+    // Bodies holding CRLF and the bytes of a put line, so a misplaced copy cannot parse the same.
+    const bodies = [Buffer.from('x'), Buffer.from('put 0 0 60 3\r\nabc\r\n'), bodyOf(7, 40)];
+    const stream = Buffer.concat(
+      bodies.map((body) =>
+        Buffer.concat([Buffer.from(`put 9 0 60 ${body.length}\r\n`), body, Buffer.from('\r\n')]),
+      ),
+    );
+    const noise = Buffer.from(`put 0 0 60 ${stream.length}\r\n${'~'.repeat(stream.length)}\r\n`);
+    const sent: { id: string; body: Buffer }[] = [];
+    for (let at = 1; at < stream.length; at++) {
+      // A complete command in front of the piece: its reply shows the proxy has read the piece.
+      a.write(Buffer.concat([Buffer.from('list-tube-used\r\n'), stream.subarray(0, at)]));
+      assert.equal((await a.next())?.line, 'USING rb-every');
+      // b's put is read into the same buffer, over where a's piece was.
+      b.write(noise);
+      assert.match((await b.next())?.line ?? '', /^INSERTED \d+$/);
+      a.write(stream.subarray(at));
+      for (const body of bodies) {
+        const id = /^INSERTED (\d+)$/.exec((await a.next())?.line ?? '')?.[1];
+        assert.ok(id, `cut at ${at}: a put was not inserted`);
+        sent.push({ id, body });
+      }
+    }
+    // Every body back, byte for byte, pipelined: node replies with bodies one after another.
+    a.write(sent.map((s) => `peek ${s.id}\r\n`).join(''));
+    for (const s of sent) {
+      const r = await a.next();
+      assert.equal(r?.line, `FOUND ${s.id} ${s.body.length}`);
+      assert.ok(r?.body?.equals(s.body), `job ${s.id}: its body came back changed`);
+    }
+  } finally {
+    a.close();
+    b.close();
+  }
+});

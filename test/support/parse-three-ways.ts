@@ -3,6 +3,9 @@
  * in two at every boundary, and in a few seeded random multi-splits. Every way must give the same
  * request sequence. After each chunk the requests are pulled until `next()` answers undefined, and
  * one more `next()` with no new input must answer undefined too (the server may poll again).
+ * Each way runs twice: with chunks of their own, and as a node or proxy reads a socket — every
+ * chunk copied into one reused buffer, `detach()` after the pull, the buffer then overwritten — so
+ * a request (or partial input) that still points into a read buffer after its read shows.
  */
 import assert from 'node:assert/strict';
 import type { Request } from '../../src/protocol/commands';
@@ -21,15 +24,25 @@ export function parseChunks(
   chunks: readonly Buffer[],
   maxJobBytes: number,
   dialect: Dialect = '1.13',
+  readBuffer?: Buffer,
 ): Parsed[] {
   const parser = new RequestParser(maxJobBytes, true, dialect);
-  const out: Parsed[] = [];
+  const out: Request[] = [];
   for (const chunk of chunks) {
-    parser.push(chunk);
-    for (let r = parser.next(); r !== undefined; r = parser.next()) out.push(simplify(r));
+    if (readBuffer) {
+      chunk.copy(readBuffer);
+      parser.push(readBuffer.subarray(0, chunk.length));
+    } else {
+      parser.push(chunk);
+    }
+    for (let r = parser.next(); r !== undefined; r = parser.next()) out.push(r);
     assert.equal(parser.next(), undefined, 'next() without new input must stay undefined');
+    if (readBuffer) {
+      parser.detach();
+      readBuffer.fill(0x7e);
+    }
   }
-  return out;
+  return out.map(simplify);
 }
 
 export function chunkings(input: Buffer): { name: string; chunks: Buffer[] }[] {
@@ -63,12 +76,19 @@ export function assertParses(
   dialect: Dialect = '1.13',
 ): void {
   const buf = typeof input === 'string' ? Buffer.from(input, 'latin1') : input;
-  for (const way of chunkings(buf))
+  const readBuffer = Buffer.alloc(buf.length);
+  for (const way of chunkings(buf)) {
     assert.deepEqual(
       parseChunks(way.chunks, maxJobBytes, dialect),
       expected,
       `${way.name}: ${JSON.stringify(input)}`,
     );
+    assert.deepEqual(
+      parseChunks(way.chunks, maxJobBytes, dialect, readBuffer),
+      expected,
+      `${way.name}, through one reused read buffer: ${JSON.stringify(input)}`,
+    );
+  }
 }
 
 // Expected requests.
