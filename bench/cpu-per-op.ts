@@ -6,6 +6,9 @@
  *
  *   node dist/bench/cpu-per-op.js --target node-b --mode put --conns 64 --depth 1 --count 100000
  *        [--rounds 3] [--profile DIR]   (--profile: stalkd processes run with --cpu-prof)
+ *        [--warmup N]   (N requests of the same scenario first, unmeasured: JIT warm-up)
+ *        [--fsync default|never|MS]   (logged targets: each server's default, -F, -f MS)
+ *        [--node-args '--single-threaded-gc …']   (flags for the stalkd processes' node)
  *
  * Targets: beanstalkd, beanstalkd-b, node, node-b, proxy, cluster, node-null, node-onread, null.
  * Modes as the generator's (put, resdel, cycle, mixed). Prints one line per process and round.
@@ -53,6 +56,9 @@ async function main(): Promise<void> {
   const target = flag(argv, '--target', 'node-b') as TargetName;
   const rounds = Number(flag(argv, '--rounds', '1'));
   const profile = flag(argv, '--profile', '');
+  const warmup = Number(flag(argv, '--warmup', '0'));
+  const fsyncFlag = flag(argv, '--fsync', 'default');
+  const nodeArgs = flag(argv, '--node-args', '').split(' ').filter(Boolean);
   const load: LoadgenArgs = {
     mode: flag(argv, '--mode', 'put') as LoadgenArgs['mode'],
     conns: Number(flag(argv, '--conns', '64')),
@@ -66,18 +72,25 @@ async function main(): Promise<void> {
   const gen = prepareGenerator(false);
   for (let round = 0; round < rounds; round++) {
     const config: TargetConfig = { maxJobBytes: 65535 };
-    if (profile) config.nodeArgs = ['--cpu-prof', '--cpu-prof-dir', path.resolve(profile)];
+    config.nodeArgs = nodeArgs;
+    if (profile) config.nodeArgs = [...nodeArgs, '--cpu-prof', '--cpu-prof-dir', path.resolve(profile)];
     let dir: string | undefined;
     if (LOGGED_TARGETS.includes(target)) {
       mkdirSync(TMP_DIR, { recursive: true });
       dir = mkdtempSync(path.join(TMP_DIR, `cpu-${target}-`));
       for (let i = 0; i < PROXY_NODES; i++) mkdirSync(path.join(dir, `n${i}`));
-      config.binlog = { dir, fsync: 'default' };
+      config.binlog = {
+        dir,
+        fsync: fsyncFlag === 'default' || fsyncFlag === 'never' ? fsyncFlag : Number(fsyncFlag),
+      };
     }
     const t = await startTarget(target, config, gen, load.bodyBytes);
     let before: Times[] = [];
     let after: Times[] = [];
     try {
+      // Warm-up (unmeasured): a fresh Node process spends its first ~100k requests compiling (V8's
+      // background threads), which no long-running server pays per request.
+      if (warmup > 0) await runLoadgen(gen, { ...load, count: warmup }, t.host, t.port, () => {});
       const result = await runLoadgen(gen, load, t.host, t.port, (marker) => {
         if (marker === 'run') before = t.pids.map(sample);
         else after = t.pids.map(sample);

@@ -146,9 +146,30 @@ export const moveRecordBytes = (dest: string): number =>
 export const importRecordBytes = (key: ImportKey): number =>
   RECORD_HEADER_BYTES + LSN_BYTES + 8 + ORIGIN_FIXED_BYTES + key.node.length;
 
+/**
+ * Integers are stored byte by byte: Buffer#writeUInt32LE validates its arguments on every call,
+ * which was a tenth of a logged put's encoding (issue 18). Callers pass integers in range (pri and
+ * counters are u32, times and ids below 2^53).
+ */
+function writeU32(buf: Buffer, off: number, n: number): void {
+  buf[off] = n;
+  buf[off + 1] = n >>> 8;
+  buf[off + 2] = n >>> 16;
+  buf[off + 3] = n >>> 24;
+}
+
 function writeU64(buf: Buffer, off: number, n: number): void {
-  buf.writeUInt32LE(n % TWO_32, off);
-  buf.writeUInt32LE(Math.floor(n / TWO_32), off + 4);
+  writeU32(buf, off, n % TWO_32);
+  writeU32(buf, off + 4, Math.floor(n / TWO_32));
+}
+
+/** A latin1 name at off (tube and node names are ASCII, at most 255 bytes); returns its length. */
+function writeLatin1(buf: Buffer, off: number, name: string): number {
+  const n = name.length;
+  // A native write costs more than the loop for the short names queues use.
+  if (n > 32) return buf.write(name, off, 'latin1');
+  for (let i = 0; i < n; i++) buf[off + i] = name.charCodeAt(i);
+  return n;
 }
 
 /** Returns -1 when the value is beyond Number.MAX_SAFE_INTEGER (never written by us: garbage). */
@@ -164,7 +185,7 @@ export function encodeFileHeader(createdAtMs: number): Buffer {
   buf.writeUInt16LE(FORMAT_VERSION, 8);
   buf.writeUInt16LE(FILE_HEADER_BYTES, 10);
   writeU64(buf, 12, createdAtMs);
-  buf.writeUInt32LE(crc32c(buf, 0, 28), 28);
+  writeU32(buf, 28, crc32c(buf, 0, 28));
   return buf;
 }
 
@@ -183,28 +204,28 @@ function writeRecordHeader(buf: Buffer, off: number, type: RecordType, payloadBy
   buf[off + 1] = MARKER_1;
   buf[off + 2] = FORMAT_VERSION;
   buf[off + 3] = type;
-  buf.writeUInt32LE(payloadBytes, off + 4);
+  writeU32(buf, off + 4, payloadBytes);
 }
 
 /** Fills in the CRC of a record whose header and payload are already in place. */
 function sealRecord(buf: Buffer, off: number, totalBytes: number): void {
   const crc = crc32c(buf, off + RECORD_HEADER_BYTES, off + totalBytes, crc32c(buf, off, off + 8));
-  buf.writeUInt32LE(crc, off + 8);
+  writeU32(buf, off + 8, crc);
 }
 
 function writeJobMeta(buf: Buffer, off: number, job: JobMeta): void {
   writeU64(buf, off, job.id);
-  buf.writeUInt32LE(job.pri, off + 8);
+  writeU32(buf, off + 8, job.pri);
   buf[off + 12] = STATE_CODE[job.state];
   writeU64(buf, off + 13, job.delayMs);
   writeU64(buf, off + 21, job.ttrMs);
   writeU64(buf, off + 29, Math.floor(job.createdAtMs)); // whole ms on disk (the fraction: in memory)
   writeU64(buf, off + 37, job.deadlineAtMs);
-  buf.writeUInt32LE(job.reserves, off + 45);
-  buf.writeUInt32LE(job.timeouts, off + 49);
-  buf.writeUInt32LE(job.releases, off + 53);
-  buf.writeUInt32LE(job.buries, off + 57);
-  buf.writeUInt32LE(job.kicks, off + 61);
+  writeU32(buf, off + 45, job.reserves);
+  writeU32(buf, off + 49, job.timeouts);
+  writeU32(buf, off + 53, job.releases);
+  writeU32(buf, off + 57, job.buries);
+  writeU32(buf, off + 61, job.kicks);
 }
 
 /** Reads job meta; `tube` is stored alongside so a Put builds its record in one object. */
@@ -248,8 +269,8 @@ export function encodeStart(
   const p = off + RECORD_HEADER_BYTES;
   writeU64(buf, p, lsn);
   writeU64(buf, p + 8, maxId);
-  buf.writeUInt32LE(index, p + 16);
-  buf.writeUInt32LE(flags, p + 20);
+  writeU32(buf, p + 16, index);
+  writeU32(buf, p + 20, flags);
   writeU64(buf, p + 24, Date.now());
   writeU64(buf, p + 32, term);
   sealRecord(buf, off, START_RECORD_BYTES);
@@ -278,8 +299,8 @@ export function encodePut(
   writeU64(buf, p, orderLsn);
   buf[p + 8] = flags;
   buf[p + 9] = job.tube.length;
-  p += 10 + buf.write(job.tube, p + 10, 'latin1');
-  buf.writeUInt32LE(body.length, p);
+  p += 10 + writeLatin1(buf, p + 10, job.tube);
+  writeU32(buf, p, body.length);
   buf.set(body, p + 4);
   p += 4 + body.length;
   if (extra?.origin) p = writeOrigin(buf, p, extra.origin);
@@ -291,7 +312,7 @@ export function encodePut(
 /** A node name: length u8, latin1. */
 function writeName(buf: Buffer, p: number, name: string): number {
   buf[p] = name.length;
-  return p + 1 + buf.write(name, p + 1, 'latin1');
+  return p + 1 + writeLatin1(buf, p + 1, name);
 }
 
 function writeOrigin(buf: Buffer, p: number, key: ImportKey): number {
@@ -355,7 +376,7 @@ export function encodeIds(buf: Buffer, off: number, lsn: number, ceiling: number
   writeRecordHeader(buf, off, RecordType.Ids, IDS_RECORD_BYTES - RECORD_HEADER_BYTES);
   writeU64(buf, off + RECORD_HEADER_BYTES, lsn);
   writeU64(buf, off + RECORD_HEADER_BYTES + LSN_BYTES, ceiling);
-  buf.writeUInt32LE(flags, off + RECORD_HEADER_BYTES + LSN_BYTES + 8);
+  writeU32(buf, off + RECORD_HEADER_BYTES + LSN_BYTES + 8, flags);
   sealRecord(buf, off, IDS_RECORD_BYTES);
   return IDS_RECORD_BYTES;
 }
