@@ -45,7 +45,7 @@ import {
 } from './format';
 import { IdCeiling } from './id-ceiling';
 import { ImportKeyIndex } from './import-keys';
-import { JobIndex } from './job-index';
+import type { JobIndex } from './job-index';
 import { LogWriter, SyncMode } from './log-writer';
 import { pinnedOldBytes, unlinkOldSegments } from './retention';
 import {
@@ -123,7 +123,7 @@ export class Binlog implements Journal {
     this.nextSegmentIndex = init.nextSegmentIndex;
     this.recordsMigrated = init.recordsMigrated;
     this.writer = new LogWriter(ops, dir, this.mode, fsyncEveryMs ?? 0, this.writerHooks(), init.lastLsn);
-    this.index = new JobIndex(init.jobs);
+    this.index = init.jobs;
     this.importKeys = init.importKeys ?? new ImportKeyIndex();
     this.ids = new IdCeiling(
       {
@@ -237,7 +237,7 @@ export class Binlog implements Journal {
 
   /** Uses the room reserved by the put: never fails. */
   logDelete(jobId: number): number {
-    if (this.index.get(jobId) === undefined || this.closing) return this.nextLsn - 1;
+    if (!this.index.has(jobId) || this.closing) return this.nextLsn - 1;
     const lsn = this.nextLsn++;
     const { buf, off } = this.current.allocate(DELETE_RECORD_BYTES);
     encodeDelete(buf, off, lsn, jobId);
@@ -277,7 +277,7 @@ export class Binlog implements Journal {
 
   /** Index of the segment holding the job's latest full record (stats-job `file`), 0 if unknown. */
   fileOf(jobId: number): number {
-    return this.index.get(jobId)?.bodySeg.index ?? 0;
+    return this.index.bodySegmentOf(jobId)?.index ?? 0;
   }
 
   stats(): BinlogStats {
@@ -388,7 +388,7 @@ export class Binlog implements Journal {
    * is not logged. Replication holds a reply naming the job until this LSN is confirmed.
    */
   stateLsnOf(id: number): number {
-    return this.index.get(id)?.orderLsn ?? 0;
+    return this.index.orderLsnOf(id);
   }
 
   /** LSN of the last record appended. */
@@ -465,21 +465,24 @@ export class Binlog implements Journal {
     let spent = 0;
     for (const s of this.segments) {
       if (s === this.current || spent >= budget || !this.overBound()) return;
-      for (const id of s.refs) {
-        const bytes = id < 0 ? this.copyImportKey(id) : this.migrate(id);
+      const pins = (ref: number): boolean =>
+        ref < 0 ? this.importKeys.pins(ref, s) : this.index.pins(ref, s);
+      s.refs.walk(pins, (ref) => {
+        const bytes = ref < 0 ? this.copyImportKey(ref) : this.migrate(ref);
         if (bytes < 0) {
           this.spaceRetryAtMs = Date.now() + SPACE_RETRY_MS;
-          return;
+          spent = Number.POSITIVE_INFINITY;
+          return false;
         }
         spent += bytes;
-        if (spent >= budget) return;
-      }
+        return spent < budget;
+      });
     }
   }
 
   /** Rewrites one live job as a full record in the current segment. -1 when there is no room. */
   private migrate(id: number): number {
-    const entry = this.index.get(id)!;
+    const orderLsn = this.index.orderLsnOf(id);
     const job = this.jobSource!(id);
     if (job === undefined) {
       // The engine no longer has it although it was never logged as deleted: log it now.
@@ -492,8 +495,8 @@ export class Binlog implements Journal {
     if (!this.makeRoom(bytes, 0)) return -1;
     const lsn = this.nextLsn++;
     const { buf, off } = this.current.allocate(bytes);
-    encodePut(buf, off, lsn, job.record, job.body, entry.orderLsn, PUT_MIGRATED, extra);
-    this.index.fullRecord(id, this.current, bytes, entry.orderLsn, lsn);
+    encodePut(buf, off, lsn, job.record, job.body, orderLsn, PUT_MIGRATED, extra);
+    this.index.fullRecord(id, this.current, bytes, orderLsn, lsn);
     this.recordsWritten++;
     this.recordsMigrated++;
     this.writer.appended(lsn);

@@ -4,7 +4,7 @@
  */
 import type { JobRecord } from '../engine/journal';
 import type { ImportKeyIndex } from './import-keys';
-import type { JobEntry } from './job-index';
+import type { JobIndex } from './job-index';
 import type { Segment } from './segment';
 
 export const DEFAULT_SEGMENT_BYTES = 10 * 1024 * 1024;
@@ -52,8 +52,8 @@ export interface BinlogStats {
 /** Replay's findings handed to the constructor. */
 export interface BinlogInit {
   segments: Segment[];
-  /** Live jobs by id (replay hands over its map: no second index of millions of entries). */
-  jobs: Map<number, JobEntry>;
+  /** Where the live jobs' records are (built from replay's jobs, or a standby's at promotion). */
+  jobs: JobIndex;
   maxId: number;
   lastLsn: number;
   nextSegmentIndex: number;

@@ -19,7 +19,7 @@ import {
   RecordType,
 } from './format';
 import { ImportKeyIndex } from './import-keys';
-import { type JobEntry, JobIndex } from './job-index';
+import type { JobIndex } from './job-index';
 import { LogWriter, SyncMode } from './log-writer';
 import { unlinkOldSegments } from './retention';
 import { activateSpare, createSpareSync, roundUpToBlock, type Segment } from './segment';
@@ -29,7 +29,7 @@ const ZEROS = Buffer.alloc(1024 * 1024);
 export interface FollowerInit {
   /** Segments from replay (closed), oldest first. */
   segments: Segment[];
-  jobs: Map<number, JobEntry>;
+  jobs: JobIndex;
   maxId: number;
   lastLsn: number;
   release: () => Promise<void>;
@@ -41,7 +41,6 @@ export class FollowerLog {
   private readonly writer: LogWriter;
   private readonly segments: Segment[];
   private current: Segment | undefined;
-  private readonly jobs: Map<number, JobEntry>;
   private readonly index: JobIndex;
   private readonly importKeys: ImportKeyIndex;
   private maxId: number;
@@ -66,8 +65,7 @@ export class FollowerLog {
     this.maxSizeBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.growBytes = roundUpToBlock(this.maxSizeBytes);
     this.segments = init.segments;
-    this.jobs = init.jobs;
-    this.index = new JobIndex(init.jobs);
+    this.index = init.jobs;
     this.importKeys = init.importKeys ?? new ImportKeyIndex();
     this.maxId = init.maxId;
     this.lastLsn = init.lastLsn;
@@ -293,7 +291,7 @@ export class FollowerLog {
     await this.quiesce();
     return {
       segments: this.segments,
-      jobs: this.jobs,
+      jobs: this.index,
       maxId: this.maxId,
       lastLsn: this.lastLsn,
       nextSegmentIndex: (this.current?.index ?? 0) + 1,

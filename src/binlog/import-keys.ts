@@ -51,6 +51,11 @@ export class ImportKeyIndex {
     return this.byRef.get(ref);
   }
 
+  /** True while the key behind `ref` pins `s`. */
+  pins(ref: number, s: Segment): boolean {
+    return this.byRef.get(ref)?.seg === s;
+  }
+
   /** True while the key must be kept (copied by compaction); false: dropped, it pins nothing now. */
   keepOrDrop(entry: ImportKeyEntry, nowMs: number, lsn: number): boolean {
     if (entry.key.atMs + IMPORT_KEY_GRACE_MS > nowMs) return true;
@@ -67,6 +72,6 @@ export class ImportKeyIndex {
   private drop(entry: ImportKeyEntry, lsn: number): void {
     this.byRef.delete(entry.ref);
     this.liveBytes -= importRecordBytes(entry.key);
-    if (entry.seg.refs.delete(entry.ref) && entry.seg.refs.size === 0) entry.seg.freedAtLsn = lsn;
+    if (entry.seg.refs.release()) entry.seg.freedAtLsn = lsn;
   }
 }

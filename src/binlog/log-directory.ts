@@ -11,6 +11,7 @@ import type { BinlogOptions } from './contract';
 import { type FileOps, nodeFileOps } from './file-ops';
 import { FollowerLog } from './follower-log';
 import { decodeRecord, FILE_HEADER_BYTES, findNextRecord } from './format';
+import { JobIndex } from './job-index';
 import { type DirLock, lockDirectory } from './lock';
 import { listSegments, type ReplayedJob, type ReplayOutcome, replaySegments } from './replay';
 import { segmentFileName } from './segment';
@@ -48,7 +49,7 @@ export class LogDirectory {
     const replay = replaySegments(this.ops, this.dir);
     const binlog = new Binlog(this.ops, this.dir, this.options, {
       segments: replay.segments,
-      jobs: replay.live,
+      jobs: new JobIndex(replay.live),
       maxId: replay.maxId,
       lastLsn: replay.lastLsn,
       nextSegmentIndex: replay.nextSegmentIndex,
@@ -82,7 +83,7 @@ export class LogDirectory {
     }
     const log = new FollowerLog(this.ops, this.dir, this.options, {
       segments: replay.segments,
-      jobs: replay.live,
+      jobs: new JobIndex(replay.live),
       maxId: replay.maxId,
       lastLsn: replay.lastLsn,
       release: async () => {},

@@ -10,6 +10,7 @@ import type { BinlogOptions } from './contract';
 import { type FileOps, nodeFileOps } from './file-ops';
 import { decodeRecord, FILE_HEADER_BYTES, RecordType, START_IMPORTED } from './format';
 import { type ImportOutcome, importBeanstalkd } from './import-beanstalkd';
+import { JobIndex } from './job-index';
 import { lockDirectory } from './lock';
 import { LiveJob, listSegments, type ReplayedJob, replaySegments } from './replay';
 import { segmentFileName } from './segment';
@@ -62,7 +63,7 @@ export async function openBinlog(
     const replay = replaySegments(ops, dir);
     const binlog = new Binlog(ops, dir, options, {
       segments: replay.segments,
-      jobs: replay.live,
+      jobs: new JobIndex(replay.live),
       maxId: replay.maxId,
       lastLsn: replay.lastLsn,
       nextSegmentIndex: replay.nextSegmentIndex,

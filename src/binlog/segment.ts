@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { FileOps } from './file-ops';
 import { encodeFileHeader, FILE_HEADER_BYTES } from './format';
+import { SegmentRefs } from './segment-refs';
 
 const SEGMENT_NAME = /^seg-(\d{10})\.stalkd$/;
 const SPARE_NAME = /^spare-\d+\.tmp$/;
@@ -63,8 +64,8 @@ export class Segment {
   used: number;
   /** Bytes handed to the OS by completed writes. */
   flushed: number;
-  /** Live jobs whose latest full record or latest record of any kind lives here. */
-  readonly refs = new Set<number>();
+  /** Live jobs whose latest full record or latest record of any kind lives here (and import keys). */
+  readonly refs = new SegmentRefs();
   /** No more appends; the writer truncates and closes it once everything is flushed. */
   sealed = false;
   /** LSN at which refs last became empty (the superseding record must be safe before unlinking). */
