@@ -23,7 +23,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type ConnectionOptions, createSecureContext, type PeerCertificate, type TlsOptions } from 'node:tls';
 import { type Command, Option } from 'commander';
-import { OpsChannel, type OpsTarget } from '../dashboard/ops-channel';
+import type { OpsTarget } from '../dashboard/ops-channel';
 import { type TlsCommandOptions, TlsConfigError } from './limit-options';
 
 export interface DashboardTlsCommandOptions {
@@ -102,6 +102,7 @@ export async function checkDashboardTls(
   verifyClients: boolean,
   timeoutMs = 5000,
 ): Promise<void> {
+  const { OpsChannel } = await import('../dashboard/ops-channel');
   const ops = new OpsChannel(target, timeoutMs);
   try {
     await ops.run((client) => client.listTubeUsed());

@@ -3,9 +3,9 @@
  * `stalkd placement`: which node owns a tube under a given topology (the same code as the proxy).
  */
 import { type Command, Option } from 'commander';
-import { ADMIN_TOKEN_ENV, attachDashboard, READ_TOKEN_ENV } from '../dashboard';
+import { ADMIN_TOKEN_ENV, READ_TOKEN_ENV } from '../dashboard/admin-token';
 import { type LogFormat, type LogLevel, processFields } from '../log/logger';
-import { type ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-metrics';
+import type { ProxyMetricsSource, startProxyMetrics } from '../metrics/proxy-metrics';
 import { endpointText, localAddressFor } from '../net/endpoint';
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_PROXY_MAX_CONNECTIONS } from '../net/limits';
 import { DEFAULT_FAILOVER_AFTER_MS } from '../proxy/node/failover';
@@ -16,7 +16,6 @@ import { DEFAULT_RESERVE_SLICE_SECS, type ProxyServer, startProxyServer } from '
 import type { Topology } from '../proxy/topology';
 import { TopologyReloader } from '../proxy/topology-reload';
 import { STALKD_VERSION } from '../version';
-import { TopologyTubeMover } from './dashboard-move';
 import {
   addDashboardTlsOptions,
   checkDashboardTls,
@@ -287,9 +286,10 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
       throw err;
     }
   }
+  // prom-client, the HTTP server, the dashboard and ws are loaded only when served.
   const metrics =
     opts.metricsPort > 0
-      ? await startProxyMetrics(
+      ? await (await import('../metrics/proxy-metrics')).startProxyMetrics(
           metricsSource(
             server,
             () => isStopping(),
@@ -311,14 +311,14 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
   });
   const dashboard =
     metrics && opts.dashboard
-      ? attachDashboard(metrics.server, {
+      ? (await import('../dashboard')).attachDashboard(metrics.server, {
           view: proxyClusterView(server),
           target: opsTarget,
           adminToken: opts.adminToken,
           readToken: opts.dashboardReadToken,
           ...(opts.topology
             ? {
-                mover: new TopologyTubeMover({
+                mover: new (await import('./dashboard-move')).TopologyTubeMover({
                   file: opts.topology,
                   followed: () => reloader,
                   waitMs: MOVE_WAIT_MS,

@@ -1,7 +1,8 @@
 /**
  * A process loads only the subcommand it runs: `stalkd node` never loads the proxy, the dashboard,
- * ws or (without --metrics-port) prom-client, and the table main.ts dispatches on names every
- * top-level command of the whole program.
+ * ws or (without --metrics-port) prom-client; `stalkd proxy` never loads the node's modules, and
+ * the dashboard, ws and the client only when it serves the dashboard; and the table main.ts
+ * dispatches on names every top-level command of the whole program.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -62,4 +63,41 @@ test('lazy-load: a node with --metrics-port loads prom-client (the metrics contr
   const port = String(await freePort());
   const loaded = modulesAfter(['node', '-l', '127.0.0.1', '-p', '0', '--metrics-port', port]);
   assert.ok(loaded.some((m) => /[\\/]node_modules[\\/]prom-client[\\/]/.test(m)));
+});
+
+/** A proxy in front of a node address nobody listens on (it starts, marks the node down). */
+const PROXY = ['proxy', '-l', '127.0.0.1', '-p', '0', '--nodes', '127.0.0.1:1'];
+
+/** What a running proxy must not hold without the dashboard (`metrics`: whether it serves /metrics). */
+function proxyUnwanted(loaded: string[], metrics: boolean): string[] {
+  const always =
+    /[\\/](server|engine|binlog|replication|dashboard|client)[\\/](?!admin-token\.js$)|[\\/]node_modules[\\/]ws[\\/]|[\\/]cli[\\/](node|cluster|migrate|dashboard-move)\.js$/;
+  const withoutMetrics = /[\\/]node_modules[\\/]prom-client[\\/]|[\\/]metrics[\\/]/;
+  return loaded.filter((m) => always.test(m) || (!metrics && withoutMetrics.test(m)));
+}
+
+test('lazy-load: a running proxy holds no node, dashboard, ws, client or prom-client module', () => {
+  const loaded = modulesAfter(PROXY);
+  assert.ok(
+    loaded.some((m) => m.endsWith(path.join('proxy', 'server.js'))),
+    'the proxy server itself is loaded',
+  );
+  assert.deepEqual(proxyUnwanted(loaded, false), []);
+});
+
+test('lazy-load: a proxy with --metrics-port --no-dashboard loads prom-client, not the dashboard or ws', async () => {
+  const port = String(await freePort());
+  const loaded = modulesAfter([...PROXY, '--metrics-port', port, '--no-dashboard']);
+  assert.ok(loaded.some((m) => /[\\/]node_modules[\\/]prom-client[\\/]/.test(m)));
+  assert.deepEqual(proxyUnwanted(loaded, true), []);
+});
+
+test('lazy-load: a proxy serving the dashboard loads it and ws', async () => {
+  const port = String(await freePort());
+  const loaded = modulesAfter([...PROXY, '--metrics-port', port]);
+  for (const wanted of [/[\\/]dashboard[\\/]index\.js$/, /[\\/]node_modules[\\/]ws[\\/]/])
+    assert.ok(
+      loaded.some((m) => wanted.test(m)),
+      `${wanted} is loaded`,
+    );
 });
