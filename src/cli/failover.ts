@@ -6,7 +6,7 @@
  * after saying what can be lost (every change the old primary confirmed past that standby's log).
  */
 import { type Command, Option } from 'commander';
-import { askMemberRole, promoteMember } from '../proxy/node/failover';
+import { askMemberRole, promoteMember } from '../proxy/node/member-requests';
 import { compareLogs, type MemberRole, MemberRoleName } from '../proxy/node/member-role';
 import { memberAddress, shardMembers, type TopologyMember } from '../proxy/topology';
 import { topologyFromOptions } from './topology-options';

@@ -22,6 +22,8 @@ export class FakeMember {
   private readonly sockets = new Set<Socket>();
   private stalled = false;
   private nextId = 1;
+  /** When set, x-promote is answered this line (a promotion that lost a race elsewhere). */
+  refusePromotion: string | null = null;
 
   private constructor(
     private server: Server,
@@ -121,6 +123,7 @@ export class FakeMember {
   }
 
   private promote(term: number, force: boolean): string {
+    if (this.refusePromotion !== null) return this.refusePromotion;
     const s = this.state;
     if (s.role !== 'standby') return 'NOT_STANDBY';
     if (term <= s.term) return `TERM_NOT_HIGHER ${s.term}`;

@@ -13,15 +13,15 @@
  * - **Promoting.** After `failoverAfterMs` of failing, and at least `failoverAfterMs` after this
  *   proxy's last promotion of the shard (no flapping), the most advanced in-sync standby
  *   ((last-term, last-lsn) order) is sent `x-promote <highest term seen + 1>`. The standby's term
- *   check and fence decide between racing proxies: a refusal is logged and the next poll adopts
- *   whoever won. No in-sync standby: nothing is promoted (`stalkd failover --force` is the
- *   operator's call); a member in promotion (`candidate`) is waited for.
+ *   check and fence decide between racing proxies: a refusal is logged and the shard looked at again
+ *   soon (QUICK_LOOK_MS, backing off to the poll) to adopt whoever won or try again. No in-sync
+ *   standby: nothing is promoted (`stalkd failover --force` is the operator's call); a member in
+ *   promotion (`candidate`) is waited for, looked at as soon.
  */
 import { realTimers, type Timers } from '../../net/timers';
-import type { Reply } from '../../protocol/reply-parser';
 import { memberAddress } from '../topology';
-import { Backend } from './backend';
-import { compareLogs, type MemberRole, MemberRoleName, readMemberRole } from './member-role';
+import { promoteMember } from './member-requests';
+import { compareLogs, type MemberRole, MemberRoleName } from './member-role';
 import type { NodeLink, NodePool } from './node-pool';
 import type { Shard } from './shard';
 
@@ -29,6 +29,21 @@ export const DEFAULT_FAILOVER_AFTER_MS = 2000;
 export const DEFAULT_ROLE_POLL_MS = 500;
 /** x-promote fences the peers (up to 2 s at the standby) and fsyncs a new segment. */
 const PROMOTE_TIMEOUT_MS = 10_000;
+/**
+ * While a promotion is under way (a member answers `candidate`) or after this proxy's x-promote
+ * was refused in a race, the shard is looked at again after this long rather than at the next
+ * poll, doubling at each look in a row while shorter than the poll (50, 100, 200, 400 ms at the
+ * default 500 ms): the winner is adopted, or a promotion that nobody won tried again, within tens
+ * of milliseconds, and a refusal that lasts falls back to the poll. Each wait is drawn between
+ * half and all of it, so proxies that lost the same race do not look again in step.
+ */
+const QUICK_LOOK_MS = 50;
+/**
+ * Answers to x-promote that another promotion explains (docs/replication.md, *Promotion*): a
+ * higher or equal term already claimed, the standby already promoted, too few fences (peers at a
+ * higher term, or not answering), or a more advanced standby found (promote that one).
+ */
+const RACED = /^(TERM_NOT_HIGHER|NOT_STANDBY|NOT_FENCED|NOT_MOST_ADVANCED)\b/;
 
 export interface FailoverOptions {
   failoverAfterMs: number;
@@ -37,6 +52,8 @@ export interface FailoverOptions {
   shardToken: string | undefined;
   timers: Timers;
   nowMs: () => number;
+  /** In [0, 1): spreads the quick looks (QUICK_LOOK_MS) of proxies that lost the same race. */
+  random: () => number;
 }
 
 export const defaultFailoverOptions: FailoverOptions = {
@@ -45,6 +62,7 @@ export const defaultFailoverOptions: FailoverOptions = {
   shardToken: undefined,
   timers: realTimers,
   nowMs: () => Date.now(),
+  random: Math.random,
 };
 
 /** Why a shard's primary changed (the `reason` label of stalkd_proxy_failovers_total). */
@@ -107,6 +125,9 @@ class ShardWatch {
   again = false;
   lastChange: PrimaryChange | null = null;
   deadlineTimer: unknown = null;
+  /** Quick looks in a row since the shard last had a primary this proxy follows (QUICK_LOOK_MS). */
+  quickLooks = 0;
+  quickTimer: unknown = null;
   constructor(readonly shard: Shard) {}
 }
 
@@ -147,6 +168,8 @@ export class Failover {
   private unwatch(w: ShardWatch): void {
     if (w.deadlineTimer) this.options.timers.clear(w.deadlineTimer);
     w.deadlineTimer = null;
+    if (w.quickTimer) this.options.timers.clear(w.quickTimer);
+    w.quickTimer = null;
     w.shard.onPrimaryFailure = null;
   }
 
@@ -239,8 +262,10 @@ export class Failover {
     if (current?.role === MemberRoleName.Primary && (!highest || current.term >= highest.role.term)) {
       w.primaryTerm = current.term;
       w.failingSinceMs = null;
+      w.quickLooks = 0;
       return;
     }
+    if (answers.some((r) => r?.role === MemberRoleName.Candidate)) this.lookAgainSoon(w);
     const nowMs = this.options.nowMs();
     w.failingSinceMs ??= nowMs;
     const failedLongEnough = nowMs - w.failingSinceMs >= this.options.failoverAfterMs;
@@ -275,7 +300,23 @@ export class Failover {
       this.switchPrimary(w, chosen.link, term, FailoverReason.PrimaryFailed);
     } else {
       this.events.promotionRefused(shard.name, memberAddress(chosen.link.node), answer ?? 'no answer');
+      if (answer && RACED.test(answer)) this.lookAgainSoon(w);
     }
+  }
+
+  /** Another look at `w` soon: QUICK_LOOK_MS doubled per look in a row, while shorter than the poll. */
+  private lookAgainSoon(w: ShardWatch): void {
+    if (this.closed || w.quickTimer) return;
+    const waitMs = QUICK_LOOK_MS * 2 ** w.quickLooks;
+    if (waitMs >= this.options.pollIntervalMs) return; // the poll looks as soon
+    w.quickLooks++;
+    w.quickTimer = this.options.timers.set(
+      () => {
+        w.quickTimer = null;
+        void this.check(w);
+      },
+      waitMs * (0.5 + this.options.random() / 2),
+    );
   }
 
   private switchPrimary(w: ShardWatch, link: NodeLink, term: number, reason: FailoverReason): void {
@@ -288,6 +329,7 @@ export class Failover {
     w.failingSinceMs = null;
     if (w.deadlineTimer) this.options.timers.clear(w.deadlineTimer);
     w.deadlineTimer = null;
+    w.quickLooks = 0;
     this.events.primaryChanged(w.shard.name, reason, from, memberAddress(link.node), term, seconds);
   }
 }
@@ -303,54 +345,4 @@ function highestPrimary(
     if (role?.role === MemberRoleName.Primary && (!best || role.term > best.role.term)) best = { link, role };
   });
   return best;
-}
-
-/** `x-role` on a connection of its own: null when the member cannot be asked or does not answer it. */
-export async function askMemberRole(
-  member: { host: string; port: number },
-  timeoutMs: number,
-): Promise<MemberRole | null> {
-  const reply = await askOnce(member, undefined, 'x-role', timeoutMs);
-  return reply?.word === 'OK' && reply.body ? readMemberRole(reply.body) : null;
-}
-
-/**
- * `x-promote TERM [force]` on a connection of its own (after `x-auth` when a token is set): the
- * member's answer line (PROMOTED <term> <lsn>, TERM_NOT_HIGHER <term>, NOT_IN_SYNC, …), or null
- * when it could not be asked.
- */
-export async function promoteMember(
-  member: { host: string; port: number },
-  term: number,
-  force: boolean,
-  token: string | undefined,
-  timeoutMs: number,
-): Promise<string | null> {
-  const reply = await askOnce(member, token, `x-promote ${term}${force ? ' force' : ''}`, timeoutMs);
-  return reply?.line ?? null;
-}
-
-/** One request on a connection of its own, after `x-auth` when `token` is set (a refusal is the reply). */
-async function askOnce(
-  member: { host: string; port: number },
-  token: string | undefined,
-  line: string,
-  timeoutMs: number,
-): Promise<Reply | null> {
-  const backend = new Backend({
-    host: member.host,
-    port: member.port,
-    timeoutMs,
-    maxPending: 4,
-    onFailure: () => {},
-  });
-  try {
-    if (token !== undefined) {
-      const auth = await backend.request(`x-auth ${token}`);
-      if (auth?.line !== 'OK') return auth;
-    }
-    return await backend.request(line);
-  } finally {
-    backend.close();
-  }
 }

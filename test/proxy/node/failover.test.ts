@@ -1,8 +1,8 @@
 /**
  * The proxy's failover against scripted shard members (test/support/fake-member.ts): which
  * standby is promoted and at which term, never an out-of-sync one, racing proxies converging on
- * the winner, a later proxy finding the primary, and no promotion of a flaky primary or more than
- * one per failoverAfterMs (those two on injected timers and clock).
+ * the winner, a later proxy finding the primary, no promotion of a flaky primary or more than
+ * one per failoverAfterMs, and the quick looks after a lost race (those on injected timers and clock).
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
@@ -260,12 +260,77 @@ describe('failover', () => {
   });
 });
 
+describe('failover: a lost race', () => {
+  // A poll far away: only the quick looks after a refusal can act within these tests.
+  const POLL_MS = 60_000;
+  /** The proxy over p (killed), s1, s2 on an injected clock; a quick look waits its longest. */
+  async function lostRace(pollIntervalMs: number) {
+    const clock = new ManualClock();
+    const [p, s1, s2] = await members(primary(7, 3), standby(7, 3), standby(7, 3));
+    const events = recordingEvents();
+    const proxy = await proxyOver(
+      [p!, s1!, s2!],
+      { timers: clock, nowMs: () => clock.nowMs, failoverAfterMs: 700, pollIntervalMs, random: () => 1 },
+      events,
+    );
+    const shard = proxy.pool.get(0);
+    assert.ok(shard);
+    await p!.kill();
+    await events.waitFor(() => !shard.primary.up);
+    /** Fires the next timer due and waits for the look it starts. */
+    const nextLook = async () => {
+      const checks = events.log.checks;
+      clock.advanceToNext();
+      await events.waitFor(() => events.log.checks > checks);
+    };
+    return { clock, p: p!, s1: s1!, s2: s2!, events, nextLook };
+  }
+
+  test('failover: after a refused x-promote the winner is adopted at a quick look (50, then 100 ms), not at the next poll', async () => {
+    const { clock, p, s1, s2, events, nextLook } = await lostRace(POLL_MS);
+    // Another proxy's promotion of s2 is under way: s1 refuses, s2 answers candidate.
+    s1.refusePromotion = 'TERM_NOT_HIGHER 8';
+    await nextLook(); // failover-after has passed
+    assert.deepEqual(events.log.refusals, ['TERM_NOT_HIGHER 8']);
+    assert.deepEqual(s1.promotes, ['x-promote 8']);
+    s2.state = { ...s2.state, role: 'candidate', term: 8 };
+    await nextLook(); // sees the candidate: waits for it, looks again soon
+    s2.state = { ...s2.state, role: 'primary', lastTerm: 8, lastLsn: 4 };
+    await nextLook();
+    assert.deepEqual(events.log.changes, [{ reason: 'adopted', from: p.address, to: s2.address, term: 8 }]);
+    assert.deepEqual(clock.delays.slice(-2), [50, 100], 'two quick looks');
+    assert.ok(clock.nowMs < 1_000_000 + POLL_MS, 'before any poll');
+    assert.deepEqual(s2.promotes, [], 'the winner was adopted, not promoted again');
+    assert.deepEqual(s1.promotes, ['x-promote 8'], 'nothing promoted while a candidate runs');
+  });
+
+  test('failover: a refusal that lasts is tried again after 50, 100, 200, 400 ms, then only at each poll', async () => {
+    const { clock, s1, events, nextLook } = await lostRace(500);
+    s1.refusePromotion = 'NOT_FENCED 0 1';
+    const startedMs = clock.nowMs;
+    const delaysBefore = clock.delays.length;
+    while (clock.nowMs < startedMs + 2700) await nextLook();
+    const quick = clock.delays.slice(delaysBefore).filter((d) => d !== 500);
+    assert.deepEqual(quick, [50, 100, 200, 400], 'doubling while shorter than the poll, then none');
+    // Tries: the first at 700 ms, four quick ones, and one per poll (500 ms) after those.
+    assert.ok(
+      events.log.refusals.length >= 6 && events.log.refusals.length <= 10,
+      String(events.log.refusals.length),
+    );
+    assert.ok(events.log.refusals.every((r) => r === 'NOT_FENCED 0 1'));
+    assert.deepEqual(events.log.changes, []);
+  });
+});
+
 /** Timers and a clock the test moves: `advance` fires what is due. */
 class ManualClock implements Timers {
   nowMs = 1_000_000;
+  /** Every delay a timer was set for, in order. */
+  readonly delays: number[] = [];
   private timers: Array<{ dueMs: number; fn: () => void; id: number }> = [];
   private nextId = 1;
   set(fn: () => void, delayMs: number): unknown {
+    this.delays.push(delayMs);
     const id = this.nextId++;
     this.timers.push({ dueMs: this.nowMs + delayMs, fn, id });
     return id;
@@ -276,6 +341,12 @@ class ManualClock implements Timers {
   advance(ms: number): void {
     this.nowMs += ms;
     this.fireAll();
+  }
+  /** Moves the clock to the earliest timer due and fires it (and any due with it). */
+  advanceToNext(): void {
+    const next = Math.min(...this.timers.map((t) => t.dueMs));
+    assert.ok(Number.isFinite(next), 'a timer is set');
+    this.advance(Math.max(0, next - this.nowMs));
   }
   /** advance() inside a wait condition: moves the clock on, and is not the condition. */
   advanceFalse(ms: number): false {
