@@ -20,8 +20,10 @@ import path from 'node:path';
 import { Client } from '../src/client/client';
 import { type ProxyServer, startProxyServer } from '../src/proxy/server';
 import { parseTopology } from '../src/proxy/topology';
+import { totalCpuSeconds } from './machine';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli', 'main.js');
+const EXIT_CPU = path.join(__dirname, 'exit-cpu.js');
 const TUBES = Array.from({ length: 64 }, (_, i) => `bm-${i}`);
 const BEFORE_MS = 3000;
 
@@ -34,6 +36,10 @@ export interface MigrationFigures {
   cyclesPerSecondDuring: number;
   /** during / before. */
   kept: number;
+  /** CPU of the migrate process per job moved, µs (wall-clock rates on the shared VM are noisy). */
+  migrateCpuUsPerJob: number;
+  /** CPU of the four nodes while migrate ran, per job moved, µs (the client load's share included). */
+  nodesCpuUsPerJob: number;
 }
 
 async function startNode(dir: string, i: number): Promise<{ child: ChildProcess; port: number }> {
@@ -106,18 +112,28 @@ export async function benchMigration(backlog = 20_000, workers = 8): Promise<Mig
     await proxy.reload(parseTopology({ nodes: entries }));
     c0 = counter.cycles;
     t0 = performance.now();
-    const migrate = spawn(process.execPath, [CLI, 'migrate', '--topology', file, '--json', '--wait', '5'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const pids = nodes.map((n) => n.child.pid as number);
+    const nodesCpu0 = totalCpuSeconds(pids);
+    const migrate = spawn(
+      process.execPath,
+      ['-r', EXIT_CPU, CLI, 'migrate', '--topology', file, '--json', '--wait', '5'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
+    let err = '';
     migrate.stdout?.on('data', (c: Buffer) => {
       out += c.toString();
     });
-    const [status] = (await once(migrate, 'exit')) as [number | null];
+    migrate.stderr?.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    const [status] = (await once(migrate, 'close')) as [number | null];
     const seconds = (performance.now() - t0) / 1000;
     const during = (counter.cycles - c0) / seconds;
-    if (status !== 0) throw new Error(`migrate exited ${status}: ${out.slice(-500)}`);
+    const nodesCpu = totalCpuSeconds(pids) - nodesCpu0;
+    if (status !== 0) throw new Error(`migrate exited ${status}: ${out.slice(-500)}${err.slice(-500)}`);
     const moved = (out.match(/"event":"moved"/g) ?? []).length;
+    const migrateCpuUs = Number(/exit-cpu-us (\d+)/.exec(err)?.[1] ?? Number.NaN);
     return {
       backlog,
       moved,
@@ -126,6 +142,8 @@ export async function benchMigration(backlog = 20_000, workers = 8): Promise<Mig
       cyclesPerSecondBefore: before,
       cyclesPerSecondDuring: during,
       kept: during / before,
+      migrateCpuUsPerJob: migrateCpuUs / moved,
+      nodesCpuUsPerJob: (nodesCpu * 1e6) / moved,
     };
   } finally {
     stop = true;
@@ -141,7 +159,8 @@ export function describeFigures(f: MigrationFigures): string {
   return (
     `migration: ${f.moved} of ${f.backlog} backlog jobs moved in ${f.migrateSeconds.toFixed(1)} s ` +
     `(${f.movedPerSecond.toFixed(0)} jobs/s); client cycles/s ${f.cyclesPerSecondBefore.toFixed(0)} before, ` +
-    `${f.cyclesPerSecondDuring.toFixed(0)} during (${(100 * f.kept).toFixed(0)} % kept; goal ≥ 70 %)`
+    `${f.cyclesPerSecondDuring.toFixed(0)} during (${(100 * f.kept).toFixed(0)} % kept; goal ≥ 70 %); CPU per job ` +
+    `moved: migrate ${f.migrateCpuUsPerJob.toFixed(0)} µs, nodes ${f.nodesCpuUsPerJob.toFixed(0)} µs (client load included)`
   );
 }
 

@@ -14,6 +14,9 @@
  * source still shows the job as moving (`x-list-moving`), the destination answers the import it
  * already made. No job is lost (the source deletes only after the destination has it durably) and
  * none is duplicated (the destination imports an origin job once).
+ *
+ * `moveBatch` moves a tube's jobs in bounded batches, each step pipelined over the batch: about
+ * one round trip per job instead of five.
  */
 import { importLine } from '../protocol/request-line';
 import { readYamlList } from '../protocol/yaml';
@@ -94,6 +97,102 @@ export async function moveJob(
   if (done.word !== 'DELETED' && done.word !== 'NOT_FOUND')
     throw new MoveError(`x-move-done ${id} on ${origin}: ${done.line}`);
   return { tube: move.tube, state: move.state, fromId: id, toId: Number(m[1]), dest: move.dest };
+}
+
+/** A job taken out of its source for a batch: its id and body, and the move the source logged. */
+interface OutForBatch {
+  id: number;
+  body: Buffer;
+  move: MoveOut;
+}
+
+/**
+ * A batch's bounds: the jobs hidden at once (each invisible to workers until its batch ends) and
+ * the bodies held here. The first job is always taken, whatever its size.
+ */
+export const MOVE_BATCH_JOBS = 64;
+export const MOVE_BATCH_BYTES = 1024 * 1024;
+
+/** The next job to move: a peek-ready/-delayed/-buried on the source, whose used tube is the tube's. */
+export type PeekNext = () => Promise<{ id: number; body: Buffer } | null>;
+
+/**
+ * Step 1 for up to MOVE_BATCH_JOBS jobs (MOVE_BATCH_BYTES of bodies): each x-move-out is sent
+ * together with the next peek, which finds the following job (the one just moved out is hidden).
+ * A job whose move is already under way to another node is finished alone by moveJob.
+ */
+async function takeOut(
+  source: Client,
+  names: { origin: string; dest: string },
+  peekNext: PeekNext,
+  destinationOf: DestinationOf,
+  moved: JobMoved[],
+): Promise<OutForBatch[]> {
+  const out: OutForBatch[] = [];
+  let bytes = 0;
+  let job = await peekNext();
+  while (
+    job &&
+    out.length < MOVE_BATCH_JOBS &&
+    (bytes === 0 || bytes + job.body.length <= MOVE_BATCH_BYTES)
+  ) {
+    const [move, next] = await Promise.all([moveOut(source, job.id, names.dest), peekNext()]);
+    if (typeof move === 'object' && move.dest === names.dest) {
+      out.push({ id: job.id, body: job.body, move });
+      bytes += job.body.length;
+    } else if (typeof move === 'object') {
+      const result = await moveJob(source, names.origin, job.id, move.dest, destinationOf);
+      if (result === 'unknown-destination') throw new MoveError(`job ${job.id} moves to an unknown node`);
+      if (typeof result === 'object') moved.push(result);
+    } // else reserved or deleted meanwhile
+    if (next?.id === job.id) break; // the job just moved out cannot be peeked again: never spin
+    job = next;
+  }
+  return out;
+}
+
+/**
+ * Moves the jobs `peekNext` finds on `source` to `dest`, one bounded batch (MOVE_BATCH_JOBS): the
+ * three steps of moveJob, each pipelined over the batch — x-move-out with the next peek (takeOut),
+ * then every x-import back to back on the destination, in the source's order (the buried order is
+ * kept), then the x-move-done of each job the destination acknowledged. The guarantees are
+ * moveJob's, job by job: the source deletes a job only once the destination holds it durably, and
+ * a stop anywhere leaves the batch's other jobs moving, for the next run to finish (x-list-moving,
+ * oldest move first). Returns the jobs moved; none when `peekNext` found nothing to move.
+ */
+export async function moveBatch(
+  source: Client,
+  names: { origin: string; dest: string },
+  peekNext: PeekNext,
+  destinationOf: DestinationOf,
+): Promise<JobMoved[]> {
+  const moved: JobMoved[] = [];
+  const out = await takeOut(source, names, peekNext, destinationOf, moved);
+  if (out.length === 0) return moved;
+  const target = await destinationOf(names.dest);
+  if (target === undefined) throw new MoveError(`${names.dest} is not in the topology (jobs stay moving)`);
+  const tube = (out[0] as OutForBatch).move.tube;
+  const [, ...imports] = await Promise.all([
+    target.use(tube),
+    ...out.map((o) =>
+      target.raw(importLine({ node: names.origin, originId: o.id, ...o.move }, o.body.length), o.body),
+    ),
+  ]);
+  const newIds = imports.map((reply) => /^(?:INSERTED|IMPORTED) (\d+)$/.exec(reply.line));
+  const done = await Promise.all(out.map((o, i) => (newIds[i] ? source.raw(`x-move-done ${o.id}`) : null)));
+  for (const [i, o] of out.entries()) {
+    const reply = done[i];
+    if (!reply) continue;
+    if (reply.word !== 'DELETED' && reply.word !== 'NOT_FOUND')
+      throw new MoveError(`x-move-done ${o.id} on ${names.origin}: ${reply.line}`);
+    moved.push({ tube, state: o.move.state, fromId: o.id, toId: Number(newIds[i]?.[1]), dest: names.dest });
+  }
+  const failed = newIds.indexOf(null);
+  if (failed >= 0)
+    throw new MoveError(
+      `x-import on ${names.dest}: ${imports[failed]?.line} (job ${out[failed]?.id} stays moving on ${names.origin})`,
+    );
+  return moved;
 }
 
 /** Ids of the jobs a stalkd node holds as moving (moves cut short, or in progress elsewhere). */

@@ -4,8 +4,9 @@
  * first, so the buried order is kept), then delayed, then ready ones. Reserved jobs belong to their
  * workers: they are moved once released, waiting at most `waitMs`.
  *
- * Between stalkd nodes (`moveTubeOnce`) each job moves exactly once (job-move.ts): no pause, a
- * stop at any moment is finished by the next run.
+ * Between stalkd nodes (`moveTubeOnce`) each job moves exactly once (job-move.ts), in bounded
+ * batches whose steps are pipelined (moveBatch): no pause, a stop at any moment is finished by the
+ * next run.
  *
  * With a stock beanstalkd on either side (`moveTube`), plain protocol commands: the tube is paused
  * on the source, so no consumer reserves a job there that is
@@ -22,7 +23,7 @@
  */
 import type { JobStats } from '../protocol/stats';
 import type { Client } from './client';
-import { type DestinationOf, type MovedState, MoveError, moveJob } from './job-move';
+import { type DestinationOf, type MovedState, moveBatch } from './job-move';
 
 /** Longest delay a put takes (u32 seconds): a buried job waits with it until it is buried. */
 const HOLD_DELAY_SECS = 4294967295;
@@ -142,8 +143,18 @@ export async function moveTube(
 }
 
 /**
+ * After each batch the mover rests this many times as long as the batch took: it moves at most
+ * half the time, so the nodes keep most of their CPU for the clients however fast or slow they
+ * answer (a loaded node answers slowly, and the rests grow with it). Batches made a job about
+ * three times cheaper; moving flat out, clients lost a third of their throughput (docs/migration.md,
+ * "Figures").
+ */
+export const MOVE_REST_RATIO = 1;
+
+/**
  * Moves every job of `tube` from stalkd node `origin` (`source`) to stalkd node `dest`, each exactly
- * once (job-move.ts). `destinationOf` connects to a node by name.
+ * once (job-move.ts), batch by batch with rests between them (MOVE_REST_RATIO). `destinationOf`
+ * connects to a node by name.
  */
 export async function moveTubeOnce(
   source: Client,
@@ -156,12 +167,17 @@ export async function moveTubeOnce(
   return drainTube(source, tube, options, async () => {
     let moved = 0;
     for (const state of STATES) {
-      for (let job = await peekOf(source, state); job; job = await peekOf(source, state)) {
-        const result = await moveJob(source, names.origin, job.id, names.dest, destinationOf);
-        if (result === 'unknown-destination') throw new MoveError(`job ${job.id} moves to an unknown node`);
-        if (typeof result === 'string') continue; // reserved or deleted meanwhile
-        moved++;
-        options.onStep?.({ tube, state: result.state, fromId: result.fromId, toId: result.toId });
+      const peekNext = () => peekOf(source, state);
+      for (;;) {
+        const started = performance.now();
+        const batch = await moveBatch(source, names, peekNext, destinationOf);
+        if (batch.length === 0) break;
+        for (const result of batch) {
+          moved++;
+          options.onStep?.({ tube, state: result.state, fromId: result.fromId, toId: result.toId });
+        }
+        const rest = (performance.now() - started) * MOVE_REST_RATIO;
+        await new Promise((resolve) => setTimeout(resolve, rest));
       }
     }
     return moved;
