@@ -11,12 +11,13 @@
  *        [--node-args '--single-threaded-gc …']   (flags for the stalkd processes' node)
  *
  * Targets: beanstalkd, beanstalkd-b, node, node-b, proxy, cluster, node-null, node-onread, null.
- * Modes as the generator's (put, resdel, cycle, mixed). Prints one line per process and round.
+ * Modes as the generator's (put, resdel, cycle, mixed). Prints one line per process and round, with
+ * its VmRSS when the run ends.
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { type LoadgenArgs, prepareGenerator, runLoadgen, TMP_DIR } from './loadgen';
-import { cpuTimes } from './machine';
+import { cpuTimes, rssBytes } from './machine';
 import { LOGGED_TARGETS, PROXY_NODES, startTarget, type TargetConfig, type TargetName } from './targets';
 
 interface Times {
@@ -91,11 +92,16 @@ async function main(): Promise<void> {
       // Warm-up (unmeasured): a fresh Node process spends its first ~100k requests compiling (V8's
       // background threads), which no long-running server pays per request.
       if (warmup > 0) await runLoadgen(gen, { ...load, count: warmup }, t.host, t.port, () => {});
+      let rss: number[] = [];
       const result = await runLoadgen(gen, load, t.host, t.port, (marker) => {
         if (marker === 'run') before = t.pids.map(sample);
-        else after = t.pids.map(sample);
+        else {
+          after = t.pids.map(sample);
+          rss = t.pids.map(rssBytes);
+        }
       });
       if (after.length === 0) after = t.pids.map(sample);
+      if (rss.length === 0) rss = t.pids.map(rssBytes);
       const us = (seconds: number): string => ((seconds * 1e6) / result.ops).toFixed(1).padStart(6);
       let total = 0;
       const lines = t.pids.map((_pid, i) => {
@@ -106,7 +112,8 @@ async function main(): Promise<void> {
         const helpers = b.helpers - a.helpers;
         total += user + system + helpers;
         const role = t.pids.length > 1 ? (i === 0 ? 'proxy' : `node ${i - 1}`) : target;
-        return `    ${role.padEnd(10)} main user ${us(user)} sys ${us(system)}  other threads ${us(helpers)}  µs/op`;
+        const mib = ((rss[i] ?? 0) / 1048576).toFixed(1);
+        return `    ${role.padEnd(10)} main user ${us(user)} sys ${us(system)}  other threads ${us(helpers)}  µs/op  RSS ${mib} MiB`;
       });
       const lat = result.cycleUs ? ` cycle p50 ${result.cycleUs.p50} p99 ${result.cycleUs.p99} µs` : '';
       process.stdout.write(

@@ -3,6 +3,8 @@
  * event loop leaves in one write. Small parts (reply lines, command lines, short bodies) are
  * copied into one buffer — one chunk for the stream to track instead of hundreds in a writev;
  * parts of COPY_MAX_BYTES or more are passed as they are, so 64 KiB bodies are not copied.
+ * Command lines given as text (`pushLine`) are joined and encoded once for a run of them, not
+ * once each (a proxy pipelining hundreds of reserves and deletes to a node in one turn).
  */
 import type { Socket } from 'node:net';
 
@@ -11,18 +13,34 @@ const COPY_MAX_BYTES = 4096;
 export class OutBatch {
   private parts: Buffer[] = [];
   private bytes = 0;
+  /** Lines pushed since the last part, each with its CRLF, not yet encoded (latin1). */
+  private lines = '';
 
   get empty(): boolean {
-    return this.parts.length === 0;
+    return this.parts.length === 0 && this.lines === '';
   }
 
   push(part: Buffer): void {
+    if (this.lines !== '') this.encodeLines();
+    this.parts.push(part);
+    this.bytes += part.length;
+  }
+
+  /** `line` (latin1 text, no CRLF) and a CRLF. */
+  pushLine(line: string): void {
+    this.lines += `${line}\r\n`;
+  }
+
+  private encodeLines(): void {
+    const part = Buffer.from(this.lines, 'latin1');
+    this.lines = '';
     this.parts.push(part);
     this.bytes += part.length;
   }
 
   /** Writes what was pushed (see the header) and starts a new batch. */
   writeTo(socket: Socket): void {
+    if (this.lines !== '') this.encodeLines();
     const parts = this.parts;
     const bytes = this.bytes;
     this.parts = [];

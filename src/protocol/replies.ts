@@ -127,8 +127,17 @@ export function yamlList(names: Iterable<string>): string {
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 
+/** The prebuilt bytes of every bare reply line (`DELETED`, `NOT_FOUND` …) by its text: passed on without a copy. */
+const FIXED_LINES = new Map<string, Buffer>(
+  Object.values(REPLY).map((bytes) => [bytes.toString('latin1', 0, bytes.length - 2), bytes]),
+);
+
 /** A reply read from a server (reply-parser.ts), written out again unchanged. */
 export function replyBytes(reply: Reply): ReplyBytes {
+  if (reply.body === undefined) {
+    const fixed = FIXED_LINES.get(reply.line);
+    if (fixed) return fixed;
+  }
   const head = Buffer.from(`${reply.line}\r\n`, 'latin1');
   return reply.body ? [head, reply.body, CRLF] : head;
 }

@@ -5,12 +5,17 @@
  * regular expressions on the common replies.
  */
 import type { Dialect } from '../protocol/dialect';
-import { okYaml, type ReplyBytes, replyBytes, restyleStats } from '../protocol/replies';
+import { numbersLine, okYaml, type ReplyBytes, replyBytes, restyleStats } from '../protocol/replies';
 import type { Reply } from '../protocol/reply-parser';
 import { JOB_STATS_FIELDS, TUBE_STATS_FIELDS } from '../protocol/stats';
 import { encodeJobId } from './job-id';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
+
+/** The reply words that carry an id, as bytes (numbersLine writes the digits after them). */
+const ID_WORDS = new Map<string, Buffer>(
+  ['INSERTED', 'BURIED', 'RESERVED', 'FOUND'].map((w) => [w, Buffer.from(w, 'latin1')]),
+);
 
 /**
  * Rewrites the id in `INSERTED <id>`, `BURIED <id>`, `RESERVED <id> <bytes>[ <pri>[ <createdUs>]]`
@@ -27,10 +32,12 @@ export function withClientId(reply: Reply, nodeIndex: number): ReplyBytes | null
   if (withBytes && sp2 < 0) return replyBytes(reply);
   const clientId = encodeJobId(nodeIndex, Number(sp2 < 0 ? line.slice(sp + 1) : line.slice(sp + 1, sp2)));
   if (clientId === null) return null;
-  if (!withBytes) return Buffer.from(`${word} ${clientId}\r\n`, 'latin1');
+  const wordBytes = ID_WORDS.get(word) as Buffer;
+  if (!withBytes) return numbersLine(wordBytes, clientId);
   const sp3 = line.indexOf(' ', sp2 + 1);
-  const bytes = sp3 < 0 ? line.slice(sp2 + 1) : line.slice(sp2 + 1, sp3);
-  const head = Buffer.from(`${word} ${clientId} ${bytes}\r\n`, 'latin1');
+  // The reply parser checked the byte count: 1–10 digits.
+  const bytes = Number(sp3 < 0 ? line.slice(sp2 + 1) : line.slice(sp2 + 1, sp3));
+  const head = numbersLine(wordBytes, clientId, bytes);
   return reply.body ? [head, reply.body, CRLF] : head;
 }
 

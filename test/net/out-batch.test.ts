@@ -61,3 +61,31 @@ test('out-batch: large parts are not copied; runs of small parts around them are
   assert.deepEqual(Buffer.concat(f.writes), Buffer.concat(seq));
   assert.equal(f.corks, 0, 'cork and uncork pair up');
 });
+
+test('out-batch: lines pushed as text keep their place among buffers, each with its CRLF', () => {
+  const f = fakeSocket();
+  const batch = new OutBatch();
+  const body = Buffer.from('a\r\nb\r\n');
+  batch.pushLine('reserve');
+  batch.pushLine('delete 7');
+  batch.push(Buffer.from('put 0 0 60 4\r\n'));
+  batch.push(body);
+  batch.pushLine('x-unreserve 9');
+  assert.equal(batch.empty, false);
+  batch.writeTo(f.socket);
+  assert.equal(f.writes.length, 1);
+  assert.equal(
+    f.writes[0]?.toString('latin1'),
+    'reserve\r\ndelete 7\r\nput 0 0 60 4\r\na\r\nb\r\nx-unreserve 9\r\n',
+  );
+  assert.equal(batch.empty, true);
+});
+
+test('out-batch: a batch of lines alone is one write', () => {
+  const f = fakeSocket();
+  const batch = new OutBatch();
+  for (let i = 0; i < 256; i++) batch.pushLine(`delete ${i}`);
+  batch.writeTo(f.socket);
+  assert.equal(f.writes.length, 1);
+  assert.equal(f.writes[0]?.toString('latin1').split('\r\n').length, 257);
+});

@@ -166,6 +166,11 @@ describe('client reply parser', () => {
       'RESERVED 4 1 7 1 2\r\nx\r\n', // more than pri and creation time
       'OK 99999999999\r\n', // more than 10 digits
       'OK 2000000000\r\n', // above the 1 GiB bound
+      'OK \r\n', // empty byte count
+      'OK -1\r\n', // a sign
+      'OK 1e3\r\n', // not decimal digits
+      'RESERVED 1  3\r\nabc\r\n', // an empty field where the byte count stands
+      'FOUND 1 3 \r\nabc\r\n', // a trailing space: a fourth, empty field
     ];
     for (const text of cases) {
       assert.ok(parseError(Buffer.from(text)) instanceof ReplyFormatError, JSON.stringify(text));

@@ -223,7 +223,7 @@ export class Backend {
     if (this.inflight.length === 0) this.armHead(req);
     this.inflight.push(req);
     if (this.out.empty && !this.manualFlush) process.nextTick(flushBackend, this);
-    this.out.push(Buffer.from(`${req.head}\r\n`, 'latin1'));
+    this.out.pushLine(req.head);
     if (req.body) this.out.push(req.body);
   }
 

@@ -25,7 +25,10 @@ export interface ReservePlan {
 
 /** The node-local id in `RESERVED <id> …`. */
 export function nodeJobId(reply: Reply): number {
-  return Number(reply.line.split(' ')[1]);
+  const line = reply.line;
+  const from = line.indexOf(' ') + 1;
+  const to = line.indexOf(' ', from);
+  return Number(to < 0 ? line.slice(from) : line.slice(from, to));
 }
 
 /** Hands a node's RESERVED reply to the client: records the reservation, rewrites the id. */
