@@ -50,6 +50,9 @@ export class FollowerLog {
   private gc: Promise<void> | undefined;
   private closing = false;
   recordsWritten = 0;
+  /** Failed writes, fsyncs and segment creations so far (stalkd_binlog_write_errors_total). */
+  private writeErrors = 0;
+  private fsyncObserver: { onFsync(seconds: number): void } | undefined;
   private readonly log: (line: string) => void;
 
   constructor(
@@ -81,12 +84,22 @@ export class FollowerLog {
           this.importKeys.sweep(Date.now(), this.lastLsn);
           this.collectGarbage();
         },
-        onFailure: (err) => this.log(`binlog: write to ${dir} failed (${err.message}); retrying`),
+        // A standby fsyncs its own log: the same figures as a primary's (docs/metrics.md).
+        onFsync: (seconds) => this.fsyncObserver?.onFsync(seconds),
+        onFailure: (err) => {
+          this.writeErrors++;
+          this.log(`binlog: write to ${dir} failed (${err.message}); retrying`);
+        },
       },
       init.lastLsn,
     );
     const last = this.segments[this.segments.length - 1];
     if (last !== undefined) this.reopen(last);
+  }
+
+  /** Called with the wall time of each fsync of this log (the node's fsync histogram). */
+  setFsyncObserver(observer: { onFsync(seconds: number): void } | undefined): void {
+    this.fsyncObserver = observer;
   }
 
   /** Where the log ends and its last record. */
@@ -131,7 +144,7 @@ export class FollowerLog {
       liveJobs: this.index.size,
       segments: this.segments.length,
       fsyncs: this.writer.syncCount,
-      writeErrors: 0,
+      writeErrors: this.writeErrors,
       writable: this.writer.failure === undefined,
     };
   }

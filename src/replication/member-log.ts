@@ -44,6 +44,8 @@ export class MemberLog implements DurableLog {
     this.detach();
     this.follower = follower;
     this.frozenAt = undefined;
+    // A standby fsyncs its own log: stalkd_binlog_fsync_duration_seconds counts it as a primary's.
+    follower.setFsyncObserver(this.fsyncObserver);
   }
 
   /** Confirmations stop where they are (a higher term is known: the member steps down). */
@@ -72,6 +74,7 @@ export class MemberLog implements DurableLog {
     for (const off of this.offs) off();
     this.offs = [];
     this.binlog?.setFsyncObserver(undefined);
+    this.follower?.setFsyncObserver(undefined);
     this.binlog = undefined;
     this.follower = undefined;
     this.source = undefined;
@@ -148,6 +151,7 @@ export class MemberLog implements DurableLog {
   setFsyncObserver(observer: FsyncObserver | undefined): void {
     this.fsyncObserver = observer;
     this.binlog?.setFsyncObserver(observer);
+    this.follower?.setFsyncObserver(observer);
   }
 
   close(): Promise<void> {

@@ -215,6 +215,15 @@ describe('stalkd node --shard-peers', () => {
       'stalkd_replication_lag_records{standby="self"} 0',
     ])
       assert.ok(standby.includes(line), `standby: ${line}`);
+    // A standby fsyncs its own log: the binlog families count it as on the primary.
+    await pollUntil(
+      "the standby's fsyncs in stalkd_binlog_fsync_duration_seconds",
+      async () =>
+        /^stalkd_binlog_fsync_duration_seconds_count [1-9]/m.test(await scrape(1)) ? true : undefined,
+      10_000,
+      50,
+    );
+    assert.match(await scrape(1), /^stalkd_binlog_records_written_total [1-9]/m);
     await shard.kill(1);
     await pollUntil(
       'the primary waits for its standby',
