@@ -63,6 +63,14 @@ export const PUT_ORIGIN = 4;
 export const PUT_MOVING = 8;
 export const IDS_EXACT = 1;
 
+/**
+ * A Put record's flags say it is a job its primary made (a put or an x-import), not a compaction
+ * copy nor a job converted from beanstalkd's files: what the primary counted in total-jobs.
+ */
+export function isMadePut(flags: number): boolean {
+  return (flags & (PUT_MIGRATED | PUT_IMPORTED)) === 0;
+}
+
 const LSN_BYTES = 8;
 export const JOB_META_BYTES = 65;
 /** Start records of files written before terms existed lack the term. */

@@ -15,6 +15,7 @@ import { JobIndex } from './job-index';
 import { type DirLock, lockDirectory } from './lock';
 import { listSegments, type ReplayedJob, type ReplayOutcome, replaySegments } from './replay';
 import { segmentFileName } from './segment';
+import type { TermTally } from './term-tally';
 
 export interface OpenedLog<L> {
   log: L;
@@ -23,6 +24,8 @@ export interface OpenedLog<L> {
   nextId: number;
   warnings: string[];
   importKeys: ImportKey[];
+  /** A standby's total-jobs and cmd-delete since the term began (replay.ts, term-tally.ts). */
+  tally?: TermTally;
 }
 
 export class LogDirectory {
@@ -89,7 +92,8 @@ export class LogDirectory {
       release: async () => {},
       importKeys: replay.importKeys,
     });
-    return { log, jobs: replay.jobs, nextId: replay.nextId, warnings, importKeys: replay.importKeys.keys() };
+    const { jobs, nextId, tally } = replay;
+    return { log, jobs, nextId, warnings, importKeys: replay.importKeys.keys(), tally };
   }
 
   /** A promoted standby's log as a primary's, at `term`: no replay, the follower's state goes on. */

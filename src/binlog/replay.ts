@@ -24,14 +24,17 @@ import {
   FILE_HEADER_BYTES,
   findNextRecord,
   IDS_EXACT,
+  isMadePut,
   isZero,
   type LogRecord,
   RecordType,
   START_IMPORTED,
+  START_NEW_TERM,
 } from './format';
 import { ImportKeyIndex } from './import-keys';
 import type { JobEntry } from './job-index';
 import { isSpareFileName, parseSegmentFileName, Segment, segmentFileName } from './segment';
+import { TermTally } from './term-tally';
 
 export interface ReplayedJob {
   record: JobRecord;
@@ -91,6 +94,8 @@ export interface ReplayOutcome {
   oldestIsImport: boolean;
   /** Import keys (engine/moves.ts) and the segments they pin; some may be past their grace. */
   importKeys: ImportKeyIndex;
+  /** total-jobs and cmd-delete since the term began, as the records on disk tell (a standby's). */
+  tally: TermTally;
   /**
    * The last LSN before the first gap in the LSN sequence (a skipped corrupt record, a hole), 0 when
    * there is none: a replication standby cuts its log there and fetches the rest again.
@@ -117,6 +122,7 @@ class Replayer {
   lastLsn = 0;
   gapAfterLsn = 0;
   oldestIsImport = false;
+  readonly tally = new TermTally();
 
   constructor(
     private readonly ops: FileOps,
@@ -214,11 +220,13 @@ class Replayer {
         if (rec.maxId > this.maxId) this.maxId = rec.maxId;
         if (first && this.segments.length === 0 && (rec.flags & START_IMPORTED) !== 0)
           this.oldestIsImport = true;
+        if ((rec.flags & START_NEW_TERM) !== 0) this.tally.newTerm();
         return;
       case RecordType.Put: {
         const orderLsn = rec.orderLsn > 0 ? rec.orderLsn : rec.lsn;
         const job = new LiveJob(rec.job, file, rec.bodyAt, rec.bodyBytes, segment, segment, bytes, orderLsn);
         job.movingTo = rec.movingTo;
+        if (!this.live.has(rec.job.id)) this.tally.appeared(rec.job.tube, isMadePut(rec.flags));
         this.live.set(rec.job.id, job);
         if (rec.origin) this.importKeys.noted(rec.origin, segment, rec.lsn);
         break;
@@ -237,10 +245,13 @@ class Replayer {
       case RecordType.Import:
         this.importKeys.noted(rec.key, segment, rec.lsn);
         return;
-      case RecordType.Delete:
+      case RecordType.Delete: {
+        const job = this.live.get(rec.id);
+        if (job !== undefined) this.tally.deleted(job.record.tube, job.movingTo === undefined);
         this.live.delete(rec.id);
         if (rec.id > this.maxId) this.maxId = rec.id;
         return;
+      }
       case RecordType.Ids:
         // A ceiling: ids up to it may have been seen by clients. An exact mark (clean stop): no id
         // above it was ever handed out, whatever ceilings came before.
@@ -290,5 +301,6 @@ export function replaySegments(ops: FileOps, dir: string): ReplayOutcome {
     oldestIsImport: replayer.oldestIsImport,
     importKeys: replayer.importKeys,
     gapAfterLsn: replayer.gapAfterLsn,
+    tally: replayer.tally,
   };
 }

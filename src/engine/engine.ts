@@ -212,13 +212,15 @@ export class Engine extends JobCommands {
    * (a delayed job whose deadline passed is ready). A job keeps its place where nothing that orders
    * it changed, so a compaction copy of a buried job does not move it to the end of the buried list.
    * `body` (without CRLF): a full record; undefined: a state record, ignored for an unknown job (its
-   * full record was in a segment the copy did not include, as in replay).
+   * full record was in a segment the copy did not include, as in replay). True when the record
+   * made the job (it was unknown).
    */
-  applyRecord(record: JobRecord, body: Buffer | undefined, movingTo?: string): void {
+  applyRecord(record: JobRecord, body: Buffer | undefined, movingTo?: string): boolean {
     const job = this.table.slotOf(record.id);
     if (job === NO_JOB) {
-      if (body !== undefined) this.restoreJob(record, body, movingTo);
-      return;
+      if (body === undefined) return false;
+      this.restoreJob(record, body, movingTo);
+      return true;
     }
     const jobs = this.table;
     if (jobs.state[job] === StateCode.Moving || movingTo !== undefined) {
@@ -229,7 +231,7 @@ export class Engine extends JobCommands {
       jobs.pri[job] = record.pri;
       if (movingTo !== undefined) this.moves.hide(job, record, movingTo);
       else this.placeAsLogged(job, record);
-      return;
+      return false;
     }
     const deadlineAtMs = record.state === JobState.Delayed ? record.deadlineAtMs : 0;
     const code =
@@ -244,7 +246,7 @@ export class Engine extends JobCommands {
       (code === StateCode.Delayed && jobs.deadlineAtMs[job] !== deadlineAtMs);
     if (moves) this.place.detach(job);
     jobs.setLoggedFields(job, record);
-    if (!moves) return;
+    if (!moves) return false;
     jobs.pri[job] = record.pri;
     if (code === StateCode.Buried) this.place.addBuried(job);
     else if (code === StateCode.Delayed) {
@@ -254,12 +256,49 @@ export class Engine extends JobCommands {
       this.place.makeReady(job);
       this.waits.wakeTubes([this.place.tubeOf(job)]);
     }
+    return false;
   }
 
-  /** A delete record applied on a standby: the job is gone (nothing when it is unknown). */
+  /**
+   * A delete record applied on a standby: the job is gone (nothing when it is unknown). Its tube's
+   * cmd-delete counts it as the primary's did, unless the job was moving (x-move-done's delete).
+   */
   applyDelete(id: number): void {
     const job = this.table.slotOf(id);
-    if (job !== NO_JOB) this.removeJob(job);
+    if (job === NO_JOB) return;
+    if (this.table.state[job] !== StateCode.Moving) this.place.tubeOf(job).cmdDelete++;
+    this.removeJob(job);
+  }
+
+  /** A standby applied a job its primary put into `tube` (replication): total-jobs counts it. */
+  countMade(tube: string): void {
+    const t = this.registry.find(tube);
+    if (t) t.totalJobs++;
+    this.counts.totalJobs++;
+  }
+
+  /**
+   * A new term began (a primary's start or promotion): total-jobs and cmd-delete count from zero,
+   * on the primary as on its standbys, as beanstalkd's count from its start (docs/replication.md).
+   */
+  resetTermCounts(): void {
+    for (const t of this.registry.list) {
+      t.totalJobs = 0;
+      t.cmdDelete = 0;
+    }
+    this.counts.totalJobs = 0;
+  }
+
+  /** A restarted standby's counters, as its log tells them (binlog/term-tally.ts). */
+  restoreTermCounts(totalJobs: number, tubes: Iterable<[string, { made: number; deleted: number }]>): void {
+    this.resetTermCounts();
+    this.counts.totalJobs = totalJobs;
+    for (const [name, c] of tubes) {
+      const t = this.registry.find(name);
+      if (t === undefined) continue;
+      t.totalJobs = c.made;
+      t.cmdDelete = c.deleted;
+    }
   }
 
   /** An import key from the log (replay, a standby's apply). */
@@ -277,7 +316,7 @@ export class Engine extends JobCommands {
     const jobs = this.table;
     for (let slot = 0; slot < jobs.capacity; slot++)
       if (jobs.state[slot] !== StateCode.Free) ids.push(jobs.id[slot]!);
-    for (const id of ids) this.applyDelete(id);
+    for (const id of ids) this.removeJob(this.table.slotOf(id));
   }
 
   /** Memory the jobs' records and bodies take (what maxJobsBytes bounds). */

@@ -4,16 +4,25 @@
  * id, and every id floor, moves the engine's next id above it, so a promoted standby never hands
  * out an id the old primary may have used.
  */
-import { type LogRecord, RecordType } from '../binlog/format';
+import { isMadePut, type LogRecord, RecordType, START_NEW_TERM } from '../binlog/format';
 import type { Engine } from '../engine/engine';
 
+/**
+ * Applies one record. total-jobs and cmd-delete follow the primary's: each job a put record makes
+ * and each client's delete counts, from zero again with each term (its primary's start or promotion).
+ */
 export function applyLogRecord(engine: Engine, rec: LogRecord, buf: Buffer): void {
   switch (rec.type) {
     case RecordType.Start:
+      if ((rec.flags & START_NEW_TERM) !== 0) engine.resetTermCounts();
       engine.setNextId(rec.maxId + 1);
       return;
     case RecordType.Put:
-      engine.applyRecord(rec.job, buf.subarray(rec.bodyAt, rec.bodyAt + rec.bodyBytes), rec.movingTo);
+      if (
+        engine.applyRecord(rec.job, buf.subarray(rec.bodyAt, rec.bodyAt + rec.bodyBytes), rec.movingTo) &&
+        isMadePut(rec.flags)
+      )
+        engine.countMade(rec.job.tube);
       if (rec.origin) engine.restoreImportKey(rec.origin);
       engine.setNextId(rec.job.id + 1);
       return;

@@ -38,6 +38,8 @@ export class PrimarySide {
 
   /** `binlog` (promoted at `term`) takes the engine's writes; standbys may connect. */
   lead(binlog: Binlog, engine: Engine, term: number, shard: string): void {
+    // total-jobs and cmd-delete count from this term's start, on the primary as on its standbys.
+    engine.resetTermCounts();
     engine.attachJournal(this.log);
     binlog.attachJobSource((id) => engine.jobSource(id));
     const source = new ReplicationSource(primaryLog(binlog), {

@@ -94,7 +94,7 @@ export class StandbySide {
   /** Before the node listens: the log's jobs into the engine. */
   restore(engine: Engine): { jobs: number; warnings: string[] } {
     const opened = this.opened as OpenedLog<FollowerLog>;
-    restoreInto(engine, opened);
+    restoreFollower(engine, opened);
     return { jobs: opened.jobs.length, warnings: opened.warnings };
   }
 
@@ -108,7 +108,7 @@ export class StandbySide {
   rejoin(): void {
     const engine = this.host.engine();
     engine.removeAllJobs();
-    restoreInto(engine, this.open());
+    restoreFollower(engine, this.open());
     engine.attachJournal(this.log);
     this.streamInSync = false;
   }
@@ -190,7 +190,7 @@ export class StandbySide {
     change();
     const engine = this.host.engine();
     engine.removeAllJobs();
-    restoreInto(engine, this.open());
+    restoreFollower(engine, this.open());
     this.host.armTimer();
   }
 
@@ -232,4 +232,15 @@ export class StandbySide {
       fullCopies: this.fullCopies,
     };
   }
+}
+
+/**
+ * The follower log's jobs into the engine, and total-jobs and cmd-delete as its primary counts them
+ * since the term began, as far as the records on disk tell (docs/replication.md, "Counters").
+ */
+function restoreFollower(engine: Engine, opened: OpenedLog<FollowerLog>): void {
+  restoreInto(engine, opened);
+  const tally = opened.tally;
+  if (tally) engine.restoreTermCounts(tally.made, tally.tubes);
+  else engine.resetTermCounts();
 }
