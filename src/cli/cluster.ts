@@ -170,7 +170,9 @@ function proxyArgs(topology: Topology, topologyPath: string, opts: ClusterComman
     '-p',
     String(topology.proxy.port ?? opts.port),
   ];
-  args.push('--topology', topologyPath);
+  // The cluster starts a node the file adds before it passes SIGHUP on: the proxy must not switch
+  // to the file by itself first (it would route tubes to a node not running yet).
+  args.push('--topology', topologyPath, '--no-topology-watch');
   if (topology.proxy.metricsPort) args.push('--metrics-port', String(topology.proxy.metricsPort));
   return args;
 }

@@ -51,6 +51,8 @@ export interface ProxyCommandOptions
     CompatCommandOptions {
   nodes?: string;
   topology?: string;
+  /** false with --no-topology-watch: the file is re-read on SIGHUP only. */
+  topologyWatch: boolean;
   nodeTimeoutMs: number;
   scanIntervalMs: number;
   failoverAfterMs: number;
@@ -139,6 +141,12 @@ export function registerProxyCommand(program: Command): Command {
         '--dashboard-read-token <token>',
         'dashboard peeks (job bodies) need this or the admin token',
       ).env(READ_TOKEN_ENV),
+    )
+    .addOption(
+      new Option(
+        '--no-topology-watch',
+        're-read --topology FILE on SIGHUP only, not when it changes (stalkd cluster)',
+      ),
     )
     .addOption(new Option('--no-dashboard', 'do not serve the dashboard (/dashboard/) on the metrics port'))
     .addOption(new Option('-V, --verbose', 'more output (repeatable)').argParser(increase).default(0));
@@ -339,7 +347,8 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
     dashboard: dashboard ? (dashboard.adminEnabled ? 'admin on' : 'admin off') : 'off',
   });
   for (const l of server.pool.all()) if (!l.up) transitions.initiallyDown(l.node.name);
-  if (opts.topology) reloader = followTopology(opts.topology, topology, server, log, () => recorder);
+  if (opts.topology)
+    reloader = followTopology(opts.topology, topology, server, log, () => recorder, opts.topologyWatch);
   drainOnSignal(log, () => {
     server.counters.draining = true;
   });
@@ -371,13 +380,14 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
   announceListening();
 }
 
-/** Re-reads the topology file on SIGHUP and when it changes (topology-reload.ts). */
+/** Re-reads the topology file on SIGHUP and, with `watchFile`, when it changes (topology-reload.ts). */
 function followTopology(
   file: string,
   topology: Topology,
   server: ProxyServer,
   log: ReturnType<typeof loggerFrom>,
   recorder: () => { topologyReload(ok: boolean): void } | undefined,
+  watchFile: boolean,
 ): TopologyReloader {
   const reloader = new TopologyReloader(file, topology, server, {
     reloaded: (next, version) => {
@@ -395,7 +405,7 @@ function followTopology(
       log.warn('topology refused, the previous one stays', { topology: file, error: err.message });
     },
   });
-  reloader.watch();
+  if (watchFile) reloader.watch();
   process.on('SIGHUP', () => void reloader.reload());
   return reloader;
 }
