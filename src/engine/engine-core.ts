@@ -147,7 +147,7 @@ export class EngineCore implements JobHost {
       this.place.addDelayed(job);
     } else {
       this.place.makeReady(job);
-      this.waits.wakeTubes([this.place.tubeOf(job)]);
+      this.waits.wakeTube(this.place.tubeOf(job));
     }
   }
 

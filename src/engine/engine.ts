@@ -121,7 +121,7 @@ export class Engine extends JobCommands {
     this.pauseHeap.remove(tube);
     if (delayMs === 0) {
       this.setPaused(tube, false);
-      this.waits.wakeTubes([tube]);
+      this.waits.wakeTube(tube);
       return 'PAUSED';
     }
     this.setPaused(tube, true);

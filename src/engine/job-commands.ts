@@ -97,7 +97,7 @@ export class JobCommands extends EngineCore {
     else if (delayMs > 0) this.place.addDelayed(job);
     else {
       this.place.makeReady(job);
-      this.waits.wakeTubes([tube]);
+      this.waits.wakeTube(tube);
     }
     return { word: 'INSERTED', id };
   }

@@ -88,6 +88,11 @@ export class WaitSet {
     else this.heap.push(s);
   }
 
+  /** wakeTubes for one tube: a put with nobody waiting on its tube allocates nothing here. */
+  wakeTube(tube: Tube): void {
+    if (tube.waiting.size > 0) this.wakeTubes([tube]);
+  }
+
   /**
    * Hands ready jobs of these tubes to their waiting sessions, one job at a time, always the best
    * (pri, id) top among the tubes that still have both (beanstalkd's process_queue). Picking again
