@@ -11,6 +11,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Session, WaitOutcome } from '../engine/session';
+import { OutBatch } from '../net/out-batch';
 import type { Stallable } from '../net/stall-watch';
 import { readInto } from '../net/user-buffer-read';
 import type { ReplicateRequest, Request } from '../protocol/commands';
@@ -37,8 +38,9 @@ export class Connection implements HandlerContext, Stallable {
   /** Set while an x-reserve-wait waits: what its RESERVED carries (and x-cancel may end it). */
   private waitExtra: ReservedExtra = ReservedExtra.None;
   private processing = false;
-  /** Corked by process() until the end of this loop turn. */
+  /** Served in this loop turn: replies collect in `out` until its end (NodeServer.endTurn). */
   private turnCorked = false;
+  private out = new OutBatch();
   private scheduled = false;
   private closed = false;
   private quitting = false;
@@ -174,7 +176,7 @@ export class Connection implements HandlerContext, Stallable {
     this.joinTurn();
     try {
       while (!this.closed && !this.quitting && !this.deferred && this.handoff === undefined) {
-        if (socket.writableLength > this.server.maxOutputBytes) {
+        if (socket.writableLength + this.out.pendingBytes > this.server.maxOutputBytes) {
           this.pausedForOutput = true;
           break;
         }
@@ -227,21 +229,24 @@ export class Connection implements HandlerContext, Stallable {
   }
 
   /**
-   * Replies stay corked until the end of the loop turn (NodeServer.endTurn): the log is written
-   * once for every connection served in the turn, then each connection's replies leave in one write.
+   * Replies wait until the end of the loop turn (NodeServer.endTurn): the log is written once for
+   * every connection served in the turn, then each connection's replies leave in one write. They
+   * wait in an OutBatch, not in a corked socket: a corked write is buffered by the stream and
+   * written again on uncork, which costs a client with one request in flight more than the write
+   * itself (issue 18).
    */
   private joinTurn(): void {
     if (this.turnCorked) return;
     this.turnCorked = true;
-    this.socket.cork();
     this.server.endTurn(this);
   }
 
-  /** The turn's records are in the OS (NodeServer.endTurn): the replies corked since may leave. */
+  /** The turn's records are in the OS (NodeServer.endTurn): the replies held since may leave. */
   uncorkTurn(): void {
     if (!this.turnCorked) return;
     this.turnCorked = false;
-    this.socket.uncork();
+    if (this.socket.destroyed) this.out = new OutBatch();
+    else this.out.writeTo(this.socket);
   }
 
   /** A blocked reserve ended (job, TIMED_OUT or DEADLINE_SOON): answer it and go on. */
@@ -311,12 +316,15 @@ export class Connection implements HandlerContext, Stallable {
     // Records the replies may name go to the OS once, before any reply is taken off the queue: a
     // flush per reply (write) may announce durability again and release this queue re-entrantly,
     // and the later replies would leave ahead of the one being written.
-    if (!this.turnCorked) this.server.flushLog();
-    this.socket.cork();
+    const inTurn = this.turnCorked; // then the replies join the turn's write
+    if (!inTurn) {
+      this.server.flushLog();
+      this.socket.cork();
+    }
     while (this.gated.length > 0 && (this.gated[0] as QueuedReply).seq <= durableSeq) {
       this.writeOut((this.gated.shift() as QueuedReply).reply);
     }
-    this.socket.uncork();
+    if (!inTurn) this.socket.uncork();
     if (this.gated.length === 0 && this.quitting) this.finish();
     return this.gated.length > 0;
   }
@@ -329,7 +337,10 @@ export class Connection implements HandlerContext, Stallable {
   }
 
   private writeOut(reply: Reply): void {
-    if (Buffer.isBuffer(reply)) this.socket.write(reply);
+    if (this.turnCorked) {
+      if (Buffer.isBuffer(reply)) this.out.push(reply);
+      else for (const part of reply) this.out.push(part);
+    } else if (Buffer.isBuffer(reply)) this.socket.write(reply);
     else for (const part of reply) this.socket.write(part);
   }
 
@@ -347,7 +358,8 @@ export class Connection implements HandlerContext, Stallable {
     if (this.closed) return;
     this.server.engine.closeSession(this.session);
     if (this.gated.length > 0) return; // releaseDurable calls finish again
-    this.server.flushLog(); // end() uncorks: the replies it sends must not outrun their records
+    this.server.flushLog(); // the turn's replies leave now: they must not outrun their records
+    this.uncorkTurn();
     this.socket.end();
     this.close();
   }
@@ -360,6 +372,12 @@ export class Connection implements HandlerContext, Stallable {
     this.stalled = false;
     this.server.engine.closeSession(this.session);
     this.server.forget(this);
+    // Unsent replies are dropped on abort; otherwise the turn's replies leave now, after their records.
+    if (abort) this.out = new OutBatch();
+    else if (!this.out.empty) {
+      this.server.flushLog();
+      this.uncorkTurn();
+    }
     if (abort || this.socket.destroyed || this.socket.writableLength === 0) {
       this.socket.destroy();
     } else {

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { type BinlogOptions, type FileOps, nodeFileOps, openBinlog, restoreInto } from '../../src/binlog';
@@ -220,6 +221,25 @@ describe('node binlog durability', () => {
     assert.equal(new Set(answers.map((a) => a.id)).size, 16);
     assert.equal(syncs.fdatasyncs - syncsHeld, 1, '15 puts from 15 connections, one fdatasync');
     assert.equal(syncs.writevs - writesHeld, 0, 'each was in the OS before its INSERTED could be sent');
+  });
+
+  it('durability: pipelined puts then quit — every reply leaves before the FIN, released in the turn (-f 50) or by the fsync (-f 0)', async () => {
+    for (const fsyncEveryMs of [50, 0]) {
+      const { server } = await startLogged(tempDir('stalkd-node-'), { fsyncEveryMs });
+      const socket = net.connect(server.port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+      });
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.write(`${'put 0 0 60 1\r\nx\r\n'.repeat(3)}list-tube-used\r\nquit\r\n`);
+      await closed;
+      assert.match(
+        text,
+        /^INSERTED \d+\r\nINSERTED \d+\r\nINSERTED \d+\r\nUSING default\r\n$/,
+        `-f ${fsyncEveryMs}`,
+      );
+    }
   });
 
   it('durability: close() (what SIGTERM does) first sends the confirmations of every change made before it', async () => {
