@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Engine } from '../../src/engine/engine';
 import { JobState } from '../../src/engine/journal';
-import { tempDir } from '../support/binlog-fixtures';
+import { FaultyFileOps, tempDir } from '../support/binlog-fixtures';
 import {
   compareSegments,
   startTestPrimary,
@@ -128,6 +128,25 @@ describe('replication stream', () => {
       assert.equal(standby.kind, 'full-copy');
       await untilReplicated(primary);
       compareSegments(primary.dir, standbyDir);
+      sameJobs(primary.engine, standby.engine);
+    } finally {
+      await standby.close();
+      await primary.close();
+    }
+  });
+
+  test("stream: a standby's failed write is counted (stalkd_binlog_write_errors_total), retried, nothing lost", async () => {
+    const primary = await startTestPrimary(tempDir());
+    const ops = new FaultyFileOps();
+    let failures = 1;
+    ops.rule = (op) => (op === 'writev' && failures-- > 0 ? 'EIO' : undefined);
+    const standby = await startTestStandby(tempDir(), primary.port, { ops });
+    try {
+      traffic(primary, 0, 50);
+      await untilReplicated(primary);
+      assert.equal(failures, -1, 'the write failed once, then went through');
+      assert.equal(standby.log.stats().writeErrors, 1);
+      assert.equal(standby.log.stats().writable, true);
       sameJobs(primary.engine, standby.engine);
     } finally {
       await standby.close();

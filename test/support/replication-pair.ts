@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import net from 'node:net';
 import * as path from 'node:path';
-import { type Binlog, openBinlog, restoreInto } from '../../src/binlog';
+import { type Binlog, type FileOps, openBinlog, restoreInto } from '../../src/binlog';
 import type { FollowerLog } from '../../src/binlog/follower-log';
 import { LogDirectory } from '../../src/binlog/log-directory';
 import { systemClock } from '../../src/engine/clock';
@@ -115,9 +115,13 @@ export interface TestStandby {
 export async function startTestStandby(
   dir: string,
   port: number,
-  options: { fsyncEveryMs?: number | null; member?: string } = {},
+  options: { fsyncEveryMs?: number | null; member?: string; ops?: FileOps } = {},
 ): Promise<TestStandby> {
-  const directory = await LogDirectory.open(dir, { fsyncEveryMs: options.fsyncEveryMs ?? 0, log: () => {} });
+  const directory = await LogDirectory.open(
+    dir,
+    { fsyncEveryMs: options.fsyncEveryMs ?? 0, log: () => {} },
+    options.ops,
+  );
   let opened = directory.openFollower();
   const engine = new Engine({ clock: systemClock });
   restoreInto(engine, opened);
