@@ -1,7 +1,8 @@
 /**
  * `stalkd cluster --replicas 2`: standbys laid out next to the primaries and printed at start, the
  * members forming shards; kill -9 of a primary while putting through the proxy — the proxy fails
- * over by itself, puts go on, and the killed member is started again and rejoins as a standby.
+ * over by itself, puts go on, and the killed member is started again and rejoins as a standby; the
+ * proxy's /metrics counts the failover and shows the shard's new primary, term and standbys.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,7 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
-import { freePortRun } from '../support/cli-process';
+import { freePortRun, httpGet } from '../support/cli-process';
+import { parseExposition, sampleValue } from '../support/exposition';
 import { MiniClient } from '../support/mini-client';
 import { pollUntil } from '../support/prometheus';
 import { role, untilRole } from '../support/shard';
@@ -19,7 +21,8 @@ const CLI = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
 test('cluster: --replicas 2 starts two standbys per node, and a killed primary is failed over and rejoins', async () => {
   const data = mkdtempSync(path.join(os.tmpdir(), 'stalkd-cluster-r-'));
-  const base = await freePortRun(6);
+  const base = await freePortRun(13); // client ports base..base+6, metrics ports base+7..base+13
+  const metricsPort = base + 7;
   const child = spawn(
     process.execPath,
     [
@@ -32,7 +35,7 @@ test('cluster: --replicas 2 starts two standbys per node, and a killed primary i
       '-p',
       String(base),
       '--metrics-port',
-      '0',
+      String(metricsPort),
       '--data',
       data,
     ],
@@ -82,13 +85,41 @@ test('cluster: --replicas 2 starts two standbys per node, and a killed primary i
       15_000,
       100,
     );
-    assert.match(
-      out,
-      /primary changed shard=node-0 reason=primary_failed from=127\.0\.0\.1:\d+ to=127\.0\.0\.1:\d+ term=2/,
-    );
+    const changed =
+      /primary changed shard=node-0 reason=primary_failed from=127\.0\.0\.1:\d+ to=(127\.0\.0\.1:\d+) term=2/.exec(
+        out,
+      );
+    assert.ok(changed, out);
+    const promoted = changed[1] as string;
     assert.match(out, /node-0 exited \(SIGKILL\); starting it again in 5 s/);
     await untilRole(base + 1, { role: 'standby', 'in-sync': 'true' }, 30_000);
     assert.equal((await role(base + 1)).get('term'), '2');
+    // The proxy's metrics: one failover of node-0 by this proxy, none of node-1; the new primary
+    // at term 2; two in-sync standbys again once the killed member is back (as the proxy polls).
+    const shard0 = { stalkd_node: 'node-0' };
+    const samples = await pollUntil(
+      'the proxy seeing two in-sync standbys of node-0 again',
+      async () => {
+        const s = parseExposition((await httpGet(metricsPort, '/metrics')).body);
+        return sampleValue(s, 'stalkd_proxy_shard_in_sync_standbys', shard0) === 2 ? s : undefined;
+      },
+      10_000,
+      100,
+    );
+    const failovers = (shard: string, reason: string) =>
+      sampleValue(samples, 'stalkd_proxy_failovers_total', { stalkd_node: shard, reason });
+    assert.equal(failovers('node-0', 'primary_failed'), 1);
+    assert.equal(failovers('node-0', 'adopted'), 0);
+    assert.equal(failovers('node-1', 'primary_failed'), 0);
+    assert.equal(sampleValue(samples, 'stalkd_proxy_failover_seconds_count'), 1);
+    const seconds = sampleValue(samples, 'stalkd_proxy_failover_seconds_sum');
+    assert.ok(seconds >= 2 && seconds < 15, `time to fail over ${seconds} s (--failover-after-ms 2000)`);
+    assert.equal(sampleValue(samples, 'stalkd_proxy_shard_term', shard0), 2);
+    assert.equal(
+      sampleValue(samples, 'stalkd_proxy_shard_primary_info', { ...shard0, primary: promoted }),
+      1,
+    );
+    assert.equal(sampleValue(samples, 'stalkd_proxy_shard_term', { stalkd_node: 'node-1' }), 1);
     client.close();
     const exited = once(child, 'exit');
     child.kill('SIGTERM');

@@ -101,10 +101,14 @@ export async function startCli(
   }
 }
 
-/** A base port with base..base+count all free right now (bind-probed). */
+/**
+ * A base port with base..base+count all free right now (bind-probed), below Linux's ephemeral range
+ * (32768–60999): port-0 listeners and outgoing connections of tests running alongside are given
+ * ports from that range, and took one of a run between the probe and its use (EADDRINUSE).
+ */
 export async function freePortRun(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    const base = 20000 + Math.floor(Math.random() * (32000 - count - 20000));
     const servers: Server[] = [];
     try {
       for (let i = 0; i <= count; i++) {
