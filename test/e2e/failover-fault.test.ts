@@ -37,8 +37,8 @@ const NODE_TIMEOUT_MS = 1000;
 /**
  * After a cut: the proxies notice only when a request times out (--node-timeout-ms), then wait
  * --failover-after-ms; then x-promote (its fence reaches the cut-off primary, which steps down), a
- * refused or raced promotion retried at the next poll (500 ms), and the other standby following.
- * Typically ~3.2 s here, up to ~7 s on a loaded machine (docs/failover.md has the bench figures).
+ * refused or raced promotion looked at again within 50–400 ms, and the other standby following.
+ * 2.6–4.0 s here (docs/failover.md has the figures); the rest is margin for a loaded machine.
  */
 const CUT_RESUME_LIMIT_MS = NODE_TIMEOUT_MS + FAILOVER_AFTER_MS + 5000;
 /** A shard's writes must never stop for longer than this while another shard fails over. */

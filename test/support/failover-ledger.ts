@@ -18,6 +18,8 @@ export interface PutRecord {
 export interface Delivery {
   body: string;
   id: number;
+  /** When the consumer sent the reserve: the node reserved the job between this and atMs. */
+  reserveSentAtMs: number;
   atMs: number;
   /** The delete of this delivery was acknowledged (DELETED) at this time. */
   deletedAtMs: number | null;
@@ -97,11 +99,13 @@ export class FailoverLedger {
       if (firstDelete !== null && list.some((d) => d.atMs > firstDelete)) resurrected.push(body);
       if (list.length < 2) continue;
       duplicates++;
-      // Each redelivery follows a fault that struck while the earlier delivery was held.
+      // Each redelivery follows a fault that struck while the earlier delivery was held: after its
+      // reserve was sent (the node may reserve the job before a fault and its RESERVED reach the
+      // consumer well after, on a loaded machine), before the job came again.
       for (let i = 1; i < list.length; i++) {
         const before = list[i - 1] as Delivery;
         const again = list[i] as Delivery;
-        if (!this.faults.some((f) => f.atMs >= before.atMs - 50 && f.atMs <= again.atMs)) {
+        if (!this.faults.some((f) => f.atMs >= before.reserveSentAtMs && f.atMs <= again.atMs)) {
           duplicatesNotAtFault.push(body);
         }
       }

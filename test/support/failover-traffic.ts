@@ -98,6 +98,7 @@ export class TrafficRun {
         for (const tube of tubes) await client.cmd(`watch ${tube}`);
         await client.cmd('ignore default');
         while (running()) {
+          const reserveSentAtMs = Date.now();
           const r = await client.cmd('reserve-with-timeout 1', undefined, 15_000);
           const m = /^RESERVED (\d+) \d+$/.exec(r.line);
           if (!m) {
@@ -107,6 +108,7 @@ export class TrafficRun {
           const delivery: Delivery = {
             body: r.body?.toString() ?? '',
             id: Number(m[1]),
+            reserveSentAtMs,
             atMs: Date.now(),
             deletedAtMs: null,
           };
