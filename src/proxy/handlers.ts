@@ -116,6 +116,9 @@ export function dispatchTarget(session: ClientSession, req: ClientRequest): Targ
 
 /** A request forwarded as is: the reply with its id rewritten, reservations tracked. */
 class RequestForward extends Forward {
+  /** The read-only retry was made (once at most). */
+  private retried = false;
+
   constructor(
     conn: NodeConn,
     private readonly req: ClientRequest,
@@ -133,19 +136,17 @@ class RequestForward extends Forward {
     );
   }
 
-  override send(done: (reply: Reply | null) => void): void {
+  /** A read-only request whose connection failed goes once more, once the shard serves again. */
+  override resolve(reply: Reply | null): void {
     const session = this.retryFor;
-    if (!session) {
-      super.send(done);
+    if (reply !== null || !session || this.retried) {
+      super.resolve(reply);
       return;
     }
-    super.send((reply) => {
-      if (reply !== null) done(reply);
-      else
-        void reconnected(session, this.conn.index, this.req).then((conn) => {
-          if (conn) conn.backend.send(this.head, this.body, this.timeoutMs, done);
-          else done(null);
-        });
+    this.retried = true;
+    void reconnected(session, this.conn.index, this.req).then((conn) => {
+      if (conn) conn.backend.submit(this);
+      else super.resolve(null);
     });
   }
 
@@ -162,6 +163,10 @@ class RequestForward extends Forward {
   }
 }
 
+function resolveNull(forward: Forward): void {
+  forward.resolve(null);
+}
+
 /** A put over its node's shared put lane (node/put-lane.ts) instead of the client's connection. */
 class LanePutForward extends RequestForward {
   constructor(
@@ -173,9 +178,8 @@ class LanePutForward extends RequestForward {
     super(conn, req, 0, dialect);
   }
 
-  override send(done: (reply: Reply | null) => void): void {
-    if (!PutLane.of(this.conn.link).put(this.tube, this.head, this.body, this.timeoutMs, done))
-      process.nextTick(done, null);
+  protected override transmit(): void {
+    if (!PutLane.of(this.conn.link).put(this.tube, this)) process.nextTick(resolveNull, this);
   }
 }
 

@@ -76,6 +76,21 @@ export interface LocalError {
   count: CountedCommand | null;
 }
 
+/**
+ * A command for a node and who gets its reply: what a node connection queues (node/backend.ts).
+ * A Forward is one itself, so the per-command path allocates no request object or callback.
+ */
+export interface NodeRequest {
+  /** The command line, without CRLF. */
+  readonly head: string;
+  /** Put body with its CRLF. */
+  readonly body: Buffer | undefined;
+  /** Reply deadline once the oldest outstanding; null: none (blocking reserve). */
+  readonly timeoutMs: number | null;
+  /** The node's reply, always later than the submit (null: the connection failed). */
+  resolve(reply: Reply | null): void;
+}
+
 /** One connection to a node, as sessions use it (node/backend.ts Backend fits; tests fake it). */
 export interface NodeChannel {
   readonly state: 'connecting' | 'open' | 'closed';
@@ -92,6 +107,8 @@ export interface NodeChannel {
     timeoutMs: number | null,
     done: (reply: Reply | null) => void,
   ): void;
+  /** As send(), the request being its own callback. */
+  submit(req: NodeRequest): void;
 }
 
 /** One node as sessions see it (node/node-pool.ts NodeLink fits; tests fake it). */

@@ -17,6 +17,7 @@ import { socketTarget } from '../../net/endpoint';
 import { Fifo } from '../../net/fifo';
 import { OutBatch } from '../../net/out-batch';
 import { type Reply, ReplyFormatError, ReplyParser } from '../../protocol/reply-parser';
+import type { NodeRequest } from '../types';
 
 export type BackendResult = Reply | null;
 
@@ -48,13 +49,7 @@ export const BackendFailure = {
 } as const;
 export type BackendFailure = (typeof BackendFailure)[keyof typeof BackendFailure];
 
-interface Request {
-  head: string;
-  body: Buffer | undefined;
-  /** null: no reply deadline (blocking reserve). */
-  timeoutMs: number | null;
-  resolve: (result: BackendResult) => void;
-}
+type Request = NodeRequest;
 
 export const BackendState = { Connecting: 'connecting', Open: 'open', Closed: 'closed' } as const;
 export type BackendState = (typeof BackendState)[keyof typeof BackendState];
@@ -112,6 +107,10 @@ const readBuffer = Buffer.allocUnsafe(64 * 1024);
 
 function resolveAllNull(reqs: Request[]): void {
   for (const req of reqs) req.resolve(null);
+}
+
+function resolveNull(req: Request): void {
+  req.resolve(null);
 }
 
 function flushBackend(backend: Backend): void {
@@ -178,17 +177,21 @@ export class Backend {
     timeoutMs: number | null,
     resolve: (result: BackendResult) => void,
   ): void {
-    // Never called back from inside send(): callers may be mid-dispatch.
+    this.submit({ head, body, timeoutMs, resolve });
+  }
+
+  /** As send(), with the request its own callback (a Forward: no object or closure per command). */
+  submit(req: Request): void {
+    // Never called back from inside submit(): callers may be mid-dispatch.
     if (this.state === BackendState.Closed) {
-      process.nextTick(resolve, null);
+      process.nextTick(resolveNull, req);
       return;
     }
-    const req: Request = { head, body, timeoutMs, resolve };
     if (this.state === BackendState.Connecting) {
       if (this.pending.length < this.options.maxPending) this.pending.push(req);
       else {
         this.options.onRejected?.();
-        process.nextTick(resolve, null);
+        process.nextTick(resolveNull, req);
       }
       return;
     }

@@ -16,7 +16,7 @@
  */
 
 import { PARKING_TUBE } from '../session/node-sync';
-import type { NodeChannel, NodeHandle } from '../types';
+import type { NodeChannel, NodeHandle, NodeRequest } from '../types';
 
 /** A channel the lane can flush itself (node/backend.ts Backend); fakes without it send at once. */
 interface FlushableChannel extends NodeChannel {
@@ -62,20 +62,14 @@ export class PutLane {
   }
 
   /**
-   * Sends `put` (its line and body) into `tube`; `done` gets the node's reply, null when the
-   * connection failed. False when the node is down (nothing was sent).
+   * Sends the put `req` (its line and body) into `tube`; its `resolve` gets the node's reply, null
+   * when the connection failed. False when the node is down (nothing was sent).
    */
-  put(
-    tube: string,
-    head: string,
-    body: Buffer | undefined,
-    timeoutMs: number | null,
-    done: (reply: Parameters<Parameters<NodeChannel['send']>[3]>[0]) => void,
-  ): boolean {
+  put(tube: string, req: NodeRequest): boolean {
     const channel = this.open();
     if (!channel) return false;
-    this.use(channel, tube, timeoutMs);
-    channel.send(head, body, timeoutMs, done);
+    this.use(channel, tube, req.timeoutMs);
+    channel.submit(req);
     if (!this.flushQueued && isFlushable(channel)) {
       this.flushQueued = true;
       setImmediate(flushLane, this);

@@ -17,8 +17,9 @@ import { readInto } from '../../net/user-buffer-read';
 import type { Request } from '../../protocol/commands';
 import { RequestParser } from '../../protocol/parser';
 import { REPLY, type ReplyBytes } from '../../protocol/replies';
+import type { Reply } from '../../protocol/reply-parser';
 import { dispatchTarget, localErrorOf, runRequest } from '../handlers';
-import { Forward } from '../node/forward';
+import { Forward, type ForwardSink } from '../node/forward';
 import { ReserveState } from '../reserve/state';
 import type { ClientRequest, ProxyContext, SessionEvents, Target } from '../types';
 import { NodeSync } from './node-sync';
@@ -28,7 +29,7 @@ import { TubeState } from './tube-state';
 /** Stop reading the client while this many requests wait to run or to be answered. */
 const MAX_QUEUED_REQUESTS = 1024;
 
-export class ClientSession implements Stallable {
+export class ClientSession implements Stallable, ForwardSink {
   readonly tubes: TubeState;
   readonly nodes: NodeSync;
   readonly reserve = new ReserveState();
@@ -244,7 +245,9 @@ export class ClientSession implements Stallable {
     const handled = runRequest(this, slot.req as ClientRequest);
     if (handled instanceof Forward) {
       this.queue.sent();
-      handled.send((reply) => this.complete(slot, handled.finish(reply), target, true, true));
+      handled.slot = slot;
+      handled.target = target;
+      handled.start(this);
       return;
     }
     let result = handled;
@@ -264,6 +267,11 @@ export class ClientSession implements Stallable {
       (reply) => this.complete(slot, reply, target, counted, true),
       () => this.complete(slot, REPLY.INTERNAL_ERROR, target, counted, true),
     );
+  }
+
+  /** A Forward started by start() is answered (ForwardSink). */
+  forwarded(forward: Forward, reply: Reply | null): void {
+    this.complete(forward.slot as Slot, forward.finish(reply), forward.target, true, true);
   }
 
   /** `counted`: it was counted as sent; `async`: it completes later than its start (then pump). */

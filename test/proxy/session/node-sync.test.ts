@@ -11,7 +11,7 @@ import { Placement } from '../../../src/proxy/ring';
 import { Routing } from '../../../src/proxy/routing';
 import { NodeSync, PARKING_TUBE } from '../../../src/proxy/session/node-sync';
 import { TubeState } from '../../../src/proxy/session/tube-state';
-import type { NodeChannel, NodeHandle } from '../../../src/proxy/types';
+import type { NodeChannel, NodeHandle, NodeRequest } from '../../../src/proxy/types';
 
 /** A node connection that records lines and holds their replies until `answerAll`. */
 class FakeChannel implements NodeChannel {
@@ -33,6 +33,10 @@ class FakeChannel implements NodeChannel {
     done: (r: Reply | null) => void,
   ): void {
     void this.request(head).then(done);
+  }
+
+  submit(req: NodeRequest): void {
+    this.send(req.head, req.body, req.timeoutMs, (r) => req.resolve(r));
   }
 
   answerAll(): void {
