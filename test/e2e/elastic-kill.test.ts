@@ -37,8 +37,10 @@ async function movingOn(nodes: NodeEntry[]): Promise<Map<number, number[]>> {
 }
 
 /**
- * Runs migrate, killing it with SIGKILL after a random number of moves and a random 0–10 ms, KILLS
- * times (fewer if a run finishes first), then once to the end. Returns the proxy ids of jobs a
+ * Runs migrate, killing it with SIGKILL after a random number of moves and then a random 0–10 ms
+ * or, every other time, at the first moment a node holds jobs moving (migrate moves in batches
+ * with rests between them, which a kill at a random moment often falls into), KILLS times (fewer
+ * if a run finishes first), then once to the end. Returns the proxy ids of jobs a
  * kill left moving, each checked to be still found through the proxy at that moment.
  */
 async function migrateWithKills(
@@ -53,11 +55,20 @@ async function migrateWithKills(
     for (let k = 0; k < KILLS; k++) {
       const afterMoves = 1 + Math.floor(random() * 12);
       const extraMs = Math.floor(random() * 10);
+      const midBatch = k % 2 === 1;
       const killAt = (child: ChildProcess, out: () => string): void => {
+        // The nodes run in this process: look at them on every turn of the loop until one holds a
+        // job moving (x-move-out done, x-move-done not yet), then kill.
+        const whenMoving = (): void => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          if (bed.servers.some((s) => s.engine.moves.movingCount > 0)) child.kill('SIGKILL');
+          else setImmediate(whenMoving);
+        };
         const check = (): void => {
           if ((out().match(/"event":"(moved|resumed)"/g) ?? []).length < afterMoves) return;
           child.stdout?.off('data', check);
-          setTimeout(() => child.kill('SIGKILL'), extraMs);
+          if (midBatch) whenMoving();
+          else setTimeout(() => child.kill('SIGKILL'), extraMs);
         };
         child.stdout?.on('data', check);
       };
