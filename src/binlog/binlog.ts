@@ -47,7 +47,7 @@ import { IdCeiling } from './id-ceiling';
 import { ImportKeyIndex } from './import-keys';
 import type { JobIndex } from './job-index';
 import { LogWriter, SyncMode } from './log-writer';
-import { pinnedOldBytes, unlinkOldSegments } from './retention';
+import { canUnlinkOldest, pinnedOldBytes, unlinkOldSegments } from './retention';
 import {
   activateSpare,
   createSpare,
@@ -148,9 +148,13 @@ export class Binlog implements Journal {
     return {
       beforeBatch: () => this.compact(),
       afterStep: () => {
-        this.gc ??= this.collectGarbage(() => this.closing).finally(() => {
-          this.gc = undefined;
-        });
+        // Started only when the oldest segment may go: an async pass that unlinks nothing cost every
+        // loop turn that wrote records a promise chain and its microtasks (issue 18).
+        if (this.gc === undefined && canUnlinkOldest(this.segments, this.current, this.writer.safeLsn())) {
+          this.gc = this.collectGarbage(() => this.closing).finally(() => {
+            this.gc = undefined;
+          });
+        }
         this.armIdleCompaction();
       },
       onFsync: (seconds: number) => this.fsyncObserver?.onFsync(seconds),
