@@ -64,7 +64,7 @@ export function formatSummary(s: CrashSummary, maxViolations = 20): string {
     `${s.target}, seed ${s.seed}: ${s.kills} kills (${s.stopsInterrupted} during a stop) in ` +
       `${(s.durationMs / 1000).toFixed(1)} s, ${s.failedRounds.length} rounds failed; ${t.puts} puts ` +
       `(${t.inserted} INSERTED, ${t.lostUnacknowledged} unanswered and gone), ${t.changes} changes ` +
-      `acknowledged (${t.deleted} DELETED), ${t.sightings} RESERVED, ${s.peeked} ids peeked, ` +
+      `acknowledged (${t.deleted} DELETED), ${t.refusedAfterKill} refused after a kill, ${t.sightings} RESERVED, ${s.peeked} ids peeked, ` +
       `${s.jobsAtEnd} jobs at the end; puts in flight at a kill: ${avg} on average, ` +
       `${Math.min(...inFlight)}–${Math.max(...inFlight)}`,
   ];
@@ -95,6 +95,7 @@ async function trafficUntilKill(
     const kill = (): void => resolve(target.kill(victim));
     const strike = (): void => {
       struck = true;
+      ledger.nodeStruck(victim);
       putsInFlight = traffic.putsInFlight;
       if (!stopFirst) {
         kill();
@@ -206,7 +207,7 @@ export async function runCrash(
       stopsInterrupted: 0,
       failedRounds: [],
       violations: [],
-      totals: { puts: 0, inserted: 0, deleted: 0, changes: 0, sightings: 0, lostUnacknowledged: 0 },
+      totals: { puts: 0, inserted: 0, deleted: 0, changes: 0, sightings: 0, lostUnacknowledged: 0, refusedAfterKill: 0 },
       putsInFlightAtKill: [],
       peeked: 0,
       jobsAtEnd: 0,

@@ -8,7 +8,8 @@
  * - no acknowledged delete comes back;
  * - every acknowledged put is present with its body, tube, priority and state as last acknowledged
  *   (a delayed job may have become ready, a reserved one comes back ready); a change whose reply
- *   never came (the kill) may or may not have happened;
+ *   never came (the kill) may or may not have happened; one the proxy refused with NOT_FOUND after
+ *   the job's node was struck did not happen (its holder's reservation ended with the node);
  * - no job appears that no put could have produced.
  *
  * A violation is recorded (with the round, the put numbers and what differs), never thrown, so a
@@ -65,10 +66,16 @@ export class CrashLedger {
   private readonly minSeen: number[];
   /** Nodes told to stop (SIGTERM): they drain, so puts may be answered DRAINING. */
   private readonly stopping = new Set<number>();
+  /**
+   * Nodes struck (stopped or killed) this round: the proxy answers NOT_FOUND, without touching the
+   * job, to a delete/release/bury by a client whose reservation ended with its node connection
+   * (docs/failover.md), so such a change did not happen.
+   */
+  private readonly struck = new Set<number>();
   /** Nodes whose current life already broke the floor (one report per life: the rest follow from it). */
   private readonly floorBroken = new Set<number>();
   /** Counters for the summary. */
-  readonly totals = { puts: 0, inserted: 0, deleted: 0, changes: 0, sightings: 0, lostUnacknowledged: 0 };
+  readonly totals = { puts: 0, inserted: 0, deleted: 0, changes: 0, sightings: 0, lostUnacknowledged: 0, refusedAfterKill: 0 };
 
   /**
    * `unloggedReleases`: the target does not log `release <id> <pri> 0` (beanstalkd), so after a
@@ -193,6 +200,11 @@ export class CrashLedger {
   changeReplied(change: SentChange, line: string | undefined): void {
     const { job, seq } = change;
     if (line === undefined || line === 'INTERNAL_ERROR' || job.poisoned) return;
+    if (line === 'NOT_FOUND' && this.struck.has(job.node) && change.expect !== 'KICKED') {
+      job.pending = job.pending.filter((p) => p.seq !== seq);
+      this.totals.refusedAfterKill++;
+      return;
+    }
     if (line !== change.expect) {
       this.violation(`${change.command} (${change.conn}, job of put #${job.put.n}): answered '${line}'`);
       job.poisoned = true;
@@ -223,6 +235,11 @@ export class CrashLedger {
 
   // ---- restarts -------------------------------------------------------------------------------
 
+  /** The round's victim is about to be stopped or killed: its clients' reservations end with it. */
+  nodeStruck(node: number): void {
+    this.struck.add(node);
+  }
+
   /** The node was sent SIGTERM: it drains (puts answered DRAINING) and stops, unless killed first. */
   nodeStopping(node: number): void {
     this.stopping.add(node);
@@ -238,6 +255,7 @@ export class CrashLedger {
 
   /** The round's connections are closed: no reservation and no claim survives them. */
   connectionsClosed(): void {
+    this.struck.clear();
     for (const job of this.jobs.values()) {
       job.reservedBy = undefined;
       job.claimed = false;
