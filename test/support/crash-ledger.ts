@@ -75,7 +75,15 @@ export class CrashLedger {
   /** Nodes whose current life already broke the floor (one report per life: the rest follow from it). */
   private readonly floorBroken = new Set<number>();
   /** Counters for the summary. */
-  readonly totals = { puts: 0, inserted: 0, deleted: 0, changes: 0, sightings: 0, lostUnacknowledged: 0, refusedAfterKill: 0 };
+  readonly totals = {
+    puts: 0,
+    inserted: 0,
+    deleted: 0,
+    changes: 0,
+    sightings: 0,
+    lostUnacknowledged: 0,
+    refusedAfterKill: 0,
+  };
 
   /**
    * `unloggedReleases`: the target does not log `release <id> <pri> 0` (beanstalkd), so after a
