@@ -12,15 +12,12 @@ import { join } from 'node:path';
 /** dist/test/support → dist/src/cli/main.js */
 export const CLI_PATH = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
-/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+/**
+ * A port that was free a moment ago on 127.0.0.1, outside the ephemeral range (see freePortRun: a
+ * port the OS picked for port 0 could be handed to another test's connection before its use).
+ */
+export function freePort(): Promise<number> {
+  return freePortRun(0);
 }
 
 export interface HttpAnswer {
