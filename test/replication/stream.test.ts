@@ -138,13 +138,18 @@ describe('replication stream', () => {
   test("stream: a standby's failed write is counted (stalkd_binlog_write_errors_total), retried, nothing lost", async () => {
     const primary = await startTestPrimary(tempDir());
     const ops = new FaultyFileOps();
-    let failures = 1;
-    ops.rule = (op) => (op === 'writev' && failures-- > 0 ? 'EIO' : undefined);
+    // The first write fails; how many follow depends on how the stream batches, so only count them.
+    let writes = 0;
+    ops.rule = (op) => {
+      if (op !== 'writev') return undefined;
+      writes++;
+      return writes === 1 ? 'EIO' : undefined;
+    };
     const standby = await startTestStandby(tempDir(), primary.port, { ops });
     try {
       traffic(primary, 0, 50);
       await untilReplicated(primary);
-      assert.equal(failures, -1, 'the write failed once, then went through');
+      assert.ok(writes >= 2, `the failed write was retried (${writes} writes)`);
       assert.equal(standby.log.stats().writeErrors, 1);
       assert.equal(standby.log.stats().writable, true);
       sameJobs(primary.engine, standby.engine);
