@@ -85,6 +85,33 @@ for (const kind of kinds) {
       await Promise.all(nodes.map((n) => n.stop()));
     });
 
+    test('restart: a proxy started on the new topology finds the jobs left on the old owner before it answers', async () => {
+      // The proxy keeps no state of its own: a fresh one (a restart) learns the previous owners by
+      // its first scan, which startProxyServer runs before it listens; no periodic scan helps here.
+      const tube = movingTubes(three, four, 5)[4] as string;
+      const oldOwner = new Placement(three).ownerOf(tube).index;
+      const direct = await RawClient.open(nodes[oldOwner]?.port as number);
+      await direct.cmd(`use ${tube}`);
+      assert.match((await direct.cmd('put 7 0 60 4', 'left')).line, /^INSERTED \d+$/);
+      direct.close();
+      const fresh = await startProxyServer({ port: 0, nodes: four.nodes, scanIntervalMs: 60_000 });
+      const c = await RawClient.open(fresh.port);
+      try {
+        assert.deepEqual(fresh.routing.holdersOf(tube), [3, oldOwner]);
+        await c.cmd(`use ${tube}`);
+        const peek = await c.cmd('peek-ready');
+        assert.match(peek.line, /^FOUND \d+ 4$/);
+        assert.equal(decodeJobId(Number(peek.line.split(' ')[1]))?.nodeIndex, oldOwner);
+        await c.cmd(`watch ${tube}`);
+        const r = await c.cmd('reserve-with-timeout 0');
+        assert.equal(r.body?.toString(), 'left');
+        assert.equal((await c.cmd(`delete ${r.line.split(' ')[1]}`)).line, 'DELETED');
+      } finally {
+        c.close();
+        await fresh.close();
+      }
+    });
+
     test('routing: a moved tube is reserved, peeked, kicked and counted on its old and new node', async () => {
       const [tube] = movingTubes(three, four, 1) as [string];
       const oldOwner = proxy.routing.ownerOf(tube);
