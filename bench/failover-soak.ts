@@ -1,7 +1,7 @@
 /**
  * The long run of issue 17's fault test (test/e2e/failover-fault.test.ts, same cluster, traffic and
  * ledger): FAILOVERS primary faults rotating over the 3 shards — SIGKILL of the primary, or (when
- * shard 2's member behind the relay leads) a cut — with a standby kill and a proxy kill between
+ * shard 2's first member leads) a cut of it from the proxies — with a standby kill and a proxy kill between
  * them every few rounds, at the proxies' default --failover-after-ms (2000) unless given. Prints
  * the ledger's accounting and the time writes took to resume; exits 1 on any violation.
  *

@@ -1,8 +1,9 @@
 /**
  * The cluster of issue 17's fault test and its faults, shared by test/e2e/failover-fault.test.ts and
  * bench/failover-soak.ts: 3 shards × (primary + 2 standbys) as `stalkd node` processes, shard 2's
- * first primary reached by the proxies through a relay, 2 proxies; each fault waits for the shard to
- * write again (ledger entries) and for the killed process to rejoin.
+ * members reached by the proxies through a relay each (so whichever leads can be cut off), 2
+ * proxies; each fault waits for the shard to write again (ledger entries) and for the killed or
+ * cut-off member to rejoin.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,7 +30,8 @@ export interface ClusterOptions {
 
 export interface Cluster {
   shards: Shard[];
-  relay: TcpRelay;
+  /** Shard 2's members as the proxies reach them (their peers reach each other directly). */
+  relays: TcpRelay[];
   proxies: Array<{ port: number; args: string[]; process: StalkdProcess }>;
   tubes: string[];
 }
@@ -46,17 +48,23 @@ export async function startFailoverCluster(o: ClusterOptions): Promise<Cluster> 
   await Promise.all(
     shards.map((s) => untilRole(s.members[0]?.port as number, { role: 'primary', 'in-sync-standbys': '2' })),
   );
-  // Shard 2's first primary is reached by the proxies through a relay (its peers reach it directly).
-  const relay = await TcpRelay.start(shards[2]?.members[0]?.port as number);
-  cleanups.push(() => relay.close());
+  // Shard 2's members are reached by the proxies through relays (their peers reach them directly).
+  const relays: TcpRelay[] = [];
+  for (const m of (shards[2] as Shard).members) {
+    const relay = await TcpRelay.start(m.port);
+    cleanups.push(() => relay.close());
+    relays.push(relay);
+  }
+  const viaProxies = (s: number, m: number): number =>
+    s === 2 ? (relays[m] as TcpRelay).port : (shards[s]?.members[m]?.port as number);
   const dir = tempDir();
   const topologyFile = join(dir, 'topology.json');
   const nodes = shards.map((s, i) => ({
     name: `node-${i}`,
     index: i,
     host: '127.0.0.1',
-    port: i === 2 ? relay.port : (s.members[0]?.port as number),
-    replicas: s.members.slice(1).map((m) => ({ host: '127.0.0.1', port: m.port })),
+    port: viaProxies(i, 0),
+    replicas: s.members.slice(1).map((_, m) => ({ host: '127.0.0.1', port: viaProxies(i, m + 1) })),
   }));
   writeFileSync(topologyFile, JSON.stringify({ nodes }));
   const placement = new Placement(loadTopologyFile(topologyFile));
@@ -83,7 +91,7 @@ export async function startFailoverCluster(o: ClusterOptions): Promise<Cluster> 
     cleanups.push(() => proxy.process.kill()); // the one running at the end (killProxy restarts it)
     proxies.push(proxy);
   }
-  return { shards, relay, proxies, tubes };
+  return { shards, relays, proxies, tubes };
 }
 
 /** The index of the member of `shard` that says it is primary at the highest term. */
@@ -166,16 +174,17 @@ export async function killProxy(c: Cluster, ledger: FailoverLedger, p: number): 
   proxy.process = await startStalkd(proxy.args);
 }
 
+/** Cuts shard 2's primary off from the proxies (its relay stops forwarding), then lets it rejoin. */
 export async function cutPrimary(c: Cluster, ledger: FailoverLedger): Promise<void> {
-  if ((await primaryOf(c.shards[2] as Shard)) !== 0)
-    throw new Error("shard 2's member behind the relay does not lead");
-  c.relay.cut();
+  const i = await primaryOf(c.shards[2] as Shard);
+  const relay = c.relays[i] as TcpRelay;
+  relay.cut();
   const fault = ledger.fault('cut-primary', 2);
   await acknowledgedSince(ledger, 2, fault.atMs, 1).catch(async (err: Error) => {
     throw new Error(`${err.message}\n${await situation(c, 2)}`);
   });
-  c.relay.restore();
-  await rejoined(c.shards[2] as Shard, 0);
+  relay.restore();
+  await rejoined(c.shards[2] as Shard, i);
 }
 
 /** Producers (one per proxy and shard) and consumers (one per proxy) through both proxies. */
