@@ -157,4 +157,22 @@ describe('crash ledger', () => {
     inserted(l, 11, 'another'); // the ids are bound for good now
     assert.deepEqual(texts(l), ['id 11 handed out for put #3 (c0) but it belonged to put #2, still present']);
   });
+
+  it("crash ledger: NOT_FOUND to a former holder is a violation until its job's node is struck, then a change not made", () => {
+    const l = ledger();
+    inserted(l, 4, 'kept');
+    inserted(l, 5, 'refused');
+    const before = l.reserved('c1', 4, body('kept'));
+    assert.ok(before);
+    l.changeReplied(l.changeSent(before, 'c1', 'delete 4', 'DELETED', 'deleted', 0), 'NOT_FOUND');
+    assert.deepEqual(texts(l), ["delete 4 (c1, job of put #1): answered 'NOT_FOUND'"]);
+    const held = l.reserved('c1', 5, body('refused'));
+    assert.ok(held);
+    l.nodeStruck(0); // the reservation ends with the node's connection
+    l.changeReplied(l.changeSent(held, 'c1', 'delete 5', 'DELETED', 'deleted', 0), 'NOT_FOUND');
+    l.nodeKilled(0);
+    l.connectionsClosed();
+    l.reconcile(0, new Map([found(5, 'refused')])); // still there: the delete was not made
+    assert.equal(texts(l).length, 1, texts(l).join('\n'));
+  });
 });
