@@ -62,8 +62,12 @@ async function main(): Promise<number> {
       if (round % 10 === 9) await killProxy(c, ledger, round % 2);
       process.stderr.write(`round ${round + 1}/${failovers}: ${kind}\n`);
     }
-    await drain(ledger, traffic);
-    missing = await Promise.all(ledger.report().lost.map((body) => explainMissing(c, ledger, body)));
+    const whileRunning = await drain(c, ledger, traffic);
+    const after = await Promise.all(ledger.report().lost.map((body) => explainMissing(c, ledger, body)));
+    missing = after.map(
+      (m, i) =>
+        `${m}; while the consumers ran: ${whileRunning.get(ledger.report().lost[i] as string) ?? '-'}`,
+    );
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   }

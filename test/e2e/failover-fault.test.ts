@@ -67,7 +67,7 @@ test('failover: 3 shards × 3 members + 2 proxies under kills and a cut — noth
   standbyGapsMs.push(await killStandby(c, ledger, 2));
   await killProxy(c, ledger, 1);
   await killPrimary(c, ledger, 2);
-  await drain(ledger, traffic);
+  const whileRunning = await drain(c, ledger, traffic);
 
   const report = ledger.report();
   const t = timings(ledger);
@@ -77,7 +77,10 @@ test('failover: 3 shards × 3 members + 2 proxies under kills and a cut — noth
       `p50 ${percentile(t.kills, 50)} ms, max ${Math.max(...t.kills)} ms; after the cut ${t.cuts.join(', ')} ms; ` +
       `other shards' longest pause ${Math.max(...t.otherShardGapsMs)} ms; with a standby killed ${Math.max(...standbyGapsMs)} ms\n`,
   );
-  const missing = await Promise.all(report.lost.map((body) => explainMissing(c, ledger, body)));
+  const after = await Promise.all(report.lost.map((body) => explainMissing(c, ledger, body)));
+  const missing = after.map(
+    (m, i) => `${m}; while the consumers ran: ${whileRunning.get(report.lost[i] as string) ?? '-'}`,
+  );
   assert.deepEqual(missing, [], 'acknowledged puts lost');
   assert.deepEqual(report.resurrected, [], 'acknowledged deletes resurrected');
   assert.deepEqual(report.idsGivenTwice, [], 'ids given to two jobs');

@@ -203,8 +203,16 @@ export async function startTraffic(
   return traffic;
 }
 
-/** Stops the producers and lets the consumers take every acknowledged put (bounded), then stops them. */
-export async function drain(ledger: FailoverLedger, traffic: TrafficRun): Promise<void> {
+/**
+ * Stops the producers and lets the consumers take every acknowledged put (bounded), then stops them.
+ * Returns what the members said of each put still undelivered while the consumers still ran (a
+ * job held reserved on a consumer's node connection shows `reserved` here, `ready` after).
+ */
+export async function drain(
+  c: Cluster,
+  ledger: FailoverLedger,
+  traffic: TrafficRun,
+): Promise<Map<string, string>> {
   traffic.stopProducers();
   const acked = ledger.puts.filter((p) => p.id !== null);
   await pollUntil(
@@ -216,7 +224,10 @@ export async function drain(ledger: FailoverLedger, traffic: TrafficRun): Promis
     30_000,
     100,
   ).catch(() => undefined); // the ledger's accounting names what is missing
+  const lost = ledger.report().lost;
+  const states = await Promise.all(lost.map((body) => explainMissing(c, ledger, body)));
   await traffic.stopAll();
+  return new Map(lost.map((body, i) => [body, states[i] as string]));
 }
 
 export interface Timings {
@@ -263,7 +274,12 @@ export async function explainMissing(c: Cluster, ledger: FailoverLedger, body: s
     shard.members.map(async (m) => {
       const r = await ask(m.port, `stats-job ${decoded?.nodeId}`).catch((e: Error) => e.message);
       const state = /state: (\w+)/.exec(r)?.[1] ?? r.split('\n')[0];
-      return `:${m.port} ${state}`;
+      // reserves and releases tell a job never handed out from one held on a connection.
+      const counts = ['reserves', 'releases', 'timeouts'].map(
+        (k) => `${k} ${new RegExp(`${k}: (\\d+)`).exec(r)?.[1] ?? '?'}`,
+      );
+      const tube = /tube: (\S+)/.exec(r)?.[1] ?? '?';
+      return `:${m.port} ${state} in ${tube} (${counts.join(', ')})`;
     }),
   );
   return `${body} id ${put.id} sent at ${put.sentAtMs - t0} ms (faults ${faults}); members: ${states.join(', ')}`;
