@@ -19,7 +19,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect } from '../../src/client';
-import { CrashLedger, type Violation } from './crash-ledger';
+import { CrashLedger, emptyTotals, type Violation } from './crash-ledger';
 import { probeAfterRestart } from './crash-probe';
 import type { CrashTarget } from './crash-targets';
 import { CrashTraffic } from './crash-traffic';
@@ -207,15 +207,7 @@ export async function runCrash(
       stopsInterrupted: 0,
       failedRounds: [],
       violations: [],
-      totals: {
-        puts: 0,
-        inserted: 0,
-        deleted: 0,
-        changes: 0,
-        sightings: 0,
-        lostUnacknowledged: 0,
-        refusedAfterKill: 0,
-      },
+      totals: emptyTotals(),
       putsInFlightAtKill: [],
       peeked: 0,
       jobsAtEnd: 0,

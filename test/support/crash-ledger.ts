@@ -51,6 +51,19 @@ export {
   type Violation,
 } from './crash-jobs';
 
+/** A ledger's counters, all zero (a run's summary adds every round's ledger into one). */
+export function emptyTotals() {
+  return {
+    puts: 0,
+    inserted: 0,
+    deleted: 0,
+    changes: 0,
+    sightings: 0,
+    lostUnacknowledged: 0,
+    refusedAfterKill: 0,
+  };
+}
+
 export class CrashLedger {
   readonly violations: Violation[] = [];
   readonly failedRounds = new Set<number>();
@@ -75,15 +88,7 @@ export class CrashLedger {
   /** Nodes whose current life already broke the floor (one report per life: the rest follow from it). */
   private readonly floorBroken = new Set<number>();
   /** Counters for the summary. */
-  readonly totals = {
-    puts: 0,
-    inserted: 0,
-    deleted: 0,
-    changes: 0,
-    sightings: 0,
-    lostUnacknowledged: 0,
-    refusedAfterKill: 0,
-  };
+  readonly totals = emptyTotals();
 
   /**
    * `unloggedReleases`: the target does not log `release <id> <pri> 0` (beanstalkd), so after a
