@@ -1,6 +1,5 @@
 /**
- * The dashboard in a real browser: Debian's chromium driven by playwright-core (no browser
- * download), headless, with a fresh profile. The page loads with its CSP and no script errors,
+ * The dashboard in a real browser (test/support/chromium.ts). The page loads with its CSP and no script errors,
  * sees the table change after puts (cells highlighted), drills down to peek (refused without a
  * token; markup and binary shown safely with it), is refused an admin action without the token
  * and performs it with the token. The balance panel shows each node's share of puts, reserves and
@@ -10,11 +9,11 @@
  */
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '../../src/client';
+import { type BrowserPage, chromiumPresent, OUTPUT_DIR, openBrowserPage } from '../support/chromium';
 import { type DashboardCluster, startDashboardCluster } from '../support/dashboard-harness';
 import { whenInstalled } from '../support/requires';
 
@@ -31,70 +30,23 @@ declare const document: {
 };
 declare const window: object;
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-
-function playwrightAvailable(): boolean {
-  try {
-    require.resolve('playwright-core');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const skip = !CHROMIUM
-  ? 'chromium is not installed (apt-get install -y chromium)'
-  : !playwrightAvailable()
-    ? 'playwright-core is not installed (npm install)'
-    : false;
-
-/** dist/test → <repo>/test-output */
-const OUTPUT_DIR = join(__dirname, '..', '..', '..', 'test-output');
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-whenInstalled(!skip, 'chromium', () =>
+whenInstalled(chromiumPresent, 'chromium and playwright-core', () =>
   describe('dashboard: in chromium', () => {
     const TOKEN = 'browser-test-token-41d2';
     let d: DashboardCluster;
     let client: Client;
-    let profileDir: string;
-    let context: import('playwright-core').BrowserContext;
+    let browser: BrowserPage;
     let page: import('playwright-core').Page;
-    const pageErrors: string[] = [];
 
     before(async () => {
-      const { chromium } = await import('playwright-core');
       d = await startDashboardCluster({ adminToken: TOKEN, limits: { intervalMs: 300 }, withTopology: true });
       client = await Client.connect({ host: '127.0.0.1', port: d.cluster.proxy.port });
-      profileDir = mkdtempSync(join(tmpdir(), 'stalkd-chromium-'));
-      context = await chromium.launchPersistentContext(profileDir, {
-        executablePath: CHROMIUM as string,
-        headless: true,
-        args: CHROMIUM_ARGS,
-        viewport: { width: 1280, height: 900 },
-      });
-      page = context.pages()[0] ?? (await context.newPage());
-      page.on('pageerror', (err) => pageErrors.push(err.message));
-      page.on('console', (msg) => {
-        if (msg.type() === 'error') pageErrors.push(msg.text());
-      });
-      // The clear button asks for confirmation.
-      page.on('dialog', (dialog) => void dialog.accept());
+      browser = await openBrowserPage();
+      page = browser.page;
     });
 
     after(async () => {
-      await context?.close();
-      if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+      await browser?.close();
       await client?.close();
       await d?.stop();
     });
@@ -329,7 +281,7 @@ whenInstalled(!skip, 'chromium', () =>
       await page.screenshot({ path, fullPage: true });
       assert.ok(existsSync(path));
       t.diagnostic(`screenshot: ${path}`);
-      assert.deepEqual(pageErrors, [], 'no script errors or CSP violations');
+      assert.deepEqual(browser.errors, [], 'no script errors or CSP violations');
     });
   }),
 );
