@@ -226,6 +226,6 @@ export function shardFields(
     members: `term ${shard.term}: ${members.join(' · ')}`,
     inSyncStandbys: shard.inSyncStandbys,
     failing: shard.failingSinceMs !== null,
-    failover: c ? `failover ${c.from} → ${c.to} (term ${c.term}) at ${at}` : '',
+    failover: c ? `failover ${c.from} → ${c.to} (term ${c.term}) at ${at} UTC` : '',
   };
 }

@@ -46,7 +46,7 @@ export interface NodeRow {
   inSyncStandbys: number;
   /** The primary is failing now (a failover may follow). */
   failing: boolean;
-  /** The last failover: `old → new (term T) at HH:MM:SS`, or ''. */
+  /** The last failover: `failover old → new (term T) at HH:MM:SS UTC`, or ''. */
   failover: string;
   /**
    * This node's part of the cluster's puts and reserves over the history window, and of its jobs

@@ -379,7 +379,7 @@ test('failover: the dashboard view shows each member with role and lag, the fail
   const after = row();
   assert.match(
     after.failover,
-    new RegExp(`^failover ${p!.address} → ${s1!.address} \\(term 4\\) at \\d\\d:\\d\\d:\\d\\d$`),
+    new RegExp(`^failover ${p!.address} → ${s1!.address} \\(term 4\\) at \\d\\d:\\d\\d:\\d\\d UTC$`),
   );
   assert.equal(after.failing, false);
   await events.waitFor(() => row().members.includes(`${s1!.address} primary`));
