@@ -5,7 +5,7 @@
  * comes from deploy/podman/local-base.sh, which .ci/run runs, and service names resolve through
  * the CNI dnsname plugin (.ci/run installs it).
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,6 +20,16 @@ export function run(command: string, args: readonly string[], timeoutMs = 300_00
     throw new Error(`${command} ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr || r.stdout}`);
   }
   return r.stdout;
+}
+
+/** `run` without blocking the event loop (clients of the test keep going meanwhile). */
+export function runAsync(command: string, args: readonly string[], timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { encoding: 'utf8', timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${command} ${args.join(' ')}: ${err.message}: ${stderr || stdout}`));
+      else resolve(stdout);
+    });
+  });
 }
 
 /** Why podman cannot run the deployment here, or undefined when it can. */
@@ -89,22 +99,25 @@ export function buildPrometheusImage(tag: string): void {
 }
 
 export interface ComposeRewrite {
+  /** The shipped compose file under deploy/ (default docker-compose.yml). */
+  file?: string;
   stalkdImage: string;
-  prometheusImage: string;
+  /** Needed when the file has a Prometheus service that `services` keeps. */
+  prometheusImage?: string;
   /** Host port for each container port published by the shipped file (11300, 9300, 9090). */
   hostPorts: Record<number, number>;
   services: string[];
 }
 
 /**
- * The shipped deploy/docker-compose.yml with only what this machine needs changed: the images
+ * A shipped compose file (deploy/docker-compose.yml unless `file` names another) with only what this machine needs changed: the images
  * built locally (no `build:`), free host ports (still on 127.0.0.1), absolute bind sources, and
  * only `services` kept (Grafana has no local image). Commands, volumes, topology and dependencies
  * are the shipped ones.
  */
 export function rewriteCompose(rewrite: ComposeRewrite): string {
   const deployDir = repoPath('deploy');
-  const compose = parse(readFileSync(join(deployDir, 'docker-compose.yml'), 'utf8'), {
+  const compose = parse(readFileSync(join(deployDir, rewrite.file ?? 'docker-compose.yml'), 'utf8'), {
     merge: true,
   }) as Record<string, unknown> & {
     services: Record<string, Record<string, unknown>>;
@@ -120,7 +133,10 @@ export function rewriteCompose(rewrite: ComposeRewrite): string {
       delete service.build;
       service.image = rewrite.stalkdImage;
     }
-    if (String(service.image).startsWith('prom/prometheus')) service.image = rewrite.prometheusImage;
+    if (String(service.image).startsWith('prom/prometheus')) {
+      if (rewrite.prometheusImage === undefined) throw new Error('a Prometheus service and no image for it');
+      service.image = rewrite.prometheusImage;
+    }
     const ports = ((service.ports as string[] | undefined) ?? []).map((p) => {
       const [ip, , container] = p.split(':');
       const port = rewrite.hostPorts[Number(container)];
@@ -135,6 +151,9 @@ export function rewriteCompose(rewrite: ComposeRewrite): string {
     );
     if (Array.isArray(service.depends_on)) {
       service.depends_on = service.depends_on.filter((d: string) => rewrite.services.includes(d));
+    } else if (service.depends_on) {
+      for (const d of Object.keys(service.depends_on as object))
+        if (!rewrite.services.includes(d)) delete (service.depends_on as Record<string, unknown>)[d];
     }
   }
   const used = JSON.stringify(compose.services);
@@ -142,4 +161,100 @@ export function rewriteCompose(rewrite: ComposeRewrite): string {
     if (!used.includes(`"${name}:`)) delete compose.volumes[name];
   }
   return stringify(compose);
+}
+
+/** A compose project brought up by podman-compose: its containers, volumes and network, and their teardown. */
+export class ComposeProject {
+  constructor(
+    readonly name: string,
+    readonly composeFile: string,
+  ) {}
+
+  /** podman-compose's container name of `service` (its first and only instance). */
+  container(service: string): string {
+    return `${this.name}_${service}_1`;
+  }
+
+  up(services: readonly string[]): void {
+    run('podman-compose', ['-p', this.name, '-f', this.composeFile, 'up', '-d', ...services], 180_000);
+  }
+
+  containers(): string[] {
+    return lines(
+      run('podman', [
+        'ps',
+        '-a',
+        '--filter',
+        `label=io.podman.compose.project=${this.name}`,
+        '--format',
+        '{{.Names}}',
+      ]),
+    );
+  }
+
+  /** Named volumes by label, and the anonymous ones its containers mount. */
+  volumes(): string[] {
+    const named = lines(
+      run('podman', ['volume', 'ls', '-q', '--filter', `label=io.podman.compose.project=${this.name}`]),
+    );
+    const mounted = this.containers().flatMap((c) =>
+      run('podman', ['inspect', c, '--format', '{{range .Mounts}}{{.Name}} {{end}}']).split(/\s+/),
+    );
+    return [...new Set([...named, ...mounted])].filter((v) => v !== '');
+  }
+
+  networks(): string[] {
+    return lines(run('podman', ['network', 'ls', '--format', '{{.Name}}'])).filter((n) =>
+      n.startsWith(`${this.name}_`),
+    );
+  }
+
+  /**
+   * Removes the containers (stopped first: SIGTERM, as `down` does), their volumes (named and
+   * anonymous) and the project's network — one podman call each, which podman runs in parallel
+   * (`podman-compose down -v` goes one container and volume at a time, ~0.4 s each, and leaves
+   * the anonymous volumes and the network behind).
+   */
+  teardown(): void {
+    const volumes = this.volumes();
+    const containers = this.containers();
+    if (containers.length > 0) {
+      run('podman', ['stop', '-t', '30', ...containers], 120_000);
+      run('podman', ['rm', '-f', '-v', ...containers], 120_000);
+    }
+    const left = lines(run('podman', ['volume', 'ls', '-q'])).filter((v) => volumes.includes(v));
+    if (left.length > 0) run('podman', ['volume', 'rm', '-f', ...left]);
+    for (const n of this.networks()) run('podman', ['network', 'rm', '-f', n]);
+  }
+
+  /** `stalkd healthcheck` inside the container: the image's own HEALTHCHECK command. */
+  healthy(service: string): boolean {
+    try {
+      return run('podman', [
+        'exec',
+        this.container(service),
+        'node',
+        '/app/dist/src/cli/main.js',
+        'healthcheck',
+      ]).startsWith('healthy');
+    } catch {
+      return false;
+    }
+  }
+
+  state(service: string): { exitCode: number; status: string } {
+    const [code, status] = run('podman', [
+      'inspect',
+      this.container(service),
+      '--format',
+      '{{.State.ExitCode}} {{.State.Status}}',
+    ])
+      .trim()
+      .split(' ');
+    return { exitCode: Number(code), status: status as string };
+  }
+}
+
+function lines(text: string): string[] {
+  return text.split('\n').filter((l) => l !== '');
 }
