@@ -48,6 +48,8 @@ function shardInfo(s: ShardStatus): DashboardShardInfo {
     term: s.term,
     inSyncStandbys: s.inSyncStandbys,
     failingSinceMs: s.failingSinceMs,
-    lastChange: s.lastChange,
+    // A primary the proxy found at its start (after a restart, say) is no failover seen happening:
+    // its time would be the proxy's start; the members line shows who leads.
+    lastChange: s.lastChange?.atStart ? null : s.lastChange,
   };
 }

@@ -32,6 +32,7 @@ export interface DashboardShardInfo {
   inSyncStandbys: number;
   /** The primary has been failing since (ms since the epoch), or null. */
   failingSinceMs: number | null;
+  /** The last failover seen happening (not a primary found at the proxy's start), or null. */
   lastChange: { from: string; to: string; term: number; atMs: number } | null;
 }
 

@@ -5,7 +5,9 @@
  * without a reload, the shard failing, then the failover (which shard, old → new primary, the new
  * term) with the row now read from the new primary; the remaining standby killed too: the shard is
  * marked as without an in-sync standby, and the mark goes once that standby is back in sync; the
- * old primary rejoins as a standby. node-1's row shows none of it. Every check reads the rendered
+ * old primary rejoins as a standby. node-1's row shows none of it. The proxy restarted: the page
+ * reconnects and shows node-0 led by the promoted member at term 2, with no failover line (the
+ * restarted proxy found that primary; it saw no failover happen). Every check reads the rendered
  * DOM and waits for it to change (page.waitForFunction), never for time.
  * A screenshot goes to test-output/dashboard-failover.png.
  */
@@ -112,6 +114,7 @@ whenInstalled(chromiumPresent, 'chromium and playwright-core', () =>
     /** node-0's members' ports: the first primary, then the one promoted, then the third. */
     let ports: { first: number; promoted: number; third: number };
     let topologyFile: string;
+    let proxyArgs: string[];
 
     before(async () => {
       for (let i = 0; i < 2; i++)
@@ -132,7 +135,7 @@ whenInstalled(chromiumPresent, 'chromium and playwright-core', () =>
       }));
       writeFileSync(topologyFile, JSON.stringify({ nodes }));
       const metricsPort = await freePort();
-      proxy = await startStalkd([
+      proxyArgs = [
         'proxy',
         '-l',
         '127.0.0.1',
@@ -144,7 +147,8 @@ whenInstalled(chromiumPresent, 'chromium and playwright-core', () =>
         String(metricsPort),
         '--failover-after-ms',
         String(FAILOVER_AFTER_MS),
-      ]);
+      ];
+      proxy = await startStalkd(proxyArgs);
       browser = await openBrowserPage();
       page = browser.page;
       await page.goto(`http://127.0.0.1:${metricsPort}/dashboard/`);
@@ -262,6 +266,29 @@ whenInstalled(chromiumPresent, 'chromium and playwright-core', () =>
       mkdirSync(OUTPUT_DIR, { recursive: true });
       await page.screenshot({ path: join(OUTPUT_DIR, 'dashboard-failover.png'), fullPage: true });
       assert.deepEqual(browser.errors, [], 'no script errors or CSP violations');
+    });
+
+    test('dashboard: a proxy restarted after the failover finds node-0’s primary at term 2 and shows no failover of its own', async () => {
+      assert.ok(ports, 'the failover was seen');
+      const { first, promoted, third } = ports;
+      assert.equal(await proxy.stop(), 0);
+      await page.waitForSelector('#conn[data-state="closed"]');
+      proxy = await startStalkd(proxyArgs);
+      await page.waitForSelector('#conn[data-state="open"]', { timeout: WAIT_MS });
+      // The page rebuilt its rows from the new proxy's first snapshot.
+      const want = `^term 2: ${inSync(first)} · ${addr(promoted)} primary · ${inSync(third)}$`;
+      const row = await rowWhen(page, 'n0', (r) => new RegExp(want).test(r.members));
+      assert.deepEqual(
+        [row.address, row.status, row.failover, row.failing, row.noStandby],
+        [addr(promoted), 'up · stalkd', '', false, false],
+        'a primary found at start is not a failover seen happening',
+      );
+      // While the proxy was away the page could not reach it; nothing else went wrong.
+      const unreachable = /^WebSocket connection to '.*' failed/;
+      assert.deepEqual(
+        browser.errors.filter((e) => !unreachable.test(e)),
+        [],
+      );
     });
   }),
 );

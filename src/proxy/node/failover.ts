@@ -114,6 +114,8 @@ export interface PrimaryChange {
   to: string;
   term: number;
   atMs: number;
+  /** Made at this proxy's first look at the shard: a primary found (adopted), not seen changing. */
+  atStart: boolean;
 }
 
 class ShardWatch {
@@ -124,6 +126,8 @@ class ShardWatch {
   busy = false;
   again = false;
   lastChange: PrimaryChange | null = null;
+  /** The first look at the shard is over (a change before then is a primary found at start). */
+  looked = false;
   deadlineTimer: unknown = null;
   /** Quick looks in a row since the shard last had a primary this proxy follows (QUICK_LOOK_MS). */
   quickLooks = 0;
@@ -240,6 +244,7 @@ export class Failover {
       do {
         w.again = false;
         await this.checkOnce(w);
+        w.looked = true;
       } while (w.again && !this.closed);
     } finally {
       w.busy = false;
@@ -324,7 +329,8 @@ export class Failover {
     const since = w.failingSinceMs;
     const seconds = since === null ? 0 : (this.options.nowMs() - since) / 1000;
     w.shard.switchTo(link);
-    w.lastChange = { reason, from, to: memberAddress(link.node), term, atMs: this.options.nowMs() };
+    const atMs = this.options.nowMs();
+    w.lastChange = { reason, from, to: memberAddress(link.node), term, atMs, atStart: !w.looked };
     w.primaryTerm = term;
     w.failingSinceMs = null;
     if (w.deadlineTimer) this.options.timers.clear(w.deadlineTimer);

@@ -189,6 +189,14 @@ describe('failover', () => {
       events.log.changes.map((c) => c.reason),
       ['adopted'],
     );
+    // Found at start, not seen happening: the dashboard shows no failover; its members line says
+    // which member leads.
+    const row = shardFields(proxyClusterView(proxy).nodes()[0]?.shard);
+    assert.equal(row.failover, '');
+    assert.match(
+      row.members,
+      new RegExp(`^term 5: ${old!.address} standby .* · ${promoted!.address} primary · `),
+    );
     assert.deepEqual(await putUntilInserted(proxy.port), ['INSERTED 1']);
     assert.equal(promoted!.puts.length, 1);
     assert.deepEqual([...old!.promotes, ...promoted!.promotes, ...other!.promotes], []);
