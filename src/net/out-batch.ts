@@ -52,6 +52,16 @@ export class OutBatch {
     else this.parts.push(part);
   }
 
+  /** What was pushed, in order (a batch held back as one reply), and starts a new batch. */
+  takeParts(): Buffer[] {
+    if (this.lines !== '') this.encodeLines();
+    const parts = this.parts ?? (this.first === undefined ? [] : [this.first]);
+    this.first = undefined;
+    this.parts = undefined;
+    this.bytes = 0;
+    return parts;
+  }
+
   /** Writes what was pushed (see the header) and starts a new batch. */
   writeTo(socket: Socket): void {
     if (this.lines !== '') this.encodeLines();

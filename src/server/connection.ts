@@ -41,6 +41,8 @@ export class Connection implements HandlerContext, Stallable {
   /** Served in this loop turn: replies collect in `out` until its end (NodeServer.endTurn). */
   private turnCorked = false;
   private out = new OutBatch();
+  /** The highest record seq a reply in `out` waits for: checked when the batch leaves (uncorkTurn). */
+  private outSeq = 0;
   private scheduled = false;
   private closed = false;
   private quitting = false;
@@ -241,12 +243,27 @@ export class Connection implements HandlerContext, Stallable {
     this.server.endTurn(this);
   }
 
-  /** The turn's records are in the OS (NodeServer.endTurn): the replies held since may leave. */
+  /**
+   * The turn's records are in the OS (every caller flushes the log first): the replies held since
+   * leave now if the log made what they wait for durable (-f MS, -F: written is durable). Otherwise
+   * (-f 0: the fsync is still to come; a standby's confirmation) the batch waits as one gated reply.
+   */
   uncorkTurn(): void {
     if (!this.turnCorked) return;
     this.turnCorked = false;
+    const seq = this.outSeq;
+    this.outSeq = 0;
     if (this.socket.destroyed) this.out = new OutBatch();
+    else if (seq > this.server.durableSeq()) this.holdTurn(seq);
     else this.out.writeTo(this.socket);
+  }
+
+  /** The turn's replies wait for `seq` ahead of anything gated later (they were all sent before it). */
+  private holdTurn(seq: number): void {
+    const parts = this.out.takeParts();
+    if (this.closed) return; // a closed connection never sends what is not durable
+    if (this.gated.length === 0) this.server.awaitDurable(this);
+    this.gated.unshift({ reply: parts, seq });
   }
 
   /** A blocked reserve ended (job, TIMED_OUT or DEADLINE_SOON): answer it and go on. */
@@ -302,6 +319,12 @@ export class Connection implements HandlerContext, Stallable {
   }
 
   private send(reply: Reply, seq: number): void {
+    if (this.gated.length === 0 && this.turnCorked) {
+      // It leaves with the turn's batch, after the log's flush, if that made `seq` durable.
+      this.writeOut(reply);
+      if (seq > this.outSeq) this.outSeq = seq;
+      return;
+    }
     if (this.gated.length === 0 && seq <= this.server.durableSeq()) {
       this.write(reply);
       return;
@@ -360,6 +383,7 @@ export class Connection implements HandlerContext, Stallable {
     if (this.gated.length > 0) return; // releaseDurable calls finish again
     this.server.flushLog(); // the turn's replies leave now: they must not outrun their records
     this.uncorkTurn();
+    if (this.gated.length > 0) return; // the turn's replies wait for their records (uncorkTurn)
     this.socket.end();
     this.close();
   }
