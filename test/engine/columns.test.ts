@@ -58,6 +58,77 @@ describe('id index', () => {
   });
 });
 
+/** Adds `ids` in order (slot = position), checks every one is found and `absent` ones are not. */
+function indexOf(ids: number[]): IdIndex {
+  const index = new IdIndex((slot) => ids[slot] as number);
+  ids.forEach((id, slot) => {
+    index.add(id, slot);
+  });
+  return index;
+}
+
+function assertFinds(index: IdIndex, ids: number[], absent: number[]): void {
+  ids.forEach((id, slot) => {
+    assert.equal(index.get(id), slot, `id ${id}`);
+  });
+  for (const id of absent) assert.equal(index.get(id), -1, `absent id ${id}`);
+}
+
+describe('id index placement', () => {
+  test('id index: consecutive and strided ids stay placed by their low bits', () => {
+    for (const stride of [1, 2, 3, 4, 7, 16]) {
+      const ids = Array.from({ length: 20_000 }, (_, i) => 1000 + i * stride);
+      const index = indexOf(ids);
+      assert.equal(index.hashing, false, `stride ${stride}`);
+      assertFinds(index, ids, [999, 1000 + 20_000 * stride, 2 ** 40]);
+    }
+  });
+
+  test('id index: a pattern low bits place badly (every 4096th id kept) switches to hashing', () => {
+    const ids = Array.from({ length: 5000 }, (_, i) => 7 + i * 4096);
+    const index = indexOf(ids);
+    assert.equal(index.hashing, true);
+    assertFinds(index, ids, [8, 7 + 5000 * 4096, 7 + 2 ** 32]);
+    // Removing most of them resizes the table, which tries low bits again and keeps what is left.
+    for (const id of ids.slice(20)) index.delete(id);
+    assert.equal(index.size, 20);
+    assert.equal(index.hashing, false, 'back to low bits after a resize');
+    assertFinds(index, ids.slice(0, 20), ids.slice(20, 80));
+  });
+
+  test('id index: old jobs whose ids wrap onto the new window are found, absent ids are not', () => {
+    const rand = prng(5);
+    // 3,000 old ids kept, then a window of puts and deletes far above them (ids wrap mod capacity).
+    const ids: number[] = [];
+    const index = new IdIndex((slot) => ids[slot] as number);
+    const live = new Map<number, number>();
+    const freeSlots: number[] = [];
+    const add = (id: number): void => {
+      const slot = freeSlots.pop() ?? ids.length;
+      ids[slot] = id;
+      index.add(id, slot);
+      live.set(id, slot);
+    };
+    for (let id = 1; id <= 3000; id++) add(id);
+    let next = 100_000;
+    for (let step = 0; step < 40_000; step++) {
+      if (live.size < 4000 || rand() < 0.5) add(next++);
+      else {
+        const victim = next - 1 - Math.floor(rand() * 800);
+        const slot = live.get(victim);
+        if (slot === undefined || victim <= 3000) continue;
+        index.delete(victim);
+        live.delete(victim);
+        freeSlots.push(slot);
+      }
+      if (step % 2000 === 0) {
+        for (const [id, slot] of live) assert.equal(index.get(id), slot, `step ${step} id ${id}`);
+        for (let k = 0; k < 50; k++) assert.equal(index.get(next + k * 4096), -1);
+      }
+    }
+  });
+});
+
 describe('slot heap', () => {
   test('slot heap: pops in key order through pushes, removals and re-keying; positions stay right', () => {
     const rand = prng(9);
