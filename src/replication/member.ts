@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { BinlogOptions } from '../binlog';
 import { LogDirectory } from '../binlog/log-directory';
 import type { Engine } from '../engine/engine';
+import { QuickLooks } from '../net/timers';
 import type { ReplicateRequest } from '../protocol/commands';
 import { Role, type RoleView, type ShardControl } from '../server/shard';
 import { decideStart } from './discovery';
@@ -22,6 +23,13 @@ import { type MemberState, newId, StateStore } from './state-file';
 
 /** Peers are asked their role this often while a member has no primary (and by a primary). */
 export const POLL_MS = 500;
+/**
+ * A fenced member (a candidate elsewhere claims a higher term) asks its peers again after this
+ * long, doubling while shorter than POLL_MS (25, 50, 100, 200, 400 ms): it follows the new primary
+ * tens of milliseconds after the promotion ends, not at its next poll — the promoted primary's
+ * writes wait for an in-sync standby (docs/failover.md, "Writes back").
+ */
+export const QUICK_LOOK_MS = 25;
 const ASK_TIMEOUT_MS = 1000;
 
 export interface MemberOptions {
@@ -62,6 +70,8 @@ export class Member implements ShardControl {
   private timer: NodeJS.Timeout | undefined;
   private wakeLoop: (() => void) | undefined;
   private lastWait = '';
+  /** Armed by a fence: the looks while the promotion that fenced this member completes. */
+  private readonly quickLooks = new QuickLooks(QUICK_LOOK_MS, POLL_MS, false);
 
   private constructor(
     private readonly options: MemberOptions,
@@ -146,11 +156,18 @@ export class Member implements ShardControl {
         this.options.log.warn(`replication: ${(err as Error).message}`);
       }
       if (this.closed) return;
+      const waitMs = this.nextWaitMs();
       await new Promise<void>((resolve) => {
         this.wakeLoop = resolve;
-        this.timer = setTimeout(resolve, POLL_MS);
+        this.timer = setTimeout(resolve, waitMs);
       });
     }
+  }
+
+  /** A quick look while a fence's promotion may still be completing and nothing is followed; else the poll. */
+  private nextWaitMs(): number {
+    if (this.role === Role.Primary || this.standby.streaming) this.quickLooks.stop();
+    return this.quickLooks.next() ?? POLL_MS;
   }
 
   private wake(): void {
@@ -322,11 +339,13 @@ export class Member implements ShardControl {
     if (term <= this.state.term) return `TERM_NOT_HIGHER ${this.state.term} ${this.role}`;
     const before = this.role;
     this.persist({ term });
+    this.quickLooks.reset();
     if (before === Role.Primary) {
       this.beginStepDown(`fenced by a candidate at term ${term}`, term);
       void this.serial(() => this.stepDown(`fenced at term ${term}`, term));
     } else {
       this.standby.end(`fenced at term ${term}`);
+      this.wake();
     }
     return `FENCED ${before} ${mine.lastTerm} ${mine.lastLsn}`;
   }

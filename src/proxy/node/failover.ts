@@ -18,7 +18,7 @@
  *   standby: nothing is promoted (`stalkd failover --force` is the operator's call); a member in
  *   promotion (`candidate`) is waited for, looked at as soon.
  */
-import { realTimers, type Timers } from '../../net/timers';
+import { QuickLooks, realTimers, type Timers } from '../../net/timers';
 import { memberAddress } from '../topology';
 import { promoteMember } from './member-requests';
 import { compareLogs, type MemberRole, MemberRoleName } from './member-role';
@@ -130,9 +130,14 @@ class ShardWatch {
   looked = false;
   deadlineTimer: unknown = null;
   /** Quick looks in a row since the shard last had a primary this proxy follows (QUICK_LOOK_MS). */
-  quickLooks = 0;
+  readonly quickLooks: QuickLooks;
   quickTimer: unknown = null;
-  constructor(readonly shard: Shard) {}
+  constructor(
+    readonly shard: Shard,
+    pollIntervalMs: number,
+  ) {
+    this.quickLooks = new QuickLooks(QUICK_LOOK_MS, pollIntervalMs);
+  }
 }
 
 export class Failover {
@@ -163,7 +168,7 @@ export class Failover {
       .map((shard) => {
         const kept = existing.find((w) => w.shard === shard);
         if (kept) return kept;
-        const w = new ShardWatch(shard);
+        const w = new ShardWatch(shard, this.options.pollIntervalMs);
         shard.onPrimaryFailure = () => this.primaryFailed(w);
         return w;
       });
@@ -267,7 +272,7 @@ export class Failover {
     if (current?.role === MemberRoleName.Primary && (!highest || current.term >= highest.role.term)) {
       w.primaryTerm = current.term;
       w.failingSinceMs = null;
-      w.quickLooks = 0;
+      w.quickLooks.reset();
       return;
     }
     if (answers.some((r) => r?.role === MemberRoleName.Candidate)) this.lookAgainSoon(w);
@@ -312,9 +317,8 @@ export class Failover {
   /** Another look at `w` soon: QUICK_LOOK_MS doubled per look in a row, while shorter than the poll. */
   private lookAgainSoon(w: ShardWatch): void {
     if (this.closed || w.quickTimer) return;
-    const waitMs = QUICK_LOOK_MS * 2 ** w.quickLooks;
-    if (waitMs >= this.options.pollIntervalMs) return; // the poll looks as soon
-    w.quickLooks++;
+    const waitMs = w.quickLooks.next();
+    if (waitMs === undefined) return; // the poll looks as soon
     w.quickTimer = this.options.timers.set(
       () => {
         w.quickTimer = null;
@@ -335,7 +339,7 @@ export class Failover {
     w.failingSinceMs = null;
     if (w.deadlineTimer) this.options.timers.clear(w.deadlineTimer);
     w.deadlineTimer = null;
-    w.quickLooks = 0;
+    w.quickLooks.reset();
     this.events.primaryChanged(w.shard.name, reason, from, memberAddress(link.node), term, seconds);
   }
 }
