@@ -304,3 +304,25 @@ async function situation(c: Cluster, s: number): Promise<string> {
   );
   return `members: ${roles.join(' | ')}\nproxies:\n${logs.join('\n--\n')}`;
 }
+
+/**
+ * For a failure's report: what the consumers did from 3 s before the first of `lost` was put, and
+ * the end of each proxy's log (times relative to the first fault, as explainMissing's).
+ */
+export function traceOfLoss(
+  c: Cluster,
+  ledger: FailoverLedger,
+  traffic: TrafficRun,
+  lost: readonly string[],
+): string {
+  const first = Math.min(...lost.map((b) => ledger.puts.find((p) => p.body === b)?.sentAtMs ?? Date.now()));
+  const t0 = ledger.faults[0]?.atMs ?? first;
+  const events = traffic.trace
+    .filter((e) => e.atMs >= first - 3000)
+    .map((e) => `  ${e.atMs - t0} consumer ${e.consumer}: ${e.what}`);
+  const logs = c.proxies.map(
+    (p, i) =>
+      `proxy ${i} (:${p.port}) log, last lines:\n${p.process.stderr().split('\n').slice(-40).join('\n')}`,
+  );
+  return [`consumers from ${first - 3000 - t0} ms:`, ...events.slice(-300), ...logs].join('\n');
+}

@@ -30,10 +30,16 @@ async function connectUntil(port: number, running: () => boolean): Promise<RawCl
   return null;
 }
 
+/** Consumer events kept for a failure's report (the newest; older ones dropped). */
+const TRACE_LIMIT = 4000;
+
 export class TrafficRun {
   private stopped = false;
   private consumersStopped = false;
   private readonly loops: Promise<void>[] = [];
+  private consumers = 0;
+  /** What each consumer did — connect, reserve answers other than RESERVED, errors — with times. */
+  readonly trace: Array<{ atMs: number; consumer: number; what: string }> = [];
 
   constructor(private readonly ledger: FailoverLedger) {}
 
@@ -89,11 +95,18 @@ export class TrafficRun {
     }
   }
 
+  private note(consumer: number, what: string): void {
+    this.trace.push({ atMs: Date.now(), consumer, what });
+    if (this.trace.length > TRACE_LIMIT) this.trace.splice(0, this.trace.length - TRACE_LIMIT);
+  }
+
   private async consume(port: number, tubes: readonly string[]): Promise<void> {
+    const me = this.consumers++;
     const running = () => !this.consumersStopped;
     while (running()) {
       const client = await connectUntil(port, running);
       if (!client) return;
+      this.note(me, `connected to :${port}`);
       try {
         for (const tube of tubes) await client.cmd(`watch ${tube}`);
         await client.cmd('ignore default');
@@ -102,6 +115,7 @@ export class TrafficRun {
           const r = await client.cmd('reserve-with-timeout 1', undefined, 15_000);
           const m = /^RESERVED (\d+) \d+$/.exec(r.line);
           if (!m) {
+            this.note(me, `${r.line} after ${Date.now() - reserveSentAtMs} ms`);
             if (r.line !== 'TIMED_OUT') await pause(RECONNECT_EVERY_MS);
             continue;
           }
@@ -116,8 +130,13 @@ export class TrafficRun {
           const d = await client.cmd(`delete ${delivery.id}`, undefined, 15_000);
           if (d.line === 'DELETED') delivery.deletedAtMs = Date.now();
           else if (d.line === 'NOT_FOUND') delivery.deleteRefused = true;
+          this.note(
+            me,
+            `${delivery.body} reserved after ${delivery.atMs - reserveSentAtMs} ms, delete ${d.line}`,
+          );
         }
-      } catch {
+      } catch (err) {
+        this.note(me, `connection ended: ${(err as Error).message}`);
         // The proxy went away: connect again.
       } finally {
         client.close();
