@@ -20,36 +20,39 @@ export const realTimers: Timers = {
 };
 
 /**
- * Looks that come quickly after an event and back off to a regular poll: `baseMs`, then double
- * that at each look in a row, while shorter than `pollMs` — then none until `reset()`. Used where
- * a change is expected within tens of milliseconds but may take seconds (a promotion elsewhere).
+ * Looks that come quickly after an event and back off to a regular poll: `baseMs`, then `growth`
+ * times the last wait at each look in a row, while shorter than `pollMs` — then none until
+ * `reset()`. Used where a change is expected within tens of milliseconds but may take seconds (a
+ * promotion elsewhere): a look comes at most `growth − 1` of the time waited so far after it.
  */
 export class QuickLooks {
-  private looks: number;
+  private waitMs: number;
+  private readonly growth: number;
 
   constructor(
     private readonly baseMs: number,
     private readonly pollMs: number,
-    active = true,
+    options: { active?: boolean; growth?: number } = {},
   ) {
-    this.looks = active ? 0 : Number.POSITIVE_INFINITY;
+    this.growth = options.growth ?? 2;
+    this.waitMs = options.active === false ? Number.POSITIVE_INFINITY : baseMs;
   }
 
   /** Quick looks again, starting from the shortest. */
   reset(): void {
-    this.looks = 0;
+    this.waitMs = this.baseMs;
   }
 
   /** No more quick looks until reset(). */
   stop(): void {
-    this.looks = Number.POSITIVE_INFINITY;
+    this.waitMs = Number.POSITIVE_INFINITY;
   }
 
   /** The wait before the next quick look, or undefined when the poll looks as soon. */
   next(): number | undefined {
-    const waitMs = this.baseMs * 2 ** this.looks;
+    const waitMs = this.waitMs;
     if (waitMs >= this.pollMs) return undefined;
-    this.looks++;
-    return waitMs;
+    this.waitMs = waitMs * this.growth;
+    return Math.round(waitMs);
   }
 }

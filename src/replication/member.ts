@@ -24,10 +24,11 @@ import { type MemberState, newId, StateStore } from './state-file';
 /** Peers are asked their role this often while a member has no primary (and by a primary). */
 export const POLL_MS = 500;
 /**
- * A fenced member (a candidate elsewhere claims a higher term) asks its peers again after this
- * long, doubling while shorter than POLL_MS (25, 50, 100, 200, 400 ms): it follows the new primary
- * tens of milliseconds after the promotion ends, not at its next poll — the promoted primary's
- * writes wait for an in-sync standby (docs/failover.md, "Writes back").
+ * A fenced member (a candidate elsewhere claims a higher term) asks its peers again at once, then
+ * after QUICK_LOOK_MS, each wait a quarter longer than the last while shorter than POLL_MS (25, 31,
+ * 39, 49 … 454 ms: 14 looks over ~2 s): it follows the new primary within a quarter of the time the
+ * promotion took, not at its next poll — the promoted primary's writes wait for an in-sync standby
+ * (docs/failover.md, "writes back").
  */
 export const QUICK_LOOK_MS = 25;
 const ASK_TIMEOUT_MS = 1000;
@@ -71,7 +72,7 @@ export class Member implements ShardControl {
   private wakeLoop: (() => void) | undefined;
   private lastWait = '';
   /** Armed by a fence: the looks while the promotion that fenced this member completes. */
-  private readonly quickLooks = new QuickLooks(QUICK_LOOK_MS, POLL_MS, false);
+  private readonly quickLooks = new QuickLooks(QUICK_LOOK_MS, POLL_MS, { active: false, growth: 1.25 });
 
   private constructor(
     private readonly options: MemberOptions,

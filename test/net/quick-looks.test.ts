@@ -28,7 +28,7 @@ test('reset starts again from the shortest; stop ends them at once', () => {
 });
 
 test('created inactive: no quick look until the first reset', () => {
-  const looks = new QuickLooks(25, 500, false);
+  const looks = new QuickLooks(25, 500, { active: false });
   assert.equal(looks.next(), undefined);
   looks.reset();
   assert.equal(looks.next(), 25);
@@ -36,4 +36,9 @@ test('created inactive: no quick look until the first reset', () => {
 
 test('a base at or above the poll gives no quick look at all', () => {
   assert.equal(new QuickLooks(500, 500).next(), undefined);
+});
+
+test('a smaller growth looks more often: each wait a quarter longer, all below the poll', () => {
+  const waits = drain(new QuickLooks(25, 500, { growth: 1.25 }));
+  assert.deepEqual(waits, [25, 31, 39, 49, 61, 76, 95, 119, 149, 186, 233, 291, 364, 455]);
 });
