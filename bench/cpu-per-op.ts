@@ -9,12 +9,16 @@
  *        [--warmup N]   (N requests of the same scenario first, unmeasured: JIT warm-up)
  *        [--fsync default|never|MS]   (logged targets: each server's default, -F, -f MS)
  *        [--node-args '--single-threaded-gc …']   (flags for the stalkd processes' node)
+ *        [--callgrind proxy|node|'node 0']   (that process under valgrind's callgrind, counting
+ *         from the measured run's start to its end: instructions per operation, each thread apart;
+ *         deterministic where CPU time swings with the machine's load. Slow: ~1k ops/s)
  *
  * Targets: beanstalkd, beanstalkd-b, node, node-b, proxy, cluster, node-null, node-onread, null.
  * Modes as the generator's (put, resdel, cycle, mixed). Prints one line per process and round, with
  * its VmRSS when the run ends.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { type LoadgenArgs, prepareGenerator, runLoadgen, TMP_DIR } from './loadgen';
 import { cpuTimes, rssBytes } from './machine';
@@ -47,6 +51,60 @@ function sample(pid: number): Times {
   };
 }
 
+/**
+ * One stalkd process of a target under callgrind, instrumented only while the measured run goes
+ * (`--instr-atstart=no`, then callgrind_control), one output file per thread.
+ */
+class Callgrind {
+  private readonly file: string;
+  private pid = 0;
+
+  constructor(private readonly role: string) {
+    mkdirSync(TMP_DIR, { recursive: true });
+    this.file = path.join(mkdtempSync(path.join(TMP_DIR, 'callgrind-')), 'out');
+  }
+
+  wrap(role: string): string[] {
+    if (role !== this.role) return [];
+    const flags = ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes'];
+    return ['valgrind', ...flags, `--callgrind-out-file=${this.file}`];
+  }
+
+  /** `pids` as the target lists them (a cluster: proxy, node 0, 1, 2). */
+  start(pids: number[], target: string): void {
+    const index = this.role === 'proxy' ? 0 : Number(/\d+$/.exec(this.role)?.[0] ?? -1) + 1;
+    this.pid = pids[target === 'cluster' || target === 'proxy' ? index : 0] ?? 0;
+    this.control('-i', 'on');
+  }
+
+  /** Instrumentation off and the counts written now (the target's stop may not wait for an exit dump). */
+  stop(): void {
+    this.control('-i', 'off');
+    this.control('-d');
+  }
+
+  private control(...args: string[]): void {
+    const r = spawnSync('callgrind_control', [...args, String(this.pid)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`callgrind_control ${args.join(' ')}: ${r.stderr}${r.stdout}`);
+  }
+
+  /** Instructions per operation of the main thread and of all threads, every dump summed. */
+  report(ops: number): string {
+    const dir = path.dirname(this.file);
+    let main = 0;
+    let all = 0;
+    for (const name of readdirSync(dir)) {
+      const text = readFileSync(path.join(dir, name), 'utf8');
+      const ir = Number(/\ntotals: (\d+)/.exec(text)?.[1] ?? 0);
+      all += ir;
+      if (name.endsWith('-01')) main += ir;
+    }
+    if (!process.env.KEEP_CG) rmSync(dir, { recursive: true, force: true });
+    const per = (n: number): string => (n / ops).toFixed(0);
+    return `    ${this.role.padEnd(10)} callgrind: main thread ${per(main)} instructions/op, all threads ${per(all)}`;
+  }
+}
+
 function flag(argv: string[], name: string, fallback: string): string {
   const i = argv.indexOf(name);
   return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : fallback;
@@ -70,11 +128,14 @@ async function main(): Promise<void> {
     tubePerConn: true,
     prefill: flag(argv, '--mode', 'put') === 'resdel',
   };
+  const callgrind = flag(argv, '--callgrind', '');
   const gen = prepareGenerator(false);
   for (let round = 0; round < rounds; round++) {
     const config: TargetConfig = { maxJobBytes: 65535 };
     config.nodeArgs = nodeArgs;
     if (profile) config.nodeArgs = [...nodeArgs, '--cpu-prof', '--cpu-prof-dir', path.resolve(profile)];
+    const cg = callgrind ? new Callgrind(callgrind) : null;
+    if (cg) config.wrap = (role) => cg.wrap(role);
     let dir: string | undefined;
     if (LOGGED_TARGETS.includes(target)) {
       mkdirSync(TMP_DIR, { recursive: true });
@@ -86,6 +147,7 @@ async function main(): Promise<void> {
       };
     }
     const t = await startTarget(target, config, gen, load.bodyBytes);
+    let cgResult: { cg: Callgrind; ops: number } | undefined;
     let before: Times[] = [];
     let after: Times[] = [];
     try {
@@ -93,6 +155,7 @@ async function main(): Promise<void> {
       // background threads), which no long-running server pays per request.
       if (warmup > 0) await runLoadgen(gen, { ...load, count: warmup }, t.host, t.port, () => {});
       let rss: number[] = [];
+      cg?.start(t.pids, target);
       const result = await runLoadgen(gen, load, t.host, t.port, (marker) => {
         if (marker === 'run') before = t.pids.map(sample);
         else {
@@ -100,6 +163,7 @@ async function main(): Promise<void> {
           rss = t.pids.map(rssBytes);
         }
       });
+      cg?.stop();
       if (after.length === 0) after = t.pids.map(sample);
       if (rss.length === 0) rss = t.pids.map(rssBytes);
       const us = (seconds: number): string => ((seconds * 1e6) / result.ops).toFixed(1).padStart(6);
@@ -120,10 +184,12 @@ async function main(): Promise<void> {
         `${target} ${load.mode} ${load.conns}×${load.depth}: ${result.rate.toFixed(0)} ops/s, ` +
           `server CPU ${us(total).trim()} µs/op${lat}\n${lines.join('\n')}\n`,
       );
+      if (cg) cgResult = { cg, ops: result.ops };
     } finally {
       await t.stop('SIGTERM');
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
+    if (cgResult) process.stdout.write(`${cgResult.cg.report(cgResult.ops)}\n`);
   }
 }
 

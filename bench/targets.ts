@@ -47,6 +47,11 @@ export interface TargetConfig {
   nodeArgs?: string[];
   /** Ask stalkd processes for a metrics port (when the CLI supports it). */
   metrics?: boolean;
+  /**
+   * A command the stalkd process of `role` ('node', 'proxy', 'node 0' …) runs under (valgrind …),
+   * or none: `node` runs directly.
+   */
+  wrap?: (role: string) => string[];
 }
 
 export interface RunningTarget {
@@ -226,10 +231,17 @@ function startStalkdNode(
   config: TargetConfig,
   dir: string | undefined,
   extra: string[] = [],
+  role = 'node',
 ): Promise<Spawned> {
   const args = [...(config.nodeArgs ?? []), stalkdCli(), 'node', '-V', '-l', HOST, '-p', '0'];
   args.push('-z', String(config.maxJobBytes), ...binlogFlags(config.binlog, dir), ...extra);
-  return spawnServer(process.execPath, args, /bind 127\.0\.0\.1:(\d+)/, 'stalkd node');
+  return spawnStalkd(config, role, args, 'stalkd node');
+}
+
+/** `node ARGS` (through config.wrap for `role`), started once it listens. */
+function spawnStalkd(config: TargetConfig, role: string, args: string[], label: string): Promise<Spawned> {
+  const [bin, ...pre] = [...(config.wrap?.(role) ?? []), process.execPath];
+  return spawnServer(bin as string, [...pre, ...args], /bind 127\.0\.0\.1:(\d+)/, label);
 }
 
 async function startNode(config: TargetConfig, name: TargetName): Promise<RunningTarget> {
@@ -275,7 +287,12 @@ async function startProxy(config: TargetConfig, name: TargetName): Promise<Runni
   const spawnedAtMs = performance.now();
   const nodes = await Promise.all(
     Array.from({ length: PROXY_NODES }, (_, i) =>
-      startStalkdNode(config, config.binlog ? path.join(config.binlog.dir, `n${i}`) : undefined),
+      startStalkdNode(
+        config,
+        config.binlog ? path.join(config.binlog.dir, `n${i}`) : undefined,
+        [],
+        `node ${i}`,
+      ),
     ),
   );
   let args: string[];
@@ -309,12 +326,7 @@ async function startProxy(config: TargetConfig, name: TargetName): Promise<Runni
     args = [path.join(__dirname, 'proxy-launcher.js'), '--max-job-bytes', String(config.maxJobBytes)];
     for (const n of nodes) args.push('--node', `${HOST}:${n.port}`);
   }
-  const proxy = await spawnServer(
-    process.execPath,
-    [...(config.nodeArgs ?? []), ...args],
-    /bind 127\.0\.0\.1:(\d+)/,
-    'stalkd proxy',
-  );
+  const proxy = await spawnStalkd(config, 'proxy', [...(config.nodeArgs ?? []), ...args], 'stalkd proxy');
   const procs = [proxy.child, ...nodes.map((n) => n.child)];
   const stopAll = stopper(procs);
   return {

@@ -10,6 +10,7 @@ import { NO_JOB, StateCode } from './job-table';
 import { type ImportKey, JobState, newJobRecord } from './journal';
 import type { MovableState, Moving } from './moves';
 import type { Session, WaitOutcome } from './session';
+import type { Tube } from './tube';
 
 /** Why a put answered OUT_OF_MEMORY: the log refused it (disk), or the memory ceiling. */
 export type OutOfMemoryReason = 'binlog' | 'memory';
@@ -44,6 +45,25 @@ export class JobCommands extends EngineCore {
   }
 
   /**
+   * x-put <tube> … → as put, into `tubeName` instead of the session's used tube (which stays as it
+   * is): made for the put if it does not exist, dropped again if the put left it unused.
+   */
+  putInto(
+    s: Session,
+    tubeName: string,
+    pri: number,
+    delayMs: number,
+    ttrMs: number,
+    bodyWithCrlf: Buffer,
+    bodyOk: boolean,
+  ): PutResult {
+    const tube = this.findOrMakeTube(tubeName);
+    const result = this.insert(s, pri, delayMs, ttrMs, bodyWithCrlf, bodyOk, JobState.Ready, undefined, tube);
+    this.dropTubeIfUnused(tube);
+    return result;
+  }
+
+  /**
    * x-import <node> <origin-id> … (moves.ts): a put in `state` (buried: straight onto the buried
    * list) that remembers its origin in the same full record — IMPORTED <id> when that origin was
    * imported before (within the grace), whatever became of the job since.
@@ -70,6 +90,7 @@ export class JobCommands extends EngineCore {
     bodyOk: boolean,
     state: MovableState,
     origin?: { node: string; originId: number },
+    tube: Tube = s.used,
   ): PutResult {
     const id = this.allocateId();
     if (!bodyOk) return { word: 'EXPECTED_CRLF' };
@@ -78,7 +99,6 @@ export class JobCommands extends EngineCore {
     if (this.maxJobsBytes > 0 && this.table.jobsBytes + bodyWithCrlf.length > this.maxJobsBytes)
       return { word: 'OUT_OF_MEMORY', reason: 'memory' };
     const now = this.clock.nowMs();
-    const tube = s.used;
     const ttr = Math.max(ttrMs, MIN_TTR_MS);
     const record = newJobRecord(id, tube.name, pri, delayMs, ttr, now, this.clock.preciseNowMs());
     if (state === JobState.Buried) record.state = JobState.Buried;

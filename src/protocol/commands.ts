@@ -45,6 +45,8 @@ export type Request =
   | { op: 'x-hello' | 'x-cancel' }
   | { op: 'x-unreserve'; id: number }
   | { op: 'x-reserve-wait'; timeoutMs: number; flags: number }
+  // A put into the named tube, the connection's `use` untouched (the proxy's put lane).
+  | { op: 'x-put'; tube: string; pri: number; delayMs: number; ttrMs: number; body: Buffer; bodyOk: boolean }
   // Moving jobs between nodes exactly once (docs/migration.md, "Moving jobs").
   | { op: 'x-move-out'; id: number; dest: string }
   | { op: 'x-move-done'; id: number }
@@ -99,6 +101,8 @@ export interface ImportOrigin {
 export interface PutHeader {
   /** x-import: the line was `x-import …`, not `put …`. */
   origin?: ImportOrigin;
+  /** x-put: the tube the line names. */
+  tube?: string;
   pri: number;
   delayMs: number;
   ttrMs: number;
@@ -171,6 +175,18 @@ function decodePut(buf: Buffer, argStart: number, end: number): LineResult {
     trailingGarbage: numberRead.end !== end,
   };
   return { op: 'put-header', header };
+}
+
+/**
+ * `x-put <tube> <pri> <delay> <ttr> <bytes>`: put's numbers after one valid tube name, read as put
+ * reads them (a bad number is BAD_FORMAT before the body; so is a bad name).
+ */
+function decodeXPut(buf: Buffer, argStart: number, end: number): LineResult {
+  const nameEnd = argStart + nameSpan(buf, argStart, end);
+  if (buf[nameEnd] !== 0x20 || !isValidTubeName(buf, argStart, nameEnd)) return BAD;
+  const result = decodePut(buf, nameEnd, end);
+  if (result.op === 'put-header') result.header.tube = buf.toString('latin1', argStart, nameEnd);
+  return result;
 }
 
 function decodeRelease(buf: Buffer, argStart: number, end: number): LineResult {
@@ -389,6 +405,7 @@ const EXTENSIONS: ReadonlyArray<readonly [Buffer, LineDecoder]> = [
   [ASCII('x-move-done '), idCommand('x-move-done')],
   [ASCII('x-list-moving'), exact('x-list-moving')],
   [ASCII('x-import '), decodeImport],
+  [ASCII('x-put '), decodeXPut],
 ];
 
 type Buckets = Array<Array<readonly [Buffer, LineDecoder]> | undefined>;

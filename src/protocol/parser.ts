@@ -173,6 +173,16 @@ export class RequestParser {
     this.put = null;
     this.state = State.WantCommand;
     const n = body.length;
+    if (header.tube !== undefined)
+      return {
+        op: 'x-put',
+        tube: header.tube,
+        pri: header.pri,
+        delayMs: header.delayMs,
+        ttrMs: header.ttrMs,
+        body,
+        bodyOk: body[n - 2] === CR && body[n - 1] === LF,
+      };
     if (header.origin)
       return {
         op: 'x-import',

@@ -34,8 +34,23 @@ export class ReplyFormatError extends Error {
   override readonly name = 'ReplyFormatError';
 }
 
-/** A stalkd node's answer to x-hello, `OK stalkd <version>`: an OK line with no body. */
+/** A stalkd node's answer to x-hello, `OK stalkd <version> <feature>…`: an OK line with no body. */
 export const HELLO_PREFIX = 'OK stalkd ';
+
+/** What a node says it takes beyond the first extensions, after its version in x-hello's reply. */
+export const HelloFeature = {
+  /** `x-put <tube> …`: a put into a named tube, the connection's `use` untouched. */
+  PutInto: 'x-put',
+} as const;
+
+/** The features this build's nodes name in x-hello's reply. */
+export const HELLO_FEATURES = Object.values(HelloFeature).join(' ');
+
+/** True when x-hello's reply `line` names `feature` (older nodes name none). */
+export function helloHas(line: string, feature: string): boolean {
+  if (!line.startsWith(HELLO_PREFIX)) return false;
+  return line.slice(HELLO_PREFIX.length).split(' ').slice(1).includes(feature);
+}
 
 const CR = 13;
 const LF = 10;

@@ -12,6 +12,17 @@ export function putLine(pri: number, delaySecs: number, ttrSecs: number, bodyByt
 
 const secs = (ms: number): number => ms / 1000;
 
+/** `x-put <tube> <pri> <delay> <ttr> <bytes>`: a put into `tube` without `use` (stalkd nodes). */
+export function putIntoLine(
+  tube: string,
+  pri: number,
+  delaySecs: number,
+  ttrSecs: number,
+  bodyBytes: number,
+): string {
+  return `x-put ${tube} ${pri} ${delaySecs} ${ttrSecs} ${bodyBytes}`;
+}
+
 /** `x-import <node> <origin-id> <pri> <delay-ms> <ttr-ms> <state> <bytes>` (docs/migration.md). */
 export function importLine(
   job: { node: string; originId: number; pri: number; delayMs: number; ttrMs: number; state: string },
@@ -50,6 +61,8 @@ export function requestLine(req: Request, id = 'id' in req ? req.id : 0): string
       return `x-move-out ${id} ${req.dest}`;
     case 'x-import':
       return importLine(req, req.body.length - 2);
+    case 'x-put':
+      return putIntoLine(req.tube, req.pri, secs(req.delayMs), secs(req.ttrMs), req.body.length - 2);
     case 'release':
       return `release ${id} ${req.pri} ${secs(req.delayMs)}`;
     case 'bury':

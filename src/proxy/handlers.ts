@@ -15,14 +15,14 @@ import type { Request, RequestOf } from '../protocol/commands';
 import type { Dialect } from '../protocol/dialect';
 import { lineReply, okYaml, REPLY, type ReplyBytes, yamlList } from '../protocol/replies';
 import type { Reply } from '../protocol/reply-parser';
-import { requestLine } from '../protocol/request-line';
+import { putIntoLine, requestLine } from '../protocol/request-line';
 import type { CountedCommand } from '../protocol/stats';
 import { handleListTubes, handleStats } from './fanout';
 import { kickAcross, pauseTubeAcross, peekAcross, statsTubeAcross } from './holder-ops';
 import { statsJobWithClientId, statsTubeAs, withClientId } from './id-rewrite';
 import { decodeJobId } from './job-id';
 import { Forward } from './node/forward';
-import { laneTarget, PutLane } from './node/put-lane';
+import { type LanePut, laneTarget, MAX_NODE_LINE, PutLane } from './node/put-lane';
 import { isReadOnly, untilServing } from './read-retry';
 import { handleReserve, reserveTarget } from './reserve/reserve';
 import type { NodeConn } from './session/node-sync';
@@ -168,18 +168,26 @@ function resolveNull(forward: Forward): void {
 }
 
 /** A put over its node's shared put lane (node/put-lane.ts) instead of the client's connection. */
-class LanePutForward extends RequestForward {
+class LanePutForward extends RequestForward implements LanePut {
   constructor(
     conn: NodeConn,
-    req: ClientRequest,
+    private readonly put: RequestOf<'put'>,
     dialect: Dialect,
     private readonly tube: string,
   ) {
-    super(conn, req, 0, dialect);
+    super(conn, put, 0, dialect);
   }
 
   protected override transmit(): void {
     if (!PutLane.of(this.conn.link).put(this.tube, this)) process.nextTick(resolveNull, this);
+  }
+
+  intoTube(tube: string): boolean {
+    const { pri, delayMs, ttrMs, body } = this.put;
+    const line = putIntoLine(tube, pri, delayMs / 1000, ttrMs / 1000, body.length - 2);
+    if (line.length > MAX_NODE_LINE) return false;
+    this.head = line;
+    return true;
   }
 }
 
@@ -216,7 +224,7 @@ async function readWhenServing(
   return new Promise((resolve) => forward.send((reply) => resolve(forward.finish(reply))));
 }
 
-function handlePut(session: ClientSession, req: ClientRequest): HandlerResult {
+function handlePut(session: ClientSession, req: RequestOf<'put'>): HandlerResult {
   session.markProducer();
   if (session.ctx.counters.draining) {
     session.ctx.counters.countLocal('put');

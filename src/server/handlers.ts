@@ -5,6 +5,7 @@
  */
 import type { Engine } from '../engine/engine';
 import type { Job } from '../engine/job';
+import type { PutResult } from '../engine/job-commands';
 import type { Session, WaitOutcome } from '../engine/session';
 import { type ReplicateRequest, type Request, type RequestOf, ReserveWaitFlag } from '../protocol/commands';
 import type { Dialect } from '../protocol/dialect';
@@ -18,7 +19,7 @@ import {
   renderTubeStats,
   yamlList,
 } from '../protocol/replies';
-import { HELLO_PREFIX } from '../protocol/reply-parser';
+import { HELLO_FEATURES, HELLO_PREFIX } from '../protocol/reply-parser';
 import type { CommandCounts } from '../protocol/stats';
 import { roleYaml, type ShardControl, tokenMatches } from './shard';
 import { statsJob, statsTube } from './stats-view';
@@ -73,6 +74,7 @@ export interface HandlerContext {
 /** Commands that change a job or a tube: a standby answers NOT_PRIMARY (docs/replication.md). */
 const CHANGING: ReadonlySet<Request['op']> = new Set<Request['op']>([
   'put',
+  'x-put',
   'reserve',
   'reserve-with-timeout',
   'x-reserve-wait',
@@ -125,6 +127,12 @@ function found(ctx: HandlerContext, job: Job | undefined): Reply {
   if (!job) return REPLY.NOT_FOUND;
   ctx.jobShown(job.id);
   return jobReply('FOUND', job);
+}
+
+function putReply(ctx: HandlerContext, result: PutResult): Reply {
+  if (result.word === 'INSERTED') return numbersLine(WORD.INSERTED, result.id);
+  ctx.refusePut(result.word === 'OUT_OF_MEMORY' ? result.reason : REFUSAL_OF[result.word]);
+  return REPLY[result.word];
 }
 
 /** Members and operators must `x-auth` first when a --shard-token is set. */
@@ -188,10 +196,16 @@ const HANDLERS: HandlerTable = {
     const { engine, session } = ctx;
     ctx.cmd.put++;
     engine.markProducer(session);
-    const result = engine.put(session, req.pri, req.delayMs, req.ttrMs, req.body, req.bodyOk);
-    if (result.word === 'INSERTED') return numbersLine(WORD.INSERTED, result.id);
-    ctx.refusePut(result.word === 'OUT_OF_MEMORY' ? result.reason : REFUSAL_OF[result.word]);
-    return REPLY[result.word];
+    return putReply(ctx, engine.put(session, req.pri, req.delayMs, req.ttrMs, req.body, req.bodyOk));
+  },
+  'x-put'(ctx, req) {
+    const { engine, session } = ctx;
+    ctx.cmd.put++;
+    engine.markProducer(session);
+    return putReply(
+      ctx,
+      engine.putInto(session, req.tube, req.pri, req.delayMs, req.ttrMs, req.body, req.bodyOk),
+    );
   },
   error(ctx, req) {
     if (req.count) ctx.cmd[req.count]++;
@@ -312,7 +326,7 @@ const HANDLERS: HandlerTable = {
     return okYaml(yamlList(ctx.session.watched.map((t) => t.name)));
   },
   'x-hello'(ctx) {
-    return lineReply(`${HELLO_PREFIX}${ctx.stalkdVersion}`);
+    return lineReply(`${HELLO_PREFIX}${ctx.stalkdVersion} ${HELLO_FEATURES}`);
   },
   'x-cancel'(ctx) {
     return ctx.engine.cancelWait(ctx.session) ? REPLY.CANCELLED : REPLY.NOT_WAITING;

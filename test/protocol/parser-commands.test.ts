@@ -122,6 +122,18 @@ describe('parser dispatch', () => {
     ])
       line(bad, BAD);
   });
+
+  test('dispatch: x-put names its tube and reads its body as a put does', () => {
+    assertParses('x-put jobs-1 5 2 30 3\r\nabc\r\nx-put t 0 0 1 0\r\n\r\n', [
+      { op: 'x-put', tube: 'jobs-1', pri: 5, delayMs: 2000, ttrMs: 30000, body: 'abc\r\n', bodyOk: true },
+      { op: 'x-put', tube: 't', pri: 0, delayMs: 0, ttrMs: 1000, body: '\r\n', bodyOk: true },
+    ]);
+    // A bad name or number is BAD_FORMAT before any body (the next line is a command of its own).
+    for (const bad of ['x-put -t 0 0 1 3', 'x-put t', 'x-put t 0 0 1', 'x-put  t 0 0 1 3', 'x-put t 0 0 x 3'])
+      line(bad, BAD);
+    line(`x-put ${'a'.repeat(201)} 0 0 1 3`, BAD);
+    line('x-put', UNKNOWN);
+  });
 });
 
 describe('parser numbers', () => {

@@ -42,11 +42,12 @@ const LINES = [
   'x-move-out 3 node-2',
   'x-move-done 4',
   'x-reserve-wait 4294967295 6',
+  'x-put some-tube 1 2 3 5',
 ];
 
 test('request-line: every request formats back to the line it was parsed from', () => {
   for (const line of LINES) {
-    const text = line.startsWith('put ') ? `${line}\r\nhello\r\n` : `${line}\r\n`;
+    const text = /^(x-)?put /.test(line) ? `${line}\r\nhello\r\n` : `${line}\r\n`;
     const req = parseOne(text);
     assert.notEqual(req.op, 'error', line);
     assert.equal(requestLine(req), line);

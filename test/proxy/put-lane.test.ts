@@ -104,5 +104,38 @@ for (const kind of kinds) {
       assert.match(stats, /\ncurrent-jobs-ready: 1\n/);
       c.close();
     });
+
+    test('put lane: a stalkd node gets x-put (no use a put), a stock node use and park around each write', async () => {
+      const tube = `lane-uses-${kind}`;
+      const node = cluster.nodes[cluster.proxy.placement.ownerOf(tube).index];
+      assert.ok(node);
+      const direct = await RawClient.open(node.port, node.host);
+      const uses = async (): Promise<number> =>
+        Number(/\ncmd-use: (\d+)\n/.exec((await direct.cmd('stats')).body?.toString() ?? '')?.[1]);
+      const c = await RawClient.open(cluster.proxy.port);
+      await c.cmd(`use ${tube}`);
+      await c.put('first'); // the client's own node connection and the lane are open now
+      const before = await uses();
+      for (let i = 0; i < 10; i++) await c.put(`p${i}`);
+      // One put in flight: each put is a write of its own (use tube, put, use parking on stock).
+      assert.equal((await uses()) - before, kind === 'stalkd' ? 0 : 20);
+      const stats = (await c.cmd(`stats-tube ${tube}`)).body?.toString() ?? '';
+      assert.match(stats, /\ncurrent-jobs-ready: 11\n/);
+      assert.match(stats, /\ncurrent-using: 1\n/);
+      direct.close();
+      c.close();
+    });
+
+    test('put lane: a line too long for x-put (200-byte tube, 10-digit numbers) goes as use and put', async () => {
+      const tube = `${kind}-${'t'.repeat(200 - kind.length - 1)}`;
+      const c = await RawClient.open(cluster.proxy.port);
+      await c.cmd(`use ${tube}`);
+      const id = await c.put('long', 4294967295, 0, 4294967295);
+      const job = (await c.cmd(`stats-job ${id}`)).body?.toString() ?? '';
+      assert.match(job, new RegExp(`\\ntube: "?${tube}"?\\n`));
+      assert.match(job, /\npri: 4294967295\n/);
+      assert.equal((await c.cmd(`peek ${id}`)).body?.toString(), 'long');
+      c.close();
+    });
   });
 }

@@ -147,7 +147,7 @@ for (const kind of kinds) {
 
     test('sessions: x-* node commands are UNKNOWN_COMMAND; JOB_TOO_BIG is the proxy limit', async () => {
       const c = await RawClient.open(cluster.proxy.port);
-      for (const line of ['x-hello', 'x-cancel', 'x-reserve-wait 1 1', 'x-unreserve 1']) {
+      for (const line of ['x-hello', 'x-cancel', 'x-reserve-wait 1 1', 'x-unreserve 1', 'x-put t 0 0 1 1']) {
         assert.equal((await c.cmd(line)).line, 'UNKNOWN_COMMAND', line);
       }
       c.write(`put 0 0 60 101\r\n${'x'.repeat(101)}\r\nlist-tube-used\r\n`);

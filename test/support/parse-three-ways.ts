@@ -17,7 +17,9 @@ import { prng } from './engine-fixture';
 export type Parsed = Record<string, unknown>;
 
 export function simplify(r: Request): Parsed {
-  return r.op === 'put' || r.op === 'x-import' ? { ...r, body: r.body.toString('latin1') } : { ...r };
+  return r.op === 'put' || r.op === 'x-import' || r.op === 'x-put'
+    ? { ...r, body: r.body.toString('latin1') }
+    : { ...r };
 }
 
 export function parseChunks(

@@ -33,8 +33,8 @@ export abstract class Forward implements NodeRequest {
   constructor(
     /** The client's connection to the node (its index rewrites ids in the reply). */
     readonly conn: NodeConn,
-    /** The command line for the node, without CRLF. */
-    readonly head: string,
+    /** The command line for the node, without CRLF (a lane put may name its tube in it). */
+    public head: string,
     /** Put body with its CRLF. */
     readonly body: Buffer | undefined,
     /** Reply deadline once the request is the oldest outstanding; null: none (blocking reserve). */

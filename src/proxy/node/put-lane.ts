@@ -13,10 +13,30 @@
  * lane watches only PARKING_TUBE and parks its `use` there at the end of each write, so between
  * its writes it counts in no tube a client sees: within one write (one read on the node) the node
  * runs no other connection's command.
+ *
+ * A stalkd node that names the `x-put` feature in its answer to the lane's own `x-hello` (sent
+ * first on each lane connection, so it is the very process the puts reach) takes `x-put <tube> …`:
+ * a put into a named tube, the lane's `use` untouched. The lane then never leaves the parking tube
+ * and sends one command a put instead of a `use` before each (and a park after each write): half
+ * the commands the node parses and answers, half the replies the proxy reads, for clients that put
+ * into tubes of their own. Until that answer arrives, on stock and older nodes, and for a line too
+ * long for a node (a 200-byte tube name with 10-digit numbers), puts go as above.
  */
 
+import { LINE_MAX_BYTES } from '../../protocol/parser';
+import { HelloFeature, helloHas, type Reply } from '../../protocol/reply-parser';
+import { requestLine } from '../../protocol/request-line';
 import { PARKING_TUBE } from '../session/node-sync';
 import type { NodeChannel, NodeHandle, NodeRequest } from '../types';
+
+/** A put the lane carries: it can name its tube in its own command line instead of a `use`. */
+export interface LanePut extends NodeRequest {
+  /** Its line becomes `x-put <tube> …`; false (line unchanged) when that would not fit a node's line. */
+  intoTube(tube: string): boolean;
+}
+
+/** The longest command line a node reads, without its CRLF. */
+export const MAX_NODE_LINE = LINE_MAX_BYTES - 2;
 
 /** A channel the lane can flush itself (node/backend.ts Backend); fakes without it send at once. */
 interface FlushableChannel extends NodeChannel {
@@ -26,10 +46,11 @@ interface FlushableChannel extends NodeChannel {
 
 const lanes = new WeakMap<NodeHandle, PutLane>();
 
-/** What a new lane connection sends first. */
-const LEAVE_DEFAULT: readonly (readonly ['watch' | 'ignore', string])[] = [
+/** What a new lane connection sends after x-hello: it counts in no tube a client sees. */
+const LEAVE_DEFAULT: readonly (readonly ['watch' | 'ignore' | 'use', string])[] = [
   ['watch', `watch ${PARKING_TUBE}`],
   ['ignore', 'ignore default'],
+  ['use', `use ${PARKING_TUBE}`],
 ];
 
 /** The ordering rule's target for puts through node `index`'s lane (never a node index). */
@@ -46,7 +67,9 @@ function flushLane(lane: PutLane): void {
 export class PutLane {
   private channel: NodeChannel | null = null;
   /** The tube the lane's connection uses on the node. */
-  private used = 'default';
+  private used = PARKING_TUBE;
+  /** The node on `channel` said it takes x-put. */
+  private putInto = false;
   private flushQueued = false;
 
   private constructor(private readonly link: NodeHandle) {}
@@ -65,10 +88,10 @@ export class PutLane {
    * Sends the put `req` (its line and body) into `tube`; its `resolve` gets the node's reply, null
    * when the connection failed. False when the node is down (nothing was sent).
    */
-  put(tube: string, req: NodeRequest): boolean {
+  put(tube: string, req: LanePut): boolean {
     const channel = this.open();
     if (!channel) return false;
-    this.use(channel, tube, req.timeoutMs);
+    if (!this.putInto || !req.intoTube(tube)) this.use(channel, tube, req.timeoutMs);
     channel.submit(req);
     if (!this.flushQueued && isFlushable(channel)) {
       this.flushQueued = true;
@@ -99,18 +122,28 @@ export class PutLane {
     if (current) this.link.releaseBackend(current);
     const channel = this.link.openBackend();
     this.channel = channel;
-    this.used = 'default';
+    this.used = PARKING_TUBE;
+    this.putInto = false;
     if (!channel) return null;
     if (isFlushable(channel)) channel.manualFlush = true;
-    // A fresh connection watches `default`: the lane watches only the parking tube, so
-    // `current-watching` of `default` counts clients alone.
+    channel.send(HELLO, undefined, channel.replyTimeoutMs, (reply) => this.hello(channel, reply));
+    // A fresh connection uses and watches `default`: the lane only the parking tube, so
+    // `current-using` and `current-watching` of `default` count clients alone.
     for (const [op, line] of LEAVE_DEFAULT) {
       this.link.countOverhead(op);
       channel.send(line, undefined, channel.replyTimeoutMs, ignoreReply);
     }
     return channel;
   }
+
+  /** The node's answer to the lane's x-hello (a stock beanstalkd's is UNKNOWN_COMMAND). */
+  private hello(channel: NodeChannel, reply: Reply | null): void {
+    if (channel === this.channel && reply !== null && helloHas(reply.line, HelloFeature.PutInto))
+      this.putInto = true;
+  }
 }
+
+const HELLO = requestLine({ op: 'x-hello' });
 
 function isFlushable(channel: NodeChannel): channel is FlushableChannel {
   return typeof (channel as Partial<FlushableChannel>).flushWrites === 'function';
