@@ -36,6 +36,8 @@ export class ReplyFormatError extends Error {
 
 /** A stalkd node's answer to x-hello, `OK stalkd <version> <feature>…`: an OK line with no body. */
 export const HELLO_PREFIX = 'OK stalkd ';
+/** A stalkd node's answer to x-auth (and an OK word alone anywhere): no body either. */
+const BARE_OK = 'OK';
 
 /** What a node says it takes beyond the first extensions, after its version in x-hello's reply. */
 export const HelloFeature = {
@@ -112,7 +114,11 @@ export class ReplyParser {
   private startReply(line: string): void {
     const space = line.indexOf(' ');
     const word = space < 0 ? line : line.slice(0, space);
-    if ((word !== 'RESERVED' && word !== 'FOUND' && word !== 'OK') || line.startsWith(HELLO_PREFIX)) {
+    if (
+      (word !== 'RESERVED' && word !== 'FOUND' && word !== 'OK') ||
+      line === BARE_OK ||
+      line.startsWith(HELLO_PREFIX)
+    ) {
       this.onReply({ word, line, body: undefined });
       return;
     }

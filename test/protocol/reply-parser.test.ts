@@ -38,6 +38,8 @@ const STREAM: { bytes: Buffer; replies: Expected[] } = (() => {
   add('USING a$b_c(d)+e/f;g.h');
   add('BAD_FORMAT');
   add('OK 2', Buffer.from('\r\n'));
+  add('OK'); // x-auth's answer: no body
+  add('OK stalkd 0.1.0'); // x-hello's
   add('DEADLINE_SOON');
   return { bytes: Buffer.concat(parts), replies };
 })();
