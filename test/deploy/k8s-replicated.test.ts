@@ -16,12 +16,15 @@ import { parseOrFail, repoPath } from '../support/deploy-files';
 import {
   type Any,
   findWorkload,
+  type MemberPod,
   matches,
+  memberPods,
+  memberSets,
   mountedTopology,
   only,
   podEnvironment,
   podOf,
-  statefulPod,
+  RANK_LABEL,
 } from '../support/k8s-objects';
 import { schemaErrors, strictFieldErrors } from '../support/k8s-schema';
 import { type K8sObject, renderKustomization, sortObjects } from '../support/kustomize-lite';
@@ -29,39 +32,13 @@ import { type K8sObject, renderKustomization, sortObjects } from '../support/kus
 const TREE = 'deploy/k8s/replicated';
 const objects = renderKustomization(repoPath(TREE));
 const SECRETS = { 'stalkd-shard-token/token': 'test-token-1' };
-const RANK = 'stalkd.io/rank';
+const RANK = RANK_LABEL;
 
 /** The member StatefulSets by rank (0 = initial primaries). */
-const sets = (objects as Any[])
-  .filter((o) => o.kind === 'StatefulSet')
-  .sort((a, b) => Number(a.metadata.labels[RANK]) - Number(b.metadata.labels[RANK]));
+const sets = memberSets(objects);
 const { topology } = mountedTopology(objects);
 const proxy = findWorkload(objects, 'Deployment', 'proxy');
-
-interface MemberPod {
-  set: Any;
-  rank: number;
-  ordinal: number;
-  name: string;
-  labels: Record<string, string>;
-  args: ReturnType<typeof parseOrFail>;
-}
-
-const pods: MemberPod[] = sets.flatMap((set) =>
-  Array.from({ length: set.spec.replicas as number }, (_, ordinal) => {
-    const c = only(podOf(set).spec.containers, `${set.metadata.name} container`);
-    const env = podEnvironment(set, c, ordinal, SECRETS);
-    const { name, labels } = statefulPod(set, ordinal);
-    return {
-      set,
-      rank: Number(set.metadata.labels[RANK]),
-      ordinal,
-      name,
-      labels,
-      args: parseOrFail(name, c.args ?? [], env),
-    };
-  }),
-);
+const pods: MemberPod[] = memberPods(sets, SECRETS);
 
 /** The headless Service a host `<pod>.<service>` names, and the pod; fails for any other host. */
 function podOfHost(host: string): MemberPod {

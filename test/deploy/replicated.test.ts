@@ -3,7 +3,8 @@
  * every member of every shard is a service with its own named volume, its command line parses
  * with the real CLI, names the shard as the topology does, lists exactly the other members of its
  * shard as --shard-peers, advertises its own service address, and only the entry's own member
- * starts without --standby; the proxy reads that topology and is the only published service.
+ * starts without --standby; members and proxy take the shard token from the shell (compose refuses
+ * to start without it); the proxy reads that topology and is the only published service.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { loadTopologyFile, memberAddress, shardMembers } from '../../src/proxy/t
 import {
   type ComposeFile,
   environmentOf,
+  interpolate,
   mountsOf,
   parseOrFail,
   readYaml,
@@ -24,13 +26,26 @@ const DEPLOY_DIR = repoPath('deploy');
 const FILE = join(DEPLOY_DIR, 'docker-compose.replicated.yml');
 const compose = readYaml<ComposeFile>(FILE);
 const topology = loadTopologyFile(repoPath('cluster', 'compose-replicated.json'));
+/** What compose would read from the shell for `${STALKD_SHARD_TOKEN:?…}`. */
+const TOKEN = 'test-token-1';
 const parsed = Object.entries(compose.services)
   .filter(([, s]) => s.image === 'stalkd:local')
   .map(([name, service]) => ({
     name,
     service,
-    parsed: parseOrFail(`compose service ${name}`, service.command ?? [], environmentOf(service)),
+    parsed: parseOrFail(
+      `compose service ${name}`,
+      service.command ?? [],
+      interpolate(environmentOf(service), { STALKD_SHARD_TOKEN: TOKEN }),
+    ),
   }));
+
+test('compose replicated: members and proxy take the shard token from the shell; compose requires it', () => {
+  for (const { name, service, parsed: args } of parsed) {
+    assert.match(environmentOf(service).STALKD_SHARD_TOKEN ?? '', /^\$\{STALKD_SHARD_TOKEN:\?[^}]+\}$/, name);
+    assert.equal(args.valueOf('--shard-token'), TOKEN, `${name}: --shard-token from STALKD_SHARD_TOKEN`);
+  }
+});
 
 test('compose replicated: every shard member is a service with its own named volume', () => {
   const members = topology.nodes.flatMap((n) => shardMembers(n).map((m) => m.host));
@@ -86,8 +101,16 @@ const DOCKER_COMPOSE = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compos
   existsSync(p),
 );
 if (DOCKER_COMPOSE) {
-  test('compose replicated: Debian docker-compose accepts it (config -q)', () => {
-    const r = spawnSync(DOCKER_COMPOSE, ['-f', FILE, 'config', '-q'], { encoding: 'utf8' });
+  test('compose replicated: Debian docker-compose accepts it (config -q), and not without the token', () => {
+    const config = (env: Record<string, string>) =>
+      spawnSync(DOCKER_COMPOSE, ['-f', FILE, 'config', '-q'], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '', ...env },
+      });
+    const r = config({ STALKD_SHARD_TOKEN: TOKEN });
     assert.equal(r.status, 0, r.stderr);
+    const unset = config({});
+    assert.notEqual(unset.status, 0, 'refuses to start without a shard token');
+    assert.match(unset.stderr, /STALKD_SHARD_TOKEN/);
   });
 }

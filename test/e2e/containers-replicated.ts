@@ -104,7 +104,8 @@ export function replicatedStack(shared: {
           services: SERVICES,
         }),
       );
-      stack.up(SERVICES);
+      // The shard token compose requires: members x-auth each other, the proxy before x-promote.
+      stack.up(SERVICES, { STALKD_SHARD_TOKEN: `e2e-${process.pid}-${Date.now()}` });
       // Ready to lose a primary: every shard has two in-sync standbys as the proxy sees it.
       await pollUntil(
         'every shard with two in-sync standbys (proxy metrics)',

@@ -14,8 +14,18 @@ import { repoPath } from './deploy-files';
 
 export const BASE_IMAGE = 'localhost/stalkd-base:node';
 
-export function run(command: string, args: readonly string[], timeoutMs = 300_000): string {
-  const r = spawnSync(command, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+export function run(
+  command: string,
+  args: readonly string[],
+  timeoutMs = 300_000,
+  env: Record<string, string> = {},
+): string {
+  const r = spawnSync(command, args, {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, ...env },
+  });
   if (r.status !== 0) {
     throw new Error(`${command} ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr || r.stdout}`);
   }
@@ -175,8 +185,9 @@ export class ComposeProject {
     return `${this.name}_${service}_1`;
   }
 
-  up(services: readonly string[]): void {
-    run('podman-compose', ['-p', this.name, '-f', this.composeFile, 'up', '-d', ...services], 180_000);
+  /** `up -d` of `services`; `env` is the shell compose interpolates `${NAME}` from. */
+  up(services: readonly string[], env: Record<string, string> = {}): void {
+    run('podman-compose', ['-p', this.name, '-f', this.composeFile, 'up', '-d', ...services], 180_000, env);
   }
 
   containers(): string[] {

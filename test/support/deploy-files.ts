@@ -73,6 +73,27 @@ export function environmentOf(service: ComposeService): Record<string, string> {
   );
 }
 
+/**
+ * `environment` values as compose makes them from the shell's `vars`: `${NAME}`, `${NAME:-default}`,
+ * `${NAME:?message}` (compose refuses to run when NAME is unset: so does this, by throwing).
+ */
+export function interpolate(
+  env: Record<string, string>,
+  vars: Record<string, string>,
+): Record<string, string> {
+  const value = (text: string) =>
+    text.replace(
+      /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([-?])([^}]*))?\}/g,
+      (_, name: string, op?: string, arg?: string) => {
+        const v = vars[name];
+        if (v !== undefined && v !== '') return v;
+        if (op === '?') throw new Error(`${name} is not set: ${arg}`);
+        return op === '-' ? (arg ?? '') : '';
+      },
+    );
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, value(v)]));
+}
+
 /** A container command line parsed by the project's CLI, or an assertion failure naming it. */
 export function parseOrFail(where: string, args: readonly string[], env: Record<string, string> = {}) {
   try {

@@ -144,3 +144,42 @@ export function podEnvironment(
   }
   return env;
 }
+
+/** The label that says a replicated member StatefulSet's rank (0: the initial primaries). */
+export const RANK_LABEL = 'stalkd.io/rank';
+
+export interface MemberPod {
+  set: Any;
+  rank: number;
+  ordinal: number;
+  name: string;
+  labels: Record<string, string>;
+  /** Its container's command line as the kubelet starts it (args + environment), parsed by the CLI. */
+  args: ReturnType<typeof parseOrFail>;
+}
+
+/** The member StatefulSets of a rendered replicated tree (deploy/k8s/replicated), by rank. */
+export function memberSets(objects: readonly K8sObject[]): Any[] {
+  return (objects as readonly Any[])
+    .filter((o) => o.kind === 'StatefulSet')
+    .sort((a, b) => Number(a.metadata.labels[RANK_LABEL]) - Number(b.metadata.labels[RANK_LABEL]));
+}
+
+/** Every pod of `sets` with its command line; Secret keys from `secrets` ("name/key"). */
+export function memberPods(sets: readonly Any[], secrets: Record<string, string>): MemberPod[] {
+  return sets.flatMap((set) =>
+    Array.from({ length: set.spec.replicas as number }, (_, ordinal) => {
+      const c = only(podOf(set).spec.containers, `${set.metadata.name} container`);
+      const env = podEnvironment(set, c, ordinal, secrets);
+      const { name, labels } = statefulPod(set, ordinal);
+      return {
+        set,
+        rank: Number(set.metadata.labels[RANK_LABEL]),
+        ordinal,
+        name,
+        labels,
+        args: parseOrFail(name, c.args ?? [], env),
+      };
+    }),
+  );
+}
