@@ -15,7 +15,7 @@ import type { Request, RequestOf } from '../protocol/commands';
 import type { Dialect } from '../protocol/dialect';
 import { lineReply, okYaml, REPLY, type ReplyBytes, yamlList } from '../protocol/replies';
 import type { Reply } from '../protocol/reply-parser';
-import { putIntoLine, requestLine } from '../protocol/request-line';
+import { putIntoLine, putLine, requestLine } from '../protocol/request-line';
 import type { CountedCommand } from '../protocol/stats';
 import { handleListTubes, handleStats } from './fanout';
 import { kickAcross, pauseTubeAcross, peekAcross, statsTubeAcross } from './holder-ops';
@@ -127,13 +127,9 @@ class RequestForward extends Forward {
     private readonly dialect: Dialect,
     /** Set for a read-only request: sent again once its shard serves again (read-retry.ts). */
     private readonly retryFor: ClientSession | null = null,
+    head = requestLine(req, nodeId),
   ) {
-    super(
-      conn,
-      requestLine(req, nodeId),
-      req.op === 'put' ? req.body : undefined,
-      conn.backend.replyTimeoutMs,
-    );
+    super(conn, head, req.op === 'put' ? req.body : undefined, conn.backend.replyTimeoutMs);
   }
 
   /** A read-only request whose connection failed goes once more, once the shard serves again. */
@@ -175,19 +171,28 @@ class LanePutForward extends RequestForward implements LanePut {
     dialect: Dialect,
     private readonly tube: string,
   ) {
-    super(conn, put, 0, dialect);
+    // The line is made once the lane knows what its node takes (setLine).
+    super(conn, put, 0, dialect, null, '');
   }
 
   protected override transmit(): void {
     if (!PutLane.of(this.conn.link).put(this.tube, this)) process.nextTick(resolveNull, this);
   }
 
-  intoTube(tube: string): boolean {
+  setLine(tube: string | null): boolean {
     const { pri, delayMs, ttrMs, body } = this.put;
-    const line = putIntoLine(tube, pri, delayMs / 1000, ttrMs / 1000, body.length - 2);
-    if (line.length > MAX_NODE_LINE) return false;
-    this.head = line;
-    return true;
+    const delay = delayMs / 1000;
+    const ttr = ttrMs / 1000;
+    const bytes = body.length - 2;
+    if (tube !== null) {
+      const line = putIntoLine(tube, pri, delay, ttr, bytes);
+      if (line.length <= MAX_NODE_LINE) {
+        this.head = line;
+        return true;
+      }
+    }
+    this.head = putLine(pri, delay, ttr, bytes);
+    return false;
   }
 }
 

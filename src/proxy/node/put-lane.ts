@@ -31,8 +31,11 @@ import type { NodeChannel, NodeHandle, NodeRequest } from '../types';
 
 /** A put the lane carries: it can name its tube in its own command line instead of a `use`. */
 export interface LanePut extends NodeRequest {
-  /** Its line becomes `x-put <tube> …`; false (line unchanged) when that would not fit a node's line. */
-  intoTube(tube: string): boolean;
+  /**
+   * Makes its line: `x-put <tube> …` for a tube (true), or `put …` (false) for null or when that
+   * line would not fit a node's.
+   */
+  setLine(tube: string | null): boolean;
 }
 
 /** The longest command line a node reads, without its CRLF. */
@@ -91,7 +94,7 @@ export class PutLane {
   put(tube: string, req: LanePut): boolean {
     const channel = this.open();
     if (!channel) return false;
-    if (!this.putInto || !req.intoTube(tube)) this.use(channel, tube, req.timeoutMs);
+    if (!req.setLine(this.putInto ? tube : null)) this.use(channel, tube, req.timeoutMs);
     channel.submit(req);
     if (!this.flushQueued && isFlushable(channel)) {
       this.flushQueued = true;
