@@ -5,7 +5,9 @@
  * (test/support/failover-ledger.ts, the fault test's), `podman kill -s KILL` takes one shard's
  * primary container, and that shard's tubes must take puts again within 3 s while the other shards
  * never stop; the killed container, started again, rejoins as an in-sync standby of the new
- * primary, and every acknowledged put is reserved afterwards. Then everything is torn down.
+ * primary; a standby whose process is killed (not the container: a crash) is started again by
+ * `restart: unless-stopped` and rejoins; and every acknowledged put is reserved afterwards. Then
+ * everything is torn down.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,8 +34,12 @@ const KILLED = 1;
 const START_TIMEOUT_MS = 90_000;
 /** The issue's bound on a killed primary's shard taking writes again (--failover-after-ms 2000). */
 const RESUME_WITHIN_MS = 3000;
-/** The other shards' writes never stop for this long meanwhile (as in the fault test). */
-const OTHER_SHARD_GAP_MS = 1000;
+/**
+ * The other shards' writes never pause this long meanwhile: well under the killed shard's outage
+ * (≥ --failover-after-ms 2000), so a shard held up by the failover fails it; above the fault test's
+ * 1 s, as producers through podman's port forwarding on a loaded machine paused up to 0.74 s.
+ */
+const OTHER_SHARD_GAP_MS = 1500;
 
 type Roles = Record<string, Record<string, string>>;
 
@@ -233,6 +239,37 @@ export function replicatedStack(shared: {
         `${promoted}:11300`,
         'the proxy stays on the new primary',
       );
+    });
+
+    test('replicated: a member whose process dies by itself is restarted by its restart policy and rejoins in sync', async () => {
+      // Not `podman kill` (a stop by hand, which restart: unless-stopped leaves stopped): the
+      // member's own process killed, as a crash or the OOM killer would.
+      const victim = MEMBERS[0]?.[1] as (typeof MEMBERS)[number][number];
+      const c = stack.container(victim.host);
+      const inspect = (format: string) => run('podman', ['inspect', c, '--format', format]).trim();
+      const restarts = Number(inspect('{{.RestartCount}}'));
+      process.kill(Number(inspect('{{.State.Pid}}')), 'SIGKILL');
+      await pollUntil(
+        `${victim.host} started again by podman`,
+        async () =>
+          Number(inspect('{{.RestartCount}}')) > restarts && inspect('{{.State.Status}}') === 'running'
+            ? true
+            : undefined,
+        START_TIMEOUT_MS,
+        100,
+      );
+      const entry = memberAddress(MEMBERS[0]?.[0] as (typeof MEMBERS)[number][number]);
+      await pollUntil(
+        `${victim.host} an in-sync standby of ${entry} again`,
+        async () => {
+          const r = memberRoles(stack)[memberAddress(victim)];
+          return r?.role === 'standby' && r['in-sync'] === 'true' && r.primary === entry ? true : undefined;
+        },
+        START_TIMEOUT_MS,
+        250,
+      );
+      const samples = await proxySamples();
+      assert.equal(primaryOf(samples, 0), entry, 'shard 0 kept its primary');
     });
 
     test('replicated: every acknowledged put is reserved afterwards, once, under its own id', async () => {
