@@ -276,14 +276,20 @@ export class Member implements ShardControl {
     this.host?.armTimer();
   }
 
-  /** A higher term is known: confirm nothing more, drop the clients, follow (after discovery). */
-  private beginStepDown(reason: string, term: number): void {
+  /**
+   * A higher term is known: confirm nothing more, drop the clients, follow (after discovery).
+   * `replyFirst`: a fence asked — its connection is a client's too, and must carry the `FENCED`
+   * reply before the clients are dropped (the candidate counts it), so they are dropped once the
+   * request is answered; nothing can be confirmed meanwhile (the log is frozen, writes refused).
+   */
+  private beginStepDown(reason: string, term: number, replyFirst = false): void {
     if (this.role !== Role.Primary) return;
     this.log.freeze();
     this.role = Role.Standby;
     if (term > this.state.term) this.persist({ term });
     this.options.log.warn(`replication: stepping down at term ${this.state.term}: ${reason}`);
-    this.host?.dropClients();
+    if (replyFirst) queueMicrotask(() => this.host?.dropClients());
+    else this.host?.dropClients();
   }
 
   private async stepDown(reason: string, term: number): Promise<void> {
@@ -342,7 +348,7 @@ export class Member implements ShardControl {
     this.persist({ term });
     this.quickLooks.reset();
     if (before === Role.Primary) {
-      this.beginStepDown(`fenced by a candidate at term ${term}`, term);
+      this.beginStepDown(`fenced by a candidate at term ${term}`, term, true);
       void this.serial(() => this.stepDown(`fenced at term ${term}`, term));
     } else {
       this.standby.end(`fenced at term ${term}`);

@@ -2,7 +2,8 @@
  * The fence round of `x-promote` (docs/replication.md, "Promotion"): the candidate sends
  * `x-fence TERM LAST_TERM LAST_LSN MEMBER` to every peer and may lead only once enough standbys
  * have adopted its term — then the old primary cannot gather K acknowledgements any more — and
- * none of them has a more advanced log than its own.
+ * none of them has a more advanced log than its own. The old primary itself, fenced, counts when
+ * the candidate holds its whole log.
  */
 import { askPeer, formatAddress, type PeerAddress } from './peer';
 import { compareLogs, type StandbyPosition } from './terms';
@@ -60,10 +61,18 @@ export function fenceVerdict(
   let fenced = 0;
   for (const a of answers) {
     const m = /^FENCED (\S+) (\d+) (\d+)$/.exec(a.line ?? '');
-    if (!m || m[1] === 'primary') continue;
+    if (!m) continue;
+    const theirs = compareLogs({ lastTerm: Number(m[2]), lastLsn: Number(m[3]) }, own);
+    if (m[1] === 'primary') {
+      // The old primary stepped down at this fence, so it confirms nothing more, and everything it
+      // confirmed is in its log: held whole by the candidate, that is as good as a standby fenced
+      // (a primary cut off from the proxies, its other standby dead). A longer log may hold changes
+      // confirmed by standbys not fenced here — or an unconfirmed tail: not counted, not a refusal.
+      if (theirs <= 0) fenced++;
+      continue;
+    }
     fenced++;
-    if (compareLogs({ lastTerm: Number(m[2]), lastLsn: Number(m[3]) }, own) > 0)
-      return `NOT_MOST_ADVANCED ${a.address}`;
+    if (theirs > 0) return `NOT_MOST_ADVANCED ${a.address}`;
   }
   const need = Math.max(0, needed);
   return fenced < need ? `NOT_FENCED ${fenced} ${need}` : undefined;

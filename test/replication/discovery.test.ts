@@ -121,4 +121,17 @@ describe('the fence verdict (start-up claims and x-promote alike)', () => {
     );
     assert.equal(fenceVerdict(answers('FENCED standby 1 40'), own, 1, true, 2), 'TERM_NOT_HIGHER 2');
   });
+
+  test('the old primary fenced counts when the candidate holds its whole log (it stepped down; all it confirmed is there)', () => {
+    // A primary cut off from the proxies and a standby dead: the old primary is the only peer left.
+    assert.equal(fenceVerdict(answers('FENCED primary 1 40', 'NO_ANSWER'), own, 1, false, 2), undefined);
+    assert.equal(fenceVerdict(answers('FENCED primary 1 39'), own, 1, false, 2), undefined);
+    // Its log is longer: what it confirmed may be missing here; it does not count, and is no reason
+    // to refuse NOT_MOST_ADVANCED (its tail may be unconfirmed).
+    assert.equal(fenceVerdict(answers('FENCED primary 1 41'), own, 1, false, 2), 'NOT_FENCED 0 1');
+    assert.equal(
+      fenceVerdict(answers('FENCED primary 1 41', 'FENCED standby 1 40'), own, 1, false, 2),
+      undefined,
+    );
+  });
 });

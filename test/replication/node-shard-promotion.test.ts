@@ -4,7 +4,7 @@
  * default waits forever, so nothing confirmed went past it without a standby — but the other
  * standby went on confirming; promoting the one left behind is refused NOT_MOST_ADVANCED, the
  * more advanced one is promoted and the other follows it with every confirmed job; with no peer
- * to fence, NOT_FENCED.
+ * to fence, NOT_FENCED; the old primary's own fence counts when the candidate holds its whole log.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
@@ -70,6 +70,27 @@ describe('x-promote in a shard of three', () => {
     await shard.kill(2);
     assert.equal(await ask(s1, 'x-promote 4'), 'NOT_FENCED 0 1');
     assert.deepEqual([(await role(s1)).get('role'), (await role(s1)).get('term')], ['standby', '4']);
+  });
+});
+
+describe('the old primary fenced', () => {
+  test('answers FENCED primary, and counts for a candidate holding its whole log: one standby dead, the other promoted', async () => {
+    const shard = await makeShard(3);
+    shards.push(shard);
+    const [p, s1] = shard.members.map((m) => m.port) as [number, number, number];
+    await Promise.all([shard.start(0), shard.start(1), shard.start(2)]);
+    await untilRole(p, { role: 'primary', 'in-sync-standbys': '2' });
+    const c = await MiniClient.connect(p);
+    for (let i = 0; i < 5; i++) assert.match((await c.put(`job ${i}`)).line, /^INSERTED /);
+    c.close();
+    await untilRole(s1, { 'last-lsn': (await role(p)).get('last-lsn') as string });
+    // The other standby dies: the old primary is the only peer left to fence (as when it is cut
+    // off from the proxies but not from its peers). Its FENCED reply reaches the candidate before
+    // it drops its clients, and counts: the candidate holds everything it confirmed.
+    await shard.kill(2);
+    assert.match(await ask(s1, 'x-promote 2'), /^PROMOTED 2 \d+$/);
+    await untilRole(p, { role: 'standby', primary: `127.0.0.1:${s1}`, 'in-sync': 'true' });
+    assert.match(await ask(s1, 'put 0 0 60 5', 'after'), /^INSERTED /);
   });
 });
 
