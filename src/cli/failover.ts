@@ -54,6 +54,14 @@ function describe(a: Answer): string {
   return `  ${memberAddress(a.member)}  ${r.role} term ${r.term}, log at term ${r.lastTerm} LSN ${r.lastLsn}${sync}`;
 }
 
+/**
+ * A proxy that cannot promote (e.g. `NOT_FENCED`: too few peers answer) tries again at every look,
+ * each time at a higher term, and the operator's x-promote may come just after one of those tries:
+ * `TERM_NOT_HIGHER`. The roles are asked again and the promotion retried at the new highest term,
+ * this many times in all.
+ */
+const ATTEMPTS = 5;
+
 /** Exit code: 0 promoted, 1 refused or failed, 2 no such shard. */
 export async function runFailover(
   shardName: string,
@@ -67,11 +75,37 @@ export async function runFailover(
     return 2;
   }
   const members = shardMembers(node);
-  const answers: Answer[] = await Promise.all(
-    members.map(async (member) => ({ member, role: await askMemberRole(member, opts.timeoutMs) })),
-  );
-  print(`shard ${node.name}:`);
-  for (const a of answers) print(describe(a));
+  let firstPrimaryTerm: number | undefined;
+  for (let attempt = 1; ; attempt++) {
+    const answers: Answer[] = await Promise.all(
+      members.map(async (member) => ({ member, role: await askMemberRole(member, opts.timeoutMs) })),
+    );
+    const primaryTerm = highestPrimaryTerm(answers);
+    firstPrimaryTerm ??= primaryTerm;
+    if (primaryTerm > firstPrimaryTerm) {
+      print(`shard ${node.name} has a new primary at term ${primaryTerm} (promoted meanwhile): nothing done`);
+      return 1;
+    }
+    if (attempt === 1) print(`shard ${node.name}:`);
+    if (attempt === 1) for (const a of answers) print(describe(a));
+    const outcome = await promoteOnce(answers, opts, print, attempt === 1);
+    if (outcome !== 'raced' || attempt === ATTEMPTS) return outcome === 'promoted' ? 0 : 1;
+    print('another promotion attempt raised the term meanwhile (a proxy trying): asking again');
+  }
+}
+
+/** The highest term a member answering as primary has, or 0. */
+function highestPrimaryTerm(answers: readonly Answer[]): number {
+  return Math.max(0, ...answers.map((a) => (a.role?.role === MemberRoleName.Primary ? a.role.term : 0)));
+}
+
+/** Chooses the standby and sends x-promote once: promoted, refused, or raced (TERM_NOT_HIGHER). */
+async function promoteOnce(
+  answers: Answer[],
+  opts: FailoverCommandOptions,
+  print: (line: string) => void,
+  warn: boolean,
+): Promise<'promoted' | 'refused' | 'raced'> {
   const standbys = answers
     .filter((a): a is { member: TopologyMember; role: MemberRole } => a.role?.role === MemberRoleName.Standby)
     .sort((x, y) => compareLogs(x.role, y.role));
@@ -83,24 +117,41 @@ export async function runFailover(
         ? 'no standby answers: nothing to promote'
         : 'no standby is in sync: a promotion can lose confirmed changes; run again with --force to accept that',
     );
-    return 1;
+    return 'refused';
   }
-  if (opts.force && !chosen.role.inSync) print(lossWarning(chosen, answers));
+  if (opts.force && warn) {
+    const warning = lossWarning(chosen, answers);
+    if (warning) print(warning);
+  }
   const term = Math.max(...answers.map((a) => a.role?.term ?? 0)) + 1;
   const address = memberAddress(chosen.member);
   print(`promoting ${address} at term ${term}${opts.force ? ' (forced)' : ''}`);
   const reply = await promoteMember(chosen.member, term, opts.force, opts.shardToken, PROMOTE_TIMEOUT_MS);
   print(`${address}: ${reply ?? 'no answer'}`);
-  return reply?.startsWith('PROMOTED ') ? 0 : 1;
+  if (reply?.startsWith('PROMOTED ')) return 'promoted';
+  return reply?.startsWith('TERM_NOT_HIGHER ') ? 'raced' : 'refused';
 }
 
-/** What a forced promotion of `chosen` gives up, as far as the members' answers tell. */
-function lossWarning(chosen: { member: TopologyMember; role: MemberRole }, answers: Answer[]): string {
-  const primary = answers.find((a) => a.role?.role === MemberRoleName.Primary);
+/**
+ * What a forced promotion of `chosen` gives up, as far as the members' answers tell, or undefined
+ * when nothing can be lost (it is in sync and every other member answered: the fence it skips
+ * would have found nothing more advanced).
+ */
+function lossWarning(
+  chosen: { member: TopologyMember; role: MemberRole },
+  answers: Answer[],
+): string | undefined {
+  const address = memberAddress(chosen.member);
   const from = `LSN ${chosen.role.lastLsn} (term ${chosen.role.lastTerm})`;
+  if (chosen.role.inSync) {
+    const silent = answers.filter((a) => !a.role).map((a) => memberAddress(a.member));
+    if (silent.length === 0) return undefined;
+    return `WARNING: ${address} is in sync, but ${silent.join(', ')} ${silent.length === 1 ? 'does' : 'do'} not answer: a change the former primary confirmed after ${from} that reached only members that do not answer is lost (the fence round that would compare their logs is skipped).`;
+  }
+  const primary = answers.find((a) => a.role?.role === MemberRoleName.Primary);
   if (!primary?.role) {
-    return `WARNING: ${memberAddress(chosen.member)} is not in sync. Every change the former primary confirmed after ${from} is lost; the primary does not answer, so how many is unknown.`;
+    return `WARNING: ${address} is not in sync. Every change the former primary confirmed after ${from} is lost; the primary does not answer, so how many is unknown.`;
   }
   const lost = Math.max(0, primary.role.confirmedLsn - chosen.role.lastLsn);
-  return `WARNING: ${memberAddress(chosen.member)} is not in sync. The primary ${memberAddress(primary.member)} has confirmed up to LSN ${primary.role.confirmedLsn}: ${lost} log records after ${from} are lost (the primary steps down and drops them when it follows).`;
+  return `WARNING: ${address} is not in sync. The primary ${memberAddress(primary.member)} has confirmed up to LSN ${primary.role.confirmedLsn}: ${lost} log records after ${from} are lost (the primary steps down and drops them when it follows).`;
 }

@@ -79,3 +79,39 @@ test('failover cli: no in-sync standby — refused, nothing sent; --force promot
   );
   assert.equal((await run('nope', file)).code, 2);
 });
+
+test('failover cli: a term raised between x-role and x-promote (a proxy trying) — asked again, promoted above it', async () => {
+  const { file, members } = await shardFile(standby(20, true), standby(18, false));
+  (members[0] as FakeMember).promotionsRaced = 2;
+  const { code, out } = await run('orders', file, true);
+  assert.equal(code, 0, out);
+  assert.deepEqual(
+    members.map((m) => m.promotes),
+    [['x-promote 5 force', 'x-promote 6 force', 'x-promote 7 force'], []],
+  );
+  assert.match(out, /TERM_NOT_HIGHER 5\n.*asking again/);
+  assert.match(out, /PROMOTED 7 21/);
+  // In sync, but the former primary does not answer: what it confirmed past LSN 20 with only a
+  // silent member's acknowledgement is lost — said once, before the first x-promote.
+  assert.equal(
+    out.match(/WARNING: 127\.0\.0\.1:\d+ is in sync, but 127\.0\.0\.1:\d+ does not answer/g)?.length,
+    1,
+  );
+});
+
+test('failover cli: a standby promoted by someone else meanwhile — nothing more is done', async () => {
+  const { file, members } = await shardFile(standby(20, true), standby(18, true));
+  const first = members[0] as FakeMember;
+  first.promotionsRaced = 1;
+  // The race's winner: the other standby, promoted at the term the first x-promote is refused.
+  first.onPromote = (term) => {
+    (members[1] as FakeMember).state = { role: 'primary', term, lastTerm: term, lastLsn: 19, inSync: true };
+  };
+  const { code, out } = await run('orders', file);
+  assert.equal(code, 1, out);
+  assert.match(out, /new primary at term 5 \(promoted meanwhile\): nothing done/);
+  assert.deepEqual(
+    members.map((m) => m.promotes),
+    [['x-promote 5'], []],
+  );
+});

@@ -24,6 +24,13 @@ export class FakeMember {
   private nextId = 1;
   /** When set, x-promote is answered this line (a promotion that lost a race elsewhere). */
   refusePromotion: string | null = null;
+  /**
+   * The next this many x-promotes find their term already known (a proxy's attempt at that term
+   * came first): TERM_NOT_HIGHER, the term raised.
+   */
+  promotionsRaced = 0;
+  /** Called with each x-promote's term before it is answered (what happens elsewhere meanwhile). */
+  onPromote: ((term: number) => void) | null = null;
 
   private constructor(
     private server: Server,
@@ -123,7 +130,12 @@ export class FakeMember {
   }
 
   private promote(term: number, force: boolean): string {
+    this.onPromote?.(term);
     if (this.refusePromotion !== null) return this.refusePromotion;
+    if (this.promotionsRaced > 0) {
+      this.promotionsRaced--;
+      this.state = { ...this.state, term: Math.max(this.state.term, term) };
+    }
     const s = this.state;
     if (s.role !== 'standby') return 'NOT_STANDBY';
     if (term <= s.term) return `TERM_NOT_HIGHER ${s.term}`;
