@@ -1,6 +1,7 @@
 /**
- * The cluster of issue 17's fault test and its faults, shared by test/e2e/failover-fault.test.ts and
- * bench/failover-soak.ts: 3 shards × (primary + 2 standbys) as `stalkd node` processes, shard 2's
+ * The cluster of issue 17's fault test and its faults, shared by test/e2e/failover-fault.test.ts,
+ * bench/failover-soak.ts and the two-failure tests (test/e2e/failover-two-*.test.ts): 3 shards ×
+ * (primary + 2 standbys) as `stalkd node` processes (or fewer shards and proxies), the last shard's
  * members reached by the proxies through a relay each (so whichever leads can be cut off), 2
  * proxies; each fault waits for the shard to write again (ledger entries) and for the killed or
  * cut-off member to rejoin.
@@ -26,20 +27,30 @@ export interface ClusterOptions {
   nodeTimeoutMs: number;
   /** Whatever was started is stopped by these (in reverse). */
   cleanups: Array<() => Promise<unknown>>;
+  /** How many shards (default SHARDS) and proxies (default 2). */
+  shards?: number;
+  proxies?: number;
+  /** The --node-timeout-ms of proxy p, if not nodeTimeoutMs (proxies that wait differently). */
+  nodeTimeoutMsOf?: ((proxy: number) => number) | undefined;
 }
 
 export interface Cluster {
   shards: Shard[];
-  /** Shard 2's members as the proxies reach them (their peers reach each other directly). */
+  /** The last shard's members as the proxies reach them (their peers reach each other directly). */
   relays: TcpRelay[];
+  /** The index of the shard behind `relays`. */
+  relayed: number;
   proxies: Array<{ port: number; args: string[]; process: StalkdProcess }>;
   tubes: string[];
+  /** The proxies' --topology (also for `stalkd failover`). */
+  topologyFile: string;
 }
 
 export async function startFailoverCluster(o: ClusterOptions): Promise<Cluster> {
   const cleanups = o.cleanups;
   const shards: Shard[] = [];
-  for (let i = 0; i < SHARDS; i++) {
+  const relayed = (o.shards ?? SHARDS) - 1;
+  for (let i = 0; i <= relayed; i++) {
     const shard = await makeShard(3, ['--node-name', `node-${i}`, '--node-index', String(i)]);
     cleanups.push(() => shard.stopAll());
     await Promise.all(shard.members.map((_, m) => shard.start(m)));
@@ -48,15 +59,15 @@ export async function startFailoverCluster(o: ClusterOptions): Promise<Cluster> 
   await Promise.all(
     shards.map((s) => untilRole(s.members[0]?.port as number, { role: 'primary', 'in-sync-standbys': '2' })),
   );
-  // Shard 2's members are reached by the proxies through relays (their peers reach them directly).
+  // The last shard's members are reached by the proxies through relays (their peers reach them directly).
   const relays: TcpRelay[] = [];
-  for (const m of (shards[2] as Shard).members) {
+  for (const m of (shards[relayed] as Shard).members) {
     const relay = await TcpRelay.start(m.port);
     cleanups.push(() => relay.close());
     relays.push(relay);
   }
   const viaProxies = (s: number, m: number): number =>
-    s === 2 ? (relays[m] as TcpRelay).port : (shards[s]?.members[m]?.port as number);
+    s === relayed ? (relays[m] as TcpRelay).port : (shards[s]?.members[m]?.port as number);
   const dir = tempDir();
   const topologyFile = join(dir, 'topology.json');
   const nodes = shards.map((s, i) => ({
@@ -72,7 +83,7 @@ export async function startFailoverCluster(o: ClusterOptions): Promise<Cluster> 
     for (let n = 0; ; n++) if (placement.ownerOf(`jobs-${n}`).index === i) return `jobs-${n}`;
   });
   const proxies = [];
-  for (let p = 0; p < 2; p++) {
+  for (let p = 0; p < (o.proxies ?? 2); p++) {
     const port = await freePort();
     const args = [
       'proxy',
@@ -83,7 +94,7 @@ export async function startFailoverCluster(o: ClusterOptions): Promise<Cluster> 
       '--topology',
       topologyFile,
       '--node-timeout-ms',
-      String(o.nodeTimeoutMs),
+      String(o.nodeTimeoutMsOf?.(p) ?? o.nodeTimeoutMs),
       '--failover-after-ms',
       String(o.failoverAfterMs),
     ];
@@ -91,7 +102,7 @@ export async function startFailoverCluster(o: ClusterOptions): Promise<Cluster> 
     cleanups.push(() => proxy.process.kill()); // the one running at the end (killProxy restarts it)
     proxies.push(proxy);
   }
-  return { shards, relays, proxies, tubes };
+  return { shards, relays, relayed, proxies, tubes, topologyFile };
 }
 
 /** The index of the member of `shard` that says it is primary at the highest term. */
@@ -170,21 +181,22 @@ export async function killProxy(c: Cluster, ledger: FailoverLedger, p: number): 
   // possibly before kill() has seen the process exit.
   const fault = ledger.fault('kill-proxy', null);
   await proxy.process.kill();
-  for (let s = 0; s < SHARDS; s++) await acknowledgedSince(ledger, s, fault.atMs, 10);
+  for (let s = 0; s < c.shards.length; s++) await acknowledgedSince(ledger, s, fault.atMs, 10);
   proxy.process = await startStalkd(proxy.args);
 }
 
-/** Cuts shard 2's primary off from the proxies (its relay stops forwarding), then lets it rejoin. */
+/** Cuts the relayed shard's primary off from the proxies (its relay stops forwarding), then lets it rejoin. */
 export async function cutPrimary(c: Cluster, ledger: FailoverLedger): Promise<void> {
-  const i = await primaryOf(c.shards[2] as Shard);
+  const s = c.relayed;
+  const i = await primaryOf(c.shards[s] as Shard);
   const relay = c.relays[i] as TcpRelay;
   relay.cut();
-  const fault = ledger.fault('cut-primary', 2);
-  await acknowledgedSince(ledger, 2, fault.atMs, 1).catch(async (err: Error) => {
-    throw new Error(`${err.message}\n${await situation(c, 2)}`);
+  const fault = ledger.fault('cut-primary', s);
+  await acknowledgedSince(ledger, s, fault.atMs, 1).catch(async (err: Error) => {
+    throw new Error(`${err.message}\n${await situation(c, s)}`);
   });
   relay.restore();
-  await rejoined(c.shards[2] as Shard, i);
+  await rejoined(c.shards[s] as Shard, i);
 }
 
 /** Producers (one per proxy and shard) and consumers (one per proxy) through both proxies. */
@@ -199,7 +211,7 @@ export async function startTraffic(
     traffic.consumer(proxy.port, c.tubes);
   }
   cleanups.push(() => traffic.stopAll());
-  for (let s = 0; s < SHARDS; s++) await acknowledgedSince(ledger, s, 0, 20);
+  for (let s = 0; s < c.shards.length; s++) await acknowledgedSince(ledger, s, 0, 20);
   return traffic;
 }
 
@@ -212,9 +224,11 @@ export async function drain(
   c: Cluster,
   ledger: FailoverLedger,
   traffic: TrafficRun,
+  /** Acknowledged puts not to wait for (a forced promotion gave them up). */
+  givenUp: ReadonlySet<string> = new Set(),
 ): Promise<Map<string, string>> {
   traffic.stopProducers();
-  const acked = ledger.puts.filter((p) => p.id !== null);
+  const acked = ledger.puts.filter((p) => p.id !== null && !givenUp.has(p.body));
   await pollUntil(
     'every acknowledged put delivered',
     async () => {
@@ -224,7 +238,7 @@ export async function drain(
     30_000,
     100,
   ).catch(() => undefined); // the ledger's accounting names what is missing
-  const lost = ledger.report().lost;
+  const lost = ledger.report().lost.filter((body) => !givenUp.has(body));
   const states = await Promise.all(lost.map((body) => explainMissing(c, ledger, body)));
   await traffic.stopAll();
   return new Map(lost.map((body, i) => [body, states[i] as string]));
@@ -286,7 +300,7 @@ export async function explainMissing(c: Cluster, ledger: FailoverLedger, body: s
 }
 
 /** What the proxies logged about shard `s` and what its members say now (for a failure message). */
-async function situation(c: Cluster, s: number): Promise<string> {
+export async function situation(c: Cluster, s: number): Promise<string> {
   const shard = c.shards[s] as Shard;
   const roles = await Promise.all(
     shard.members.map(async (m) => {
