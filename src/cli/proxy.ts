@@ -236,8 +236,14 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<void> {
         });
         transitions.reconnected(shard);
       },
+      // Rate-limited per shard and kind of answer (its numbers left out): a new reason is logged
+      // at once — `no standby answers`, then `no in-sync standby` once a member is back.
       promotionRefused: (shard, member, answer) =>
-        log.warnLimited(`promotion-${shard}`, 'no failover', { shard, member, answer }),
+        log.warnLimited(`promotion-${shard}-${answer.replace(/\d+/g, 'N')}`, 'no failover', {
+          shard,
+          member,
+          answer,
+        }),
     },
     maxClients: opts.maxConnections,
     maxInflight: opts.maxInflight,
