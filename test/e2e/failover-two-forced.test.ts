@@ -71,7 +71,9 @@ test('two failures: the primary and every in-sync standby die — nothing promot
   await shard.start(2);
   const left = await role(shard.members[2]?.port as number);
   assert.equal(left.get('in-sync'), 'false', 'a member started again is not in sync');
-  await untilProxyLogs(c, 0, /no failover .*no in-sync standby/);
+  await untilProxyLogs(c, 0, /no failover .*no in-sync standby/).catch((e: Error) => {
+    throw new Error(`${e.message}\n${c.proxies[0]?.process.stderr().slice(-3000)}`);
+  });
   const refused = await operatorFailover(c, false);
   assert.equal(refused.status, 1, refused.out);
   assert.match(refused.out, /no standby is in sync.*--force/);
@@ -103,7 +105,7 @@ test('two failures: the primary and every in-sync standby die — nothing promot
   await acknowledgedSince(ledger, 0, resumedAtMs, 10);
 
   await drain(c, ledger, again, givenUp);
-  assertLedger(ledger, givenUp);
+  await assertLedger(c, ledger, givenUp);
   assert.ok(givenUp.size >= 20);
   assert.deepEqual(
     ledger.report().lost.sort(),

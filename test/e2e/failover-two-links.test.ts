@@ -65,7 +65,7 @@ test('two failures: both proxies die — nothing lost; started again they find t
   }
 
   await drain(c, ledger, traffic);
-  assertLedger(ledger);
+  await assertLedger(c, ledger);
   assert.deepEqual(ledger.report().duplicatesNotAtFault, [], 'duplicates not explained by a fault');
 });
 
@@ -95,7 +95,7 @@ test('two failures: the primary cut off from the proxies and a standby dies — 
   assert.equal(await primaryOf(shard), 2);
 
   await drain(c, ledger, traffic);
-  assertLedger(ledger);
+  await assertLedger(c, ledger);
   assert.deepEqual(await primariesSharingATerm(shard.members.map((m) => m.port)), []);
   await untilProxyLogs(
     c,

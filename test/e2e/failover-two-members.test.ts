@@ -63,7 +63,7 @@ test('two failures: the primary and one standby die together — forced promotio
   assert.equal(await primaryOf(shard), 2);
 
   await drain(c, ledger, traffic);
-  assertLedger(ledger);
+  await assertLedger(c, ledger);
   assert.deepEqual(await primariesSharingATerm(shard.members.map((m) => m.port)), []);
 });
 
@@ -111,6 +111,6 @@ test('two failures: both standbys die — the primary serves reads, writes wait 
   assert.equal(await primaryOf(shard), 0, 'no failover: the primary never failed');
 
   await drain(c, ledger, traffic);
-  assertLedger(ledger);
+  await assertLedger(c, ledger);
   assert.equal((await reader.cmd(`peek ${kept}`)).line, 'NOT_FOUND', 'the acknowledged delete holds');
 });

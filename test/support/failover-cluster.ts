@@ -227,7 +227,9 @@ export async function drain(
   /** Acknowledged puts not to wait for (a forced promotion gave them up). */
   givenUp: ReadonlySet<string> = new Set(),
 ): Promise<Map<string, string>> {
-  traffic.stopProducers();
+  // Every put answered first: one acknowledged after the list below was made would be missed by
+  // the wait, and the consumers stopped before taking it (it stays ready on every member).
+  await traffic.stopProducers();
   const acked = ledger.puts.filter((p) => p.id !== null && !givenUp.has(p.body));
   await pollUntil(
     'every acknowledged put delivered',

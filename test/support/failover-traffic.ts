@@ -37,6 +37,7 @@ export class TrafficRun {
   private stopped = false;
   private consumersStopped = false;
   private readonly loops: Promise<void>[] = [];
+  private readonly producing: Promise<void>[] = [];
   private consumers = 0;
   /** What each consumer did — connect, reserve answers other than RESERVED, errors — with times. */
   readonly trace: Array<{ atMs: number; consumer: number; what: string }> = [];
@@ -44,15 +45,22 @@ export class TrafficRun {
   constructor(private readonly ledger: FailoverLedger) {}
 
   producer(proxyPort: number, shard: number, tube: string, label: string): void {
-    this.loops.push(this.produce(proxyPort, shard, tube, label));
+    const loop = this.produce(proxyPort, shard, tube, label);
+    this.loops.push(loop);
+    this.producing.push(loop);
   }
 
   consumer(proxyPort: number, tubes: readonly string[]): void {
     this.loops.push(this.consume(proxyPort, tubes));
   }
 
-  stopProducers(): void {
+  /**
+   * Stops the producers; resolves once each has its last put answered and in the ledger (a put in
+   * flight when they stop is acknowledged after: read the ledger before, and it is missing).
+   */
+  async stopProducers(): Promise<void> {
     this.stopped = true;
+    await Promise.all(this.producing);
   }
 
   async stopAll(): Promise<void> {

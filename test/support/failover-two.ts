@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { runCli } from './cli-process';
-import { type Cluster, startFailoverCluster } from './failover-cluster';
+import { type Cluster, explainMissing, startFailoverCluster } from './failover-cluster';
 import type { FailoverLedger, PutRecord } from './failover-ledger';
 import { pollUntil } from './prometheus';
 import { role, type Shard } from './shard';
@@ -111,15 +111,22 @@ export async function restartWhileWritesWait(
   );
 }
 
-/** The ledger's verdict: nothing acknowledged lost (but `givenUp`), no delete undone, no id twice. */
-export function assertLedger(ledger: FailoverLedger, givenUp: ReadonlySet<string> = new Set()): void {
+/**
+ * The ledger's verdict: nothing acknowledged lost (but `givenUp`) — each loss explained by what
+ * the members hold of it — no delete undone, no id for two jobs.
+ */
+export async function assertLedger(
+  c: Cluster,
+  ledger: FailoverLedger,
+  givenUp: ReadonlySet<string> = new Set(),
+): Promise<void> {
   const report = ledger.report();
   assert.ok(report.acknowledgedPuts > 0, 'acknowledged puts');
-  assert.deepEqual(
-    report.lost.filter((b) => !givenUp.has(b)),
-    [],
-    'acknowledged puts lost',
-  );
+  const lost = report.lost.filter((b) => !givenUp.has(b));
+  const why = await Promise.all(lost.map((body) => explainMissing(c, ledger, body)));
+  const logs =
+    lost.length === 0 ? '' : `\n${c.proxies.map((p) => p.process.stderr().slice(-2000)).join('\n--\n')}`;
+  assert.deepEqual(why, [], `acknowledged puts lost${logs}`);
   assert.deepEqual(report.resurrected, [], 'acknowledged deletes resurrected');
   assert.deepEqual(report.idsGivenTwice, [], 'ids given to two jobs');
   assert.deepEqual(report.refusedNotRedelivered, [], 'refused deletes of jobs nobody got again');
