@@ -56,11 +56,13 @@ function describe(a: Answer): string {
 
 /**
  * A proxy that cannot promote (e.g. `NOT_FENCED`: too few peers answer) tries again at every look,
- * each time at a higher term, and the operator's x-promote may come just after one of those tries:
- * `TERM_NOT_HIGHER`. The roles are asked again and the promotion retried at the new highest term,
- * this many times in all.
+ * each time at a higher term, so the operator's x-promote may come just after one of those tries
+ * (`TERM_NOT_HIGHER`) or find the member in the middle of one (`candidate`, no standby to choose).
+ * The roles are asked again — after RACE_PAUSE_MS when a try was under way — and the promotion
+ * retried at the new highest term, this many times in all.
  */
-const ATTEMPTS = 5;
+const ATTEMPTS = 10;
+const RACE_PAUSE_MS = 200;
 
 /** Exit code: 0 promoted, 1 refused or failed, 2 no such shard. */
 export async function runFailover(
@@ -76,6 +78,7 @@ export async function runFailover(
   }
   const members = shardMembers(node);
   let firstPrimaryTerm: number | undefined;
+  const said = { warning: false };
   for (let attempt = 1; ; attempt++) {
     const answers: Answer[] = await Promise.all(
       members.map(async (member) => ({ member, role: await askMemberRole(member, opts.timeoutMs) })),
@@ -88,9 +91,15 @@ export async function runFailover(
     }
     if (attempt === 1) print(`shard ${node.name}:`);
     if (attempt === 1) for (const a of answers) print(describe(a));
-    const outcome = await promoteOnce(answers, opts, print, attempt === 1);
-    if (outcome !== 'raced' || attempt === ATTEMPTS) return outcome === 'promoted' ? 0 : 1;
-    print('another promotion attempt raised the term meanwhile (a proxy trying): asking again');
+    const outcome = await promoteOnce(answers, opts, print, said);
+    if (outcome === 'promoted' || outcome === 'refused' || attempt === ATTEMPTS)
+      return outcome === 'promoted' ? 0 : 1;
+    if (outcome === 'raced') {
+      print('another promotion attempt raised the term meanwhile (a proxy trying): asking again');
+    } else {
+      print('a promotion is under way (a member is candidate): asking again shortly');
+      await new Promise((resolve) => setTimeout(resolve, RACE_PAUSE_MS));
+    }
   }
 }
 
@@ -99,19 +108,24 @@ function highestPrimaryTerm(answers: readonly Answer[]): number {
   return Math.max(0, ...answers.map((a) => (a.role?.role === MemberRoleName.Primary ? a.role.term : 0)));
 }
 
-/** Chooses the standby and sends x-promote once: promoted, refused, or raced (TERM_NOT_HIGHER). */
+/**
+ * Chooses the standby and sends x-promote once: promoted, refused, raced (TERM_NOT_HIGHER), or
+ * under way (nothing to choose while a member is candidate).
+ */
 async function promoteOnce(
   answers: Answer[],
   opts: FailoverCommandOptions,
   print: (line: string) => void,
-  warn: boolean,
-): Promise<'promoted' | 'refused' | 'raced'> {
+  /** The loss warning is printed once, before the first x-promote. */
+  said: { warning: boolean },
+): Promise<'promoted' | 'refused' | 'raced' | 'under way'> {
   const standbys = answers
     .filter((a): a is { member: TopologyMember; role: MemberRole } => a.role?.role === MemberRoleName.Standby)
     .sort((x, y) => compareLogs(x.role, y.role));
   const inSync = standbys.filter((a) => a.role.inSync);
   const chosen = opts.force ? standbys[0] : inSync[0];
   if (!chosen) {
+    if (answers.some((a) => a.role?.role === MemberRoleName.Candidate)) return 'under way';
     print(
       standbys.length === 0
         ? 'no standby answers: nothing to promote'
@@ -119,7 +133,8 @@ async function promoteOnce(
     );
     return 'refused';
   }
-  if (opts.force && warn) {
+  if (opts.force && !said.warning) {
+    said.warning = true;
     const warning = lossWarning(chosen, answers);
     if (warning) print(warning);
   }

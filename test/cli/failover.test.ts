@@ -115,3 +115,18 @@ test('failover cli: a standby promoted by someone else meanwhile — nothing mor
     [['x-promote 5'], []],
   );
 });
+
+test('failover cli: a member in the middle of a promotion (candidate) — asked again shortly, then promoted', async () => {
+  const { file, members } = await shardFile({ ...standby(20, true), role: 'candidate' });
+  const member = members[0] as FakeMember;
+  let roles = 0;
+  // A proxy's try: refused, the member is a standby again by the time it is asked a second time.
+  member.onCommand = (line) => {
+    if (line === 'x-role' && ++roles === 2) member.state = { ...standby(20, true), term: 5 };
+  };
+  const { code, out } = await run('orders', file, true);
+  assert.equal(code, 0, out);
+  assert.match(out, /candidate term 4.*\n[^]*promotion is under way.*asking again/);
+  assert.deepEqual(member.promotes, ['x-promote 6 force']);
+  assert.equal(out.match(/WARNING: .* is in sync, but .* does not answer/g)?.length, 1);
+});

@@ -31,6 +31,8 @@ export class FakeMember {
   promotionsRaced = 0;
   /** Called with each x-promote's term before it is answered (what happens elsewhere meanwhile). */
   onPromote: ((term: number) => void) | null = null;
+  /** Called with each command line before it is answered. */
+  onCommand: ((line: string) => void) | null = null;
 
   private constructor(
     private server: Server,
@@ -97,6 +99,7 @@ export class FakeMember {
         const line = buf.slice(0, eol);
         buf = buf.slice(eol + 2);
         this.commands.push(line);
+        this.onCommand?.(line);
         if (line.startsWith('put ')) bodyLeft = Number(line.split(' ')[4]) + 2;
         if (!this.stalled) socket.write(this.answer(line));
       }
