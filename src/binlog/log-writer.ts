@@ -215,6 +215,20 @@ export class LogWriter {
     return this.segments.some((s) => s.sealed);
   }
 
+  /** A sealed segment whose bytes are all written (and synced unless -F): finishSealed closes it. */
+  private finishable(s: Segment): boolean {
+    return (
+      s.sealed &&
+      !s.hasPending() &&
+      s.flushed === s.used &&
+      (this.mode === SyncMode.Never || !this.dirty.has(s))
+    );
+  }
+
+  private hasFinishable(): boolean {
+    return this.segments.some((s) => this.finishable(s));
+  }
+
   private takeAll(): PendingWrite[] {
     const writes: PendingWrite[] = [];
     for (const segment of this.segments) {
@@ -229,12 +243,15 @@ export class LogWriter {
     if (this.syncing !== undefined || this.retryTimer !== undefined) return;
     if (this.dirty.size === 0) {
       this.syncRequested = false;
-      if (this.hasSealed()) this.syncing = this.finishSealed().finally(() => this.afterSync());
+      if (this.hasFinishable()) this.syncing = this.finishSealed().finally(() => this.afterSync());
       return;
     }
     if (!this.mustSync()) {
       if (this.mode === SyncMode.Interval) this.armSyncTimer();
-      else if (this.hasSealed()) this.syncing = this.finishSealed().finally(() => this.afterSync());
+      // Only a segment that can be finished now: in -F `dirty` stays non-empty, so afterSync comes
+      // back here at once, and a sealed segment whose records are still in memory would make that a
+      // loop in microtasks that never lets the turn writing them run (test: group-commit, -F).
+      else if (this.hasFinishable()) this.syncing = this.finishSealed().finally(() => this.afterSync());
       return;
     }
     this.syncing = this.syncStep().finally(() => this.afterSync());
@@ -322,10 +339,9 @@ export class LogWriter {
    * failure there loses nothing (the tail is zeros) and is only reported.
    */
   private async finishSealed(): Promise<void> {
-    const never = this.mode === SyncMode.Never;
     for (let i = 0; i < this.segments.length; ) {
       const s = this.segments[i]!;
-      if (s.sealed && !s.hasPending() && s.flushed === s.used && (never || !this.dirty.has(s))) {
+      if (this.finishable(s)) {
         this.dirty.delete(s);
         this.segments.splice(i, 1);
         await s.finish(this.ops).catch((err: Error) => this.hooks.onFailure(err));

@@ -119,6 +119,41 @@ describe('binlog group commit', () => {
     assert.equal(ops.count('fdatasync'), 1);
   });
 
+  it('group commit: -F keeps serving while a segment sealed with unwritten records waits to be finished', async () => {
+    // A sealed segment is truncated and closed (finishSealed) once all its records are written.
+    // When the log moved on again while one was being finished, the next one had records still in
+    // memory: -F's fsync step then re-ran finishSealed in microtasks forever, and the write that
+    // would have let it finish (a later turn) never came — the process spun at 100 % CPU.
+    class HeldCloses extends FaultyFileOps {
+      closes: (() => void)[] = [];
+      hold = true;
+      override async close(fd: number): Promise<void> {
+        await super.close(fd);
+        // The last step of finishing a segment: released from here, the rest of that pass runs in
+        // microtasks, before the turn that would write the next sealed segment's records.
+        if (this.hold) await new Promise<void>((go) => this.closes.push(go));
+      }
+    }
+    const ops = new HeldCloses();
+    const dir = tempDir();
+    const { store, binlog } = await openStore(dir, { fsyncEveryMs: null, segmentBytes: 4096 }, ops);
+    const body = Buffer.alloc(1000, 'x');
+    const segments = binlog.stats().segments;
+    while (binlog.stats().segments === segments) store.put(body);
+    await durable(binlog, store.lastSeq); // written: the first sealed segment is being finished
+    while (ops.closes.length === 0) await tick();
+    const second = binlog.stats().segments;
+    while (binlog.stats().segments === second) store.put(body); // sealed again, records unwritten
+    ops.hold = false;
+    for (const go of ops.closes.splice(0)) go();
+    for (let i = 0; i < 3; i++) await tick(); // a spin in microtasks never lets this resolve
+    await durable(binlog, store.lastSeq);
+    await binlog.close();
+    const reopened = await openStore(dir, { fsyncEveryMs: null, segmentBytes: 4096 });
+    assert.equal(reopened.store.jobs.size, store.jobs.size, 'every job written');
+    await reopened.binlog.close();
+  });
+
   it('group commit: durableSeq never goes backwards and covers every earlier record', async () => {
     const { store, binlog } = await started({ fsyncEveryMs: 0 });
     const seen: number[] = [];
