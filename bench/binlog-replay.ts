@@ -1,6 +1,7 @@
 /**
  * Replay time: writes N live jobs (default 1,000,000, 100-byte bodies, a tenth buried, a tenth
- * delayed) through the binlog, closes it, then times a cold openBinlog (read + checksum + rebuild).
+ * delayed) through the binlog, closes it, then times a cold openBinlog (read + checksum + rebuild):
+ * wall time, and the process's CPU time (the figure to compare on a loaded machine).
  *
  *   node dist/bench/binlog-replay.js [--jobs 1000000] [--body 100] [--dir /path]
  */
@@ -68,8 +69,10 @@ async function main(): Promise<void> {
   const writeSeconds = (performance.now() - t0) / 1000;
   const rssBefore = process.memoryUsage().rss;
   const t1 = performance.now();
+  const cpu1 = process.cpuUsage();
   const opened = await openBinlog(dir, { fsyncEveryMs: null });
   const replaySeconds = (performance.now() - t1) / 1000;
+  const replayCpu = process.cpuUsage(cpu1);
   const rssAfter = process.memoryUsage().rss;
   if (opened.jobs.length !== JOBS) throw new Error(`replayed ${opened.jobs.length} of ${JOBS} jobs`);
   await opened.binlog.close();
@@ -79,7 +82,8 @@ async function main(): Promise<void> {
     `${JOBS} jobs, ${BODY.length}-byte bodies, ${mib(stats.diskBytes)} MiB in ${stats.segments} segments\n` +
       `write (-F):  ${writeSeconds.toFixed(2)} s  (${Math.round(JOBS / writeSeconds)} puts/s)\n` +
       `replay:      ${replaySeconds.toFixed(2)} s  (${Math.round(JOBS / replaySeconds)} jobs/s, ` +
-      `${(stats.diskBytes / 1024 / 1024 / replaySeconds).toFixed(0)} MiB/s), rss +${mib(rssAfter - rssBefore)} MiB`,
+      `${(stats.diskBytes / 1024 / 1024 / replaySeconds).toFixed(0)} MiB/s), rss +${mib(rssAfter - rssBefore)} MiB, ` +
+      `CPU ${(replayCpu.user / 1e6).toFixed(2)} s user + ${(replayCpu.system / 1e6).toFixed(2)} s system (all threads)`,
   );
 }
 
