@@ -13,9 +13,26 @@ import { encodeJobId } from './job-id';
 const CRLF = Buffer.from('\r\n', 'latin1');
 
 /** The reply words that carry an id, as bytes (numbersLine writes the digits after them). */
-const ID_WORDS = new Map<string, Buffer>(
-  ['INSERTED', 'BURIED', 'RESERVED', 'FOUND'].map((w) => [w, Buffer.from(w, 'latin1')]),
-);
+const INSERTED = Buffer.from('INSERTED', 'latin1');
+const BURIED = Buffer.from('BURIED', 'latin1');
+const RESERVED = Buffer.from('RESERVED', 'latin1');
+const FOUND = Buffer.from('FOUND', 'latin1');
+
+/**
+ * The decimal number line[from, to), or -1 when that is empty or not all digits. Read in place (no
+ * slice or Number() per reply); a number too large for a job id comes out unsafe and encodeJobId
+ * refuses it.
+ */
+function digitsAt(line: string, from: number, to: number): number {
+  if (to <= from) return -1;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const digit = line.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
 
 /**
  * Rewrites the id in `INSERTED <id>`, `BURIED <id>`, `RESERVED <id> <bytes>[ <pri>[ <createdUs>]]`
@@ -24,21 +41,35 @@ const ID_WORDS = new Map<string, Buffer>(
  */
 export function withClientId(reply: Reply, nodeIndex: number): ReplyBytes | null {
   const { word, line } = reply;
-  const withBytes = word === 'RESERVED' || word === 'FOUND';
-  if (!withBytes && word !== 'INSERTED' && word !== 'BURIED') return replyBytes(reply);
+  const wordBytes = idWordBytes(word);
+  if (wordBytes === null) return replyBytes(reply);
+  const withBytes = wordBytes === RESERVED || wordBytes === FOUND;
   const sp = word.length;
   if (line.length <= sp) return replyBytes(reply); // bare BURIED (release, bury)
   const sp2 = line.indexOf(' ', sp + 1);
   if (withBytes && sp2 < 0) return replyBytes(reply);
-  const clientId = encodeJobId(nodeIndex, Number(sp2 < 0 ? line.slice(sp + 1) : line.slice(sp + 1, sp2)));
+  const clientId = encodeJobId(nodeIndex, digitsAt(line, sp + 1, sp2 < 0 ? line.length : sp2));
   if (clientId === null) return null;
-  const wordBytes = ID_WORDS.get(word) as Buffer;
   if (!withBytes) return numbersLine(wordBytes, clientId);
   const sp3 = line.indexOf(' ', sp2 + 1);
   // The reply parser checked the byte count: 1–10 digits.
-  const bytes = Number(sp3 < 0 ? line.slice(sp2 + 1) : line.slice(sp2 + 1, sp3));
+  const bytes = digitsAt(line, sp2 + 1, sp3 < 0 ? line.length : sp3);
   const head = numbersLine(wordBytes, clientId, bytes);
   return reply.body ? [head, reply.body, CRLF] : head;
+}
+
+/** The bytes of a reply word that carries an id, else null (by length first: no string compare for most). */
+function idWordBytes(word: string): Buffer | null {
+  switch (word.length) {
+    case 8:
+      return word === 'INSERTED' ? INSERTED : word === 'RESERVED' ? RESERVED : null;
+    case 6:
+      return word === 'BURIED' ? BURIED : null;
+    case 5:
+      return word === 'FOUND' ? FOUND : null;
+    default:
+      return null;
+  }
 }
 
 /** stats-job YAML: rewrites the `id: N` line, restyles `tube` (see restyleStats), recomputes `OK <n>`. */

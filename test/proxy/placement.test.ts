@@ -137,6 +137,10 @@ test('replies: node ids become client ids in every reply that carries one, the r
   assert.equal(text(withClientId(reply('OK 4', data), 1)), 'OK 4\r\nbody\r\n');
   assert.equal(withClientId(reply(`INSERTED ${MAX_NODE_JOB_ID + 1}`), 0), null);
   assert.equal(withClientId(reply('INSERTED x'), 0), null);
+  // Ids are read as plain decimal digits (Number() took '0x10' for 16 and '1e3' for 1000).
+  for (const id of ['0x10', '1e3', ' 5', '+5'])
+    assert.equal(withClientId(reply(`INSERTED ${id}`), 0), null, id);
+  assert.equal(text(withClientId(reply('INSERTED 0012'), 0)), `INSERTED ${encodeJobId(0, 12)}\r\n`);
 });
 
 test('topology: --nodes list and file load, errors name the problem', () => {
