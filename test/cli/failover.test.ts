@@ -126,7 +126,7 @@ test('failover cli: a member in the middle of a promotion (candidate) — asked 
   };
   const { code, out } = await run('orders', file, true);
   assert.equal(code, 0, out);
-  assert.match(out, /candidate term 4.*\n[^]*promotion is under way.*asking again/);
+  assert.match(out, /candidate term 4.*\n[\s\S]*promotion is under way.*asking again/);
   assert.deepEqual(member.promotes, ['x-promote 6 force']);
   assert.equal(out.match(/WARNING: .* is in sync, but .* does not answer/g)?.length, 1);
 });
