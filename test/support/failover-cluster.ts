@@ -229,6 +229,7 @@ export async function drain(
 ): Promise<Map<string, string>> {
   // Every put answered first: one acknowledged after the list below was made would be missed by
   // the wait, and the consumers stopped before taking it (it stays ready on every member).
+  ledger.drainStartedAtMs = Date.now();
   await traffic.stopProducers();
   const acked = ledger.puts.filter((p) => p.id !== null && !givenUp.has(p.body));
   await pollUntil(
@@ -298,7 +299,9 @@ export async function explainMissing(c: Cluster, ledger: FailoverLedger, body: s
       return `:${m.port} ${state} in ${tube} (${counts.join(', ')})`;
     }),
   );
-  return `${body} id ${put.id} sent at ${put.sentAtMs - t0} ms (faults ${faults}); members: ${states.join(', ')}`;
+  const drainAt =
+    ledger.drainStartedAtMs === null ? '' : `, the drain from ${ledger.drainStartedAtMs - t0} ms`;
+  return `${body} id ${put.id} sent at ${put.sentAtMs - t0} ms, answered at ${put.answeredAtMs - t0} ms (faults ${faults}${drainAt}); members: ${states.join(', ')}`;
 }
 
 /** What the proxies logged about shard `s` and what its members say now (for a failure message). */

@@ -51,6 +51,8 @@ export class FailoverLedger {
   readonly puts: PutRecord[] = [];
   readonly deliveries: Delivery[] = [];
   readonly faults: Fault[] = [];
+  /** When the producers were told to stop (drain). */
+  drainStartedAtMs: number | null = null;
 
   fault(kind: Fault['kind'], shard: number | null): Fault {
     const f = { kind, shard, atMs: Date.now() };
