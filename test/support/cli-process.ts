@@ -27,7 +27,10 @@ export interface HttpAnswer {
 
 export function httpGet(port: number, path: string, timeoutMs = 2000): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, timeout: timeoutMs }, (res) => {
+    // A connection of its own (agent: false): Node's default agent keeps connections alive and
+    // reuses one the server may be closing at its keep-alive timeout that very moment ("socket hang
+    // up", seen when a test scraped again ~5 s after its last scrape).
+    const req = http.get({ host: '127.0.0.1', port, path, timeout: timeoutMs, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {

@@ -57,7 +57,7 @@ export interface Prometheus {
 
 function getJson(port: number, path: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, timeout: 5000 }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path, timeout: 5000, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
