@@ -132,7 +132,7 @@ export class ReplyParser {
     if (fields !== expected && !extended) throw new ReplyFormatError(`malformed reply "${line}"`);
     const from = expected === 2 ? space + 1 : line.indexOf(' ', space + 1) + 1;
     const to = line.indexOf(' ', from);
-    const bytes = digitsValue(line, from, to < 0 ? line.length : to);
+    const bytes = digitsValue(line, from, to < 0 ? line.length : to, 10);
     if (bytes < 0) throw new ReplyFormatError(`bad body length in "${line}"`);
     if (bytes > MAX_REPLY_BODY_BYTES) throw new ReplyFormatError(`body too large in "${line}"`);
     this.bodyHeader = { word, line };
@@ -184,9 +184,18 @@ function spaceCount(line: string): number {
   return n;
 }
 
-/** The value of line[from, to) when it is 1 to 10 decimal digits, else -1. */
-function digitsValue(line: string, from: number, to: number): number {
-  if (to <= from || to - from > 10) return -1;
+/**
+ * The value of line[from, to) when it is 1 to `maxDigits` decimal digits, else -1 — read in place
+ * (no slice or Number() per reply). Without a limit a number too large comes out unsafe (the
+ * proxy's encodeJobId refuses it).
+ */
+export function digitsValue(
+  line: string,
+  from: number,
+  to: number,
+  maxDigits = Number.POSITIVE_INFINITY,
+): number {
+  if (to <= from || to - from > maxDigits) return -1;
   let value = 0;
   for (let i = from; i < to; i++) {
     const digit = line.charCodeAt(i) - 48;

@@ -6,7 +6,7 @@
  */
 import type { Dialect } from '../protocol/dialect';
 import { numbersLine, okYaml, type ReplyBytes, replyBytes, restyleStats } from '../protocol/replies';
-import type { Reply } from '../protocol/reply-parser';
+import { digitsValue, type Reply } from '../protocol/reply-parser';
 import { JOB_STATS_FIELDS, TUBE_STATS_FIELDS } from '../protocol/stats';
 import { encodeJobId } from './job-id';
 
@@ -17,22 +17,6 @@ const INSERTED = Buffer.from('INSERTED', 'latin1');
 const BURIED = Buffer.from('BURIED', 'latin1');
 const RESERVED = Buffer.from('RESERVED', 'latin1');
 const FOUND = Buffer.from('FOUND', 'latin1');
-
-/**
- * The decimal number line[from, to), or -1 when that is empty or not all digits. Read in place (no
- * slice or Number() per reply); a number too large for a job id comes out unsafe and encodeJobId
- * refuses it.
- */
-function digitsAt(line: string, from: number, to: number): number {
-  if (to <= from) return -1;
-  let value = 0;
-  for (let i = from; i < to; i++) {
-    const digit = line.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9) return -1;
-    value = value * 10 + digit;
-  }
-  return value;
-}
 
 /**
  * Rewrites the id in `INSERTED <id>`, `BURIED <id>`, `RESERVED <id> <bytes>[ <pri>[ <createdUs>]]`
@@ -48,12 +32,12 @@ export function withClientId(reply: Reply, nodeIndex: number): ReplyBytes | null
   if (line.length <= sp) return replyBytes(reply); // bare BURIED (release, bury)
   const sp2 = line.indexOf(' ', sp + 1);
   if (withBytes && sp2 < 0) return replyBytes(reply);
-  const clientId = encodeJobId(nodeIndex, digitsAt(line, sp + 1, sp2 < 0 ? line.length : sp2));
+  const clientId = encodeJobId(nodeIndex, digitsValue(line, sp + 1, sp2 < 0 ? line.length : sp2));
   if (clientId === null) return null;
   if (!withBytes) return numbersLine(wordBytes, clientId);
   const sp3 = line.indexOf(' ', sp2 + 1);
   // The reply parser checked the byte count: 1–10 digits.
-  const bytes = digitsAt(line, sp2 + 1, sp3 < 0 ? line.length : sp3);
+  const bytes = digitsValue(line, sp2 + 1, sp3 < 0 ? line.length : sp3);
   const head = numbersLine(wordBytes, clientId, bytes);
   return reply.body ? [head, reply.body, CRLF] : head;
 }
