@@ -46,6 +46,8 @@ export class Connection implements HandlerContext, Stallable {
   private scheduled = false;
   private closed = false;
   private quitting = false;
+  /** finish() ran and waits for gated replies: releaseDurable ends the connection once they are out. */
+  private finishing = false;
   private inputEnded = false;
   private pausedForOutput = false;
   /** In the server's StallWatch: an incomplete request or unread output holds this connection. */
@@ -348,7 +350,7 @@ export class Connection implements HandlerContext, Stallable {
       this.writeOut((this.gated.shift() as QueuedReply).reply);
     }
     if (!inTurn) this.socket.uncork();
-    if (this.gated.length === 0 && this.quitting) this.finish();
+    if (this.gated.length === 0 && (this.quitting || this.finishing)) this.finish();
     return this.gated.length > 0;
   }
 
@@ -379,6 +381,7 @@ export class Connection implements HandlerContext, Stallable {
   /** Ends the connection once gated replies are out. */
   private finish(): void {
     if (this.closed) return;
+    this.finishing = true;
     this.server.engine.closeSession(this.session);
     if (this.gated.length > 0) return; // releaseDurable calls finish again
     this.server.flushLog(); // the turn's replies leave now: they must not outrun their records

@@ -242,6 +242,28 @@ describe('node binlog durability', () => {
     }
   });
 
+  it('durability: a client that half-closes while its INSERTED waits for the fsync (-f 0) gets the reply, then the FIN', async () => {
+    const syncs = new HeldSyncs();
+    const { server } = await startLogged(tempDir('stalkd-node-'), { fsyncEveryMs: 0 }, syncs.ops);
+    const control = await client(server);
+    syncs.holding = true;
+    const socket = net.connect(server.port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+    });
+    const ended = new Promise<void>((resolve) => socket.once('end', () => resolve()));
+    socket.end('put 0 0 60 4\r\nlast\r\n'); // the request, then the FIN
+    await syncs.untilParked(); // the put's record is written, its fdatasync held
+    // A round trip on another connection: the server has read this one's FIN (sent before it).
+    await control.stats();
+    assert.equal(text, '', 'nothing before the fsync');
+    syncs.release();
+    await ended; // before the fix the reply left but the connection was never ended
+    assert.match(text, /^INSERTED \d+\r\n$/);
+    socket.destroy();
+  });
+
   it('durability: close() (what SIGTERM does) first sends the confirmations of every change made before it', async () => {
     const syncs = new HeldSyncs();
     const dir = tempDir('stalkd-node-');
