@@ -8,6 +8,7 @@
  * once each (a proxy pipelining hundreds of reserves and deletes to a node in one turn).
  */
 import type { Socket } from 'node:net';
+import { writeDirect } from './direct-write';
 
 const COPY_MAX_BYTES = 4096;
 
@@ -73,13 +74,13 @@ export class OutBatch {
     this.parts = undefined;
     this.bytes = 0;
     if (parts === undefined) {
-      socket.write(first);
+      writeDirect(socket, first);
       return;
     }
     let large = false;
     for (const part of parts) if (part.length >= COPY_MAX_BYTES) large = true;
     if (!large) {
-      socket.write(Buffer.concat(parts, bytes));
+      writeDirect(socket, Buffer.concat(parts, bytes));
       return;
     }
     socket.cork();

@@ -11,6 +11,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Session, WaitOutcome } from '../engine/session';
+import { pendingOutput } from '../net/direct-write';
 import { OutBatch } from '../net/out-batch';
 import type { Stallable } from '../net/stall-watch';
 import { readInto } from '../net/user-buffer-read';
@@ -180,7 +181,7 @@ export class Connection implements HandlerContext, Stallable {
     this.joinTurn();
     try {
       while (!this.closed && !this.quitting && !this.deferred && this.handoff === undefined) {
-        if (socket.writableLength + this.out.pendingBytes > this.server.maxOutputBytes) {
+        if (pendingOutput(socket) + this.out.pendingBytes > this.server.maxOutputBytes) {
           this.pausedForOutput = true;
           break;
         }
@@ -298,7 +299,7 @@ export class Connection implements HandlerContext, Stallable {
     if (backlog || this.pausedForOutput) {
       if (!this.socket.isPaused()) {
         this.socket.pause();
-        this.server.reportBackpressure(this.socket.writableLength, this.parser.bufferedBytes);
+        this.server.reportBackpressure(pendingOutput(this.socket), this.parser.bufferedBytes);
       }
     } else if (!this.inputEnded) this.socket.resume();
     // Input ended and nothing more can run: incomplete trailing input can never complete.
@@ -405,7 +406,7 @@ export class Connection implements HandlerContext, Stallable {
       this.server.flushLog();
       this.uncorkTurn();
     }
-    if (abort || this.socket.destroyed || this.socket.writableLength === 0) {
+    if (abort || this.socket.destroyed || pendingOutput(this.socket) === 0) {
       this.socket.destroy();
     } else {
       this.server.flushLog();

@@ -11,6 +11,7 @@
  * (src/net/stall-watch.ts). `quit` is a hard stop: nothing read after it runs.
  */
 import type { Socket } from 'node:net';
+import { pendingOutput } from '../../net/direct-write';
 import { OutBatch } from '../../net/out-batch';
 import type { Stallable } from '../../net/stall-watch';
 import { readInto } from '../../net/user-buffer-read';
@@ -117,7 +118,7 @@ export class ClientSession implements Stallable, ForwardSink {
     if (graceful) {
       this.socket.end();
       // Replies still unsent must reach the client within the request timeout.
-      this.setStalled(this.socket.writableLength > 0);
+      this.setStalled(pendingOutput(this.socket) > 0);
     } else this.socket.destroy();
   }
 
@@ -228,7 +229,7 @@ export class ClientSession implements Stallable, ForwardSink {
 
   private mayStart(): boolean {
     if (this.closed) return false;
-    if (this.socket.writableLength <= this.ctx.maxOutputBytes) return true;
+    if (pendingOutput(this.socket) <= this.ctx.maxOutputBytes) return true;
     this.outputBlocked = true;
     this.updateStall();
     return false;
