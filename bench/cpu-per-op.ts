@@ -13,7 +13,8 @@
  *         from the measured run's start to its end: instructions per operation, each thread apart;
  *         deterministic where CPU time swings with the machine's load. Slow: ~1k ops/s)
  *
- * Targets: beanstalkd, beanstalkd-b, node, node-b, proxy, cluster, node-null, node-onread, null.
+ * Targets: beanstalkd, beanstalkd-b, node, node-b, proxy, cluster, node-null, node-onread, null,
+ * relay-c and relay-node (beanstalkd -b behind a relay: one line for the relay, one for beanstalkd).
  * Modes as the generator's (put, resdel, cycle, mixed). Prints one line per process and round, with
  * its VmRSS when the run ends.
  */
@@ -22,7 +23,16 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import path from 'node:path';
 import { type LoadgenArgs, prepareGenerator, runLoadgen, TMP_DIR } from './loadgen';
 import { cpuTimes, rssBytes } from './machine';
-import { LOGGED_TARGETS, PROXY_NODES, startTarget, type TargetConfig, type TargetName } from './targets';
+import {
+  HOP_TARGETS,
+  isLogged,
+  PROXY_NODES,
+  startTarget,
+  TARGET_NAMES,
+  type TargetConfig,
+  type TargetName,
+  unsupported,
+} from './targets';
 
 interface Times {
   user: number;
@@ -129,6 +139,10 @@ async function main(): Promise<void> {
     prefill: flag(argv, '--mode', 'put') === 'resdel',
   };
   const callgrind = flag(argv, '--callgrind', '');
+  if (!TARGET_NAMES.includes(target)) throw new Error(`unknown target ${target}`);
+  // Only stalkd processes are started through config.wrap.
+  if (callgrind && HOP_TARGETS.includes(target))
+    throw new Error(`--callgrind: ${target} runs no stalkd process`);
   const gen = prepareGenerator(false);
   for (let round = 0; round < rounds; round++) {
     const config: TargetConfig = { maxJobBytes: 65535 };
@@ -137,7 +151,7 @@ async function main(): Promise<void> {
     const cg = callgrind ? new Callgrind(callgrind) : null;
     if (cg) config.wrap = (role) => cg.wrap(role);
     let dir: string | undefined;
-    if (LOGGED_TARGETS.includes(target)) {
+    if (isLogged(target)) {
       mkdirSync(TMP_DIR, { recursive: true });
       dir = mkdtempSync(path.join(TMP_DIR, `cpu-${target}-`));
       for (let i = 0; i < PROXY_NODES; i++) mkdirSync(path.join(dir, `n${i}`));
@@ -145,6 +159,11 @@ async function main(): Promise<void> {
         dir,
         fsync: fsyncFlag === 'default' || fsyncFlag === 'never' ? fsyncFlag : Number(fsyncFlag),
       };
+    }
+    const why = unsupported(target, config);
+    if (why) {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      throw new Error(`${target}: ${why}`);
     }
     const t = await startTarget(target, config, gen, load.bodyBytes);
     let cgResult: { cg: Callgrind; ops: number } | undefined;
@@ -175,7 +194,7 @@ async function main(): Promise<void> {
         const system = b.system - a.system;
         const helpers = b.helpers - a.helpers;
         total += user + system + helpers;
-        const role = t.pids.length > 1 ? (i === 0 ? 'proxy' : `node ${i - 1}`) : target;
+        const role = t.roles?.[i] ?? (t.pids.length > 1 ? (i === 0 ? 'proxy' : `node ${i - 1}`) : target);
         const mib = ((rss[i] ?? 0) / 1048576).toFixed(1);
         return `    ${role.padEnd(10)} main user ${us(user)} sys ${us(system)}  other threads ${us(helpers)}  µs/op  RSS ${mib} MiB`;
       });

@@ -69,17 +69,27 @@ export const TMP_DIR = path.join(BENCH_SOURCE_DIR, 'results', 'tmp');
 
 /** Compiles loadgen.c when a C compiler is present (rebuilding when the source is newer). */
 export function prepareGenerator(forceNode = false): Generator {
-  const source = path.join(BENCH_SOURCE_DIR, 'loadgen.c');
-  const binary = path.join(TMP_DIR, 'loadgen');
-  const cc = forceNode ? undefined : findCompiler();
-  if (cc && existsSync(source)) {
-    mkdirSync(TMP_DIR, { recursive: true });
-    if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(source).mtimeMs) {
-      execFileSync(cc, ['-O2', '-Wall', '-o', binary, source], { stdio: 'inherit' });
-    }
-    return { kind: 'c', command: [binary] };
-  }
+  const binary = forceNode ? undefined : compileBenchC('loadgen');
+  if (binary) return { kind: 'c', command: [binary] };
   return { kind: 'node', command: [process.execPath, path.join(__dirname, 'loadgen-node.js')] };
+}
+
+/** bench/relay.c compiled (the relay-c target), or undefined without a C compiler. */
+export function prepareRelay(): string | undefined {
+  return compileBenchC('relay');
+}
+
+/** bench/NAME.c compiled with `cc -O2` into TMP_DIR/NAME, again when the source is newer. */
+function compileBenchC(name: string): string | undefined {
+  const source = path.join(BENCH_SOURCE_DIR, `${name}.c`);
+  const binary = path.join(TMP_DIR, name);
+  const cc = findCompiler();
+  if (!cc || !existsSync(source)) return undefined;
+  mkdirSync(TMP_DIR, { recursive: true });
+  if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(source).mtimeMs) {
+    execFileSync(cc, ['-O2', '-Wall', '-o', binary, source], { stdio: 'inherit' });
+  }
+  return binary;
 }
 
 function findCompiler(): string | undefined {

@@ -10,9 +10,8 @@ import { totalCpuSeconds, totalRssBytes } from './machine';
 import { isReplicated, measureFullCopy, sampleLag } from './replication';
 import type { Scenario } from './scenarios';
 import {
-  LOGGED_TARGETS,
+  isLogged,
   PROXY_NODES,
-  REPLICATED_TARGETS,
   type RunningTarget,
   stalkdSupportsMetrics,
   startTarget,
@@ -53,8 +52,7 @@ export async function measure(
   const base: Measurement = { scenario: scenario.id, target, round };
   const config: TargetConfig = { maxJobBytes: scenario.maxJobBytes ?? 65535, nodeArgs: opts.nodeArgs };
   if (scenario.fsync !== undefined) config.binlog = { dir: '', fsync: scenario.fsync };
-  else if (LOGGED_TARGETS.includes(target) || REPLICATED_TARGETS.includes(target))
-    config.binlog = { dir: '', fsync: 'default' };
+  else if (isLogged(target)) config.binlog = { dir: '', fsync: 'default' };
   if (scenario.kind === 'scrape' && stalkdSupportsMetrics()) config.metrics = true;
   const why = unsupported(target, config);
   if (why) return { ...base, skipped: why };

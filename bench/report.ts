@@ -84,7 +84,7 @@ function summarizeTarget(runs: Measurement[]): TargetSummary {
 /** Whom a target is compared with: the logged targets with beanstalkd -b, the others with beanstalkd. */
 export function referenceOf(t: TargetName): TargetName {
   if (t === 'node-r') return 'node-b';
-  return t === 'node-b' || t === 'cluster' ? 'beanstalkd-b' : 'beanstalkd';
+  return t === 'node-b' || t === 'cluster' || HOP.has(t) ? 'beanstalkd-b' : 'beanstalkd';
 }
 
 function evaluateGoal(goal: Goal, s: ScenarioSummary): GoalResult {
@@ -125,7 +125,7 @@ export function summarize(scenarios: readonly Scenario[], measurements: Measurem
       const runs = measurements.filter((m) => m.scenario === sc.id && m.target === t);
       if (runs.length) s.targets[t] = summarizeTarget(runs);
     }
-    for (const t of ['node', 'proxy', 'node-b', 'cluster', 'node-r'] as const) {
+    for (const t of ['node', 'proxy', 'node-b', 'cluster', 'node-r', 'relay-c', 'relay-node'] as const) {
       const base = s.targets[referenceOf(t)]?.median[sc.metric];
       const v = s.targets[t]?.median[sc.metric];
       if (v !== undefined && base !== undefined && base > 0) s.ratios[t] = v / base;
@@ -199,6 +199,8 @@ export function markdown(r: BenchReport): string {
   }
   const logged = loggedTable(r);
   if (logged) lines.push('', logged);
+  const hop = hopTable(r);
+  if (hop) lines.push('', hop);
   const replicated = replicationTable(r);
   if (replicated) lines.push('', replicated);
   lines.push('');
@@ -235,6 +237,50 @@ function loggedTable(r: BenchReport): string {
 }
 
 const LOGGED: ReadonlySet<TargetName> = new Set(['node-b', 'cluster']);
+const HOP: ReadonlySet<TargetName> = new Set(['relay-c', 'relay-node']);
+
+/**
+ * The proxy hop floor: beanstalkd -b behind a relay that only copies bytes (C, Node) beside the
+ * cluster, all against beanstalkd -b, and what each adds to ping-pong's cycle p50 — the part of the
+ * cluster's latency any process in the middle costs on this machine, and the part that is stalkd's.
+ */
+function hopTable(r: BenchReport): string {
+  const rows = r.scenarios.filter((s) => s.targets['relay-c'] || s.targets['relay-node']);
+  if (!rows.length) return '';
+  const out = [
+    '| proxy hop floor (beanstalkd -b behind one more process) | unit | beanstalkd -b | C relay | C relay ÷ bs | Node relay | Node relay ÷ bs | cluster | cluster ÷ bs | server CPU µs/op: bs / C relay / Node relay / cluster |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const s of rows) {
+    const us = (t: TargetName): string => fmt(s.targets[t]?.median.serverCpuUsPerOp);
+    out.push(
+      `| ${s.id} | ${s.unit} | ${cell(s, 'beanstalkd-b')} | ${cell(s, 'relay-c')} | ${ratio(s.ratios['relay-c'])} | ` +
+        `${cell(s, 'relay-node')} | ${ratio(s.ratios['relay-node'])} | ${cell(s, 'cluster')} | ${ratio(s.ratios.cluster)} | ` +
+        `${us('beanstalkd-b')} / ${us('relay-c')} / ${us('relay-node')} / ${us('cluster')} |`,
+    );
+  }
+  const pp = r.scenarios.find((s) => s.id === 'ping-pong');
+  const base = pp?.targets['beanstalkd-b']?.median.cycleP50Us;
+  if (pp && base !== undefined) {
+    const added = (t: TargetName, label: string): string[] => {
+      const v = pp.targets[t]?.median.cycleP50Us;
+      return v === undefined
+        ? []
+        : [`${label} ${v - base >= 0 ? '+' : '−'}${Math.abs(v - base).toFixed(0)} µs`];
+    };
+    const parts = [
+      ...added('cluster', 'the cluster'),
+      ...added('relay-c', 'a C relay'),
+      ...added('relay-node', 'a Node relay'),
+    ];
+    out.push(
+      '',
+      `Ping-pong cycle p50 over beanstalkd -b (${fmt(base)} µs): ${parts.join(', ')} ` +
+        '(each cycle is three round trips, so a hop is crossed six times).',
+    );
+  }
+  return out.join('\n');
+}
 
 /**
  * Issue 16's table: `stalkd node -b` with one synchronous standby (node-r: both processes' CPU)

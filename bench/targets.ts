@@ -1,13 +1,14 @@
 /**
  * The servers under test, each started fresh on an ephemeral loopback port: Debian's beanstalkd,
- * `stalkd node` (the CLI, as users run it), `stalkd proxy` in front of three stalkd nodes, and the
- * generator's do-nothing server (its ceiling). A target is ready when its port answers.
+ * `stalkd node` (the CLI, as users run it), `stalkd proxy` in front of three stalkd nodes, the
+ * generator's do-nothing server (its ceiling), and beanstalkd behind a byte-copying relay (the
+ * floor of a proxy hop). A target is ready when its port answers.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { type Generator, TMP_DIR } from './loadgen';
+import { type Generator, prepareRelay, TMP_DIR } from './loadgen';
 import { startReplicated } from './replication';
 
 export const TARGET_NAMES = [
@@ -21,6 +22,8 @@ export const TARGET_NAMES = [
   'node-b',
   'cluster',
   'node-r',
+  'relay-c',
+  'relay-node',
 ] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
@@ -32,6 +35,16 @@ export type TargetName = (typeof TARGET_NAMES)[number];
 export const LOGGED_TARGETS: readonly TargetName[] = ['beanstalkd-b', 'node-b', 'cluster'];
 /** Issue 16: `node-b` with one synchronous standby (bench/replication.ts). */
 export const REPLICATED_TARGETS: readonly TargetName[] = ['node-r'];
+/**
+ * The proxy hop floor: `beanstalkd-b` behind a relay that only copies bytes (bench/relay.c,
+ * bench/relay-server.ts), so the cost of one more process on the path can be set beside the cluster's.
+ */
+export const HOP_TARGETS: readonly TargetName[] = ['relay-c', 'relay-node'];
+
+/** Targets whose servers write a binlog (a directory each) in every scenario. */
+export function isLogged(name: TargetName): boolean {
+  return LOGGED_TARGETS.includes(name) || REPLICATED_TARGETS.includes(name) || HOP_TARGETS.includes(name);
+}
 
 export interface BinlogConfig {
   dir: string;
@@ -60,6 +73,8 @@ export interface RunningTarget {
   port: number;
   /** Every server-side process (for CPU and RSS). */
   pids: number[];
+  /** What each of `pids` is, where a target has more than one kind ('relay', 'beanstalkd'). */
+  roles?: string[];
   /** performance.now() when the first process was spawned. */
   spawnedAtMs: number;
   metricsUrl?: string;
@@ -126,6 +141,11 @@ export function stalkdSupportsMetrics(): boolean {
 export function unsupported(name: TargetName, config: TargetConfig): string | undefined {
   if (name === 'beanstalkd' && !BEANSTALKD_PATH) return 'beanstalkd is not installed';
   if (name === 'beanstalkd-b' && !BEANSTALKD_PATH) return 'beanstalkd is not installed';
+  if (HOP_TARGETS.includes(name)) {
+    if (!BEANSTALKD_PATH) return 'beanstalkd is not installed';
+    if (name === 'relay-c' && !prepareRelay()) return 'no C compiler for bench/relay.c';
+    return undefined;
+  }
   const logged = LOGGED_TARGETS.includes(name) || REPLICATED_TARGETS.includes(name) || config.binlog;
   if (name !== 'beanstalkd' && name !== 'beanstalkd-b' && logged && !stalkdSupportsBinlog())
     return '`stalkd node -b` not available in this build';
@@ -138,7 +158,7 @@ export function killAll(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 }
 
-interface Spawned {
+export interface Spawned {
   child: ChildProcess;
   port: number;
 }
@@ -219,12 +239,62 @@ function oneProcess(
   return { name, host: HOST, port: s.port, pids: [s.child.pid ?? 0], spawnedAtMs, stop: stopper([s.child]) };
 }
 
-async function startBeanstalkd(config: TargetConfig, name: TargetName): Promise<RunningTarget> {
-  const spawnedAtMs = performance.now();
+function spawnBeanstalkd(config: TargetConfig): Promise<Spawned> {
   const args = ['-V', '-l', HOST, '-p', '0', '-z', String(config.maxJobBytes)];
   args.push(...binlogFlags(config.binlog, config.binlog?.dir));
-  const s = await spawnServer(BEANSTALKD_PATH as string, args, /bind \d+ 127\.0\.0\.1:(\d+)/, 'beanstalkd');
-  return oneProcess(name, spawnedAtMs, s);
+  return spawnServer(BEANSTALKD_PATH as string, args, /bind \d+ 127\.0\.0\.1:(\d+)/, 'beanstalkd');
+}
+
+async function startBeanstalkd(config: TargetConfig, name: TargetName): Promise<RunningTarget> {
+  const spawnedAtMs = performance.now();
+  return oneProcess(name, spawnedAtMs, await spawnBeanstalkd(config));
+}
+
+/** A relay (bench/relay.c or bench/relay-server.ts) on an ephemeral port in front of `upstreamPort`. */
+export function spawnRelay(kind: 'c' | 'node', upstreamPort: number): Promise<Spawned> {
+  const flags = [
+    '--host',
+    HOST,
+    '--port',
+    '0',
+    '--upstream-host',
+    HOST,
+    '--upstream-port',
+    String(upstreamPort),
+  ];
+  if (kind === 'c') {
+    const binary = prepareRelay();
+    if (!binary) return Promise.reject(new Error('no C compiler for bench/relay.c'));
+    return spawnServer(binary, flags, /listening (\d+)/, 'C relay');
+  }
+  const script = path.join(__dirname, 'relay-server.js');
+  return spawnServer(process.execPath, [script, ...flags], /listening (\d+)/, 'Node relay');
+}
+
+/**
+ * `beanstalkd -b` exactly as the beanstalkd-b target runs it, with a relay in front: bench/relay.c
+ * (relay-c) or bench/relay-server.ts (relay-node). CPU and RSS count both processes.
+ */
+async function startRelayed(config: TargetConfig, name: TargetName): Promise<RunningTarget> {
+  const spawnedAtMs = performance.now();
+  const upstream = await spawnBeanstalkd(config);
+  let relay: Spawned;
+  try {
+    relay = await spawnRelay(name === 'relay-c' ? 'c' : 'node', upstream.port);
+  } catch (err) {
+    await stopper([upstream.child])();
+    throw err;
+  }
+  const procs = [relay.child, upstream.child];
+  return {
+    name,
+    host: HOST,
+    port: relay.port,
+    pids: procs.map((c) => c.pid ?? 0),
+    roles: ['relay', 'beanstalkd'],
+    spawnedAtMs,
+    stop: stopper(procs),
+  };
 }
 
 function startStalkdNode(
@@ -403,5 +473,8 @@ export function startTarget(
       return startNodeOnread(bodyBytes);
     case 'node-r':
       return startReplicated(config, name, startStalkdNode, freePort);
+    case 'relay-c':
+    case 'relay-node':
+      return startRelayed(config, name);
   }
 }
