@@ -261,23 +261,32 @@ export class NodeServer {
    * each connection's replies leave in one write.
    */
   endTurn(c: Connection): void {
-    this.turn.push(c);
-    if (this.turn.length > 1) return;
+    this.turn[this.turnSize++] = c;
+    if (this.turnSize > 1) return;
     setImmediate(this.flushTurn);
   }
 
   /** Every connection reads into this one buffer (Connection.onRead; copied where kept). */
   readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-  private turn: Connection[] = [];
-  private spareTurn: Connection[] = [];
+  /**
+   * The connections served in this turn: the first `turnSize` slots. The two lists swap and keep
+   * their storage (`length = 0` would free it, and every turn would allocate it again).
+   */
+  private turn: (Connection | undefined)[] = [];
+  private turnSize = 0;
+  private spareTurn: (Connection | undefined)[] = [];
   private readonly flushTurn = (): void => {
     // A connection that joins while this runs belongs to the next turn (its records come after
     // this flushLog), so it goes to a fresh list with its own flush.
     const served = this.turn;
+    const size = this.turnSize;
     this.turn = this.spareTurn;
+    this.turnSize = 0;
     this.flushLog();
-    for (let i = 0; i < served.length; i++) (served[i] as Connection).uncorkTurn();
-    served.length = 0;
+    for (let i = 0; i < size; i++) {
+      (served[i] as Connection).uncorkTurn();
+      served[i] = undefined;
+    }
     this.spareTurn = served;
   };
 
