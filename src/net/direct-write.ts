@@ -15,7 +15,8 @@
  *
  * What the stream no longer sees, callers see here: `pendingOutput` is the stream's
  * `writableLength` plus what this path left queued in libuv (output bounds, whether a close may
- * drop nothing), and the socket emits `'drain'` when such a write completes and nothing is left.
+ * drop nothing), and the socket emits `'drain'` once such writes and any the stream made behind
+ * them are written.
  * A failed write destroys the socket with the error, as the stream does.
  *
  * Node keeps `WriteWrap` and the write state in the `stream_wrap` binding, which
@@ -86,7 +87,11 @@ function onComplete(this: WriteReq, status: number): void {
     socket.destroy(writeError(status));
     return;
   }
-  if (left === 0 && socket.writableLength === 0) socket.emit('drain');
+  if (left !== 0) return;
+  // Everything written here is out. Writes the stream issued since (behind these) may still be in
+  // flight: then the stream says 'drain' when they are done, as it would had it made them wait.
+  if (socket.writableLength === 0) socket.emit('drain');
+  else (socket as unknown as { _writableState: { needDrain: boolean } })._writableState.needDrain = true;
 }
 
 interface SocketInternals {

@@ -85,6 +85,24 @@ test('direct-write: bytes the kernel does not take count in pendingOutput until 
   assert.equal(read, n * CHUNK);
 });
 
+test('direct-write: with stream writes behind the queued bytes, drain comes once both are written', async () => {
+  const { server, client } = await pair();
+  const n = fillUntilQueued(server);
+  server.write('INSERTED 1\r\n'); // small: the stream itself would never say 'drain' for it
+  assert.ok(server.writableLength > 0, 'the stream write waits behind the queued bytes');
+  const drained = once(server, 'drain');
+  let read = 0;
+  client.on('data', (b: Buffer) => {
+    read += b.length;
+  });
+  client.resume();
+  await drained;
+  assert.equal(pendingOutput(server), 0, 'drain only once nothing is pending');
+  server.end();
+  await once(client, 'end');
+  assert.equal(read, n * CHUNK + 12);
+});
+
 test('direct-write: queued direct writes, then stream writes, more direct writes and end() arrive in order', async () => {
   const { server, client } = await pair();
   const n = fillUntilQueued(server);
