@@ -8,7 +8,7 @@ import { runCli } from './cli-process';
 import { type Cluster, explainMissing, startFailoverCluster } from './failover-cluster';
 import type { FailoverLedger, PutRecord } from './failover-ledger';
 import { pollUntil } from './prometheus';
-import { role, type Shard } from './shard';
+import { ask, role, type Shard } from './shard';
 
 /** --failover-after-ms of these tests' proxies (below the default: shorter runs). */
 export const FAILOVER_AFTER_MS = 1500;
@@ -53,15 +53,22 @@ export async function operatorFailover(
   return { status: r.status, out: r.stdout + r.stderr };
 }
 
-/** Resolves once member `m` holds a record it cannot confirm yet (a write waiting for a standby). */
+/**
+ * Resolves once a client's put waits on member `m` for a standby: the member is primary, holds a
+ * record it cannot confirm yet, and has run a put. Both are needed: a member promoted without a
+ * standby holds its promotion's own record unconfirmed before any put reaches it, and a test that
+ * went on then could restart a standby before the first put arrived (no put would wait across it).
+ */
 export function untilWriteWaits(shard: Shard, m: number): Promise<unknown> {
+  const port = shard.members[m]?.port as number;
   return pollUntil(
-    `a write waiting on member ${m}`,
+    `a put waiting on member ${m}`,
     async () => {
-      const r = await role(shard.members[m]?.port as number);
-      return r.get('role') === 'primary' && Number(r.get('last-lsn')) > Number(r.get('confirmed-lsn'))
-        ? true
-        : undefined;
+      const r = await role(port);
+      if (r.get('role') !== 'primary' || !(Number(r.get('last-lsn')) > Number(r.get('confirmed-lsn'))))
+        return undefined;
+      const puts = /^cmd-put: (\d+)$/m.exec(await ask(port, 'stats'));
+      return Number(puts?.[1] ?? 0) > 0 ? true : undefined;
     },
     20_000,
     20,
