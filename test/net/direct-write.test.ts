@@ -52,6 +52,16 @@ function fillUntilQueued(socket: net.Socket): number {
   return n;
 }
 
+/** The client reads from now on; returns how many bytes it has read so far. */
+function countReads(client: net.Socket): () => number {
+  let read = 0;
+  client.on('data', (b: Buffer) => {
+    read += b.length;
+  });
+  client.resume();
+  return () => read;
+}
+
 /** Everything the client reads until the server's FIN. */
 async function readAll(client: net.Socket): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -73,16 +83,12 @@ test('direct-write: bytes the kernel does not take count in pendingOutput until 
   assert.ok(queued > 0 && queued <= CHUNK, `the last chunk's rest is queued (${queued} bytes)`);
   assert.equal(server.writableLength, 0, 'the stream itself holds nothing');
   const drained = once(server, 'drain');
-  let read = 0;
-  client.on('data', (b: Buffer) => {
-    read += b.length;
-  });
-  client.resume();
+  const read = countReads(client);
   await drained;
   assert.equal(pendingOutput(server), 0);
   server.end();
   await once(client, 'end');
-  assert.equal(read, n * CHUNK);
+  assert.equal(read(), n * CHUNK);
 });
 
 test('direct-write: with stream writes behind the queued bytes, drain comes once both are written', async () => {
@@ -91,16 +97,12 @@ test('direct-write: with stream writes behind the queued bytes, drain comes once
   server.write('INSERTED 1\r\n'); // small: the stream itself would never say 'drain' for it
   assert.ok(server.writableLength > 0, 'the stream write waits behind the queued bytes');
   const drained = once(server, 'drain');
-  let read = 0;
-  client.on('data', (b: Buffer) => {
-    read += b.length;
-  });
-  client.resume();
+  const read = countReads(client);
   await drained;
   assert.equal(pendingOutput(server), 0, 'drain only once nothing is pending');
   server.end();
   await once(client, 'end');
-  assert.equal(read, n * CHUNK + 12);
+  assert.equal(read(), n * CHUNK + 12);
 });
 
 test('direct-write: queued direct writes, then stream writes, more direct writes and end() arrive in order', async () => {
