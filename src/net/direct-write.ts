@@ -9,15 +9,14 @@
  * Order: libuv writes a handle's requests first come, first served, whoever issued them; this path
  * is taken only while the stream holds nothing of its own (not connecting, not ended,
  * `writableLength` 0: a corked write counts there), so a write the stream has buffered can never be
- * overtaken. A later
- * `socket.write` or `end()` goes to libuv behind what is queued here (a shutdown waits for queued
- * writes).
+ * overtaken. A later `socket.write` or `end()` goes to libuv behind what is queued here (a shutdown
+ * waits for queued writes).
  *
  * What the stream no longer sees, callers see here: `pendingOutput` is the stream's
- * `writableLength` plus what this path left queued in libuv (output bounds, whether a close may
- * drop nothing), and the socket emits `'drain'` once such writes and any the stream made behind
- * them are written.
- * A failed write destroys the socket with the error, as the stream does.
+ * `writableLength` plus the writes this path left to libuv, each counted whole until it completes
+ * as the stream counts its own (output bounds, whether a close may drop nothing), and the socket
+ * emits `'drain'` once such writes and any the stream made behind them are written. A failed write
+ * destroys the socket with the error, as the stream does.
  *
  * Node keeps `WriteWrap` and the write state in the `stream_wrap` binding, which
  * `process.binding` still offers (DEP0111, documentation-only); where it does not, or for TLS and
@@ -46,7 +45,7 @@ interface StreamWrap {
   kLastWriteWasAsync: number;
 }
 
-/** Bytes this path left queued in libuv, per socket (absent: none). */
+/** Bytes of the writes this path left to libuv and not yet completed, per socket (absent: none). */
 const queued = Symbol('stalkd.directQueued');
 
 interface Tracked {
@@ -95,7 +94,7 @@ function onComplete(this: WriteReq, status: number): void {
 }
 
 interface SocketInternals {
-  _handle?: (StreamHandle & { constructor: { name: string } }) | null;
+  _handle?: StreamHandle | null;
   connecting: boolean;
   encrypted?: boolean;
 }
