@@ -12,7 +12,9 @@
  * Failure of any kind (connect error, close, reply timeout, garbage) fails every queued request
  * with `null` — callers turn that into INTERNAL_ERROR — and reports to `onFailure` once.
  */
+
 import { connect, type Socket } from 'node:net';
+import { atEndOfTick } from '../../net/end-of-tick';
 import { socketTarget } from '../../net/endpoint';
 import { Fifo } from '../../net/fifo';
 import { OutBatch } from '../../net/out-batch';
@@ -119,6 +121,8 @@ function flushBackend(backend: Backend): void {
 
 export class Backend {
   state: BackendState = BackendState.Connecting;
+  /** flushWrites at the end of this tick (src/net/end-of-tick.ts). */
+  private readonly flushLater = (): void => flushBackend(this);
   private readonly socket: Socket;
   private readonly inflight = new Fifo<Request>();
   private readonly pending: Request[] = [];
@@ -225,7 +229,7 @@ export class Backend {
   private write(req: Request): void {
     if (this.inflight.length === 0) this.armHead(req);
     this.inflight.push(req);
-    if (this.out.empty && !this.manualFlush) process.nextTick(flushBackend, this);
+    if (this.out.empty && !this.manualFlush) atEndOfTick(this.flushLater);
     this.out.pushLine(req.head);
     if (req.body) this.out.push(req.body);
   }

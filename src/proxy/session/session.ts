@@ -10,8 +10,10 @@
  * request or unread output over the bound is closed after the request timeout
  * (src/net/stall-watch.ts). `quit` is a hard stop: nothing read after it runs.
  */
+
 import type { Socket } from 'node:net';
 import { pendingOutput } from '../../net/direct-write';
+import { atEndOfTick } from '../../net/end-of-tick';
 import { OutBatch } from '../../net/out-batch';
 import type { Stallable } from '../../net/stall-watch';
 import { readInto } from '../../net/user-buffer-read';
@@ -291,8 +293,11 @@ export class ClientSession implements Stallable, ForwardSink {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    process.nextTick(flushSession, this);
+    atEndOfTick(this.flushLater);
   }
+
+  /** flush at the end of this tick (src/net/end-of-tick.ts). */
+  private readonly flushLater = (): void => flushSession(this);
 
   private maybeFinish(): void {
     if (this.inputEnded && this.queue.length === 0 && !this.closed) this.close(true);
