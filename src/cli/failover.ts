@@ -89,8 +89,10 @@ export async function runFailover(
       print(`shard ${node.name} has a new primary at term ${primaryTerm} (promoted meanwhile): nothing done`);
       return 1;
     }
-    if (attempt === 1) print(`shard ${node.name}:`);
-    if (attempt === 1) for (const a of answers) print(describe(a));
+    if (attempt === 1) {
+      print(`shard ${node.name}:`);
+      for (const a of answers) print(describe(a));
+    }
     const outcome = await promoteOnce(answers, opts, print, said);
     if (outcome === 'promoted' || outcome === 'refused' || attempt === ATTEMPTS)
       return outcome === 'promoted' ? 0 : 1;

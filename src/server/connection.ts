@@ -351,7 +351,7 @@ export class Connection implements HandlerContext, Stallable {
       this.writeOut((this.gated.shift() as QueuedReply).reply);
     }
     if (!inTurn) this.socket.uncork();
-    if (this.gated.length === 0 && (this.quitting || this.finishing)) this.finish();
+    if (this.gated.length === 0 && this.finishing) this.finish();
     return this.gated.length > 0;
   }
 

@@ -12,7 +12,6 @@
  * Failure of any kind (connect error, close, reply timeout, garbage) fails every queued request
  * with `null` — callers turn that into INTERNAL_ERROR — and reports to `onFailure` once.
  */
-
 import { connect, type Socket } from 'node:net';
 import { atEndOfTick } from '../../net/end-of-tick';
 import { socketTarget } from '../../net/endpoint';
@@ -115,14 +114,10 @@ function resolveNull(req: Request): void {
   req.resolve(null);
 }
 
-function flushBackend(backend: Backend): void {
-  backend.flushWrites();
-}
-
 export class Backend {
   state: BackendState = BackendState.Connecting;
   /** flushWrites at the end of this tick (src/net/end-of-tick.ts). */
-  private readonly flushLater = (): void => flushBackend(this);
+  private readonly flushLater = (): void => this.flushWrites();
   private readonly socket: Socket;
   private readonly inflight = new Fifo<Request>();
   private readonly pending: Request[] = [];

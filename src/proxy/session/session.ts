@@ -10,7 +10,6 @@
  * request or unread output over the bound is closed after the request timeout
  * (src/net/stall-watch.ts). `quit` is a hard stop: nothing read after it runs.
  */
-
 import type { Socket } from 'node:net';
 import { pendingOutput } from '../../net/direct-write';
 import { atEndOfTick } from '../../net/end-of-tick';
@@ -297,7 +296,7 @@ export class ClientSession implements Stallable, ForwardSink {
   }
 
   /** flush at the end of this tick (src/net/end-of-tick.ts). */
-  private readonly flushLater = (): void => flushSession(this);
+  private readonly flushLater = (): void => this.flush();
 
   private maybeFinish(): void {
     if (this.inputEnded && this.queue.length === 0 && !this.closed) this.close(true);
@@ -367,8 +366,4 @@ function firstWord(head: Buffer): string {
   let i = 0;
   while (i < end && head[i] !== 0x20 && head[i] !== 0x0d) i++;
   return head.toString('latin1', 0, i);
-}
-
-function flushSession(session: ClientSession): void {
-  session.flush();
 }
