@@ -25,9 +25,12 @@
  * --tube-per-conn: connection i uses and watches tube b<i> (consumer i of mixed: tube b<i mod P>),
  * so a sharding proxy spreads the load.
  * Output: one JSON object on stdout.
+ *
+ * This file holds the options, the phases, connecting, the epoll loop and the report;
+ * loadgen-conn.c one connection's requests and reply checks; loadgen-serve.c the do-nothing server;
+ * loadgen.h what they share. bench/loadgen.ts compiles all three (again when any file is newer).
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -43,63 +46,29 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-enum { K_PUT, K_RESERVE, K_DELETE, K_USE, K_WATCH, K_IGNORE, K_LIST, K_STATS_TUBE };
-enum { R_PUT, R_RESDEL, R_CYCLE, R_SCRAPE, R_HOLD };
-enum { PH_SETUP, PH_PREFILL, PH_RUN, PH_DONE };
-
-typedef struct {
-  uint8_t kind;
-  uint32_t slot;    /* cycle: which loop; stats-tube: tube index */
-  uint64_t sent_ns; /* when the request was queued */
-} Pending;
-
-typedef struct {
-  int fd;
-  int idx;
-  int role;
-  char *out;
-  size_t out_len, out_off, out_cap;
-  char *in;
-  size_t in_len, in_cap;
-  Pending *q;
-  size_t q_head, q_len, q_cap;
-  uint64_t quota;     /* operations this connection completes in the current phase */
-  uint64_t started;   /* operations begun */
-  uint64_t done;      /* operations completed */
-  uint64_t last_id;   /* --check-monotonic */
-  uint64_t *cycle_t0; /* cycle: start time of each loop */
-  int epollout;
-  char tube[32];
-  int setup_left; /* replies still expected in PH_SETUP */
-} Conn;
+#include "loadgen.h"
 
 /* ---- options ------------------------------------------------------------------------------- */
 static const char *opt_host = "127.0.0.1";
 static int opt_port = 11300;
 static const char *opt_mode = "put";
-static int opt_conns = 1, opt_consumers = 0, opt_depth = 1;
+static int opt_conns = 1, opt_consumers = 0;
+int opt_depth = 1;
 static uint64_t opt_count = 10000;
 static double opt_seconds = 60;
 static double opt_setup_seconds = 0; /* 0: max(3 × --seconds, 20) */
-static size_t opt_body = 100;
-static int opt_hold_tubes = 0, opt_prefill = 0, opt_tube_per_conn = 0, opt_check_monotonic = 0;
+size_t opt_body = 100;
+static int opt_hold_tubes = 0, opt_prefill = 0, opt_tube_per_conn = 0;
+int opt_check_monotonic = 0;
 
 /* ---- state --------------------------------------------------------------------------------- */
 static Conn *conns;
 static int nconns;
-static int ep;
-static int phase = PH_SETUP;
+int ep;
+int phase = PH_SETUP;
 static uint64_t phase_t0, run_t0, run_t1, prefill_t0, prefill_t1;
-static char *filler;        /* body bytes after the 10-digit tag */
-static uint64_t tag_seq;    /* next body tag */
-static uint32_t *hist_cycle, *hist_rtt; /* 0.1 µs buckets up to 100 ms */
-static uint64_t max_cycle, max_rtt;
-#define HIST_BUCKETS 1000000u
-static char **scrape_tubes;
-static size_t scrape_ntubes, scrape_bytes;
-static uint64_t puts_done, resdel_done;
+char *filler;
 static double cpu_run0, cpu_run1;
 
 static double cpu_seconds(void) {
@@ -108,7 +77,7 @@ static double cpu_seconds(void) {
   return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-static void die(const char *fmt, ...) {
+void die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fputs("loadgen: ", stderr);
@@ -124,168 +93,13 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void *xrealloc(void *p, size_t n) {
+void *xrealloc(void *p, size_t n) {
   void *r = realloc(p, n);
   if (!r) die("out of memory");
   return r;
 }
 
-/* A reply line for error messages: printable, cut at CRLF or 80 bytes. */
-static const char *show(const char *p, size_t n) {
-  static char buf[100];
-  size_t j = 0;
-  for (size_t i = 0; i < n && j < 80; i++) {
-    if (p[i] == '\r') break;
-    buf[j++] = (p[i] >= 32 && p[i] < 127) ? p[i] : '?';
-  }
-  buf[j] = 0;
-  return buf;
-}
-
-/* ---- output -------------------------------------------------------------------------------- */
-static void out_reserve(Conn *c, size_t n) {
-  if (c->out_off > 0 && c->out_off == c->out_len) c->out_off = c->out_len = 0;
-  if (c->out_len + n <= c->out_cap) return;
-  if (c->out_off > 0) {
-    memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-    c->out_len -= c->out_off;
-    c->out_off = 0;
-  }
-  while (c->out_len + n > c->out_cap) c->out_cap = c->out_cap ? c->out_cap * 2 : 65536;
-  c->out = xrealloc(c->out, c->out_cap);
-}
-
-static void out_bytes(Conn *c, const char *s, size_t n) {
-  out_reserve(c, n);
-  memcpy(c->out + c->out_len, s, n);
-  c->out_len += n;
-}
-
-static void push_pending(Conn *c, int kind, uint32_t slot, uint64_t t) {
-  if (c->q_len == c->q_cap) {
-    size_t cap = c->q_cap ? c->q_cap * 2 : 64;
-    Pending *q = xrealloc(NULL, cap * sizeof *q);
-    for (size_t i = 0; i < c->q_len; i++) q[i] = c->q[(c->q_head + i) % c->q_cap];
-    free(c->q);
-    c->q = q;
-    c->q_head = 0;
-    c->q_cap = cap;
-  }
-  Pending *p = &c->q[(c->q_head + c->q_len) % c->q_cap];
-  p->kind = (uint8_t)kind;
-  p->slot = slot;
-  p->sent_ns = t;
-  c->q_len++;
-}
-
-static Pending pop_pending(Conn *c) {
-  Pending p = c->q[c->q_head];
-  c->q_head = (c->q_head + 1) % c->q_cap;
-  c->q_len--;
-  return p;
-}
-
-static void send_put(Conn *c, uint32_t slot, uint64_t t) {
-  char head[64];
-  int n = snprintf(head, sizeof head, "put 0 0 120 %zu\r\n", opt_body);
-  out_reserve(c, (size_t)n + opt_body + 2);
-  memcpy(c->out + c->out_len, head, (size_t)n);
-  c->out_len += (size_t)n;
-  char tag[11];
-  snprintf(tag, sizeof tag, "%010llu", (unsigned long long)(tag_seq++ % 10000000000ull));
-  size_t tagn = opt_body < 10 ? opt_body : 10;
-  memcpy(c->out + c->out_len, opt_body < 10 ? filler : tag, tagn);
-  if (opt_body > 10) memcpy(c->out + c->out_len + 10, filler, opt_body - 10);
-  c->out_len += opt_body;
-  c->out[c->out_len++] = '\r';
-  c->out[c->out_len++] = '\n';
-  push_pending(c, K_PUT, slot, t);
-}
-
-static void send_line(Conn *c, int kind, uint32_t slot, uint64_t t, const char *fmt, ...) {
-  char line[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  out_bytes(c, line, (size_t)n);
-  push_pending(c, kind, slot, t);
-}
-
-static void flush(Conn *c) {
-  while (c->out_off < c->out_len) {
-    ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
-    if (w > 0) {
-      c->out_off += (size_t)w;
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!c->epollout) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
-        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-        c->epollout = 1;
-      }
-      return;
-    }
-    die("conn %d: write: %s", c->idx, strerror(errno));
-  }
-  c->out_off = c->out_len = 0;
-  if (c->epollout) {
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-    c->epollout = 0;
-  }
-}
-
-/* ---- workload ------------------------------------------------------------------------------ */
-static void record(uint32_t *hist, uint64_t *max, uint64_t ns) {
-  uint64_t b = ns / 100;
-  if (b >= HIST_BUCKETS) b = HIST_BUCKETS - 1;
-  hist[b]++;
-  if (ns > *max) *max = ns;
-}
-
-/*
- * Fills the connection's pipeline for the current phase. Refills wait until half the pipeline has
- * been answered, so requests go out in batches (one write for many) as a pipelining client does,
- * instead of one write per reply when the server answers one reply per write.
- */
-static void pump(Conn *c, uint64_t t) {
-  if (opt_depth >= 4 && c->q_len > (size_t)opt_depth / 2) return;
-  if (phase == PH_PREFILL) {
-    while (c->q_len < (size_t)opt_depth && c->started < c->quota) {
-      send_put(c, 0, t);
-      c->started++;
-    }
-    return;
-  }
-  if (phase != PH_RUN) return;
-  switch (c->role) {
-    case R_PUT:
-      while (c->q_len < (size_t)opt_depth && c->started < c->quota) {
-        send_put(c, 0, t);
-        c->started++;
-      }
-      break;
-    case R_RESDEL:
-      /* deletes are sent as reservations arrive; reserves keep the pipe --depth deep */
-      while (c->q_len < (size_t)opt_depth && c->started < c->quota) {
-        send_line(c, K_RESERVE, 0, t, "reserve\r\n");
-        c->started++;
-      }
-      break;
-    default:
-      break;
-  }
-}
-
-static void start_cycle(Conn *c, uint32_t slot, uint64_t t) {
-  c->cycle_t0[slot] = t;
-  c->started++;
-  send_put(c, slot, t);
-}
-
+/* ---- phases -------------------------------------------------------------------------------- */
 static int all_done(void) {
   for (int i = 0; i < nconns; i++) {
     Conn *c = &conns[i];
@@ -299,7 +113,6 @@ static uint64_t share(uint64_t total, int i, int n) {
   return total / (uint64_t)n + ((uint64_t)i < total % (uint64_t)n ? 1 : 0);
 }
 
-static void begin_run(uint64_t t);
 
 static void begin_prefill(uint64_t t) {
   phase = PH_PREFILL;
@@ -368,186 +181,6 @@ static void maybe_advance(uint64_t t) {
   }
 }
 
-/* ---- reply parsing ------------------------------------------------------------------------- */
-/* Parses decimal digits at p (at least one) up to a delimiter; returns the end or NULL. */
-static const char *digits(const char *p, const char *end, uint64_t *v) {
-  const char *s = p;
-  uint64_t x = 0;
-  while (p < end && *p >= '0' && *p <= '9') x = x * 10 + (uint64_t)(*p++ - '0');
-  if (p == s || p - s > 20) return NULL;
-  *v = x;
-  return p;
-}
-
-static const char *find_crlf(const char *p, const char *end) {
-  for (const char *q = p; q + 1 < end; q++) {
-    q = memchr(q, '\r', (size_t)(end - q - 1));
-    if (!q) return NULL;
-    if (q[1] == '\n') return q;
-  }
-  return NULL;
-}
-
-static int starts(const char *p, const char *end, const char *word) {
-  size_t n = strlen(word);
-  return (size_t)(end - p) >= n && memcmp(p, word, n) == 0;
-}
-
-static void check_body(Conn *c, const char *b, size_t n) {
-  if (n != opt_body) die("conn %d: body of %zu bytes, expected %zu", c->idx, n, opt_body);
-  size_t tagn = n < 10 ? 0 : 10;
-  for (size_t i = 0; i < tagn; i++)
-    if (b[i] < '0' || b[i] > '9') die("conn %d: body tag corrupt: %s", c->idx, show(b, n));
-  if (n > 10 && memcmp(b + 10, filler, n - 10) != 0) die("conn %d: body corrupt", c->idx);
-  if (n < 10 && memcmp(b, filler, n) != 0) die("conn %d: body corrupt", c->idx);
-}
-
-static void parse_list(Conn *c, const char *y, size_t n, uint64_t t) {
-  /* ---\n- name\n- name\n... */
-  if (n < 4 || memcmp(y, "---\n", 4) != 0) die("conn %d: list-tubes YAML: %s", c->idx, show(y, n));
-  const char *p = y + 4, *end = y + n;
-  while (p < end) {
-    if (end - p < 3 || p[0] != '-' || p[1] != ' ') die("conn %d: list-tubes entry: %s", c->idx, show(p, end - p));
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!nl) die("conn %d: list-tubes: no newline", c->idx);
-    scrape_tubes = xrealloc(scrape_tubes, (scrape_ntubes + 1) * sizeof *scrape_tubes);
-    scrape_tubes[scrape_ntubes++] = strndup(p + 2, (size_t)(nl - p - 2));
-    p = nl + 1;
-  }
-  c->quota = scrape_ntubes + 1;
-  for (size_t i = 0; i < scrape_ntubes; i++)
-    send_line(c, K_STATS_TUBE, (uint32_t)i, t, "stats-tube %s\r\n", scrape_tubes[i]);
-}
-
-/* Consumes one complete reply at c->in+off; returns its length, or 0 when incomplete. */
-static size_t parse_reply(Conn *c, const char *p, const char *end, uint64_t t) {
-  const char *cr = find_crlf(p, end);
-  if (!cr) {
-    if (end - p > 4096) die("conn %d: reply line too long: %s", c->idx, show(p, end - p));
-    return 0;
-  }
-  size_t linelen = (size_t)(cr + 2 - p);
-  if (c->q_len == 0) die("conn %d: unexpected reply: %s", c->idx, show(p, linelen));
-  Pending *pend = &c->q[c->q_head];
-  uint64_t v = 0, bytes = 0;
-  const char *q;
-  switch (pend->kind) {
-    case K_PUT:
-      if (!starts(p, cr, "INSERTED ") || !(q = digits(p + 9, cr, &v)) || q != cr || v == 0)
-        die("conn %d: put: expected INSERTED <id>, got: %s", c->idx, show(p, linelen));
-      if (opt_check_monotonic) {
-        if (v <= c->last_id) die("conn %d: id %llu after %llu", c->idx, (unsigned long long)v, (unsigned long long)c->last_id);
-        c->last_id = v;
-      }
-      break;
-    case K_RESERVE:
-      if (!starts(p, cr, "RESERVED ") || !(q = digits(p + 9, cr, &v)) || *q != ' ' || !(q = digits(q + 1, cr, &bytes)) ||
-          q != cr)
-        die("conn %d: reserve: expected RESERVED <id> <bytes>, got: %s", c->idx, show(p, linelen));
-      if ((size_t)(end - (cr + 2)) < bytes + 2) return 0;
-      check_body(c, cr + 2, bytes);
-      if (cr[2 + bytes] != '\r' || cr[3 + bytes] != '\n') die("conn %d: body not followed by CRLF", c->idx);
-      linelen += bytes + 2;
-      break;
-    case K_DELETE:
-      if (linelen != 9 || memcmp(p, "DELETED\r\n", 9) != 0)
-        die("conn %d: delete: expected DELETED, got: %s", c->idx, show(p, linelen));
-      break;
-    case K_USE:
-      if (!starts(p, cr, "USING ") || (size_t)(cr - p - 6) != strlen(c->tube) || memcmp(p + 6, c->tube, strlen(c->tube)) != 0)
-        die("conn %d: use: expected USING %s, got: %s", c->idx, c->tube, show(p, linelen));
-      break;
-    case K_WATCH:
-    case K_IGNORE:
-      if (!starts(p, cr, "WATCHING ") || !(q = digits(p + 9, cr, &v)) || q != cr)
-        die("conn %d: watch/ignore: expected WATCHING <n>, got: %s", c->idx, show(p, linelen));
-      break;
-    case K_LIST:
-    case K_STATS_TUBE:
-      if (!starts(p, cr, "OK ") || !(q = digits(p + 3, cr, &bytes)) || q != cr)
-        die("conn %d: expected OK <bytes>, got: %s", c->idx, show(p, linelen));
-      if ((size_t)(end - (cr + 2)) < bytes + 2) return 0;
-      if (cr[2 + bytes] != '\r' || cr[3 + bytes] != '\n') die("conn %d: YAML not followed by CRLF", c->idx);
-      scrape_bytes += bytes + 2 + linelen;
-      if (pend->kind == K_STATS_TUBE) {
-        const char *name = scrape_tubes[pend->slot];
-        size_t nl = strlen(name);
-        /* 1.12 prints the name bare, 1.13 (and stalkd) in double quotes */
-        const char *y = cr + 2;
-        int quoted = bytes > 10 && y[10] == '"';
-        if (bytes < 10 + nl + 2 * (size_t)quoted || memcmp(y, "---\nname: ", 10) != 0 ||
-            memcmp(y + 10 + quoted, name, nl) != 0 || (quoted && y[11 + nl] != '"') || y[10 + nl + 2 * quoted] != '\n')
-          die("conn %d: stats-tube %s: unexpected YAML: %s", c->idx, name, show(cr + 2, bytes));
-      }
-      linelen += bytes + 2;
-      break;
-  }
-  Pending done = pop_pending(c);
-  if (hist_rtt && phase == PH_RUN) record(hist_rtt, &max_rtt, t - done.sent_ns);
-  if (phase == PH_SETUP) {
-    c->setup_left--;
-    return linelen;
-  }
-  /* what the reply leads to */
-  switch (done.kind) {
-    case K_PUT:
-      if (c->role == R_CYCLE && phase == PH_RUN) send_line(c, K_RESERVE, done.slot, t, "reserve\r\n");
-      else {
-        c->done++;
-        puts_done++;
-      }
-      break;
-    case K_RESERVE:
-      send_line(c, K_DELETE, done.slot, t, "delete %llu\r\n", (unsigned long long)v);
-      break;
-    case K_DELETE:
-      c->done++;
-      resdel_done++;
-      if (c->role == R_CYCLE) {
-        record(hist_cycle, &max_cycle, t - c->cycle_t0[done.slot]);
-        if (c->started < c->quota) start_cycle(c, done.slot, t);
-      }
-      break;
-    case K_LIST:
-      parse_list(c, cr + 2, bytes, t);
-      c->done++;
-      break;
-    case K_STATS_TUBE:
-      c->done++;
-      break;
-  }
-  return linelen;
-}
-
-static void on_readable(Conn *c, uint64_t t) {
-  for (;;) {
-    if (c->in_cap - c->in_len < 65536) {
-      c->in_cap = c->in_cap ? c->in_cap * 2 : 262144;
-      c->in = xrealloc(c->in, c->in_cap);
-    }
-    ssize_t r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
-    if (r == 0) die("conn %d: server closed the connection (phase %d)", c->idx, phase);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      die("conn %d: read: %s", c->idx, strerror(errno));
-    }
-    c->in_len += (size_t)r;
-    if ((size_t)r < c->in_cap - c->in_len + (size_t)r) break; /* short read: drained */
-  }
-  size_t off = 0;
-  for (;;) {
-    size_t n = parse_reply(c, c->in + off, c->in + c->in_len, t);
-    if (n == 0) break;
-    off += n;
-  }
-  if (off > 0) {
-    memmove(c->in, c->in + off, c->in_len - off);
-    c->in_len -= off;
-  }
-  pump(c, t);
-}
-
 /* ---- connections --------------------------------------------------------------------------- */
 static int connect_to(void) {
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
@@ -614,126 +247,6 @@ static void print_hist(const char *name, uint32_t *hist, uint64_t max) {
          (unsigned long long)total);
 }
 
-/* ---- the do-nothing server ------------------------------------------------------------------ */
-typedef struct {
-  int fd;
-  char *in;
-  size_t in_len, in_cap;
-  size_t skip; /* body bytes still to discard */
-  char *out;
-  size_t out_len, out_cap;
-} SConn;
-
-static void sout(SConn *s, const char *p, size_t n) {
-  if (s->out_len + n > s->out_cap) {
-    while (s->out_len + n > s->out_cap) s->out_cap = s->out_cap ? s->out_cap * 2 : 65536;
-    s->out = xrealloc(s->out, s->out_cap);
-  }
-  memcpy(s->out + s->out_len, p, n);
-  s->out_len += n;
-}
-
-static void serve(void) {
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt_port)};
-  inet_pton(AF_INET, opt_host, &a.sin_addr);
-  if (bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 1024) != 0) die("bind: %s", strerror(errno));
-  socklen_t alen = sizeof a;
-  getsockname(lfd, (struct sockaddr *)&a, &alen);
-  printf("listening %d\n", ntohs(a.sin_port));
-  fflush(stdout);
-  /* prebuilt replies */
-  static const char inserted[] = "INSERTED 1\r\n", deleted[] = "DELETED\r\n", watching[] = "WATCHING 1\r\n";
-  char *reserved = NULL;
-  size_t reserved_len = 0;
-  {
-    char head[64];
-    int n = snprintf(head, sizeof head, "RESERVED 1 %zu\r\n", opt_body);
-    reserved_len = (size_t)n + opt_body + 2;
-    reserved = xrealloc(NULL, reserved_len);
-    memcpy(reserved, head, (size_t)n);
-    if (opt_body >= 10) {
-      memset(reserved + n, '0', 10);
-      memcpy(reserved + n + 10, filler, opt_body - 10);
-    } else
-      memcpy(reserved + n, filler, opt_body);
-    memcpy(reserved + reserved_len - 2, "\r\n", 2);
-  }
-  ep = epoll_create1(0);
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-  struct epoll_event evs[256];
-  for (;;) {
-    int n = epoll_wait(ep, evs, 256, -1);
-    for (int i = 0; i < n; i++) {
-      SConn *s = evs[i].data.ptr;
-      if (!s) {
-        int fd = accept(lfd, NULL, NULL);
-        if (fd < 0) continue;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        s = calloc(1, sizeof *s);
-        s->fd = fd;
-        s->in_cap = 262144;
-        s->in = xrealloc(NULL, s->in_cap);
-        struct epoll_event e2 = {.events = EPOLLIN, .data.ptr = s};
-        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e2);
-        continue;
-      }
-      ssize_t r = read(s->fd, s->in + s->in_len, s->in_cap - s->in_len);
-      if (r <= 0) {
-        if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-        close(s->fd);
-        free(s->in);
-        free(s->out);
-        free(s);
-        continue;
-      }
-      s->in_len += (size_t)r;
-      size_t off = 0;
-      for (;;) {
-        if (s->skip > 0) {
-          size_t take = s->in_len - off < s->skip ? s->in_len - off : s->skip;
-          off += take;
-          s->skip -= take;
-          if (s->skip > 0) break;
-        }
-        const char *cr = find_crlf(s->in + off, s->in + s->in_len);
-        if (!cr) break;
-        const char *p = s->in + off;
-        if (p[0] == 'p') { /* put <pri> <delay> <ttr> <bytes> */
-          const char *sp = cr;
-          while (sp > p && sp[-1] != ' ') sp--;
-          s->skip = (size_t)strtoull(sp, NULL, 10) + 2;
-          sout(s, inserted, sizeof inserted - 1);
-        } else if (p[0] == 'r')
-          sout(s, reserved, reserved_len);
-        else if (p[0] == 'd')
-          sout(s, deleted, sizeof deleted - 1);
-        else if (p[0] == 'u') {
-          sout(s, "USING ", 6);
-          sout(s, p + 4, (size_t)(cr + 2 - p - 4));
-        } else if (p[0] == 'w' || p[0] == 'i')
-          sout(s, watching, sizeof watching - 1);
-        else
-          sout(s, "UNKNOWN_COMMAND\r\n", 17);
-        off = (size_t)(cr + 2 - s->in);
-      }
-      memmove(s->in, s->in + off, s->in_len - off);
-      s->in_len -= off;
-      size_t w = 0;
-      while (w < s->out_len) { /* blocking enough for a bench: spin on EAGAIN */
-        ssize_t k = write(s->fd, s->out + w, s->out_len - w);
-        if (k > 0) w += (size_t)k;
-        else if (k < 0 && errno != EAGAIN && errno != EINTR) break;
-      }
-      s->out_len = 0;
-    }
-  }
-}
-
 /* ---- main ---------------------------------------------------------------------------------- */
 static void usage(void) {
   fprintf(stderr,
@@ -768,7 +281,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   filler = xrealloc(NULL, opt_body + 1);
   for (size_t i = 0; i < opt_body; i++) filler[i] = (char)('a' + i % 26);
-  if (!strcmp(opt_mode, "serve")) serve();
+  if (!strcmp(opt_mode, "serve")) serve(opt_host, opt_port, opt_body, filler);
   if (opt_conns < 1 || opt_depth < 1) usage();
 
   ep = epoll_create1(0);

@@ -1,7 +1,8 @@
 /**
- * The load generator as the orchestrator sees it: bench/loadgen.c compiled with `cc -O2` into
- * bench/results/tmp/ when a compiler exists, else the Node fallback (bench/loadgen-node.ts, one
- * process per worker). Both take the same flags and print the same one-line JSON.
+ * The load generator as the orchestrator sees it: bench/loadgen.c (with loadgen-conn.c,
+ * loadgen-serve.c and loadgen.h) compiled with `cc -O2` into bench/results/tmp/ when a compiler
+ * exists, else the Node fallback (bench/loadgen-node.ts, one process per worker). Both take the
+ * same flags and print the same one-line JSON.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
@@ -67,7 +68,16 @@ export interface Generator {
 export const BENCH_SOURCE_DIR = path.resolve(__dirname, '..', '..', 'bench');
 export const TMP_DIR = path.join(BENCH_SOURCE_DIR, 'results', 'tmp');
 
-/** Compiles loadgen.c when a C compiler is present (rebuilding when the source is newer). */
+/**
+ * The C programs under bench/: each one's files, .c and .h alike, for the rebuild check; the .c
+ * files are what the compiler gets.
+ */
+const C_PROGRAMS = {
+  loadgen: ['loadgen.c', 'loadgen-conn.c', 'loadgen-serve.c', 'loadgen.h'],
+  relay: ['relay.c'],
+} as const;
+
+/** Compiles the C generator when a C compiler is present (again when any of its files is newer). */
 export function prepareGenerator(forceNode = false): Generator {
   const binary = forceNode ? undefined : compileBenchC('loadgen');
   if (binary) return { kind: 'c', command: [binary] };
@@ -79,15 +89,20 @@ export function prepareRelay(): string | undefined {
   return compileBenchC('relay');
 }
 
-/** bench/NAME.c compiled with `cc -O2` into TMP_DIR/NAME, again when the source is newer. */
-function compileBenchC(name: string): string | undefined {
-  const source = path.join(BENCH_SOURCE_DIR, `${name}.c`);
+/**
+ * A program of C_PROGRAMS compiled with `cc -O2` into TMP_DIR/NAME, again when any of its files is
+ * newer than the binary (a header edit changes every file that includes it).
+ */
+function compileBenchC(name: keyof typeof C_PROGRAMS): string | undefined {
+  const files = C_PROGRAMS[name].map((f) => path.join(BENCH_SOURCE_DIR, f));
   const binary = path.join(TMP_DIR, name);
   const cc = findCompiler();
-  if (!cc || !existsSync(source)) return undefined;
+  if (!cc || !files.every((f) => existsSync(f))) return undefined;
   mkdirSync(TMP_DIR, { recursive: true });
-  if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(source).mtimeMs) {
-    execFileSync(cc, ['-O2', '-Wall', '-o', binary, source], { stdio: 'inherit' });
+  const newest = Math.max(...files.map((f) => statSync(f).mtimeMs));
+  if (!existsSync(binary) || statSync(binary).mtimeMs < newest) {
+    const sources = files.filter((f) => f.endsWith('.c'));
+    execFileSync(cc, ['-O2', '-Wall', '-o', binary, ...sources], { stdio: 'inherit' });
   }
   return binary;
 }
