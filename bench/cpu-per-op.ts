@@ -27,6 +27,7 @@ import {
   HOP_TARGETS,
   isLogged,
   PROXY_NODES,
+  serverLogTails,
   startTarget,
   TARGET_NAMES,
   type TargetConfig,
@@ -172,7 +173,12 @@ async function main(): Promise<void> {
     try {
       // Warm-up (unmeasured): a fresh Node process spends its first ~100k requests compiling (V8's
       // background threads), which no long-running server pays per request.
-      if (warmup > 0) await runLoadgen(gen, { ...load, count: warmup }, t.host, t.port, () => {});
+      const withLogs = (err: unknown): never => {
+        const why = err instanceof Error ? err.message : String(err);
+        throw new Error(`${why}\n${serverLogTails(t.pids)}`);
+      };
+      if (warmup > 0)
+        await runLoadgen(gen, { ...load, count: warmup }, t.host, t.port, () => {}).catch(withLogs);
       let rss: number[] = [];
       cg?.start(t.pids, target);
       const result = await runLoadgen(gen, load, t.host, t.port, (marker) => {
@@ -181,7 +187,7 @@ async function main(): Promise<void> {
           after = t.pids.map(sample);
           rss = t.pids.map(rssBytes);
         }
-      });
+      }).catch(withLogs);
       cg?.stop();
       if (after.length === 0) after = t.pids.map(sample);
       if (rss.length === 0) rss = t.pids.map(rssBytes);

@@ -13,6 +13,7 @@ import {
   isLogged,
   PROXY_NODES,
   type RunningTarget,
+  serverLogTails,
   stalkdSupportsMetrics,
   startTarget,
   type TargetConfig,
@@ -102,6 +103,10 @@ async function drive(scenario: Scenario, t: RunningTarget, opts: MeasureOptions)
       cpuAtDone = totalCpuSeconds(t.pids);
       pidCpuAtDone = perPid();
     }
+  }).catch((err: unknown) => {
+    // The report keeps the generator's one line; the servers' side goes to the console.
+    process.stderr.write(`${scenario.id} ${t.name} failed; the servers' logs:\n${serverLogTails(t.pids)}\n`);
+    throw err;
   });
   if (Number.isNaN(cpuAtDone)) {
     cpuAtDone = totalCpuSeconds(t.pids);

@@ -163,15 +163,39 @@ export interface Spawned {
   port: number;
 }
 
+/** What a server printed last (at most this much of it, per process): shown when a run fails. */
+const LOG_TAIL_BYTES = 4096;
+const logTails = new Map<number, { label: string; text: string }>();
+
+/**
+ * The last lines each of `pids` printed, labelled, for the error of a failed run: a generator that
+ * got an unexpected reply says what it got, the server's log says why it sent it.
+ */
+export function serverLogTails(pids: readonly number[]): string {
+  const parts: string[] = [];
+  for (const pid of pids) {
+    const tail = logTails.get(pid);
+    if (tail && tail.text.trim() !== '')
+      parts.push(`--- ${tail.label} (pid ${pid}), last lines:\n${tail.text.trimEnd()}`);
+  }
+  return parts.join('\n');
+}
+
 /** Spawns a server and resolves with the port from its log line once the port is listening. */
 function spawnServer(bin: string, args: string[], portLine: RegExp, label: string): Promise<Spawned> {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
+  const tail = { label, text: '' };
+  const pid = child.pid ?? 0;
+  logTails.set(pid, tail);
+  // A bench run starts hundreds of processes; the failed run's are among the latest.
+  if (logTails.size > 64) logTails.delete(logTails.keys().next().value as number);
   child.once('exit', () => children.delete(child));
   return new Promise((resolve, reject) => {
     let log = '';
     let found = false;
     const onData = (chunk: Buffer): void => {
+      tail.text = (tail.text + chunk.toString('latin1')).slice(-LOG_TAIL_BYTES);
       if (found) return;
       log += chunk.toString('latin1');
       const m = portLine.exec(log);
