@@ -53,7 +53,9 @@ import {
   createSpare,
   createSpareSync,
   discardSpare,
+  extendSpareSync,
   type PendingWrite,
+  reservedAtRotation,
   roundUpToBlock,
   type Segment,
   type SpareFile,
@@ -66,7 +68,11 @@ const MIN_COMPACT_BYTES = 256 * 1024;
 const IDLE_COMPACT_MS = 10;
 /** After a failed preallocation (disk full), background work waits this long before trying again. */
 const SPACE_RETRY_MS = 1000;
-/** The next segment is preallocated in the background once the current one is this full. */
+/**
+ * The next segment is preallocated in the background once this share of a segment's room for new
+ * records (-s) is used. The room, not the file: the file also holds every live job's reserved
+ * delete record, which with many live jobs is most of it (test/binlog/preallocation.test.ts).
+ */
 const SPARE_AT_FILL = 0.5;
 
 export class Binlog implements Journal {
@@ -95,6 +101,8 @@ export class Binlog implements Journal {
   private spaceWarned = false;
   /** Failed writes, fsyncs and segment creations since start (stalkd_binlog_write_errors_total). */
   private writeErrors = 0;
+  /** Segments made on the event loop because no preallocated one fitted (BinlogStats). */
+  private blockingPreallocations = 0;
   /** Background preallocation and compaction wait until then after running out of space. */
   private spaceRetryAtMs = 0;
   private recordsWritten = 0;
@@ -302,6 +310,7 @@ export class Binlog implements Journal {
       segments: this.segments.length,
       fsyncs: this.writer.syncCount,
       writeErrors: this.writeErrors,
+      blockingPreallocations: this.blockingPreallocations,
       // A failed write is being retried, or the last segment could not be created (disk full).
       writable: this.writer.failure === undefined && !this.spaceWarned,
     };
@@ -311,8 +320,9 @@ export class Binlog implements Journal {
   async settled(): Promise<void> {
     for (;;) {
       await this.gc;
+      await this.spareCreation;
       await this.writer.idle();
-      if (this.gc === undefined) return;
+      if (this.gc === undefined && this.spareCreation === undefined) return;
     }
   }
 
@@ -349,16 +359,24 @@ export class Binlog implements Journal {
   private makeRoom(bytes: number, extraReserve: number): boolean {
     const need = bytes + this.index.reservedBytes() + extraReserve;
     if (this.current.free() >= need) return true;
-    let spare = this.spare;
-    if (spare !== undefined && spare.capacity - FILE_HEADER_BYTES - START_RECORD_BYTES >= need) {
-      this.spare = undefined;
-    } else {
-      try {
-        spare = createSpareSync(this.ops, this.dir, this.capacityFor(need));
-      } catch (err) {
-        this.warnSpace(err as Error);
-        return false;
+    const ready = this.spare;
+    this.spare = undefined;
+    let spare: SpareFile;
+    try {
+      if (ready !== undefined && ready.capacity - FILE_HEADER_BYTES - START_RECORD_BYTES >= need)
+        spare = ready;
+      else {
+        // Made here, on the event loop: whole, or the prepared one grown by what it lacks.
+        this.blockingPreallocations++;
+        spare =
+          ready === undefined
+            ? createSpareSync(this.ops, this.dir, this.capacityFor(need))
+            : extendSpareSync(this.ops, ready, this.capacityFor(need));
       }
+    } catch (err) {
+      if (ready !== undefined) discardSpare(this.ops, ready);
+      this.warnSpace(err as Error);
+      return false;
     }
     try {
       this.openSegment(spare);
@@ -431,8 +449,11 @@ export class Binlog implements Journal {
 
   private maybePrepareSpare(): void {
     if (this.spare !== undefined || this.spareCreation !== undefined || this.closing) return;
-    if (this.current.used < this.current.capacity * SPARE_AT_FILL || Date.now() < this.spaceRetryAtMs) return;
-    const capacity = this.capacityFor(this.index.reservedBytes() * 1.25);
+    const reserved = this.index.reservedBytes();
+    const room = this.current.free() - reserved;
+    if (room > this.segmentCapacity * (1 - SPARE_AT_FILL) || Date.now() < this.spaceRetryAtMs) return;
+    // What is reserved at the rotation plus -s: only a record larger than -s needs more (made then).
+    const capacity = this.capacityFor(reservedAtRotation(reserved, room));
     this.spareCreationBytes = capacity;
     this.spareCreation = createSpare(this.ops, this.dir, capacity)
       .then(

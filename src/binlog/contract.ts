@@ -45,6 +45,11 @@ export interface BinlogStats {
   fsyncs: number;
   /** Failed writes, fsyncs and segment creations since start. */
   writeErrors: number;
+  /**
+   * Segments created on the event loop since start — zeros written and fsynced while no request
+   * is served — because the one preallocated in the background was not ready or too small.
+   */
+  blockingPreallocations: number;
   /** False while puts cannot be logged: a failed write awaits its retry, or the disk is full. */
   writable: boolean;
 }

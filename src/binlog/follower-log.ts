@@ -17,14 +17,27 @@ import {
   IDS_EXACT,
   type LogRecord,
   RecordType,
+  START_RECORD_BYTES,
 } from './format';
 import { ImportKeyIndex } from './import-keys';
 import type { JobIndex } from './job-index';
 import { LogWriter, SyncMode } from './log-writer';
 import { unlinkOldSegments } from './retention';
-import { activateSpare, createSpareSync, roundUpToBlock, type Segment } from './segment';
+import {
+  activateSpare,
+  createSpare,
+  createSpareSync,
+  discardSpare,
+  extendSpareSync,
+  reservedAtRotation,
+  roundUpToBlock,
+  type Segment,
+  type SpareFile,
+} from './segment';
 
 const ZEROS = Buffer.alloc(1024 * 1024);
+/** As the primary (binlog.ts): the next segment is made in the background from half of -s on. */
+const SPARE_AT_FILL = 0.5;
 
 export interface FollowerInit {
   /** Segments from replay (closed), oldest first. */
@@ -52,6 +65,11 @@ export class FollowerLog {
   recordsWritten = 0;
   /** Failed writes, fsyncs and segment creations so far (stalkd_binlog_write_errors_total). */
   private writeErrors = 0;
+  /** The next segment's file, zero-filled in the background (its size is a guess: see startSegment). */
+  private spare: SpareFile | undefined;
+  private spareCreation: Promise<void> | undefined;
+  /** Segments made on the event loop because no preallocated one was ready (BinlogStats). */
+  private blockingPreallocations = 0;
   private fsyncObserver: { onFsync(seconds: number): void } | undefined;
   private readonly log: (line: string) => void;
 
@@ -145,8 +163,19 @@ export class FollowerLog {
       segments: this.segments.length,
       fsyncs: this.writer.syncCount,
       writeErrors: this.writeErrors,
+      blockingPreallocations: this.blockingPreallocations,
       writable: this.writer.failure === undefined,
     };
+  }
+
+  /** Resolves when no write, fsync, unlink or preallocation is in flight (as Binlog.settled). */
+  async settled(): Promise<void> {
+    for (;;) {
+      await this.gc;
+      await this.spareCreation;
+      await this.writer.idle();
+      if (this.gc === undefined && this.spareCreation === undefined) return;
+    }
   }
 
   /** Segment files on disk, oldest first (stats and tests). */
@@ -158,10 +187,15 @@ export class FollowerLog {
     return this.index.size;
   }
 
-  /** The primary opened segment `index`: the same here, with its capacity and file header. */
+  /**
+   * The primary opened segment `index`: the same here, with its capacity and file header. The
+   * spare made in the background is cut or extended to that capacity (the primary's rule for it
+   * is followed, so the difference is small); without one the whole file is made now.
+   */
   startSegment(index: number, capacity: number, header: Buffer): void {
     if (this.current !== undefined) this.current.sealed = true;
-    const spare = createSpareSync(this.ops, this.dir, Math.max(roundUpToBlock(capacity), FILE_HEADER_BYTES));
+    const bytes = Math.max(roundUpToBlock(capacity), FILE_HEADER_BYTES);
+    const spare = this.takeSpare(bytes);
     this.ops.writeSync(spare.fd, header, 0);
     const segment = activateSpare(this.ops, this.dir, spare, index);
     this.segments.push(segment);
@@ -206,7 +240,54 @@ export class FollowerLog {
       p = end;
     }
     if (this.lastLsn > before) this.writer.appended(this.lastLsn);
+    this.maybePrepareSpare(segment);
     return warnings;
+  }
+
+  /**
+   * The primary preallocates its next segment with room for every live job's delete record plus
+   * -s; the same guess here, once half of this segment's room for new records is used.
+   */
+  private maybePrepareSpare(segment: Segment): void {
+    if (this.spare !== undefined || this.spareCreation !== undefined || this.closing) return;
+    const reserved = this.index.reservedBytes();
+    const room = segment.free() - reserved;
+    if (room > this.maxSizeBytes * (1 - SPARE_AT_FILL)) return;
+    const need = reservedAtRotation(reserved, room);
+    const capacity = roundUpToBlock(FILE_HEADER_BYTES + START_RECORD_BYTES + need + this.maxSizeBytes);
+    this.spareCreation = createSpare(this.ops, this.dir, capacity)
+      .then(
+        (spare) => {
+          if (this.closing) discardSpare(this.ops, spare);
+          else this.spare = spare;
+        },
+        // Disk full or failing: startSegment makes the file itself and reports what fails.
+        () => {},
+      )
+      .finally(() => {
+        this.spareCreation = undefined;
+      });
+  }
+
+  /** A zero-filled file of exactly `bytes` for the next segment: the spare, fitted, or a new one. */
+  private takeSpare(bytes: number): SpareFile {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare === undefined) {
+      this.blockingPreallocations++;
+      return createSpareSync(this.ops, this.dir, bytes);
+    }
+    try {
+      if (spare.capacity >= bytes) {
+        if (spare.capacity > bytes) this.ops.ftruncateSync(spare.fd, bytes);
+        return { ...spare, capacity: bytes };
+      }
+      this.blockingPreallocations++;
+      return extendSpareSync(this.ops, spare, bytes);
+    } catch (err) {
+      discardSpare(this.ops, spare);
+      throw err;
+    }
   }
 
   /** Replay's bookkeeping for one record, so retention and a later promotion see what a primary would. */
@@ -291,6 +372,9 @@ export class FollowerLog {
   private async quiesce(): Promise<void> {
     this.closing = true;
     await this.gc;
+    await this.spareCreation;
+    if (this.spare !== undefined) discardSpare(this.ops, this.spare);
+    this.spare = undefined;
     await this.writer.drain();
     this.writer.stopTimers();
     await this.current?.finish(this.ops);

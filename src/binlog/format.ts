@@ -80,6 +80,8 @@ const PUT_FIXED_PAYLOAD_BYTES = LSN_BYTES + JOB_META_BYTES + 8 + 1 + 1 + 4;
 export const START_RECORD_BYTES = RECORD_HEADER_BYTES + START_PAYLOAD_BYTES;
 export const UPDATE_RECORD_BYTES = RECORD_HEADER_BYTES + LSN_BYTES + JOB_META_BYTES;
 export const DELETE_RECORD_BYTES = RECORD_HEADER_BYTES + LSN_BYTES + 8;
+/** The shortest put record: empty body, one-letter tube (what bounds the reservations' growth). */
+export const MIN_PUT_RECORD_BYTES = RECORD_HEADER_BYTES + PUT_FIXED_PAYLOAD_BYTES + 1;
 export const IDS_RECORD_BYTES = RECORD_HEADER_BYTES + LSN_BYTES + 8 + 4;
 /** Largest payload replay accepts: a 1 GiB body (beanstalkd's -z ceiling) plus the fixed part and tube. */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024 * 1024 + PUT_FIXED_PAYLOAD_BYTES + 255;

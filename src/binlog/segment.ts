@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { FileOps } from './file-ops';
-import { encodeFileHeader, FILE_HEADER_BYTES } from './format';
+import { DELETE_RECORD_BYTES, encodeFileHeader, FILE_HEADER_BYTES, MIN_PUT_RECORD_BYTES } from './format';
 import { SegmentRefs } from './segment-refs';
 
 const SEGMENT_NAME = /^seg-(\d{10})\.stalkd$/;
@@ -38,6 +38,16 @@ export function isSpareFileName(name: string): boolean {
 
 export function roundUpToBlock(bytes: number): number {
   return Math.ceil(bytes / BLOCK_BYTES) * BLOCK_BYTES;
+}
+
+/**
+ * What the live jobs will have reserved (room for their delete records) when the current segment
+ * is full, seen with `room` bytes left in it for records: each put that can still fit reserves
+ * DELETE_RECORD_BYTES and takes at least MIN_PUT_RECORD_BYTES. The next segment, preallocated in
+ * the background, is sized from it (the primary's and a standby's alike).
+ */
+export function reservedAtRotation(reserved: number, room: number): number {
+  return reserved + Math.ceil((Math.max(0, room) * DELETE_RECORD_BYTES) / MIN_PUT_RECORD_BYTES);
 }
 
 /** A preallocated file not yet in the log. */
@@ -204,6 +214,18 @@ export function createSpareSync(ops: FileOps, dir: string, capacity: number): Sp
     throw err;
   }
   return { path: filePath, fd, capacity };
+}
+
+/**
+ * A spare made larger (zeros written after its end, then fsynced) on the event loop: cheaper than
+ * making a new one when what it lacks is the reservations' growth since it was prepared.
+ */
+export function extendSpareSync(ops: FileOps, spare: SpareFile, capacity: number): SpareFile {
+  for (let at = spare.capacity; at < capacity; at += ZERO_FILL.length) {
+    ops.writeSync(spare.fd, ZERO_FILL.subarray(0, Math.min(ZERO_FILL.length, capacity - at)), at);
+  }
+  ops.fsyncSync(spare.fd);
+  return { ...spare, capacity };
 }
 
 /** Same as createSpareSync with every write and the fsync on the thread pool. */

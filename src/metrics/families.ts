@@ -131,6 +131,10 @@ export const NODE = {
     'binlog_write_errors_total',
     'Failed binlog writes, fsyncs and segment creations (disk full, I/O errors) since start.',
   ),
+  binlogBlockingPreallocations: counter(
+    'binlog_blocking_preallocations_total',
+    'Binlog segments created on the event loop (no request served meanwhile) because the one preallocated in the background was not ready or too small.',
+  ),
   binlogWritable: gauge(
     'binlog_writable',
     '1 while the binlog takes records; 0 while a failed write awaits its retry or the disk is full.',

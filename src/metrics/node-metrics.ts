@@ -62,6 +62,8 @@ interface BinlogFigures {
   liveBytes?: number;
   /** Failed writes so far, and whether records can be written now. */
   writeErrors?: number;
+  /** Segments made on the event loop because no preallocated one was ready. */
+  blockingPreallocations?: number;
   writable?: boolean;
 }
 
@@ -200,6 +202,12 @@ function registerBinlogMetrics(registry: Registry, log: MetricsAwareLog): void {
     });
     createGauge(registry, NODE.binlogWritable, function () {
       this.set(log.stats().writable === false ? 0 : 1);
+    });
+  }
+  if (log.stats().blockingPreallocations !== undefined) {
+    createCounter(registry, NODE.binlogBlockingPreallocations, function () {
+      this.reset();
+      setCounter(this, log.stats().blockingPreallocations ?? 0);
     });
   }
   createCounter(registry, NODE.binlogRecordsMigrated, function () {

@@ -1,8 +1,9 @@
 /**
  * Failures an operator can see on a node: puts refused by reason (draining, binlog, memory ceiling,
  * JOB_TOO_BIG, EXPECTED_CRLF), a full disk as binlog write errors, `stalkd_binlog_writable` 0 and
- * /readyz failing until it recovers, connections refused at the limit and closed by the request
- * timeout, and the --max-jobs-bytes ceiling answering OUT_OF_MEMORY instead of growing.
+ * /readyz failing until it recovers, a binlog segment made on the event loop, connections refused
+ * at the limit and closed by the request timeout, and the --max-jobs-bytes ceiling answering
+ * OUT_OF_MEMORY instead of growing.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -126,6 +127,31 @@ test('failures: a full disk counts write errors, clears binlog_writable and fail
       10_000,
     );
     assert.deepEqual(nodeReadiness(node), { ok: true });
+  } finally {
+    c.close();
+    await node.close();
+  }
+});
+
+test('failures: a segment made on the event loop (a job larger than -s) is counted', async () => {
+  const segmentBytes = 64 * 1024;
+  const opened = await openBinlog(tempDir(), { fsyncEveryMs: 0, segmentBytes, log: () => {} });
+  const node = await startNodeServer({
+    host: '127.0.0.1',
+    port: 0,
+    maxJobBytes: 4 * segmentBytes,
+    log: opened.binlog,
+    beforeListen: (engine) => restoreInto(engine, opened),
+  });
+  const registry = createRegistry('node');
+  registerNodeMetrics(registry, node);
+  const c = await MiniClient.connect(node.port);
+  try {
+    assert.match((await c.put('small')).line, /^INSERTED/);
+    assert.equal(await value(registry, NODE.binlogBlockingPreallocations.name), 0);
+    // No preallocated segment can hold it: the log makes one now, while the node waits.
+    assert.match((await c.put('x'.repeat(2 * segmentBytes))).line, /^INSERTED/);
+    assert.equal(await value(registry, NODE.binlogBlockingPreallocations.name), 1);
   } finally {
     c.close();
     await node.close();

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { DELETE_RECORD_BYTES } from '../../src/binlog/format';
 import type { Engine } from '../../src/engine/engine';
 import { JobState } from '../../src/engine/journal';
 import { FaultyFileOps, tempDir } from '../support/binlog-fixtures';
@@ -80,6 +81,38 @@ describe('replication stream', () => {
       assert.ok(primary.binlog.stats().recordsMigrated > 0, 'compaction copies were streamed too');
       assert.equal(primary.source.inSyncCount(), 1);
       assert.deepEqual(standby.warnings, []);
+    } finally {
+      await standby.close();
+      await primary.close();
+    }
+  });
+
+  test('stream: with more room reserved than a segment, the standby makes its segments in the background too', async () => {
+    const segmentBytes = 64 * 1024;
+    const primary = await startTestPrimary(tempDir(), { segmentBytes });
+    const standby = await startTestStandby(tempDir(), primary.port);
+    try {
+      const s = primary.engine.openSession();
+      let blockingAtStart = 0;
+      for (let batch = 0; batch < 60; batch++) {
+        // No deletes: every job keeps its delete record's room reserved in the current segment.
+        for (let k = 0; k < 50; k++)
+          assert.equal(primary.engine.put(s, 0, 0, 60_000, body(150 + k), true).word, 'INSERTED');
+        await primary.binlog.settled();
+        await untilReplicated(primary);
+        await standby.log.settled();
+        // The full copy's first segment had nothing prepared; count from there.
+        if (batch === 0) blockingAtStart = standby.log.stats().blockingPreallocations;
+      }
+      primary.engine.closeSession(s);
+      assert.ok(
+        primary.engine.jobs.size * DELETE_RECORD_BYTES > segmentBytes,
+        'more reserved than a segment',
+      );
+      assert.ok(compareSegments(primary.dir, standby.dir) >= 8, 'rotations, each file the same bytes');
+      assert.equal(primary.binlog.stats().blockingPreallocations, 0);
+      assert.equal(standby.log.stats().blockingPreallocations, blockingAtStart);
+      sameJobs(primary.engine, standby.engine);
     } finally {
       await standby.close();
       await primary.close();
