@@ -5,12 +5,13 @@
  * fresh directory (the traffic grows the queue by ~1,700 jobs a round, and every probe reads all of
  * them back). Exits 1 when any round failed.
  *
- *   node dist/bench/crash-soak.js [--kills 200] [--mode f0|f50|F|cluster|beanstalkd] [--series 25]
- *                                 [--seed N] [--verbose]
+ *   node dist/bench/crash-soak.js [--kills 200] [--mode f0|f0-small-segments|f50|F|cluster|beanstalkd]
+ *                                 [--series 25] [--seed N] [--verbose]
  *
- * Modes: `stalkd node -b DIR -f 0`, `-f 50`, `-F`; `cluster` = `stalkd proxy` + 3 nodes with -f 0,
- * one node killed per round; `beanstalkd` = Debian's beanstalkd -b DIR -f 0 (the reference). The
- * directories are made under $TMPDIR: point it at the disk to test.
+ * Modes: `stalkd node -b DIR -f 0`, the same with `-s 65536` (a segment rotation every few hundred
+ * puts, most of each segment the live jobs' reserved room), `-f 50`, `-F`; `cluster` = `stalkd
+ * proxy` + 3 nodes with -f 0, one node killed per round; `beanstalkd` = Debian's beanstalkd -b DIR
+ * -f 0 (the reference). The directories are made under $TMPDIR: point it at the disk to test.
  */
 import { parseArgs } from 'node:util';
 import { formatSummary, runCrash } from '../test/support/crash-harness';
@@ -18,6 +19,8 @@ import { beanstalkdTarget, type CrashTarget, clusterTarget, nodeTarget } from '.
 
 const MODES: Record<string, () => CrashTarget> = {
   f0: () => nodeTarget(['-f', '0']),
+  // 64 KiB segments: a rotation every few hundred puts, each with its preallocated next segment.
+  'f0-small-segments': () => nodeTarget(['-f', '0', '-s', '65536']),
   f50: () => nodeTarget(['-f', '50']),
   F: () => nodeTarget(['-F']),
   cluster: () => clusterTarget(['-f', '0']),

@@ -46,7 +46,7 @@ import {
 import { IdCeiling } from './id-ceiling';
 import { ImportKeyIndex } from './import-keys';
 import type { JobIndex } from './job-index';
-import { LogWriter, SyncMode } from './log-writer';
+import { LogWriter, SyncMode, settle } from './log-writer';
 import { canUnlinkOldest, pinnedOldBytes, unlinkOldSegments } from './retention';
 import {
   activateSpare,
@@ -316,14 +316,9 @@ export class Binlog implements Journal {
     };
   }
 
-  /** Resolves when no write, fsync or unlink is in flight (tests measure the disk at rest). */
-  async settled(): Promise<void> {
-    for (;;) {
-      await this.gc;
-      await this.spareCreation;
-      await this.writer.idle();
-      if (this.gc === undefined && this.spareCreation === undefined) return;
-    }
+  /** Resolves when no write, fsync, unlink or preallocation is in flight (tests measure the disk at rest). */
+  settled(): Promise<void> {
+    return settle(this.writer, () => [this.gc, this.spareCreation]);
   }
 
   /** Writes and fsyncs everything, closes the files and releases the directory lock. */

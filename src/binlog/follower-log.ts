@@ -21,7 +21,7 @@ import {
 } from './format';
 import { ImportKeyIndex } from './import-keys';
 import type { JobIndex } from './job-index';
-import { LogWriter, SyncMode } from './log-writer';
+import { LogWriter, SyncMode, settle } from './log-writer';
 import { unlinkOldSegments } from './retention';
 import {
   activateSpare,
@@ -169,13 +169,8 @@ export class FollowerLog {
   }
 
   /** Resolves when no write, fsync, unlink or preallocation is in flight (as Binlog.settled). */
-  async settled(): Promise<void> {
-    for (;;) {
-      await this.gc;
-      await this.spareCreation;
-      await this.writer.idle();
-      if (this.gc === undefined && this.spareCreation === undefined) return;
-    }
+  settled(): Promise<void> {
+    return settle(this.writer, () => [this.gc, this.spareCreation]);
   }
 
   /** Segment files on disk, oldest first (stats and tests). */

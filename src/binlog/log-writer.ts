@@ -28,6 +28,21 @@ export type SyncMode = (typeof SyncMode)[keyof typeof SyncMode];
 
 const RETRY_AFTER_MS = 1000;
 
+/**
+ * Resolves once no background work that `background` lists (unlinks, a preallocation) is in flight
+ * and the writer is idle — each may start the other, so until both are quiet at once.
+ */
+export async function settle(
+  writer: LogWriter,
+  background: () => readonly (Promise<unknown> | undefined)[],
+): Promise<void> {
+  for (;;) {
+    for (const work of background()) await work;
+    await writer.idle();
+    if (background().every((work) => work === undefined)) return;
+  }
+}
+
 export interface WriterHooks {
   /** Runs before appended records are written: the place to append compaction copies. */
   beforeBatch(): void;

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
 import type { Registry } from 'prom-client';
-import { openBinlog, restoreInto } from '../../src/binlog';
+import { type OpenedBinlog, openBinlog, restoreInto } from '../../src/binlog';
 import { createRegistry } from '../../src/metrics/common';
 import { NODE, PROXY } from '../../src/metrics/families';
 import { nodeReadiness, registerNodeMetrics } from '../../src/metrics/node-metrics';
@@ -24,6 +24,20 @@ import { pollUntil } from '../support/prometheus';
 
 async function value(registry: Registry, name: string, labels: Record<string, string> = {}) {
   return sampleValue(parseExposition(await registry.metrics()), name, labels);
+}
+
+/** A node logging to `opened`, its metrics registry and a client. */
+async function loggedNode(opened: OpenedBinlog, maxJobBytes?: number) {
+  const node = await startNodeServer({
+    host: '127.0.0.1',
+    port: 0,
+    ...(maxJobBytes !== undefined ? { maxJobBytes } : {}),
+    log: opened.binlog,
+    beforeListen: (engine) => restoreInto(engine, opened),
+  });
+  const registry = createRegistry('node');
+  registerNodeMetrics(registry, node);
+  return { node, registry, c: await MiniClient.connect(node.port) };
 }
 
 test('failures: puts refused are counted by reason', async () => {
@@ -88,16 +102,9 @@ test('failures: a full disk counts write errors, clears binlog_writable and fail
   const ops = new FaultyFileOps();
   let full = false;
   ops.rule = (op) => (full && (op === 'writev' || op === 'write') ? 'ENOSPC' : undefined);
-  const opened = await openBinlog(dir, { fsyncEveryMs: 0, log: () => {} }, ops);
-  const node = await startNodeServer({
-    host: '127.0.0.1',
-    port: 0,
-    log: opened.binlog,
-    beforeListen: (engine) => restoreInto(engine, opened),
-  });
-  const registry = createRegistry('node');
-  registerNodeMetrics(registry, node);
-  const c = await MiniClient.connect(node.port);
+  const { node, registry, c } = await loggedNode(
+    await openBinlog(dir, { fsyncEveryMs: 0, log: () => {} }, ops),
+  );
   try {
     assert.match((await c.put('before')).line, /^INSERTED/);
     assert.deepEqual(nodeReadiness(node), { ok: true });
@@ -136,16 +143,7 @@ test('failures: a full disk counts write errors, clears binlog_writable and fail
 test('failures: a segment made on the event loop (a job larger than -s) is counted', async () => {
   const segmentBytes = 64 * 1024;
   const opened = await openBinlog(tempDir(), { fsyncEveryMs: 0, segmentBytes, log: () => {} });
-  const node = await startNodeServer({
-    host: '127.0.0.1',
-    port: 0,
-    maxJobBytes: 4 * segmentBytes,
-    log: opened.binlog,
-    beforeListen: (engine) => restoreInto(engine, opened),
-  });
-  const registry = createRegistry('node');
-  registerNodeMetrics(registry, node);
-  const c = await MiniClient.connect(node.port);
+  const { node, registry, c } = await loggedNode(opened, 4 * segmentBytes);
   try {
     assert.match((await c.put('small')).line, /^INSERTED/);
     assert.equal(await value(registry, NODE.binlogBlockingPreallocations.name), 0);
