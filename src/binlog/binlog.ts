@@ -58,6 +58,7 @@ import {
   reservedAtRotation,
   roundUpToBlock,
   type Segment,
+  SPARE_AT_FILL,
   type SpareFile,
 } from './segment';
 
@@ -68,12 +69,6 @@ const MIN_COMPACT_BYTES = 256 * 1024;
 const IDLE_COMPACT_MS = 10;
 /** After a failed preallocation (disk full), background work waits this long before trying again. */
 const SPACE_RETRY_MS = 1000;
-/**
- * The next segment is preallocated in the background once this share of a segment's room for new
- * records (-s) is used. The room, not the file: the file also holds every live job's reserved
- * delete record, which with many live jobs is most of it (test/binlog/preallocation.test.ts).
- */
-const SPARE_AT_FILL = 0.5;
 
 export class Binlog implements Journal {
   private fsyncObserver: { onFsync(seconds: number): void } | undefined;

@@ -32,12 +32,11 @@ import {
   reservedAtRotation,
   roundUpToBlock,
   type Segment,
+  SPARE_AT_FILL,
   type SpareFile,
 } from './segment';
 
 const ZEROS = Buffer.alloc(1024 * 1024);
-/** As the primary (binlog.ts): the next segment is made in the background from half of -s on. */
-const SPARE_AT_FILL = 0.5;
 
 export interface FollowerInit {
   /** Segments from replay (closed), oldest first. */

@@ -41,6 +41,13 @@ export function roundUpToBlock(bytes: number): number {
 }
 
 /**
+ * The next segment is preallocated in the background once this share of a segment's room for new
+ * records (-s) is used. The room, not the file: the file also holds every live job's reserved
+ * delete record, which with many live jobs is most of it (test/binlog/preallocation.test.ts).
+ */
+export const SPARE_AT_FILL = 0.5;
+
+/**
  * What the live jobs will have reserved (room for their delete records) when the current segment
  * is full, seen with `room` bytes left in it for records: each put that can still fit reserves
  * DELETE_RECORD_BYTES and takes at least MIN_PUT_RECORD_BYTES. The next segment, preallocated in
